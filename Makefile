@@ -1,0 +1,37 @@
+# calcisvd developer and user entry points. `make help` lists them.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.calcisvd-installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo test lint bench clean-data
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements/lock.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements/lock.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP)  ## create or update .venv from the pinned versions (requirements/lock.txt)
+
+demo: $(STAMP)  ## simulate a small cohort and run the whole pipeline on it
+	$(BIN)/calcisvd simulate
+	$(BIN)/calcisvd run
+
+test: $(STAMP)  ## run the test suite (real Prefect, DuckDB, GX, Nipype, bids-validator)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)  ## ruff
+	$(BIN)/ruff check .
+
+bench: $(STAMP)  ## accuracy, speed and pipeline benchmarks (writes bench/results/*.json)
+	$(BIN)/python -m bench.run_all
+
+clean-data:  ## remove generated data under the default home (drop, BIDS, warehouse, reports)
+	rm -rf drop quarantine reports var simulated_truth secrets
+	find bids_dataset -mindepth 1 ! -name .gitkeep ! -name README.md -delete 2>/dev/null || true

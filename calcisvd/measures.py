@@ -1,0 +1,79 @@
+"""The contract between quantification, the warehouse and analytics: marker names and units.
+
+Quantification writes, per session, ``<derivatives>/sub-X/ses-Y/sub-X_ses-Y_measures.json``
+with this shape (``null`` where a marker could not be computed; ``reason`` says why)::
+
+    {
+      "subject": "ab12cd34ef", "session": "M00",
+      "pipeline": {"name": "calcisvd", "version": "0.1.0", "code_revision": "<git sha>",
+                    "inputs_hash": "<sha256 over input NIfTI bytes + settings>",
+                    "created": "<UTC ISO time>"},
+      "icac": {"status": "ok" | "missing" | "failed", "reason": null | "...",
+               "arteries": [ {"artery": "ICA", "side": "L", <ARTERY_MEASURES>...}, ... ],
+               <ICAC_SESSION_MEASURES>...},
+      "svd":  {"status": "ok" | "missing" | "failed", "reason": null | "...",
+               <SVD_MEASURES>...}
+    }
+
+and the same numbers flattened to ``sub-X_ses-Y_measures.tsv`` (one row per artery plus a
+``session`` row). The warehouse loader reads only these files.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: artery, side. ``M`` is midline (basilar artery).
+ARTERIES: Final[tuple[tuple[str, str], ...]] = (
+    ("ICA", "L"), ("ICA", "R"),
+    ("MCA", "L"), ("MCA", "R"),
+    ("BA", "M"),
+    ("VA", "L"), ("VA", "R"),
+)
+ARTERY_NAMES: Final[tuple[str, ...]] = ("ICA", "MCA", "BA", "VA")
+
+#: per artery and side: name -> unit
+ARTERY_MEASURES: Final[dict[str, str]] = {
+    "calcium_volume_mm3": "mm^3",  # voxels >= 130 HU in the artery region x voxel volume
+    "agatston": "score",  # per-slice area x density weight, slice-thickness corrected
+    "mass_mg": "mg",  # volume x mean HU x calibration factor
+    "n_plaques": "count",  # 3-D connected components of calcified voxels
+    "max_hu": "HU",
+    "circumferential_extent_deg": "degree",  # largest arc of the wall covered by calcium
+}
+
+#: per session ICAC summary: name -> unit
+ICAC_SESSION_MEASURES: Final[dict[str, str]] = {
+    "total_calcium_volume_mm3": "mm^3",
+    "total_agatston": "score",
+    "total_mass_mg": "mg",
+    "total_plaques": "count",
+    "n_segments_involved": "count",  # artery+side segments with at least one plaque
+    "max_circumferential_extent_deg": "degree",
+    "severity_group": "none_mild|moderate|severe",
+    "dominant_location": "ICA|MCA|BA|VA|null",
+}
+
+#: per session SVD markers: name -> unit
+SVD_MEASURES: Final[dict[str, str]] = {
+    "wmh_volume_cm3": "cm^3",
+    "wmh_pv_volume_cm3": "cm^3",  # within 10 mm of the ventricle wall
+    "wmh_deep_volume_cm3": "cm^3",
+    "fazekas_pv": "0-3",
+    "fazekas_deep": "0-3",
+    "fazekas_total": "0-6",
+    "microbleed_count": "count",
+    "microbleed_volume_mm3": "mm^3",
+    "microbleed_contrast": "T2starw|T2w",  # T2w means no T2*/SWI was available (flagged)
+    "lacune_count": "count",
+    "pvs_count": "count",  # enlarged perivascular spaces (not lacunes)
+    "pv_punctate_grade": "0-3",  # periventricular punctate lesions grade (docs/markers.md)
+    "svd_score": "0-4",
+}
+
+SEVERITY_GROUPS: Final[tuple[str, ...]] = ("none_mild", "moderate", "severe")
+LOCATIONS: Final[tuple[str, ...]] = ("MCA", "BA", "ICA", "VA")
+BIDS_SUFFIXES: Final[dict[str, str]] = {
+    # modality key -> BIDS filename tail inside anat/
+    "T1w": "T1w", "T2w": "T2w", "FLAIR": "FLAIR", "T2starw": "acq-swi_T2starw", "ct": "ct",
+}
