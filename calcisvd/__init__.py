@@ -1,3 +1,3 @@
-"""calcisvd: intracranial artery calcification and small-vessel disease, from scans to statistics."""
+"""calcisvd: intracranial artery calcification and small-vessel disease, scans to statistics."""
 
 __version__ = "0.1.0"

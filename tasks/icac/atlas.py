@@ -39,7 +39,10 @@ class Centreline:
         return np.asarray(out)
 
 
-def _mirror(points: tuple[tuple[float, float, float], ...]) -> tuple[tuple[float, float, float], ...]:
+Points = tuple[tuple[float, float, float], ...]
+
+
+def _mirror(points: Points) -> Points:
     return tuple((-x, y, z) for x, y, z in points)
 
 

@@ -52,7 +52,8 @@ def dominant_location(volume_by_segment: Mapping[tuple[str, str], float] | Itera
     ``volume_by_segment`` maps ``(artery, side)`` to calcium volume in mm^3.
     """
     totals: dict[str, float] = {}
-    items = volume_by_segment.items() if isinstance(volume_by_segment, Mapping) else volume_by_segment
+    items = (volume_by_segment.items() if isinstance(volume_by_segment, Mapping)
+             else volume_by_segment)
     for (artery, _side), vol in items:
         totals[artery] = totals.get(artery, 0.0) + float(vol)
     if not totals or max(totals.values()) <= 0.0:
