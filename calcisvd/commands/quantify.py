@@ -1,4 +1,4 @@
-"""`calcisvd quantify`: measure ICAC on CT and SVD markers on MRI for sessions without results."""
+"""`calcisvd quantify`: measure ICAC on CT and SVD markers on MRI."""
 
 from __future__ import annotations
 
@@ -7,17 +7,49 @@ import argparse
 from calcisvd.settings import Settings
 
 HELP = "measure ICAC on CT and SVD markers on MRI for sessions without results"
-DESCRIPTION = """Measure ICAC on CT and SVD markers on MRI for sessions without results.
+DESCRIPTION = """\
+Measure every BIDS session that has no results yet, or whose images or measuring code changed:
 
-Not available yet (issue 6).
+  CT  (sub-*_ct.nii.gz)       intracranial artery calcification per artery (ICA, MCA, BA, VA;
+                              left/right): calcium volume, Agatston, mass score, plaques,
+                              circumferential extent; severity group and dominant location.
+  MRI (FLAIR, T2w, T1w, SWI)  WMH volume and Fazekas (periventricular/deep), microbleeds,
+                              lacunes, perivascular spaces, punctate grade, total SVD score.
+
+Reads  bids_dataset/sub-*/ses-*/anat/
+Writes bids_dataset/derivatives/calcisvd/ (masks, measures.json/.tsv, a QC page per session,
+       index.html linking all of them); Nipype working folders under var/work/ make a rerun on
+       unchanged inputs skip its work.
+
+Runs as a Prefect flow (one task per session). Engines are settings: --plugin Linear|MultiProc
+(Nipype, within a session), --n-procs (sessions at once), task_runner=dask in calcisvd.toml
+for a Dask cluster.
+
+examples:
+  calcisvd quantify                 # new or changed sessions
+  calcisvd quantify --force         # everything again
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `calcisvd quantify`."""
+    parser.add_argument("--force", action="store_true",
+                        help="re-quantify every session, even those up to date")
+    parser.add_argument("--plugin", dest="nipype_plugin", default=None,
+                        choices=["Linear", "MultiProc", "SLURM"],
+                        help="Nipype execution plugin (default from settings: MultiProc)")
+    parser.add_argument("--n-procs", dest="n_procs", type=int, default=None,
+                        help="sessions processed at once (default: number of CPUs)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the command; returns the process exit code."""
-    print("calcisvd quantify: not available yet (issue 6)")
-    return 2
+    """Run the quantify flow and print a summary."""
+    from flows.quantify import run_quantify
+
+    summary = run_quantify(settings, force=args.force)
+    print(f"quantify: {summary['processed']} session(s) processed, "
+          f"{summary['up_to_date']} up to date, {summary['with_failures']} with a failed "
+          f"modality")
+    if summary["qc_index"]:
+        print(f"QC index: {summary['qc_index']}")
+    return 0

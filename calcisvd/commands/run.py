@@ -1,4 +1,4 @@
-"""`calcisvd run`: the whole pipeline: ingest, quantify, load, validate, analyze."""
+"""`calcisvd run`: the whole pipeline."""
 
 from __future__ import annotations
 
@@ -7,17 +7,47 @@ import argparse
 from calcisvd.settings import Settings
 
 HELP = "the whole pipeline: ingest, quantify, load, validate, analyze"
-DESCRIPTION = """The whole pipeline: ingest, quantify, load, validate, analyze.
+DESCRIPTION = """\
+Run every stage in order as one Prefect flow (each stage a subflow):
 
-Not available yet (issue 9).
+  ingest    drop/ -> bids_dataset/ (de-identified; bad input to quarantine/)
+  quantify  bids_dataset/ -> bids_dataset/derivatives/calcisvd/ (new or changed sessions only)
+  load      derivatives -> var/calcisvd.duckdb, through staging tables
+  validate  Great Expectations suites gate what reaches the curated tables
+  analyze   reports/ (paper Tables 1-4, adjusted and mixed models, figures)
+
+Everything is incremental: a rerun with nothing new does almost nothing, and a new follow-up
+session is ingested, quantified and loaded alone before the analytics are refreshed.
+The Prefect API is the embedded one (PREFECT_HOME=var/prefect) unless PREFECT_API_URL points
+at a server (see README: operating with a Prefect server and workers).
+
+examples:
+  calcisvd simulate && calcisvd run        # the demo
+  calcisvd run --stages ingest quantify    # some stages only
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `calcisvd run`."""
+    parser.add_argument("--stages", nargs="+", default=None, metavar="STAGE",
+                        choices=["ingest", "quantify", "load", "validate", "analyze"],
+                        help="run only these stages, in pipeline order (default: all)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the command; returns the process exit code."""
-    print("calcisvd run: not available yet (issue 9)")
-    return 2
+    """Run the pipeline flow; print timings and where to look next."""
+    from flows.pipeline import pipeline_flow
+
+    try:
+        result = pipeline_flow(settings=settings, stages=args.stages)
+    except Exception as exc:
+        print(f"\ncalcisvd run: FAILED: {exc}\n"
+              "see `calcisvd status` and the Prefect run logs for the failing stage")
+        return 1
+    print("\ncalcisvd run: done")
+    for stage, sec in result["timings"].items():
+        print(f"  {stage:<9} {sec:8.1f} s")
+    print("\nwhere to look next:")
+    for what, where in result["where_to_look"].items():
+        print(f"  {what:<17} {where}")
+    return 0

@@ -1,0 +1,90 @@
+"""Shared orchestration helpers: settings at flow entry, task runners, names, progress."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from calcisvd.settings import Settings, load_settings
+
+
+def settings_or_default(settings: Settings | None) -> Settings:
+    """The settings passed in, or those of the environment (deployments, workers)."""
+    return settings if settings is not None else load_settings()
+
+
+def utc_stamp() -> str:
+    """``YYYY-MM-DD HH:MM UTC`` for run names a person reads."""
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def run_name(stage: str):
+    """A ``flow_run_name`` callable: ``<stage> <date time UTC>``."""
+    def _name() -> str:
+        return f"{stage} {utc_stamp()}"
+    return _name
+
+
+def make_task_runner(settings: Settings, max_workers: int | None = None) -> Any:
+    """The task runner the settings ask for: threads (default) or Dask.
+
+    ``task_runner = "dask"`` uses prefect-dask: with ``dask_address`` set it connects to that
+    cluster (many machines); otherwise it starts a local cluster of ``n_procs`` processes.
+    """
+    if settings.task_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if settings.dask_address:
+            return DaskTaskRunner(address=settings.dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": settings.n_procs,
+                                              "threads_per_worker": 1, "processes": True})
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner(max_workers=max_workers or settings.n_procs)
+
+
+class Progress:
+    """Done/total, rate and time left, to the run log and a Prefect progress artifact."""
+
+    def __init__(self, total: int, what: str, logger: Any, key: str | None = None) -> None:
+        self.total, self.what, self.log = total, what, logger
+        self.done = 0
+        self.t0 = time.perf_counter()
+        self.artifact_id = None
+        try:
+            from prefect.artifacts import create_progress_artifact
+
+            self.artifact_id = create_progress_artifact(
+                progress=0.0, key=key, description=f"{what}: 0/{total}")
+        except Exception:  # no run context (plain function call): log only
+            self.artifact_id = None
+
+    def step(self, n: int = 1) -> None:
+        """Count ``n`` more done; log and update the artifact."""
+        self.done += n
+        elapsed = time.perf_counter() - self.t0
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        left = (self.total - self.done) / rate if rate > 0 else float("nan")
+        msg = (f"{self.what}: {self.done}/{self.total} done, {rate:.2f}/s, "
+               f"about {left:.0f} s left")
+        self.log.info(msg)
+        if self.artifact_id is not None:
+            from prefect.artifacts import update_progress_artifact
+
+            update_progress_artifact(self.artifact_id, progress=100.0 * self.done / self.total,
+                                     description=msg)
+
+
+#: errors worth a retry (machine trouble), as opposed to bad data that fails the same way again
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError,
+                                                     BlockingIOError, InterruptedError)
+
+
+def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect ``retry_condition_fn``: retry timeouts and connection trouble, not bad data."""
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception:
+        return False
+    return isinstance(exc, TRANSIENT_ERRORS)

@@ -1,0 +1,84 @@
+"""Prefect flow: quantify every session that has no results, or whose inputs or code changed.
+
+One task per session; the task calls :func:`tasks.quantify.runner.quantify_session`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_link_artifact, create_table_artifact
+
+from calcisvd.settings import Settings
+from flows.common import (
+    Progress,
+    make_task_runner,
+    retry_transient_only,
+    run_name,
+    settings_or_default,
+)
+from tasks.quantify.sessions import Session, discover_sessions, needs_quantification
+
+
+@task(name="quantify-session", task_run_name="quantify {session.label}", tags=["quantify"],
+      retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=retry_transient_only)
+def quantify_session_task(session: Session, settings: Settings) -> dict[str, Any]:
+    """Quantify one session (both modalities) and write its derivatives."""
+    from tasks.quantify.runner import quantify_session
+
+    plugin_args = {"n_procs": 1} if settings.nipype_plugin == "MultiProc" else {}
+    return quantify_session(session, derivatives_dir=settings.derivatives_dir,
+                            work_dir=settings.work_dir, plugin=settings.nipype_plugin,
+                            plugin_args=plugin_args)
+
+
+def plan_quantification(settings: Settings, force: bool = False) -> tuple[list[Session], int]:
+    """Sessions to (re)quantify, and how many are already up to date."""
+    todo, current = [], 0
+    for ses in discover_sessions(settings.bids_dir):
+        needed, _why = needs_quantification(settings.derivatives_dir, ses)
+        if needed or force:
+            todo.append(ses)
+        else:
+            current += 1
+    return todo, current
+
+
+@flow(name="quantify", flow_run_name=run_name("quantify"), log_prints=True)
+def quantify_flow(settings: Settings | None = None, force: bool = False) -> dict[str, Any]:
+    """Quantify new or changed sessions; returns counts and per-session results."""
+    from tasks.qc.report import write_group_index
+
+    settings = settings_or_default(settings)
+    log = get_run_logger()
+    todo, current = plan_quantification(settings, force)
+    log.info("quantify: %d session(s) to process, %d up to date", len(todo), current)
+    results: list[dict[str, Any]] = []
+    if todo:
+        progress = Progress(len(todo), "quantify", log, key="quantify-progress")
+        futures = [quantify_session_task.submit(s, settings) for s in todo]
+        for fut in futures:
+            results.append(fut.result())
+            progress.step()
+    index = write_group_index(settings.derivatives_dir) if settings.derivatives_dir.exists() \
+        else None
+    failed = [r for r in results if "failed" in (r["icac_status"], r["svd_status"])]
+    summary = {"processed": len(results), "up_to_date": current, "with_failures": len(failed),
+               "results": results, "qc_index": str(index) if index else None}
+    if results:
+        create_table_artifact(
+            key="quantify-sessions",
+            table=[{k: r[k] for k in ("subject", "session", "icac_status", "svd_status",
+                                      "seconds")} for r in results],
+            description="Sessions quantified in this run (pseudonymised)")
+    if index:
+        create_link_artifact(key="qc-index", link=index.as_uri(),
+                             description="QC index of all quantified sessions")
+    return summary
+
+
+def run_quantify(settings: Settings, force: bool = False) -> dict[str, Any]:
+    """Run the flow with the task runner the settings ask for."""
+    return quantify_flow.with_options(task_runner=make_task_runner(settings))(
+        settings=settings, force=force)

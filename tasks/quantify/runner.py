@@ -1,0 +1,121 @@
+"""Quantify one session: run the CT and MRI Nipype workflows, write derivatives.
+
+No Prefect here: ``flows/quantify.py`` calls :func:`quantify_session` once per session. A
+failure of one modality is recorded (``status: failed`` with the reason) and the other modality
+is still measured; a missing modality gives ``status: missing``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from calcisvd.measures import ICAC_SESSION_MEASURES, SVD_MEASURES
+from calcisvd.provenance import code_revision, version_string
+from tasks.quantify.derivatives import ensure_dataset_description, write_session_derivatives
+from tasks.quantify.sessions import Session, inputs_hash, method_version
+
+log = logging.getLogger("calcisvd.quantify")
+
+
+def run_workflow(wf: Any, plugin: str, plugin_args: dict[str, Any] | None) -> dict[str, Any]:
+    """Run a Nipype workflow and return its ``outputnode`` outputs as a dict."""
+    graph = wf.run(plugin=plugin, plugin_args=plugin_args or {})
+    for node in graph.nodes():
+        if node.name == "outputnode":
+            return {k: v for k, v in node.result.outputs.get().items()}
+    raise RuntimeError(f"workflow {wf.name} has no outputnode")
+
+
+def _empty(names: dict[str, str], status: str, reason: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"status": status, "reason": reason}
+    out.update({k: None for k in names})
+    return out
+
+
+def _failure_reason(exc: BaseException) -> str:
+    """A one-line reason from a Nipype crash (its message ends with the original error)."""
+    text = str(exc).strip().splitlines()
+    last = [t for t in text if t.strip()]
+    return (last[-1] if last else type(exc).__name__)[:500]
+
+
+def quantify_session(
+    session: Session,
+    *,
+    derivatives_dir: Path,
+    work_dir: Path,
+    plugin: str = "Linear",
+    plugin_args: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Measure ICAC (CT) and SVD (MRI) for one session and write its derivatives.
+
+    Returns a summary: subject, session, statuses, seconds and the measures path.
+    """
+    from tasks.workflows.ct import init_ct_icac_wf
+    from tasks.workflows.mri import init_mri_svd_wf
+
+    t0 = time.perf_counter()
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    base = Path(work_dir) / session.label
+    images: dict[str, Any] = {}
+    reportlets: dict[str, Any] = {}
+
+    if "ct" in session.files:
+        try:
+            wf = init_ct_icac_wf(name="ct_icac_wf")
+            wf.base_dir = str(base)
+            wf.inputs.inputnode.ct_file = str(session.files["ct"])
+            out = run_workflow(wf, plugin, plugin_args)
+            icac = dict(out["measures"])
+            images.update({k: out.get(k) for k in ("calcium_dseg", "artery_regions",
+                                                   "intracranial_mask")})
+            if out.get("reportlet"):
+                reportlets["icac"] = out["reportlet"]
+        except Exception as exc:  # recorded, not raised: the MRI is still measured
+            log.warning("%s: CT quantification failed: %s", session.label, _failure_reason(exc))
+            icac = _empty(ICAC_SESSION_MEASURES, "failed", _failure_reason(exc))
+            icac["arteries"] = []
+    else:
+        icac = _empty(ICAC_SESSION_MEASURES, "missing", "no CT in this session")
+        icac["arteries"] = []
+
+    mr_keys = ("T1w", "T2w", "FLAIR", "T2starw")
+    if any(k in session.files for k in mr_keys):
+        try:
+            wf = init_mri_svd_wf(has_t1w="T1w" in session.files, has_t2w="T2w" in session.files,
+                                 has_flair="FLAIR" in session.files,
+                                 has_t2starw="T2starw" in session.files, name="mri_svd_wf")
+            wf.base_dir = str(base)
+            for key in mr_keys:
+                if key in session.files:
+                    setattr(wf.inputs.inputnode, key.lower(), str(session.files[key]))
+            out = run_workflow(wf, plugin, plugin_args)
+            svd = dict(out["measures"])
+            images.update({k: out.get(k) for k in ("wmh_mask", "microbleed_mask", "lacune_mask",
+                                                   "pvs_mask", "ventricle_mask", "brain_mask")})
+            for i, png in enumerate(out.get("reportlets") or []):
+                reportlets[f"svd{i + 1}" if i else "svd"] = png
+        except Exception as exc:
+            log.warning("%s: MRI quantification failed: %s", session.label,
+                        _failure_reason(exc))
+            svd = _empty(SVD_MEASURES, "failed", _failure_reason(exc))
+    else:
+        svd = _empty(SVD_MEASURES, "missing", "no MRI in this session")
+
+    pipeline = {
+        "name": "calcisvd", "version": version_string(), "code_revision": code_revision(),
+        "method_version": method_version(), "inputs_hash": inputs_hash(session),
+        "inputs": {k: str(Path(v).name) for k, v in sorted(session.files.items())},
+        "created": started, "seconds": None,
+    }
+    ensure_dataset_description(derivatives_dir, version_string())
+    pipeline["seconds"] = round(time.perf_counter() - t0, 2)
+    path = write_session_derivatives(derivatives_dir, session, icac=icac, svd=svd,
+                                     pipeline=pipeline, images=images, reportlets=reportlets)
+    return {"subject": session.subject, "session": session.session,
+            "icac_status": icac["status"], "svd_status": svd["status"],
+            "seconds": pipeline["seconds"], "measures": str(path)}

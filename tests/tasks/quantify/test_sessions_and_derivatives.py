@@ -1,0 +1,119 @@
+"""Session discovery, change detection and the all-or-nothing derivative writer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from calcisvd.measures import ICAC_SESSION_MEASURES, SVD_MEASURES
+from tasks.qc.report import write_group_index
+from tasks.quantify.derivatives import write_session_derivatives
+from tasks.quantify.sessions import (
+    discover_sessions,
+    inputs_hash,
+    measures_path,
+    needs_quantification,
+)
+
+
+def _img(path: Path, value: float = 1.0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(np.full((4, 4, 4), value, np.float32), np.eye(4)), path)
+    return path
+
+
+@pytest.fixture
+def bids(tmp_path: Path) -> Path:
+    root = tmp_path / "bids"
+    anat = root / "sub-aa" / "ses-M00" / "anat"
+    _img(anat / "sub-aa_ses-M00_ct.nii.gz")
+    _img(anat / "sub-aa_ses-M00_FLAIR.nii.gz")
+    _img(anat / "sub-aa_ses-M00_acq-swi_T2starw.nii.gz")
+    _img(root / "sub-aa" / "ses-M12" / "anat" / "sub-aa_ses-M12_FLAIR.nii.gz")
+    (root / "sub-bb" / "ses-M00" / "anat").mkdir(parents=True)  # empty: ignored
+    return root
+
+
+def _doc(status: str = "ok") -> tuple[dict, dict]:
+    icac = {"status": status, "reason": None, "arteries": [
+        {"artery": "MCA", "side": "L", "calcium_volume_mm3": 12.5, "agatston": 30.0,
+         "mass_mg": 4.2, "n_plaques": 2, "max_hu": 410.0, "circumferential_extent_deg": 60.0}]}
+    icac.update({k: 0 for k in ICAC_SESSION_MEASURES})
+    icac.update({"severity_group": "none_mild", "dominant_location": "MCA"})
+    svd = {"status": status, "reason": None}
+    svd.update({k: 1 for k in SVD_MEASURES})
+    svd["microbleed_contrast"] = "T2starw"
+    return icac, svd
+
+
+def test_discovery_maps_modalities(bids: Path) -> None:
+    sessions = discover_sessions(bids)
+    assert [(s.subject, s.session) for s in sessions] == [("aa", "M00"), ("aa", "M12")]
+    assert set(sessions[0].files) == {"ct", "FLAIR", "T2starw"}
+    assert set(sessions[1].files) == {"FLAIR"}
+
+
+def test_change_detection_follows_inputs(bids: Path, tmp_path: Path) -> None:
+    deriv = tmp_path / "deriv"
+    ses = discover_sessions(bids)[0]
+    assert needs_quantification(deriv, ses) == (True, "no results yet")
+    icac, svd = _doc()
+    write_session_derivatives(deriv, ses, icac=icac, svd=svd,
+                              pipeline={"inputs_hash": inputs_hash(ses), "version": "x",
+                                        "code_revision": "y", "created": "now"},
+                              images={}, reportlets={})
+    assert needs_quantification(deriv, ses) == (False, "up to date")
+    _img(ses.files["FLAIR"], value=2.0)  # new image content
+    assert needs_quantification(deriv, ses) == (True, "inputs or code changed")
+
+
+def test_writer_is_all_or_nothing_and_replaces(bids: Path, tmp_path: Path) -> None:
+    deriv = tmp_path / "deriv"
+    ses = discover_sessions(bids)[0]
+    mask = _img(tmp_path / "wmh.nii.gz")
+    png = tmp_path / "fig.png"
+    png.write_bytes(b"\x89PNG fake")
+    icac, svd = _doc()
+    pipe = {"inputs_hash": "h1", "version": "v", "code_revision": "r", "created": "t"}
+    out = write_session_derivatives(deriv, ses, icac=icac, svd=svd, pipeline=pipe,
+                                    images={"wmh_mask": mask, "unknown": mask},
+                                    reportlets={"wmh": png})
+    assert out == measures_path(deriv, ses)
+    ses_dir = out.parent
+    assert (ses_dir / "anat" / "sub-aa_ses-M00_space-FLAIR_desc-wmh_mask.nii.gz").is_file()
+    assert (ses_dir / "figures" / "sub-aa_ses-M00_desc-wmh_qc.png").is_file()
+    html = (ses_dir / "sub-aa_ses-M00_qc.html").read_text()
+    assert "figures/sub-aa_ses-M00_desc-wmh_qc.png" in html and "12.5" in html
+    tsv = (ses_dir / "sub-aa_ses-M00_measures.tsv").read_text().splitlines()
+    assert "artery\tMCA\tL\tcalcium_volume_mm3\t12.5\tmm^3" in tsv
+
+    # a writer that crashes half-way leaves the previous complete version in place
+    bad_icac = dict(icac, arteries=[{"artery": "MCA"}])  # missing 'side' -> KeyError
+    with pytest.raises(KeyError):
+        write_session_derivatives(deriv, ses, icac=bad_icac, svd=svd, pipeline=pipe,
+                                  images={}, reportlets={})
+    assert json.loads(out.read_text())["icac"]["arteries"][0]["side"] == "L"
+    assert [p.name for p in ses_dir.parent.iterdir()] == ["ses-M00"]  # no staging left over
+
+    # a successful rewrite replaces the whole folder (stale files go)
+    write_session_derivatives(deriv, ses, icac=icac, svd=svd, pipeline=pipe, images={},
+                              reportlets={})
+    assert not (ses_dir / "anat" / "sub-aa_ses-M00_space-FLAIR_desc-wmh_mask.nii.gz").exists()
+
+
+def test_group_index_links_sessions(bids: Path, tmp_path: Path) -> None:
+    deriv = tmp_path / "deriv"
+    icac, svd = _doc()
+    for ses in discover_sessions(bids):
+        write_session_derivatives(deriv, ses, icac=icac, svd=svd,
+                                  pipeline={"inputs_hash": "h", "version": "v",
+                                            "code_revision": "r", "created": "t"},
+                                  images={}, reportlets={})
+    html = write_group_index(deriv).read_text()
+    assert "sub-aa/ses-M00/sub-aa_ses-M00_qc.html" in html
+    assert "sub-aa/ses-M12/sub-aa_ses-M12_qc.html" in html
+    assert "2 sessions" in html
