@@ -1,0 +1,192 @@
+"""Privacy audit: search every output for identifying data taken from the input DICOM.
+
+The identifying values are read from the DICOM headers of the drop folder (what a hospital
+export carries): patient name, patient ID, birth date, accession number, institution,
+referring physician and study dates, plus the patient IDs of the clinical CSV. Every file under
+the output roots is then searched for them: plain bytes, gzip members (NIfTI), Parquet and
+DuckDB files as their decoded text values. Inputs (drop/, quarantine/) and the secrets folder
+are not outputs and are not searched.
+
+A match is reported with the file and the *category* of the value, never the value itself,
+so that the audit report does not leak what it found.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PHI_ATTRIBUTES: dict[str, str] = {
+    "PatientName": "patient name",
+    "PatientID": "patient ID",
+    "PatientBirthDate": "birth date",
+    "AccessionNumber": "accession number",
+    "InstitutionName": "institution",
+    "InstitutionAddress": "institution",
+    "ReferringPhysicianName": "referring physician",
+    "StudyDate": "study date",
+    "SeriesDate": "study date",
+    "AcquisitionDate": "study date",
+}
+MIN_ID_LEN = 5
+MIN_NAME_PART_LEN = 4
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One identifying value (by category) found in one output file."""
+
+    path: str
+    category: str
+    where: str  # "bytes", "gzip", "parquet", "duckdb:<table>.<column>"
+
+
+def _date_forms(value: str) -> list[str]:
+    v = value.strip()
+    if re.fullmatch(r"\d{8}", v):
+        return [v, f"{v[:4]}-{v[4:6]}-{v[6:]}", f"{v[6:]}.{v[4:6]}.{v[:4]}"]
+    return []
+
+
+def _name_forms(value: str) -> list[str]:
+    parts = [p.strip() for p in value.split("^") if p.strip()]
+    forms = {value.strip(), " ".join(parts), " ".join(reversed(parts[:2])), ", ".join(parts[:2])}
+    if parts and len(parts[0]) >= MIN_NAME_PART_LEN:
+        forms.add(parts[0])  # family name
+    return [f for f in forms if len(f) >= MIN_NAME_PART_LEN]
+
+
+def tokens_for(attribute: str, value: str) -> list[str]:
+    """The textual forms under which a DICOM PHI value could reappear."""
+    value = str(value or "").strip()
+    if not value:
+        return []
+    if attribute.endswith("Date"):
+        return _date_forms(value)
+    if attribute.endswith("Name") and attribute != "InstitutionName":
+        return _name_forms(value)
+    if attribute in ("PatientID", "AccessionNumber"):
+        return [value] if len(value) >= MIN_ID_LEN else []
+    return [value] if len(value) >= MIN_NAME_PART_LEN else []
+
+
+def collect_phi(drop_dir: Path, max_files_per_series: int = 1) -> dict[str, str]:
+    """Identifying strings found in the drop folder: ``token -> category``.
+
+    Reads DICOM headers only (one file per series suffices: PHI is per study/patient) and the
+    ``patient_id`` column of clinical CSV files.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    tokens: dict[str, str] = {}
+    seen_series: dict[str, int] = {}
+    for path in sorted(Path(drop_dir).rglob("*")):
+        if not path.is_file() or path.is_symlink():
+            continue
+        if path.suffix.lower() == ".csv":
+            try:
+                with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+                    for row in csv.DictReader(fh):
+                        pid = (row.get("patient_id") or "").strip()
+                        for t in tokens_for("PatientID", pid):
+                            tokens[t] = "patient ID"
+            except (OSError, csv.Error):
+                pass
+            continue
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True, force=False,
+                                 specific_tags=list(PHI_ATTRIBUTES) + ["SeriesInstanceUID"])
+        except (InvalidDicomError, OSError, ValueError, EOFError, AttributeError,
+                TypeError, KeyError):
+            continue
+        uid = str(ds.get("SeriesInstanceUID", ""))
+        if uid and seen_series.get(uid, 0) >= max_files_per_series:
+            continue
+        seen_series[uid] = seen_series.get(uid, 0) + 1
+        for attr, category in PHI_ATTRIBUTES.items():
+            for t in tokens_for(attr, str(ds.get(attr, "") or "")):
+                tokens[t] = category
+    return tokens
+
+
+def _compile(tokens: dict[str, str]) -> re.Pattern[bytes] | None:
+    if not tokens:
+        return None
+    alts = sorted({re.escape(t.encode("utf-8")) for t in tokens}, key=len, reverse=True)
+    return re.compile(rb"(?<![A-Za-z0-9])(" + b"|".join(alts) + rb")(?![A-Za-z0-9])",
+                      re.IGNORECASE)
+
+
+def _texts(path: Path) -> Iterator[tuple[str, bytes]]:
+    """Decoded views of a file to search: ``(where, bytes)``."""
+    name = path.name.lower()
+    raw = path.read_bytes()
+    yield "bytes", raw
+    if name.endswith(".gz"):
+        try:
+            unzipped: bytes | None = gzip.decompress(raw)
+        except (OSError, EOFError):
+            unzipped = None
+        if unzipped is not None:
+            yield "gzip", unzipped
+    elif name.endswith(".parquet"):
+        try:
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path)
+            yield "parquet", "\n".join(map(str, table.to_pylist())).encode()
+        except Exception:  # unreadable parquet: raw bytes were searched
+            pass
+    elif name.endswith((".duckdb", ".db")) and raw[8:12] == b"DUCK":
+        yield from _duckdb_texts(path)
+
+
+def _duckdb_texts(path: Path) -> Iterator[tuple[str, bytes]]:
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return
+    try:
+        cols = con.execute(
+            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+            "WHERE data_type IN ('VARCHAR', 'JSON') AND table_schema NOT IN "
+            "('information_schema', 'pg_catalog')").fetchall()
+        for schema, table, column in cols:
+            rel = con.table(f'"{schema}"."{table}"').select(f'"{column}"')
+            values = [r[0] for r in rel.fetchall() if r[0] is not None]
+            yield f"duckdb:{table}.{column}", "\n".join(map(str, values)).encode()
+    finally:
+        con.close()
+
+
+def scan(roots: Iterable[Path], tokens: dict[str, str],
+         exclude: Iterable[Path] = ()) -> tuple[list[Finding], int]:
+    """Search every file under ``roots``; returns findings and the number of files searched."""
+    pattern = _compile(tokens)
+    lower = {t.lower().encode("utf-8"): c for t, c in tokens.items()}
+    excluded = [Path(e).resolve() for e in exclude]
+    findings: list[Finding] = []
+    n_files = 0
+    for root in roots:
+        root = Path(root)
+        if not root.exists():
+            continue
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in files:
+            rp = path.resolve()
+            if any(rp == e or e in rp.parents for e in excluded) or path.is_symlink():
+                continue
+            n_files += 1
+            if pattern is None:
+                continue
+            for where, data in _texts(path):
+                for match in {m.group(1).lower() for m in pattern.finditer(data)}:
+                    findings.append(Finding(str(path), lower.get(match, "identifier"), where))
+    return findings, n_files

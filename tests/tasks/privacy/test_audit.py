@@ -1,0 +1,79 @@
+"""The privacy audit finds what is planted, in every form, and reports no value."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import duckdb
+import pydicom
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from tasks.privacy.audit import collect_phi, scan, tokens_for
+
+
+def _write_dicom(path: Path) -> None:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = pydicom.Dataset()
+    ds.file_meta = meta
+    ds.PatientName = "Kowalczyk^Marianna"
+    ds.PatientID = "MRN7741203"
+    ds.PatientBirthDate = "19480317"
+    ds.AccessionNumber = "ACC55512"
+    ds.InstitutionName = "Saint Elsewhere General"
+    ds.StudyDate = "20240611"
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+
+
+def test_tokens_cover_common_forms() -> None:
+    assert set(tokens_for("PatientBirthDate", "19480317")) == {
+        "19480317", "1948-03-17", "17.03.1948"}
+    names = tokens_for("PatientName", "Kowalczyk^Marianna")
+    assert "Kowalczyk Marianna" in names and "Marianna Kowalczyk" in names
+    assert tokens_for("PatientID", "123") == []  # too short to search without noise
+
+
+def test_audit_finds_planted_phi_everywhere(tmp_path: Path) -> None:
+    drop, out = tmp_path / "drop", tmp_path / "out"
+    _write_dicom(drop / "export" / "IM0001")
+    (drop / "clinical").mkdir()
+    (drop / "clinical" / "c.csv").write_text("patient_id,age\nHOSP99812,70\n")
+    tokens = collect_phi(drop)
+    assert tokens["MRN7741203"] == "patient ID" and tokens["HOSP99812"] == "patient ID"
+
+    out.mkdir()
+    (out / "clean.json").write_text('{"subject": "ab12cd34ef", "value": 20240612}')
+    (out / "sidecar.json").write_text('{"InstitutionName": "Saint Elsewhere General"}')
+    (out / "img.nii.gz").write_bytes(gzip.compress(b"header descrip=mrn7741203 rest"))
+    (out / "log.txt").write_text("ingested study of 2024-06-11\n")
+    con = duckdb.connect(str(out / "w.duckdb"))
+    con.execute("CREATE TABLE subjects (label VARCHAR)")
+    con.execute("INSERT INTO subjects VALUES ('Marianna Kowalczyk')")
+    con.close()
+
+    findings, n = scan([out], tokens)
+    got = {(Path(f.path).name, f.category) for f in findings}
+    assert ("sidecar.json", "institution") in got
+    assert ("img.nii.gz", "patient ID") in got  # found inside the gzip, case-insensitively
+    assert ("log.txt", "study date") in got
+    assert any(name == "w.duckdb" and cat == "patient name" for name, cat in got)
+    assert not any(name == "clean.json" for name, _ in got)
+    assert n == 5
+    # findings never carry the identifying value itself
+    assert all("7741203" not in f.where and "Kowalczyk" not in f.category for f in findings)
+
+
+def test_excluded_roots_are_not_searched(tmp_path: Path) -> None:
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "map.tsv").write_text("MRN7741203\tab12\n")
+    findings, n = scan([tmp_path], {"MRN7741203": "patient ID"},
+                       exclude=[tmp_path / "secrets"])
+    assert findings == [] and n == 0
