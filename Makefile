@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.calcisvd-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test lint bench clean-data
+.PHONY: help venv demo test lint bench clean-data prefect-local
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ lint: $(STAMP)  ## ruff
 
 bench: $(STAMP)  ## accuracy, speed and pipeline benchmarks (writes bench/results/*.json)
 	$(BIN)/python -m bench.run_all
+
+prefect-local: $(STAMP)  ## try the deployments: local Prefect server + work pool + worker
+	bash ops/local_prefect.sh
 
 clean-data:  ## remove generated data under the default home (drop, BIDS, warehouse, reports)
 	rm -rf drop quarantine reports var simulated_truth secrets
