@@ -1,0 +1,167 @@
+"""Benchmark: the whole pipeline on a simulated cohort (issue 9).
+
+Measures, on a fresh CALCISVD_HOME under ``bench/work/pipeline``:
+
+1. end to end (simulate excluded): per-stage wall times of ``calcisvd run`` and the
+   orchestration overhead = flow wall time minus the time spent inside the stages' own work
+   (each stage times its core work; quantification's work is the session makespan);
+2. quantification on one core against two (same sessions, forced): the speedup;
+3. adding one follow-up session to the loaded cohort: ingest through analytics.
+
+    python -m bench.pipeline [--subjects 126] [--resolution 2.0] [--speedup-sessions 8]
+
+Writes bench/results/pipeline.json and prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+
+
+def _hold_out_one_followup(drop: Path, holding: Path) -> str | None:
+    """Move the files of one follow-up study out of the drop folder; return its study UID."""
+    import pydicom
+
+    studies: dict[str, dict[str, Any]] = {}
+    for path in sorted(drop.rglob("*")):
+        if not path.is_file() or path.suffix == ".csv":
+            continue
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True,
+                                 specific_tags=["PatientID", "StudyInstanceUID", "StudyDate"])
+        except Exception:
+            continue
+        uid = str(ds.get("StudyInstanceUID", ""))
+        s = studies.setdefault(uid, {"pid": str(ds.get("PatientID", "")),
+                                     "date": str(ds.get("StudyDate", "")), "files": []})
+        s["files"].append(path)
+    by_patient: dict[str, list[str]] = {}
+    for uid, s in studies.items():
+        by_patient.setdefault(s["pid"], []).append(uid)
+    for uids in by_patient.values():
+        if len(uids) >= 2:
+            follow = max(uids, key=lambda u: studies[u]["date"])
+            for f in studies[follow]["files"]:
+                dest = holding / f.relative_to(drop)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(f), dest)
+            return follow
+    return None
+
+
+def _put_back(holding: Path, drop: Path) -> None:
+    for f in sorted(holding.rglob("*")):
+        if f.is_file():
+            dest = drop / f.relative_to(holding)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(f), dest)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark; returns the results written to JSON."""
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--subjects", type=int, default=126)
+    p.add_argument("--resolution", type=float, default=2.0)
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--speedup-sessions", type=int, default=8)
+    p.add_argument("--work", type=Path, default=REPO / "bench" / "work" / "pipeline")
+    args = p.parse_args(argv)
+
+    from calcisvd.env import apply_offline_env
+    from calcisvd.settings import load_settings
+
+    home = args.work / f"n{args.subjects}"
+    shutil.rmtree(home, ignore_errors=True)
+    settings = load_settings(env={}, overrides={"home": home, "n_procs": 2})
+    apply_offline_env(prefect_home=str(settings.prefect_home))
+    from calcisvd.cli import main as cli
+
+    t0 = time.perf_counter()
+    cli(["simulate", "--home", str(home), "--subjects", str(args.subjects),
+         "--seed", str(args.seed), "--resolution", str(args.resolution)])
+    simulate_s = time.perf_counter() - t0
+    holding = args.work / "held-out"
+    shutil.rmtree(holding, ignore_errors=True)
+    held = _hold_out_one_followup(settings.drop_dir, holding)
+
+    from flows.pipeline import pipeline_flow
+
+    t0 = time.perf_counter()
+    first = pipeline_flow(settings=settings)
+    wall = time.perf_counter() - t0
+    q = first["results"]["quantify"]
+    per_session = [r["seconds"] for r in q["results"]]
+    makespan_work = sum(per_session) / settings.n_procs
+    stage_work = {k: v for k, v in first["timings"].items() if k != "quantify"}
+    inner = sum(stage_work.values()) + makespan_work
+    overhead = max(0.0, wall - inner) / wall
+
+    # one follow-up arrives
+    add_s = None
+    if held:
+        _put_back(holding, settings.drop_dir)
+        t0 = time.perf_counter()
+        second = pipeline_flow(settings=settings)
+        add_s = time.perf_counter() - t0
+        added = second["results"]["quantify"]["processed"]
+    else:
+        added = 0
+
+    # 1 core against 2 on the same sessions
+    from flows.quantify import quantify_flow
+    from tasks.quantify.sessions import discover_sessions
+
+    sessions = discover_sessions(settings.bids_dir)[: args.speedup_sessions]
+    times = {}
+    for n in (1, 2):
+        s = load_settings(env={}, overrides={"home": home, "n_procs": n})
+        sub_home = args.work / f"speedup-{n}"
+        shutil.rmtree(sub_home, ignore_errors=True)
+        for ses in sessions:  # a BIDS copy with only these sessions, fresh derivatives
+            src = ses.files[next(iter(ses.files))].parent.parent
+            dst = sub_home / "bids_dataset" / src.relative_to(settings.bids_dir)
+            shutil.copytree(src, dst)
+        s = load_settings(env={}, overrides={"home": sub_home, "n_procs": n})
+        from flows.common import make_task_runner
+
+        t0 = time.perf_counter()
+        quantify_flow.with_options(task_runner=make_task_runner(s))(settings=s)
+        times[n] = time.perf_counter() - t0
+
+    result = {
+        "subjects": args.subjects, "resolution_mm": args.resolution,
+        "sessions": len(per_session), "simulate_seconds": round(simulate_s, 1),
+        "pipeline_seconds": round(wall, 1), "stage_seconds": first["timings"],
+        "quantify_session_seconds_mean": round(sum(per_session) / max(1, len(per_session)), 2),
+        "orchestration_overhead_fraction": round(overhead, 4),
+        "add_one_followup_seconds": round(add_s, 1) if add_s else None,
+        "add_one_followup_sessions_processed": added,
+        "speedup_sessions": len(sessions),
+        "quantify_seconds_1_core": round(times[1], 1),
+        "quantify_seconds_2_cores": round(times[2], 1),
+        "speedup_2_vs_1": round(times[1] / times[2], 2),
+        "targets": {"orchestration_overhead_fraction": 0.10, "speedup_2_vs_1": 1.7,
+                    "add_one_followup_seconds": 60},
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "pipeline.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"pipeline: {args.subjects} subjects, {len(per_session)} sessions at "
+          f"{args.resolution} mm: {wall:.0f} s end to end (simulate {simulate_s:.0f} s)")
+    print("  stages: " + ", ".join(f"{k} {v:.0f} s" for k, v in first["timings"].items()))
+    print(f"  orchestration overhead {100 * overhead:.1f}% (target <= 10%)")
+    print(f"  2 cores vs 1: {result['speedup_2_vs_1']}x (target >= 1.7)")
+    print(f"  one follow-up added: {result['add_one_followup_seconds']} s (target <= 60 s)")
+    return result
+
+
+if __name__ == "__main__":
+    main()
