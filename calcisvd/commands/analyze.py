@@ -3,21 +3,66 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from calcisvd.settings import Settings
 
 HELP = "baseline and one-year statistics (paper Tables 1-4) as reports"
-DESCRIPTION = """Baseline and one-year statistics (paper Tables 1-4) as reports.
+DESCRIPTION = """Baseline and one-year statistics (the reference paper's Tables 1-4) as reports.
 
-Not available yet (issue 8).
+Reads the analyst views of the warehouse (var/calcisvd.duckdb, opened read-only):
+v_baseline_cohort, v_one_year_change, v_session_measures, v_icac_by_artery, and, for a
+simulated cohort, truth_* tables when present (truth is then shown beside measurement).
+
+Computes:
+  Table 1  clinical characteristics by ICAC severity group (ANOVA; chi-square, or an exact
+           test when expected counts are below 5 - the method is named per row)
+  Table 2  each MRI marker by severity: mean ± SD, median (IQR), Spearman r with severity
+           (t and permutation P, bootstrap 95% CI), ANOVA, Kruskal-Wallis,
+           Jonckheere-Terpstra; periventricular grade with a linear-by-linear trend test
+  Table 3  by dominant calcification location: ANOVA/eta², Kruskal-Wallis/epsilon²,
+           chi-square/Cramér's V (location is nominal: no correlation)
+  Table 4  one-year change: paired t and Wilcoxon per group, r of change with severity,
+           linear mixed model marker ~ time x group (random intercept per subject)
+  adjusted models (age, sex, hypertension, diabetes, smoking) on severity group and on
+  log1p(calcium volume); Holm and Benjamini-Hochberg across markers; a comparison with the
+  published tables and a check of every published r against its P.
+
+Writes <reports_dir>/analysis-YYYYMMDD-HHMMSS/ with report.html, report.md, one CSV per
+table, figures/*.png and run.json; reports/latest points at the newest, reports/index.html
+lists them all. Runs as the Prefect flow "analyze" (artifacts: Table 2 and a summary).
+
+Example:
+  calcisvd analyze
+  calcisvd analyze --n-boot 500 --n-perm 999 --published ../shared/paper/tables.yaml
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `calcisvd analyze`."""
+    parser.add_argument("--published", type=Path, default=None,
+                        help="published tables (YAML); default ../shared/paper/tables.yaml "
+                             "beside the repository, else the copy shipped with calcisvd")
+    parser.add_argument("--n-boot", type=int, default=2000,
+                        help="bootstrap resamples for the correlation CIs (default 2000)")
+    parser.add_argument("--n-perm", type=int, default=9999,
+                        help="permutation resamples for permutation P values (default 9999)")
+    parser.add_argument("--seed", type=int, default=20240601,
+                        help="seed of every resampling step (default 20240601)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the command; returns the process exit code."""
-    print("calcisvd analyze: not available yet (issue 8)")
-    return 2
+    """Run the analyze flow; prints where the report went. Exit 1 without a warehouse."""
+    from flows.analyze import analyze_flow
+
+    if not Path(settings.warehouse_path).is_file():
+        print(f"calcisvd analyze: no warehouse at {settings.warehouse_path}; "
+              "run `calcisvd load` first")
+        return 1
+    out = analyze_flow(settings, published_path=args.published, n_boot=args.n_boot,
+                       n_perm=args.n_perm, seed=args.seed)
+    print(f"report: {out['html']}")
+    print(f"subjects: {out['n_subjects']} at baseline, {out['n_with_follow_up']} with follow-up")
+    for note in out["notes"]:
+        print(f"note: {note}")
+    return 0

@@ -44,9 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the quantify flow and print a summary."""
+    from prefect import tags
+
     from flows.quantify import run_quantify
 
-    summary = run_quantify(settings, force=args.force)
+    with tags("calcisvd", "cli"):
+        summary = run_quantify(settings, force=args.force)
     print(f"quantify: {summary['processed']} session(s) processed, "
           f"{summary['up_to_date']} up to date, {summary['with_failures']} with a failed "
           f"modality")
