@@ -22,12 +22,42 @@ log = logging.getLogger("calcisvd.quantify")
 
 
 def run_workflow(wf: Any, plugin: str, plugin_args: dict[str, Any] | None) -> dict[str, Any]:
-    """Run a Nipype workflow and return its ``outputnode`` outputs as a dict."""
+    """Run a Nipype workflow and return the values connected to its ``outputnode``.
+
+    Nipype drops identity nodes from the execution graph, so the values are read from the
+    results of the nodes that feed ``outputnode``.
+    """
     graph = wf.run(plugin=plugin, plugin_args=plugin_args or {})
-    for node in graph.nodes():
-        if node.name == "outputnode":
-            return {k: v for k, v in node.result.outputs.get().items()}
-    raise RuntimeError(f"workflow {wf.name} has no outputnode")
+    executed = {node.fullname: node for node in graph.nodes()}
+    outputnode = wf.get_node("outputnode")
+    if outputnode is None:
+        raise RuntimeError(f"workflow {wf.name} has no outputnode")
+    values: dict[str, Any] = {}
+    for src, _dst, data in wf._graph.in_edges(outputnode, data=True):
+        node = executed.get(src.fullname)
+        if node is None:
+            raise RuntimeError(f"{src.fullname} did not run in {wf.name}")
+        outputs = node.result.outputs
+        for src_field, dst_field in data["connect"]:
+            name = src_field if isinstance(src_field, str) else src_field[0]
+            values[dst_field] = getattr(outputs, name)
+    return values
+
+
+def configure_nipype(work_dir: Path, verbose: bool = False) -> None:
+    """Quiet, fast Nipype: WARNING-level workflow logs (INFO when verbose), short polling,
+    crash files as text under ``<work_dir>/crash``."""
+    from nipype import config
+    from nipype import logging as nlogging
+
+    level = "INFO" if verbose else "WARNING"
+    config.set("logging", "workflow_level", level)
+    config.set("logging", "interface_level", level)
+    config.set("execution", "poll_sleep_duration", "0.1")
+    config.set("execution", "crashfile_format", "txt")
+    config.set("execution", "crashdump_dir", str(Path(work_dir) / "crash"))
+    config.set("monitoring", "enabled", "false")
+    nlogging.update_logging(config)
 
 
 def _empty(names: dict[str, str], status: str, reason: str) -> dict[str, Any]:
@@ -58,6 +88,7 @@ def quantify_session(
     from tasks.workflows.ct import init_ct_icac_wf
     from tasks.workflows.mri import init_mri_svd_wf
 
+    configure_nipype(work_dir, verbose=log.isEnabledFor(logging.DEBUG))
     t0 = time.perf_counter()
     started = datetime.now(UTC).isoformat(timespec="seconds")
     base = Path(work_dir) / session.label
