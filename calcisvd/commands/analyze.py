@@ -63,6 +63,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                        n_perm=args.n_perm, seed=args.seed)
     print(f"report: {out['html']}")
     print(f"subjects: {out['n_subjects']} at baseline, {out['n_with_follow_up']} with follow-up")
+    agree = out.get("paper_agreement") or {}
+    if agree:
+        print("paper Table 2: direction and significance "
+              f"{'agree' if agree['all_direction_and_significance'] else 'differ'}; group means "
+              f"within 15%: {agree['means_within_tolerance']}/{agree['means_compared']}")
     for note in out["notes"]:
         print(f"note: {note}")
     return 0

@@ -1,0 +1,76 @@
+import datetime as dt
+
+import pandas as pd
+
+from tasks.report.render import html_table, markdown_table, write_report
+from tasks.stats.data import AnalysisFrames
+from tasks.stats.tables import Options
+
+
+def test_markdown_and_html_tables_escape_and_dash():
+    df = pd.DataFrame({"a": [1.23456, float("nan")], "b": ["x|y", "<b>"]})
+    md = markdown_table(df)
+    assert md.splitlines()[2] == "| 1.235 | x\\|y |" and "| — |" in md
+    html = html_table(df)
+    assert "&lt;b&gt;" in html and "<b>" not in html
+
+
+def test_write_report_layout(tmp_path, small_result, small_frames):
+    now = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    paths = write_report(small_result, small_frames, tmp_path, now=now)
+    assert paths.directory.name == "analysis-20260102-030405"
+    for name in ("table1", "table2", "table2_grade", "table3", "table3_grade", "table4",
+                 "adjusted", "published_comparison", "published_r_p_check"):
+        assert paths.csv[name].is_file()
+    t2 = pd.read_csv(paths.csv["table2"])
+    assert t2.set_index("marker").loc["fazekas_total", "spearman_r"] > 0
+    html = paths.html.read_text()
+    assert "Table 2. MRI markers by ICAC severity group" in html
+    assert "figures/spaghetti.png" in html and "without a follow-up" in html
+    assert {p.name for p in paths.figures} == {"markers_by_group.png", "spaghetti.png",
+                                               "calcium_vs_wmh.png"}
+    assert all(p.stat().st_size > 5000 for p in paths.figures)
+    md = paths.markdown.read_text()
+    assert "## Published r against published P at the reported n" in md
+    latest = tmp_path / "latest"
+    assert latest.resolve() == paths.directory.resolve()
+    assert "analysis-20260102-030405" in (tmp_path / "index.html").read_text()
+    again = write_report(small_result, small_frames, tmp_path, now=now)
+    assert again.directory != paths.directory and latest.resolve() == again.directory.resolve()
+
+
+def test_truth_side_by_side(tmp_path, small_result, small_cohort):
+    import copy
+
+    import pytest
+
+    from tasks.stats.analysis import truth_vs_measured
+
+    measured = dict(small_cohort)
+    measured["baseline"] = small_cohort["baseline"].assign(
+        wmh_volume_cm3=small_cohort["baseline"]["wmh_volume_cm3"] * 1.1)
+    mf, tf = AnalysisFrames(**measured, source="test"), AnalysisFrames(**small_cohort)
+    tables = {t.name: t for t in truth_vs_measured(mf, tf, Options(n_boot=50, n_perm=0))}
+    agree = tables["truth_agreement"].data.set_index("marker")
+    assert agree.loc["fazekas_total", "exact_agreement"] == 1.0
+    assert agree.loc["wmh_volume_cm3", "bias_mean"] > 0
+    side4 = tables["truth_table4"].data.set_index("marker")
+    assert side4.loc["fazekas_total", "spearman_r_measured"] == pytest.approx(
+        side4.loc["fazekas_total", "spearman_r_truth"])
+    side = tables["truth_table2"].data.set_index("marker")
+    assert side.loc["wmh_volume_cm3", "severe_rel_diff"] == pytest.approx(0.1)
+    res = copy.copy(small_result)
+    res.tables = {**small_result.tables, **tables}
+    paths = write_report(res, mf, tmp_path, truth=tf)
+    assert "Truth vs measured" in paths.html.read_text()
+    assert any(p.name == "truth_vs_measured.png" for p in paths.figures)
+
+
+def test_pretty_headers():
+    from tasks.report.render import pretty_header
+
+    assert pretty_header("severe_mean_sd") == "severe mean ± SD"
+    assert pretty_header("r_fmt") == "r [95% CI]"
+    assert pretty_header("spearman_p_holm_fmt") == "P Holm"
+    assert pretty_header("lmm_time_x_severe_p_fmt") == "P Δslope severe"
+    assert pretty_header("moderate_wilcoxon_p_fmt") == "moderate Wilcoxon P"
