@@ -1,0 +1,119 @@
+"""Prefect flow: ingest new scans from the drop folder into the BIDS dataset.
+
+Entry point for deployments: ``flows/ingest.py:ingest_flow`` with parameters ``home`` (the
+CALCISVD_HOME, optional), ``config`` (a calcisvd.toml, optional) and ``lock_timeout_s``. The
+work lives in :mod:`tasks.ingest.pipeline`; each task body is a call into it. One task plans,
+one task per session converts and writes, one task finalizes and publishes the summary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prefect import flow, task
+from prefect.cache_policies import NONE
+
+if TYPE_CHECKING:
+    from calcisvd.settings import Settings
+    from tasks.ingest.pipeline import IngestRun
+    from tasks.ingest.plan import SessionPlan
+
+TAGS = ["calcisvd", "ingest"]
+
+
+def _transient(task_, task_run, state) -> bool:
+    """Retry only on errors that may pass: I/O hiccups and a dcm2niix that could not start."""
+    try:
+        state.result()
+    except (subprocess.SubprocessError, TimeoutError, BlockingIOError, InterruptedError):
+        return True
+    except OSError as exc:
+        return exc.errno in {4, 11, 16, 110}  # EINTR, EAGAIN, EBUSY, ETIMEDOUT
+    except Exception:
+        return False
+    return False
+
+
+def flow_run_name() -> str:
+    """``ingest-<UTC time>``, so the run list says when each run happened."""
+    return "ingest-" + dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
+
+
+@task(name="ingest-plan", cache_policy=NONE, persist_result=False, tags=TAGS)
+def plan_task(run: IngestRun) -> list[SessionPlan]:
+    """Scan the drop folder and plan the sessions to write."""
+    return run.plan()
+
+
+@task(name="ingest-session", cache_policy=NONE, persist_result=False, tags=TAGS, retries=2,
+      retry_delay_seconds=5, retry_condition_fn=_transient,
+      task_run_name="ingest-{sp.subject}-{sp.session}")
+def session_task(run: IngestRun, sp: SessionPlan) -> dict[str, Any]:
+    """Convert and write one session (atomically)."""
+    return run.ingest_session(sp)
+
+
+@task(name="ingest-finalize", cache_policy=NONE, persist_result=False, tags=TAGS)
+def finalize_task(run: IngestRun) -> dict[str, Any]:
+    """Dataset-level files, participants, layout refresh; returns the summary."""
+    return run.finalize()
+
+
+def _failed(future) -> int:
+    """1 when a session task failed after its retries (it is retried by the next run)."""
+    result = future.result(raise_on_failure=False)
+    return int(isinstance(result, BaseException))
+
+
+def _publish(summary: dict[str, Any]) -> None:
+    from prefect.artifacts import create_markdown_artifact
+
+    from tasks.ingest.pipeline import summary_markdown
+
+    create_markdown_artifact(key="ingest-summary", markdown=summary_markdown(summary),
+                             description="calcisvd ingest: counts only, no identifiers")
+
+
+@flow(name="ingest", flow_run_name=flow_run_name, log_prints=False, validate_parameters=False)
+def ingest_flow(settings: Settings | None = None, home: str | None = None,
+                config: str | None = None, lock_timeout_s: float | None = 600.0
+                ) -> dict[str, Any]:
+    """Ingest what is new in ``settings.drop_dir``; returns and publishes the summary.
+
+    A second run while one is in progress waits up to ``lock_timeout_s`` seconds for the lock
+    (``None`` waits forever), then ends cleanly with ``status: locked``.
+    """
+    from calcisvd.settings import load_settings
+    from tasks.ingest.fsutil import LockBusy
+    from tasks.ingest.pipeline import IngestRun, ingest_lock, locked_summary, make_run_id
+
+    if settings is None:  # a deployment run: this flow is the entry point
+        from calcisvd.env import apply_offline_env
+        from calcisvd.logging import setup_logging
+
+        apply_offline_env()
+        settings = load_settings(config_file=Path(config) if config else None,
+                                 overrides={"home": Path(home) if home else None})
+        setup_logging(settings)
+    run_id = make_run_id()
+    try:
+        with ingest_lock(settings, lock_timeout_s):
+            run = IngestRun(settings, run_id=run_id)
+            sessions = plan_task(run)
+            # at most n_procs sessions in flight (each runs dcm2niix and gzip)
+            in_flight: list = []
+            failed = 0
+            for sp in sessions:
+                in_flight.append(session_task.submit(run, sp))
+                if len(in_flight) >= max(1, int(settings.n_procs or 1)):
+                    failed += _failed(in_flight.pop(0))
+            failed += sum(_failed(f) for f in in_flight)
+            summary = finalize_task(run)
+            summary["failed_sessions"] = failed
+    except LockBusy:
+        summary = locked_summary(run_id)
+    _publish(summary)
+    return summary

@@ -1,0 +1,109 @@
+"""De-identification: keyed pseudonyms, session labels, sidecar allow-list, NIfTI header scrub.
+
+* Pseudonym = the first 10 hex characters of HMAC-SHA256(key, PatientID) (RFC 2104); the key is
+  32 random bytes (``os.urandom``) stored hex-encoded in ``secrets/pseudonym.key`` (mode 0600),
+  created on first use and kept outside the dataset and the warehouse.
+* Session label = ``M<months>`` with months = round(days since the subject's first study /
+  30.4375) (mean Gregorian month), zero-padded to two digits: ``M00``, ``M12``.
+* Sidecars keep only :data:`SIDECAR_ALLOW` keys (acquisition physics; no names, IDs, dates,
+  times, institutions, devices or free text).
+* NIfTI-1 headers: ``descrip`` (80 bytes at offset 148), ``aux_file`` (24 at 228),
+  ``db_name`` (18 at 4) and ``intent_name`` (16 at 328) are zeroed; they are the only free-text
+  fields of the NIfTI-1 header (Cox et al., NIfTI-1 data format, 2004).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+from pathlib import Path
+from typing import Final
+
+DAYS_PER_MONTH: Final[float] = 30.4375
+
+#: sidecar keys that describe the acquisition and cannot identify a person
+SIDECAR_ALLOW: Final[frozenset[str]] = frozenset({
+    "Modality", "MagneticFieldStrength", "Manufacturer", "ManufacturersModelName",
+    "SoftwareVersions", "MRAcquisitionType", "ScanningSequence", "SequenceVariant",
+    "ScanOptions", "SequenceName", "PulseSequenceType", "ImageType", "SliceThickness",
+    "SpacingBetweenSlices", "EchoTime", "RepetitionTime", "InversionTime", "FlipAngle",
+    "EchoTrainLength", "ImagingFrequency", "ReceiveCoilName", "CoilString",
+    "PercentPhaseFOV", "PercentSampling", "PhaseEncodingSteps", "AcquisitionMatrixPE",
+    "ReconMatrixPE", "PixelBandwidth", "PhaseEncodingAxis", "ImageOrientationPatientDICOM",
+    "InPlanePhaseEncodingDirectionDICOM", "ConversionSoftware", "ConversionSoftwareVersion",
+    "BodyPartExamined", "PatientPosition", "KVP", "XRayTubeCurrent", "XRayExposure",
+    "ExposureTime", "ConvolutionKernel", "ReconstructionDiameter", "GantryDetectorTilt",
+    "SpoilingState", "ParallelReductionFactorInPlane", "PartialFourier",
+    "EstimatedEffectiveEchoSpacing", "EstimatedTotalReadoutTime", "SliceTiming",
+    "NonlinearGradientCorrection", "Units", "SpiralPitchFactor", "DataCollectionDiameter",
+    "CTDIvol",
+})
+_NIFTI_TEXT_FIELDS: Final[tuple[tuple[int, int], ...]] = ((4, 18), (148, 80), (228, 24),
+                                                          (328, 16))
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """Return the HMAC key at ``path``, creating 32 random bytes (mode 0600) on first use."""
+    path = Path(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # created concurrently: read it below
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(os.urandom(32).hex() + "\n")
+    text = path.read_text().strip()
+    key = bytes.fromhex(text)
+    if len(key) < 16:
+        raise ValueError(f"pseudonym key {path.name} is too short")
+    return key
+
+
+def pseudonym(key: bytes, patient_id: str) -> str:
+    """Subject label: first 10 hex characters of HMAC-SHA256(key, PatientID)."""
+    return hmac.new(key, patient_id.strip().encode("utf-8"), hashlib.sha256).hexdigest()[:10]
+
+
+def keyed_hash(key: bytes, text: str) -> str:
+    """A full HMAC-SHA256 hex digest, used for ledger keys (UIDs, relative paths)."""
+    return hmac.new(key, b"ledger:" + text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def parse_dicom_date(value: str) -> dt.date | None:
+    """``YYYYMMDD`` (or ISO ``YYYY-MM-DD``) to a date; ``None`` when missing or invalid."""
+    digits = (value or "").replace("-", "").strip()[:8]
+    try:
+        return dt.datetime.strptime(digits, "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def session_label(days_since_baseline: int) -> str:
+    """``M<months>``: months = round(days / 30.4375), two digits at least (``M00``, ``M12``)."""
+    if days_since_baseline < 0:
+        raise ValueError("a session cannot precede the subject's baseline")
+    return f"M{round(days_since_baseline / DAYS_PER_MONTH):02d}"
+
+
+def clean_sidecar(meta: dict) -> dict:
+    """Keep only :data:`SIDECAR_ALLOW` keys, in a stable (sorted) order."""
+    return {k: meta[k] for k in sorted(meta) if k in SIDECAR_ALLOW}
+
+
+def sidecar_bytes(meta: dict) -> bytes:
+    """Canonical JSON bytes of a cleaned sidecar (deterministic across runs)."""
+    return (json.dumps(clean_sidecar(meta), indent=2, sort_keys=True) + "\n").encode()
+
+
+def scrub_nifti_header(header: bytearray) -> bytearray:
+    """Zero the free-text fields of a NIfTI-1 header (first 348 bytes) in place."""
+    if len(header) < 348:
+        raise ValueError("not a NIfTI-1 header")
+    for offset, size in _NIFTI_TEXT_FIELDS:
+        header[offset:offset + size] = bytes(size)
+    return header

@@ -1,0 +1,122 @@
+"""File-system helpers for ingestion: atomic writes, an exclusive lock, content hashes."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def write_bytes_atomic(path: Path, data: bytes, *, mode: int | None = None) -> bool:
+    """Write ``data`` to ``path`` via a temporary file and :func:`os.replace`.
+
+    Returns False (and leaves the file untouched, mtime included) when the content is already
+    identical, so reruns with nothing new keep the tree byte-identical.
+    """
+    path = Path(path)
+    if path.is_file() and path.read_bytes() == data:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode if mode is not None else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return True
+
+
+def write_text_atomic(path: Path, text: str, *, mode: int | None = None) -> bool:
+    """UTF-8 text version of :func:`write_bytes_atomic`."""
+    return write_bytes_atomic(path, text.encode("utf-8"), mode=mode)
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+class LockBusy(RuntimeError):
+    """Another ingest run holds the lock and the timeout expired."""
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, timeout_s: float | None = None,
+                   poll_s: float = 0.2) -> Iterator[Path]:
+    """Hold an exclusive ``fcntl.flock`` on ``path`` for the duration of the block.
+
+    ``timeout_s=None`` waits forever; ``0`` tries once. Raises :class:`LockBusy` on timeout.
+    The lock is released by the kernel if the process dies, so a crash never leaves it stuck.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise LockBusy(f"another ingest run holds {path.name}") from None
+                time.sleep(poll_s)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def replace_dir(staged: Path, target: Path) -> None:
+    """Move the staged directory ``staged`` to ``target`` (same file system).
+
+    A new target appears with one atomic :func:`os.rename`. An existing target is swapped:
+    rename it to ``<target>.old-<pid>``, rename the staged one in, then delete the old one;
+    :func:`recover_dirs` undoes a swap interrupted between the two renames.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        os.rename(staged, target)
+        return
+    backup = target.with_name(f".{target.name}.old-{os.getpid()}")
+    os.rename(target, backup)
+    os.rename(staged, target)
+    shutil.rmtree(backup)
+
+
+def recover_dirs(root: Path) -> int:
+    """Finish or undo interrupted :func:`replace_dir` swaps under ``root``; returns how many."""
+    fixed = 0
+    if not root.is_dir():
+        return 0
+    for sub in root.glob("sub-*"):
+        for backup in sub.glob(".ses-*.old-*"):
+            target = backup.with_name(backup.name[1:].split(".old-")[0])
+            if target.exists():
+                shutil.rmtree(backup)
+            else:
+                os.rename(backup, target)
+            fixed += 1
+    return fixed

@@ -1,0 +1,297 @@
+"""One ingest run in three steps (plan, one call per session, finalize), without Prefect.
+
+``flows/ingest.py`` calls the same steps as Prefect tasks; :func:`run_ingest` runs them in a
+plain loop (tests, benchmarks, scripts). Nothing here logs identifiers: log lines carry
+pseudonyms, session labels, kinds, counts and plain-words reasons only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import shutil
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from calcisvd.logging import get_logger
+from tasks.ingest import bidsio
+from tasks.ingest.deid import load_or_create_key, pseudonym
+from tasks.ingest.fsutil import LockBusy, exclusive_lock, recover_dirs
+from tasks.ingest.ledger import Ledger
+from tasks.ingest.plan import SessionPlan, plan_sessions
+from tasks.ingest.quarantine import QuarantineItem, quarantine
+from tasks.ingest.scan import scan_drop
+from tasks.ingest.session import SessionResult, build_session
+from tasks.ingest.sources.base import Context, Discovery, FileRow, SeriesInput
+
+if TYPE_CHECKING:
+    from calcisvd.settings import Settings
+
+log = get_logger("ingest")
+
+
+def ledger_path(settings: Settings) -> Path:
+    """``<var>/ingest/ledger.sqlite``."""
+    return Path(settings.var_dir or "") / "ingest" / "ledger.sqlite"
+
+
+def lock_path(settings: Settings) -> Path:
+    """``<var>/ingest/ingest.lock`` (``fcntl.flock``)."""
+    return Path(settings.var_dir or "") / "ingest" / "ingest.lock"
+
+
+def baselines_path(settings: Settings) -> Path:
+    """``<secrets>/ingest_baselines.json``: subject -> date of the first study (secret)."""
+    return Path(settings.secrets_dir or "") / "ingest_baselines.json"
+
+
+def staging_root(settings: Settings) -> Path:
+    """Staging folder beside the BIDS root (same file system, so renames are atomic)."""
+    bids = Path(settings.bids_dir or "")
+    return bids.parent / f".{bids.name}.staging"
+
+
+def pybids_db_path(settings: Settings) -> Path:
+    """pybids database cache, ``<var>/pybids``."""
+    return Path(settings.var_dir or "") / "pybids"
+
+
+def make_run_id(now: dt.datetime | None = None) -> str:
+    """``ingest-YYYYMMDDTHHMMSSZ`` in UTC."""
+    return "ingest-" + (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%SZ")
+
+
+@contextlib.contextmanager
+def ingest_lock(settings: Settings, timeout_s: float | None = None) -> Iterator[Path]:
+    """The exclusive lock every ingest run holds (see :func:`exclusive_lock`)."""
+    with exclusive_lock(lock_path(settings), timeout_s=timeout_s) as path:
+        yield path
+
+
+def _rows(series: SeriesInput, outcome: str) -> dict[str, list]:
+    return {
+        "files": [(*r, outcome) for r in series.file_rows],
+        "instances": [(k, sha, series.key, outcome) for k, sha in series.inst_rows],
+    }
+
+
+@dataclass
+class IngestRun:
+    """State of one run: settings, key, ledger, counters. Call the steps in order."""
+
+    settings: Settings
+    run_id: str = field(default_factory=make_run_id)
+    counts: Counter = field(default_factory=Counter)
+    skip_reasons: Counter = field(default_factory=Counter)
+    quarantine_reasons: Counter = field(default_factory=Counter)
+    started: float = field(default_factory=time.perf_counter)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.key = load_or_create_key(self.settings.pseudonym_key_path)
+        self.ledger = Ledger(ledger_path(self.settings))
+        self._secrets_lock = threading.Lock()
+        self.changed = False
+
+    @property
+    def drop_dir(self) -> Path:
+        """The drop folder."""
+        return Path(self.settings.drop_dir or "")
+
+    @property
+    def bids_dir(self) -> Path:
+        """The BIDS root."""
+        return Path(self.settings.bids_dir or "")
+
+    # step 1 --------------------------------------------------------------------------------
+    def plan(self) -> list[SessionPlan]:
+        """Scan, discover, classify, plan; skipped and quarantined input is handled here."""
+        t0 = time.perf_counter()
+        if recover_dirs(self.bids_dir):
+            log.warning("finished an interrupted session swap from an earlier run")
+        shutil.rmtree(staging_root(self.settings), ignore_errors=True)
+        ctx = Context(drop_dir=self.drop_dir, key=self.key,
+                      file_cache=self.ledger.file_cache(), instances=self.ledger.instances(),
+                      series=self.ledger.series())
+        disc = Discovery()
+        for source in scan_drop(self.drop_dir):
+            disc.extend(source.discover(ctx))
+        self.counts["files_unchanged"] += disc.unchanged
+        if disc.duplicates:
+            self.counts["duplicates"] += disc.duplicates
+            log.info("skipped %d re-sent cop(ies) of images already received (same "
+                     "SOPInstanceUID and bytes)", disc.duplicates)
+        plan = plan_sessions(disc.studies, self.key,
+                             bidsio.read_baselines(baselines_path(self.settings)))
+        rows: dict[str, list] = {"files": [(*row, outcome) for row, outcome
+                                           in disc.unchanged_rows], "instances": [],
+                                 "series": []}
+        for s in disc.skipped:
+            self.counts["skipped"] += 1
+            self.skip_reasons[s.reason] += 1
+            log.info("skipped a series (%d files): %s", len(s.files), s.reason)
+            for k, v in _rows(s, "skipped").items():
+                rows[k] += v
+            rows["series"].append((s.key, "", "", s.kind or "", "skipped"))
+        self.ledger.record(**rows)  # one transaction
+        self._quarantine(disc.quarantine + plan.quarantine,
+                         disc.quarantine_rows + plan.quarantine_rows)
+        self.counts["files_new"] = sum(len(s.files) for sp in plan.sessions for s in sp.series)
+        log.info("%s: %d session(s) to write, %d file(s) unchanged", self.run_id,
+                 len(plan.sessions), disc.unchanged)
+        self.timings["plan"] = time.perf_counter() - t0
+        return plan.sessions
+
+    def _quarantine(self, items: list[QuarantineItem], rows: list[FileRow]) -> None:
+        qdir = Path(self.settings.quarantine_dir or "")
+        for item in items:
+            folder = quarantine(item, self.drop_dir, qdir, self.run_id)
+            self.counts["quarantined"] += 1
+            self.quarantine_reasons[item.category] += 1
+            log.warning("quarantined %d file(s) in %s: %s", len(item.files), folder.name,
+                        item.reason)
+        self.ledger.record(files=[(*r, "quarantined") for r in rows],
+                           series_if_new=[(i.series_key, "", "", "", "quarantined")
+                                          for i in items if i.series_key])
+
+    # step 2 --------------------------------------------------------------------------------
+    def ingest_session(self, sp: SessionPlan) -> dict[str, Any]:
+        """Convert and write one session, record it; returns a PHI-free summary."""
+        from tasks.ingest.convert import find_dcm2niix
+
+        res: SessionResult = build_session(
+            sp, drop_dir=self.drop_dir, bids_dir=self.bids_dir,
+            staging_root=staging_root(self.settings), dcm2niix=find_dcm2niix())
+        self._quarantine([q for _, q in res.quarantined],
+                         [r for s, _ in res.quarantined for r in s.file_rows])
+        rows: dict[str, list] = {"files": [], "instances": [], "series": []}
+        for s in res.ingested:
+            for k, v in _rows(s, "ingested").items():
+                rows[k] += v
+            rows["series"].append((s.key, sp.subject, sp.session, s.kind or "", "ingested"))
+        for s, _ in res.quarantined:
+            for k, v in _rows(s, "quarantined").items():
+                rows[k] += v
+        if res.ingested:
+            with self._secrets_lock:
+                baselines = bidsio.read_baselines(baselines_path(self.settings))
+                baselines.setdefault(sp.subject, sp.baseline)
+                bidsio.write_baselines(baselines_path(self.settings), baselines)
+                bidsio.update_reid_map(self.settings.reid_map_path, sp.reid_rows)
+            rows["sessions"] = [(sp.subject, sp.session, sp.days)]
+        self.ledger.record(**rows)
+        self.counts["ingested"] += len(res.ingested)
+        self.changed |= res.written
+        kinds = ",".join(sorted(s.kind or "" for s in res.ingested)) or "nothing new"
+        log.info("%s: %s", sp.name, kinds)
+        return {"subject": sp.subject, "session": sp.session, "ingested": len(res.ingested),
+                "quarantined": len(res.quarantined), "written": res.written}
+
+    def try_ingest_session(self, sp: SessionPlan) -> int:
+        """:meth:`ingest_session` that logs and counts a failure instead of raising (1/0).
+
+        Nothing of a failed session is recorded, so the next run tries it again.
+        """
+        try:
+            self.ingest_session(sp)
+        except Exception as exc:  # the run goes on with the other sessions
+            log.error("%s failed (%s); it will be retried by the next run", sp.name,
+                      type(exc).__name__)
+            return 1
+        return 0
+
+    # step 3 --------------------------------------------------------------------------------
+    def finalize(self) -> dict[str, Any]:
+        """Dataset files, participants, sessions.tsv, layout refresh; returns the summary."""
+        t0 = time.perf_counter()
+        self.timings["sessions"] = t0 - self.started - self.timings.get("plan", 0.0)
+        bids = self.bids_dir
+        changed = bool(bidsio.write_dataset_files(bids))
+        sessions = self.ledger.sessions()
+        subjects = sorted(s for s in sessions if (bids / f"sub-{s}").is_dir())
+        for sub in subjects:
+            on_disk = set(bidsio.existing_sessions(bids, sub))
+            changed |= bidsio.write_sessions_tsv(
+                bids, sub, {k: v for k, v in sessions[sub].items() if k in on_disk})
+        clinical = bidsio.read_clinical(bidsio.newest_clinical_csv(self.drop_dir))
+        covariates = {pseudonym(self.key, pid): rec for pid, rec in clinical.items()}
+        changed |= bidsio.write_participants(bids, subjects, covariates)
+        self.changed |= changed
+        if self.changed:
+            from tasks.ingest.layout import get_layout
+
+            try:
+                get_layout(bids, pybids_db_path(self.settings), reset_database=True)
+            except Exception as exc:  # pybids failures must not fail the ingest
+                log.warning("pybids layout refresh failed: %s", type(exc).__name__)
+        self.ledger.close()
+        self.timings["finalize"] = time.perf_counter() - t0
+        return self.summary(subjects=len(subjects))
+
+    def summary(self, **extra: Any) -> dict[str, Any]:
+        """Counts only (no identifiers)."""
+        return {
+            "run_id": self.run_id,
+            "status": "ok",
+            "ingested": self.counts["ingested"],
+            "skipped": self.counts["skipped"],
+            "quarantined": self.counts["quarantined"],
+            "files_new": self.counts["files_new"],
+            "files_unchanged": self.counts["files_unchanged"],
+            "duplicate_files": self.counts["duplicates"],
+            "dataset_changed": self.changed,
+            "skip_reasons": dict(sorted(self.skip_reasons.items())),
+            "quarantine_reasons": dict(sorted(self.quarantine_reasons.items())),
+            "seconds": round(time.perf_counter() - self.started, 3),
+            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+            **extra,
+        }
+
+
+def locked_summary(run_id: str) -> dict[str, Any]:
+    """Summary of a run that found another run holding the lock."""
+    return {"run_id": run_id, "status": "locked", "ingested": 0, "skipped": 0,
+            "quarantined": 0, "dataset_changed": False}
+
+
+def run_ingest(settings: Settings, *, run_id: str | None = None,
+               lock_timeout_s: float | None = None) -> dict[str, Any]:
+    """Plan, write every session (``settings.n_procs`` at a time), finalize; no Prefect."""
+    run_id = run_id or make_run_id()
+    try:
+        with ingest_lock(settings, lock_timeout_s):
+            run = IngestRun(settings, run_id=run_id)
+            sessions = run.plan()
+            workers = max(1, min(int(settings.n_procs or 1), len(sessions)))
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                # dcm2niix runs as a subprocess and zlib releases the GIL: threads overlap
+                failed = sum(pool.map(run.try_ingest_session, sessions))
+            summary = run.finalize()
+            summary["failed_sessions"] = failed
+            return summary
+    except LockBusy:
+        log.warning("%s: another ingest run is in progress; nothing done", run_id)
+        return locked_summary(run_id)
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """The ingest summary as Markdown (counts and reasons only)."""
+    lines = [f"# Ingest {summary.get('run_id', '')}", "",
+             "| ingested series | skipped series | quarantined items | new files | "
+             "unchanged files | re-sent duplicate files |", "|---|---|---|---|---|---|",
+             f"| {summary.get('ingested', 0)} | {summary.get('skipped', 0)} | "
+             f"{summary.get('quarantined', 0)} | {summary.get('files_new', 0)} | "
+             f"{summary.get('files_unchanged', 0)} | {summary.get('duplicate_files', 0)} |",
+             ""]
+    for title, key in (("Skipped", "skip_reasons"), ("Quarantined", "quarantine_reasons")):
+        reasons = summary.get(key) or {}
+        if reasons:
+            lines += [f"## {title}", ""] + [f"- {r}: {n}" for r, n in reasons.items()] + [""]
+    lines.append(f"Status: {summary.get('status')}; {summary.get('seconds', 0)} s.")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,160 @@
+"""Write one session: convert, de-identify, stage, then move into the dataset atomically.
+
+The session folder is built under a staging folder beside the BIDS root (same file system):
+existing files of the session are hard-linked in, new images are converted by one dcm2niix
+call, headers and sidecars are cleaned, ``scans.tsv`` is written, and the folder replaces the
+session with :func:`tasks.ingest.fsutil.replace_dir`. A crash before the rename leaves the
+dataset untouched; the staging folder is removed at the next run.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tasks.ingest.bidsio import scans_tsv_text
+from tasks.ingest.classify import BIDS_NAME
+from tasks.ingest.convert import (
+    ConversionError,
+    Converted,
+    collect_outputs,
+    finalize_nifti,
+    run_dcm2niix,
+    split_inputs,
+    stage_inputs,
+    write_sidecar,
+)
+from tasks.ingest.deid import scrub_nifti_header
+from tasks.ingest.fsutil import replace_dir, write_text_atomic
+from tasks.ingest.plan import SessionPlan
+from tasks.ingest.quarantine import QuarantineItem
+from tasks.ingest.sources.base import SeriesInput
+
+
+@dataclass
+class SessionResult:
+    """What happened to each series of a planned session."""
+
+    subject: str
+    session: str
+    days: int
+    ingested: list[SeriesInput] = field(default_factory=list)
+    quarantined: list[tuple[SeriesInput, QuarantineItem]] = field(default_factory=list)
+    written: bool = False  # the session folder was created or replaced
+
+
+def _nifti_source_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.name.endswith(".gz") else data
+
+
+def _write_from_nifti(s: SeriesInput, work: Path) -> Path:
+    """Clean a NIfTI-source image into ``work`` (uncompressed), ready for finalize_nifti."""
+    data = bytearray(_nifti_source_bytes(Path(s.nifti or "")))
+    if len(data) < 348 or int.from_bytes(data[:4], "little") != 348:
+        raise ConversionError("not a NIfTI-1 image (bad header size)")
+    scrub_nifti_header(data)
+    out = work / f"{s.key[:16]}.nii"
+    out.write_bytes(data)
+    return out
+
+
+def build_session(sp: SessionPlan, *, drop_dir: Path, bids_dir: Path, staging_root: Path,
+                  dcm2niix: str) -> SessionResult:
+    """Convert and write the new series of ``sp``; returns per-series outcomes."""
+    res = SessionResult(sp.subject, sp.session, sp.days)
+    work = staging_root / f"{sp.name}.{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        outputs = _convert(sp, drop_dir, work)
+        target = bids_dir / f"sub-{sp.subject}" / f"ses-{sp.session}"
+        staged = work / f"ses-{sp.session}"
+        if target.exists():
+            shutil.copytree(target, staged, copy_function=os.link)
+        else:
+            staged.mkdir()
+        changed = False
+        for s in sp.series:
+            out = outputs.get(s.key)
+            if isinstance(out, str):
+                res.quarantined.append((s, s.quarantine_item(out, "conversion")))
+                continue
+            assert out is not None
+            base = f"sub-{sp.subject}_ses-{sp.session}_{BIDS_NAME[s.kind or '']}"
+            dest = staged / "anat" / f"{base}.nii.gz"
+            tmp = work / "final" / f"{base}.nii.gz"
+            finalize_nifti(out.nifti, tmp)
+            if dest.exists():
+                if dest.read_bytes() == tmp.read_bytes():
+                    res.ingested.append(s)  # already in place (an interrupted earlier run)
+                else:
+                    res.quarantined.append((s, s.quarantine_item(
+                        f"duplicate series with different content: {sp.name} already has a "
+                        f"{BIDS_NAME[s.kind or '']} image", "duplicate")))
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
+            write_sidecar(out.sidecar, dest.with_name(f"{base}.json"))
+            res.ingested.append(s)
+            changed = True
+        if changed:
+            write_text_atomic(staged / f"sub-{sp.subject}_ses-{sp.session}_scans.tsv",
+                              scans_tsv_text(staged))
+            replace_dir(staged, target)
+            res.written = True
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return res
+
+
+def _convert(sp: SessionPlan, drop_dir: Path, work: Path) -> dict[str, Converted | str]:
+    """Series key -> converted volume or a reason; one dcm2niix call for the DICOM series."""
+    from tasks.ingest.convert import find_dcm2niix
+
+    outputs: dict[str, Converted | str] = {}
+    dicom = [s for s in sp.series if s.source == "dicom"]
+    if dicom:
+        exe = find_dcm2niix()
+        direct, linked = split_inputs({s.series_uid: [drop_dir / f for f in s.files]
+                                       for s in dicom})
+        for folder in direct:
+            run_dcm2niix(exe, folder, work / "out", depth=0)
+        if linked:
+            stage_inputs(linked, work / "in")
+            run_dcm2niix(exe, work / "in", work / "out")
+        by_uid = collect_outputs(work / "out", [s.series_uid for s in dicom])
+        for s in dicom:
+            outputs[s.key] = _check_volume(by_uid[s.series_uid])
+    for s in sp.series:
+        if s.source == "nifti":
+            try:
+                nii = _write_from_nifti(s, work)
+                outputs[s.key] = _check_volume(Converted(nifti=nii, sidecar=s.sidecar))
+            except (OSError, EOFError, ConversionError, gzip.BadGzipFile) as exc:
+                outputs[s.key] = f"unreadable NIfTI image ({type(exc).__name__})"
+    return outputs
+
+
+def _check_volume(out: Converted | str) -> Converted | str:
+    """A 3-D image with non-zero size, or a plain-words reason."""
+    if isinstance(out, str):
+        return out
+    with open(out.nifti, "rb") as fh:
+        hdr = fh.read(352)
+    dims = [int.from_bytes(hdr[40 + 2 * i:42 + 2 * i], "little", signed=True) for i in range(8)]
+    ndim = dims[0]
+    if ndim < 3 or any(d < 1 for d in dims[1:4]):
+        return f"not a 3-D volume (dim {dims[:4]})"
+    if ndim > 3 and any(d > 1 for d in dims[4:ndim + 1]):
+        return "a 4-D series (several volumes); calcisvd expects one 3-D volume"
+    voxels = dims[1] * dims[2] * dims[3]
+    bitpix = int.from_bytes(hdr[72:74], "little")
+    offset = int(struct.unpack("<f", hdr[108:112])[0])
+    if out.nifti.stat().st_size < offset + voxels * bitpix // 8:
+        return "converted image is shorter than its header says (truncated input)"
+    return out

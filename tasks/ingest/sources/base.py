@@ -1,0 +1,109 @@
+"""What every source kind (DICOM export, NIfTI folder, existing BIDS) hands to the planner.
+
+A source turns files under the drop folder into :class:`Study` objects (one patient, one
+date, several :class:`SeriesInput`), plus the files it skips or quarantines. The shared
+planner (:mod:`tasks.ingest.plan`) assigns subjects and sessions; the session builder
+(:mod:`tasks.ingest.session`) writes them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tasks.ingest.quarantine import QuarantineItem
+
+#: (path key, size, mtime_ns, sha256) of one input file, for the ledger's stat cache
+FileRow = tuple[str, int, int, str]
+
+
+@dataclass
+class SeriesInput:
+    """One series (DICOM) or one volume (NIfTI) to ingest, with its ledger rows."""
+
+    key: str  # ledger series key (keyed hash)
+    kind: str | None  # one of tasks.ingest.classify.KINDS, None = skip
+    reason: str  # why this kind, or why skipped
+    files: list[str] = field(default_factory=list)  # paths relative to the drop folder
+    file_rows: list[FileRow] = field(default_factory=list)
+    inst_rows: list[tuple[str, str]] = field(default_factory=list)  # (instance key, sha256)
+    source: str = "dicom"  # dicom | nifti
+    series_uid: str = ""  # for dcm2niix output names (DICOM only)
+    order: tuple = ()  # sort key (series number) when two series compete for one name
+    nifti: Path | None = None  # NIfTI sources: the image file
+    sidecar: dict = field(default_factory=dict)  # NIfTI sources: the JSON sidecar
+
+    def quarantine_item(self, reason: str, category: str) -> QuarantineItem:
+        """A quarantine item holding this series' files."""
+        return QuarantineItem(reason=reason, category=category, files=list(self.files),
+                              hashes=[r[3] for r in self.file_rows],
+                              keys=[r[0] for r in self.file_rows], series_key=self.key)
+
+
+@dataclass
+class Study:
+    """New series of one patient from one study (identifiers in clear: never logged)."""
+
+    patient_id: str
+    study_uid: str
+    date: dt.date | None
+    series: list[SeriesInput] = field(default_factory=list)
+    days_hint: int | None = None  # sources without dates (BIDS import): days since baseline
+
+
+@dataclass
+class Discovery:
+    """Everything a source found in one pass."""
+
+    studies: list[Study] = field(default_factory=list)
+    skipped: list[SeriesInput] = field(default_factory=list)
+    quarantine: list[QuarantineItem] = field(default_factory=list)
+    quarantine_rows: list[FileRow] = field(default_factory=list)
+    unchanged_rows: list[tuple[FileRow, str]] = field(default_factory=list)  # (row, outcome)
+    unchanged: int = 0
+    duplicates: int = 0  # re-sent copies of images already received (same UID and bytes)
+
+    def extend(self, other: Discovery) -> None:
+        """Merge another source's discovery into this one."""
+        self.studies += other.studies
+        self.skipped += other.skipped
+        self.quarantine += other.quarantine
+        self.quarantine_rows += other.quarantine_rows
+        self.unchanged_rows += other.unchanged_rows
+        self.unchanged += other.unchanged
+        self.duplicates += other.duplicates
+
+
+@dataclass
+class Context:
+    """What sources need: locations, the key, and the ledger's memory of earlier runs."""
+
+    drop_dir: Path
+    key: bytes
+    file_cache: dict[str, tuple[int, int, str, str]]
+    instances: dict[str, tuple[str, str, str]]
+    series: dict[str, tuple[str, str, str, str]]
+
+
+def stat_row(ctx: Context, rel: str, path_key: str) -> tuple[int, int, str | None]:
+    """(size, mtime_ns, cached outcome or None) of a file, using the ledger's stat cache."""
+    st = os.stat(ctx.drop_dir / rel)
+    cached = ctx.file_cache.get(path_key)
+    if cached and cached[0] == st.st_size and cached[1] == st.st_mtime_ns and cached[3]:
+        return st.st_size, st.st_mtime_ns, cached[3]
+    return st.st_size, st.st_mtime_ns, None
+
+
+class Source:
+    """A kind of input under the drop folder; subclasses implement :meth:`discover`."""
+
+    kind = "base"
+
+    def __init__(self, files: list[str]):
+        self.files = files
+
+    def discover(self, ctx: Context) -> Discovery:  # pragma: no cover - abstract
+        """Read the new files and return studies, skips and quarantine items."""
+        raise NotImplementedError

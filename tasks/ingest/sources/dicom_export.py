@@ -1,0 +1,186 @@
+"""A hospital DICOM export (nested folders of files, any names) as a source."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from tasks.ingest.classify import classify_series
+from tasks.ingest.deid import keyed_hash, parse_dicom_date
+from tasks.ingest.dicom import DicomInstance, UnreadableFile, read_instance, read_many
+from tasks.ingest.fsutil import sha256_file
+from tasks.ingest.quarantine import QuarantineItem
+from tasks.ingest.sources.base import (
+    Context,
+    Discovery,
+    FileRow,
+    SeriesInput,
+    Source,
+    Study,
+    stat_row,
+)
+
+
+def _geometry_problem(insts: list[DicomInstance]) -> str | None:
+    """Plain-words description of inconsistent geometry inside one series, or None."""
+    checks = (("matrix size", lambda i: (i.rows, i.columns)),
+              ("pixel spacing", lambda i: i.pixel_spacing),
+              ("slice orientation", lambda i: i.orientation))
+    for label, get in checks:
+        values = {get(i) for i in insts}
+        if len(values) > 1:
+            return f"inconsistent geometry: {len(values)} different {label} values in one series"
+    return None
+
+
+class DicomExportSource(Source):
+    """DICOM files anywhere under the drop folder (file names carry no meaning)."""
+
+    kind = "dicom"
+
+    def discover(self, ctx: Context) -> Discovery:
+        """Read new files, skip known instances by SOPInstanceUID + hash, group and classify."""
+        disc = Discovery()
+        fresh: list[tuple[DicomInstance, FileRow, str]] = []
+        self.damaged: Counter = Counter()
+        todo: list[tuple[str, str, int, int]] = []
+        for rel in self.files:
+            pkey = keyed_hash(ctx.key, "path:" + rel)
+            size, mtime, cached = stat_row(ctx, rel, pkey)
+            if cached:
+                disc.unchanged += 1
+            else:
+                todo.append((rel, pkey, size, mtime))
+        results = read_many(ctx.drop_dir, [t[0] for t in todo])
+        for (rel, pkey, size, mtime), inst in zip(todo, results, strict=True):
+            if isinstance(inst, UnreadableFile):
+                sha = sha256_file(ctx.drop_dir / rel)
+                if inst.series_uid:
+                    self.damaged[inst.series_uid] += 1
+                row = (pkey, size, mtime, sha)
+                disc.quarantine.append(QuarantineItem(reason=str(inst), category="unreadable",
+                                                      files=[rel], hashes=[sha], keys=[pkey]))
+                disc.quarantine_rows.append(row)
+                continue
+            if isinstance(inst, str):
+                disc.quarantine.append(QuarantineItem(
+                    reason=f"file cannot be read ({inst})", category="unreadable",
+                    files=[rel], hashes=[], keys=[pkey]))
+                continue
+            row = (pkey, size, mtime, inst.sha256)
+            ikey = keyed_hash(ctx.key, "sop:" + inst.sop_uid)
+            prev = ctx.instances.get(ikey)
+            if prev is not None:
+                if prev[0] == inst.sha256:
+                    disc.duplicates += 1
+                    disc.unchanged_rows.append((row, prev[2]))
+                else:
+                    disc.quarantine.append(QuarantineItem(
+                        reason="duplicate image with different content: an image with the same "
+                               "SOPInstanceUID was already processed with other pixel/header "
+                               "data", category="duplicate", files=[rel],
+                        hashes=[inst.sha256], keys=[pkey]))
+                    disc.quarantine_rows.append(row)
+                continue
+            fresh.append((inst, row, ikey))
+        self._group(ctx, fresh, disc)
+        return disc
+
+    def _group(self, ctx: Context, fresh: list[tuple[DicomInstance, FileRow, str]],
+               disc: Discovery) -> None:
+        by_series: dict[str, list[tuple[DicomInstance, FileRow, str]]] = defaultdict(list)
+        for item in fresh:
+            by_series[item[0].series_uid or f"no-series:{item[0].rel}"].append(item)
+        by_study: dict[str, list[tuple[SeriesInput, list[DicomInstance]]]] = defaultdict(list)
+        for series_uid, items in sorted(by_series.items()):
+            items.sort(key=lambda t: t[0].rel)
+            insts = [t[0] for t in items]
+            s = SeriesInput(key=keyed_hash(ctx.key, "series:" + series_uid), kind=None,
+                            reason="", series_uid=series_uid,
+                            order=(insts[0].series_number or 0, series_uid))
+            seen: dict[str, str] = {}
+            clash = False
+            for inst, row, ikey in items:
+                s.file_rows.append(row)
+                if ikey in seen:  # the same image twice (re-sent): convert it once
+                    clash |= seen[ikey] != inst.sha256
+                    disc.duplicates += 1
+                    continue
+                s.files.append(inst.rel)
+                seen[ikey] = inst.sha256
+                s.inst_rows.append((ikey, inst.sha256))
+            problem = self._series_problem(ctx, s, insts, clash)
+            if problem:
+                disc.quarantine.append(s.quarantine_item(*problem))
+                disc.quarantine_rows += s.file_rows
+                continue
+            first = read_instance(insts[0].path, insts[0].rel, full=True)
+            c = classify_series(
+                modality=first.modality, sop_class=first.sop_class,
+                image_type=first.image_type,
+                description=f"{first.series_description} {first.protocol_name}",
+                repetition_time=first.repetition_time, echo_time=first.echo_time,
+                inversion_time=first.inversion_time,
+                scanning_sequence=first.scanning_sequence, sequence_name=first.sequence_name,
+                has_pixels=first.has_pixels)
+            s.kind, s.reason = c.kind, c.reason
+            if c.kind is None:
+                disc.skipped.append(s)
+                continue
+            geometry = _geometry_problem(insts)
+            if geometry:  # checked on kept series only (3-plane localizers are skipped above)
+                disc.quarantine.append(s.quarantine_item(geometry, "geometry"))
+                disc.quarantine_rows += s.file_rows
+                continue
+            by_study[first.study_uid].append((s, insts))
+        for study_uid, members in sorted(by_study.items()):
+            self._add_study(study_uid, members, disc)
+
+    def _series_problem(self, ctx: Context, s: SeriesInput, insts: list[DicomInstance],
+                        clash: bool) -> tuple[str, str] | None:
+        if s.series_uid.startswith("no-series:"):
+            return ("DICOM image without SeriesInstanceUID", "unsupported")
+        damaged = getattr(self, "damaged", Counter()).get(s.series_uid, 0)
+        if damaged:
+            return (f"incomplete series: {damaged} of its images are damaged (quarantined "
+                    "separately), so the whole series is quarantined",
+                    "incomplete")
+        if clash:
+            return ("duplicate series with different content: two different images share one "
+                    "SOPInstanceUID", "duplicate")
+        patients = {i.patient_id for i in insts}
+        if len(patients) > 1:
+            return (f"series inconsistent with itself: images of {len(patients)} different "
+                    "patients (PatientID) in one series", "inconsistent")
+        if "" in patients or not insts[0].study_uid:
+            return ("DICOM image without PatientID or StudyInstanceUID", "unsupported")
+        if len({i.study_uid for i in insts}) > 1:
+            return ("series spread over several studies (StudyInstanceUID differs)",
+                    "inconsistent")
+        prev = ctx.series.get(s.key)
+        if prev is not None and prev[3] == "quarantined":
+            return ("new images for a series that was quarantined by an earlier run; send the "
+                    "whole series again under a new SeriesInstanceUID", "incomplete")
+        if prev is not None and prev[3] == "ingested":
+            return ("new images for a series that is already in the dataset (sub-"
+                    f"{prev[0]} ses-{prev[1]} {prev[2]}); the series was not changed",
+                    "duplicate")
+        return None
+
+    @staticmethod
+    def _add_study(study_uid: str, members: list[tuple[SeriesInput, list[DicomInstance]]],
+                   disc: Discovery) -> None:
+        votes = Counter(insts[0].patient_id for _, insts in members)
+        patient, _ = max(votes.items(), key=lambda kv: (kv[1], kv[0]))
+        dates = Counter(insts[0].study_date for _, insts in members
+                        if insts[0].patient_id == patient)
+        date = parse_dicom_date(dates.most_common(1)[0][0])
+        study = Study(patient_id=patient, study_uid=study_uid, date=date)
+        for s, insts in members:
+            if insts[0].patient_id != patient:
+                disc.quarantine.append(s.quarantine_item(
+                    "series inconsistent with its study: its PatientID differs from the other "
+                    "series of the same study", "inconsistent"))
+                disc.quarantine_rows += s.file_rows
+            else:
+                study.series.append(s)
+        disc.studies.append(study)
