@@ -16,6 +16,9 @@ OFFLINE_ENV: dict[str, str] = {
     "GX_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     "PREFECT_LOGGING_LEVEL": "INFO",
+    # calcisvd's own log lines also go to the Prefect API (the run's logs in the UI)
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "calcisvd",
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
     "MPLBACKEND": "Agg",
 }
 

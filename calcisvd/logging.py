@@ -15,6 +15,7 @@ def setup_logging(settings: Settings) -> None:
     """Log to stderr and to ``<logs_dir>/calcisvd.log`` at the configured level."""
     root = logging.getLogger("calcisvd")
     root.setLevel(settings.log_level)
+    root.propagate = False  # printed once, by our handlers (Prefect's root handler would repeat)
     if any(getattr(h, "_calcisvd", False) for h in root.handlers):
         return
     console = logging.StreamHandler()

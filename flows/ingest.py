@@ -116,4 +116,17 @@ def ingest_flow(settings: Settings | None = None, home: str | None = None,
     except LockBusy:
         summary = locked_summary(run_id)
     _publish(summary)
+    if summary.get("ingested"):
+        _announce_new_data(summary)
     return summary
+
+
+def _announce_new_data(summary: dict[str, Any]) -> None:
+    """Emit ``calcisvd.ingest.new-sessions``: the quantify-and-load deployment listens to it."""
+    from prefect.events import emit_event
+
+    emit_event(event="calcisvd.ingest.new-sessions",
+               resource={"prefect.resource.id": "calcisvd.bids-dataset",
+                         "prefect.resource.name": "BIDS dataset"},
+               payload={"ingested_series": summary.get("ingested", 0),
+                        "run_id": summary.get("run_id")})
