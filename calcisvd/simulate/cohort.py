@@ -94,6 +94,24 @@ def _splits(total: int, floor: WmhPlan | None) -> list[tuple[int, int]]:
     return out
 
 
+def _bounds(p: int, q: int, floor: WmhPlan | None) -> tuple[float, float, float, float]:
+    """(pv_lo, pv_hi, deep_lo, deep_hi) for grades (p, q), never below the floor plan."""
+    plo, phi = PV_RANGE[p]
+    dlo, dhi = DEEP_RANGE[q]
+    if floor is not None:
+        plo = max(plo, floor.pv_volume_cm3)
+        dlo = max(dlo, floor.deep_volume_cm3)
+    return plo, max(phi, plo), dlo, max(dhi, dlo)
+
+
+def _split(p: int, q: int, v: float, share: float, floor: WmhPlan | None) -> WmhPlan:
+    """Plan with grades (p, q) and total ``v`` (clamped to feasibility), PV share ``share``."""
+    plo, phi, dlo, dhi = _bounds(p, q, floor)
+    v = float(np.clip(v, plo + dlo, phi + dhi))
+    pv = float(np.clip(v * share, max(plo, v - dhi), min(phi, v - dlo)))
+    return WmhPlan(p, q, round(pv, 3), round(max(v - pv, dlo), 3))
+
+
 def plan_wmh(fazekas_total: int, volume_cm3: float, rng: np.random.Generator,
              floor: WmhPlan | None = None) -> WmhPlan:
     """Split a target WMH volume into PV and deep parts that give ``fazekas_total``.
@@ -112,25 +130,16 @@ def plan_wmh(fazekas_total: int, volume_cm3: float, rng: np.random.Generator,
         splits = _splits(total, floor)
     best = None
     for p, q in sorted(splits, key=lambda s: -s[0]):
-        lo = PV_RANGE[p][0] + DEEP_RANGE[q][0]
-        hi = PV_RANGE[p][1] + DEEP_RANGE[q][1]
+        plo, phi, dlo, dhi = _bounds(p, q, floor)
+        lo, hi = plo + dlo, phi + dhi
         if floor is not None:
-            lo = max(lo, floor.pv_volume_cm3 + floor.deep_volume_cm3 + 0.2)
+            lo = max(lo, floor.total_cm3 + 0.2)
         gap = 0.0 if lo <= volume_cm3 <= hi else min(abs(volume_cm3 - lo), abs(volume_cm3 - hi))
         if best is None or gap < best[0] - 1e-9:
-            best = (gap, p, q, lo, hi)
-    _, p, q, lo, hi = best
-    v = float(np.clip(volume_cm3, lo, max(lo, hi)))
-    plo, phi = PV_RANGE[p]
-    dlo, dhi = DEEP_RANGE[q]
-    if floor is not None:
-        plo = max(plo, floor.pv_volume_cm3)
-        dlo = max(dlo, floor.deep_volume_cm3)
-    # share of the volume that goes periventricular: as PV-heavy as the deep range allows
-    frac = rng.uniform(0.55, 0.85) if q > 0 else 1.0
-    pv = float(np.clip(v * frac, max(plo, v - dhi), min(phi, v - dlo)))
-    deep = max(v - pv, dlo)
-    return WmhPlan(p, q, round(pv, 3), round(deep, 3))
+            best = (gap, p, q, lo)
+    _, p, q, lo = best
+    share = rng.uniform(0.55, 0.85) if q > 0 else 1.0
+    return _split(p, q, max(volume_cm3, lo), share, floor)
 
 
 @dataclass
@@ -258,12 +267,11 @@ def _recalibrate_wmh(specs: list[PatientSpec], visit: str, group: str, target: f
     def shifted(delta: float) -> list[WmhPlan]:
         out = []
         for plan, fl in zip(plans, floors, strict=True):
-            lo = PV_RANGE[plan.pv_grade][0] + DEEP_RANGE[plan.deep_grade][0]
-            hi = PV_RANGE[plan.pv_grade][1] + DEEP_RANGE[plan.deep_grade][1]
+            v = plan.total_cm3 + delta
             if fl is not None:
-                lo = max(lo, fl.total_cm3 + 0.2)
-            v = float(np.clip(plan.total_cm3 + delta, lo, max(lo, hi)))
-            out.append(_respread(plan, v, fl))
+                v = max(v, fl.total_cm3 + 0.2)
+            share = plan.pv_volume_cm3 / max(plan.total_cm3, 1e-6)
+            out.append(_split(plan.pv_grade, plan.deep_grade, v, share, fl))
         return out
 
     lo_d, hi_d = -30.0, 30.0
@@ -276,18 +284,6 @@ def _recalibrate_wmh(specs: list[PatientSpec], visit: str, group: str, target: f
             hi_d = mid
     for s, p in zip(members, shifted(0.5 * (lo_d + hi_d)), strict=True):
         s.targets[visit].wmh = p
-
-
-def _respread(plan: WmhPlan, v: float, floor: WmhPlan | None) -> WmhPlan:
-    """Same grades, new total volume ``v``: keep the PV share where the ranges allow."""
-    plo, phi = PV_RANGE[plan.pv_grade]
-    dlo, dhi = DEEP_RANGE[plan.deep_grade]
-    if floor is not None:
-        plo = max(plo, floor.pv_volume_cm3)
-        dlo = max(dlo, floor.deep_volume_cm3)
-    share = plan.pv_volume_cm3 / max(plan.total_cm3, 1e-6)
-    pv = float(np.clip(v * share, max(plo, v - dhi), min(phi, v - dlo)))
-    return WmhPlan(plan.pv_grade, plan.deep_grade, round(pv, 3), round(max(v - pv, dlo), 3))
 
 
 def sample_cohort(n_subjects: int, seed: int, follow_up: bool = True) -> list[PatientSpec]:

@@ -1,0 +1,275 @@
+"""Render one patient's visits: CT and MRI arrays in scanner world space, truth and masks.
+
+Tissue values (paper notes): CT white matter 27 HU, grey matter 40, CSF 8, blood 45-65, bone
+600 (diploe) to 1300 (tables), calcium 130 to >1000; noise 4 HU SD. MRI contrasts use tissue
+signal levels typical of each weighting (FLAIR: CSF dark, WMH bright; T2w: CSF bright;
+T2*/SWI: microbleeds dark with blooming 1.6x their size), a multiplicative smooth bias field
+and Rician noise (``sqrt((s + n1)^2 + n2^2)``, Gudbjartsson & Patz, MRM 1995). Each MR series
+gets a small rigid motion relative to the FLAIR, whose grid carries the truth masks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from calcisvd.simulate import geometry as geo
+from calcisvd.simulate.anatomy import Anatomy, build_anatomy
+from calcisvd.simulate.cohort import PatientSpec, patient_rng, sample_patient
+from calcisvd.simulate.lesions import Blob, VisitLesions, band_on_grid, plan_visits
+from calcisvd.simulate.truth import icac_truth, jsonable, svd_truth, ventricle_distance
+from calcisvd.simulate.vessels import Plaque, grow, render_arteries, sample_plaques
+
+MR_CONTRASTS = ("T1w", "T2w", "FLAIR", "T2starw")
+#: MR signal per tissue and contrast (arbitrary units, WM ~ 400-800)
+MR_SIGNAL: dict[str, dict[str, float]] = {
+    "T1w": {"gm": 600, "wm": 800, "csf": 220, "wmh": 590, "table": 40, "diploe": 720,
+            "scalp": 820, "mb": 560, "rim": 600},
+    "T2w": {"gm": 560, "wm": 420, "csf": 1000, "wmh": 800, "table": 40, "diploe": 450,
+            "scalp": 560, "mb": 230, "rim": 800},
+    "FLAIR": {"gm": 560, "wm": 430, "csf": 70, "wmh": 950, "table": 40, "diploe": 360,
+              "scalp": 600, "mb": 300, "rim": 900},
+    "T2starw": {"gm": 450, "wm": 520, "csf": 760, "wmh": 560, "table": 30, "diploe": 300,
+                "scalp": 450, "mb": 40, "rim": 560},
+}
+CT_HU = {"gm": 40.0, "wm": 27.0, "csf": 8.0, "table": 1300.0, "diploe": 600.0, "scalp": 30.0,
+         "air": -1000.0, "lacune": 10.0, "wmh": 20.0}
+CT_NOISE_HU = 4.0
+BLOOMING = 1.6
+
+
+@dataclass
+class Session:
+    """One rendered visit. Images and masks map a name to ``(float32 array, 4x4 RAS affine)``."""
+
+    patient: PatientSpec
+    visit: str
+    images: dict[str, tuple[NDArray, NDArray]]
+    masks: dict[str, tuple[NDArray, NDArray]]
+    truth: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _world_blob(b: Blob, w: NDArray) -> tuple[NDArray, NDArray, NDArray]:
+    scale = np.linalg.norm(w[:3, :3], axis=0).mean()
+    rot = w[:3, :3] / scale
+    return geo.apply(w, b.centre)[0], b.radii * scale, rot @ b.axes
+
+
+def _paint(img: NDArray, affine: NDArray, blobs: list[Blob], w: NDArray, value: float,
+           grow_mm: float = 0.0, factor: float = 1.0) -> None:
+    for b in blobs:
+        c, r, ax = _world_blob(b, w)
+        sl, f = geo.ellipsoid_fraction(affine, img.shape, c, r * factor + grow_mm, ax, b.lobes)
+        if f.size:
+            img[sl] = img[sl] * (1 - f) + value * f
+
+
+def _label(shape, affine, blobs: list[Blob], w: NDArray) -> NDArray:
+    """Label map (1..n) of blobs: fraction >= 0.5, or at least each blob's best voxel."""
+    lab = np.zeros(shape, np.int16)
+    for i, b in enumerate(blobs, start=1):
+        c, r, ax = _world_blob(b, w)
+        sl, f = geo.ellipsoid_fraction(affine, shape, c, r, ax, b.lobes)
+        if not f.size or f.max() <= 0:
+            continue
+        m = f >= 0.5
+        if not m.any():
+            m = f == f.max()
+        sub = lab[sl]
+        sub[m] = i
+        lab[sl] = sub
+    return lab
+
+
+def _bias(shape, rng: np.random.Generator, strength: float = 0.12) -> NDArray:
+    g = [np.linspace(-1, 1, s, dtype=np.float32) for s in shape]
+    x, y, z = np.meshgrid(*g, indexing="ij", sparse=True)
+    c = rng.normal(0, strength, 6)
+    f = c[0] * x + c[1] * y + c[2] * z + c[3] * x * y + c[4] * (x**2 - 0.3) + c[5] * z**2
+    return np.exp(f).astype(np.float32)
+
+
+def _rician(img: NDArray, sigma: float, rng: np.random.Generator) -> NDArray:
+    n1 = rng.standard_normal(img.shape, dtype=np.float32) * sigma
+    n2 = rng.standard_normal(img.shape, dtype=np.float32) * sigma
+    return np.sqrt((img + n1) ** 2 + n2**2).astype(np.float32)
+
+
+#: CT coverage in template z (mm): the paper's "orbital roof to foramen magnum" with margins,
+#: which holds every intracranial artery of the atlas; MR covers the head down to the
+#: foramen magnum
+CT_Z_RANGE_MM = (-80.0, 25.0)
+MR_Z_MIN_MM = -78.0
+
+
+def _head_points(anat: Anatomy, z_lo: float = -1e9, z_hi: float = 1e9) -> NDArray:
+    head = (anat.gm + anat.wm + anat.csf + anat.bone_table + anat.bone_diploe + anat.scalp) > 0.5
+    idx = np.argwhere(head[::2, ::2, ::2]) * 2
+    pts = idx @ anat.affine[:3, :3].T + anat.affine[:3, 3]
+    return pts[(pts[:, 2] >= z_lo) & (pts[:, 2] <= z_hi)]
+
+
+def _mr_work(anat: Anatomy, contrast: str) -> NDArray:
+    s = MR_SIGNAL[contrast]
+    img = (anat.gm * s["gm"] + anat.wm * s["wm"] + anat.csf * s["csf"]
+           + anat.bone_table * s["table"] + anat.bone_diploe * s["diploe"]
+           + anat.scalp * s["scalp"])
+    return img.astype(np.float32)
+
+
+class PatientRenderer:
+    """Anatomy and lesion plans of one patient, rendered visit by visit."""
+
+    def __init__(self, spec: PatientSpec, resolution_mm: float):
+        self.spec = spec
+        self.res = float(resolution_mm)
+        rng = patient_rng(spec.seed, spec.index, "anatomy")
+        self.anat = build_anatomy(self.res, spec.atrophy_mm, rng)
+        self.lesions, planner = plan_visits(self.anat, spec,
+                                            patient_rng(spec.seed, spec.index, "lesions"))
+        self.shape_field = planner.shape_field
+        self.wm_region = planner.wm_region.astype(np.float32)
+        prng = patient_rng(spec.seed, spec.index, "plaques")
+        self.plaques = sample_plaques(spec.group, spec.location, prng)
+        self.blood_hu = float(prng.uniform(45, 65))
+        self.head = geo.subject_transform(spec.head_scale, prng.uniform(-4, 4, 3))
+        self.head_pts = _head_points(self.anat, z_lo=MR_Z_MIN_MM)
+        self.ct_pts = _head_points(self.anat, *CT_Z_RANGE_MM)
+
+    def plaques_for(self, visit: str) -> list[Plaque]:
+        """Plaques of a visit (the follow-up grows them slightly)."""
+        g = self.spec.targets[visit].calcium_growth if visit in self.spec.targets else 1.0
+        return self.plaques if visit == "baseline" else grow(self.plaques, g)
+
+    def render(self, visit: str = "baseline") -> Session:
+        """Render one visit."""
+        spec, anat = self.spec, self.anat
+        rng = patient_rng(spec.seed, spec.index, f"render:{visit}")
+        les: VisitLesions = self.lesions[visit]
+        sp = (self.res,) * 3
+        # ---- FLAIR grid, ventricles and the periventricular WMH band ----------------------
+        p_mr = geo.rigid(rng.uniform(-5, 5, 3), rng.uniform(-10, 10, 3))
+        w_fl = p_mr @ self.head
+        mr_aff, mr_shape = geo.bbox_grid(geo.apply(w_fl, self.head_pts), sp, margin_mm=2.0)
+        vent = geo.resample(anat.vent, anat.affine, mr_aff, mr_shape, w_fl) >= 0.5
+        dist = ventricle_distance(vent, sp)
+        band = band_on_grid(
+            dist, geo.resample(self.shape_field, anat.affine, mr_aff, mr_shape, w_fl),
+            geo.resample(self.wm_region, anat.affine, mr_aff, mr_shape, w_fl) >= 0.5, vent,
+            self.res, spec.targets[visit].wmh.pv_volume_cm3)
+        # ---- CT ------------------------------------------------------------------------
+        p_ct = geo.rigid(rng.uniform([-8, -2, -2], [8, 2, 2]), rng.uniform(-8, 8, 3))
+        w_ct = p_ct @ self.head
+        ct_aff, ct_shape = geo.bbox_grid(geo.apply(w_ct, self.ct_pts), sp, margin_mm=2.0)
+        tissue = (anat.gm * CT_HU["gm"] + anat.wm * CT_HU["wm"] + anat.csf * CT_HU["csf"]
+                  + anat.bone_table * CT_HU["table"] + anat.bone_diploe * CT_HU["diploe"]
+                  + anat.scalp * CT_HU["scalp"])
+        filled = (anat.gm + anat.wm + anat.csf + anat.bone_table + anat.bone_diploe
+                  + anat.scalp)
+        tissue = tissue + (1 - np.clip(filled, 0, 1)) * CT_HU["air"]
+        ct = geo.resample(tissue.astype(np.float32), anat.affine, ct_aff, ct_shape, w_ct,
+                          cval=CT_HU["air"])
+        b_ct = geo.resample(band, mr_aff, ct_aff, ct_shape, w_ct @ np.linalg.inv(w_fl))
+        ct = ct * (1 - b_ct) + b_ct * CT_HU["wmh"]
+        _paint(ct, ct_aff, les.of("lacune"), w_ct, CT_HU["lacune"])
+        plaques = self.plaques_for(visit)
+        rv = render_arteries(ct, ct_aff, w_ct, plaques, self.blood_hu)
+        ct_clean = rv.hu
+        ct_noisy = ct_clean + rng.standard_normal(ct_clean.shape, dtype=np.float32) * CT_NOISE_HU
+        ct_noisy = np.clip(np.round(ct_noisy), -1024, 3071).astype(np.float32)
+        volumes = [p.volume_mm3(spec.head_scale) for p in plaques]
+        icac = icac_truth(ct_clean, rv.labels, sp, plaques, volumes)
+        # ---- MRI ----------------------------------------------------------------------
+        images: dict[str, tuple[NDArray, NDArray]] = {"ct": (ct_noisy, ct_aff)}
+        poses = {"ct": w_ct.tolist()}
+        for contrast in MR_CONTRASTS:
+            motion = (np.eye(4) if contrast == "FLAIR"
+                      else geo.rigid(rng.uniform(-1.5, 1.5, 3), rng.uniform(-1.5, 1.5, 3)))
+            w = motion @ w_fl
+            poses[contrast] = w.tolist()
+            s = MR_SIGNAL[contrast]
+            img = geo.resample(_mr_work(anat, contrast), anat.affine, mr_aff, mr_shape, w)
+            b = band if contrast == "FLAIR" else geo.resample(band, mr_aff, mr_aff, mr_shape,
+                                                               motion)
+            img = img * (1 - b) + b * s["wmh"]
+            _paint(img, mr_aff, les.of("wmh_deep") + les.of("punctate"), w, s["wmh"])
+            _paint(img, mr_aff, les.of("pvs"), w, s["csf"])
+            _paint(img, mr_aff, les.of("lacune"), w, s["rim"], grow_mm=1.3)
+            _paint(img, mr_aff, les.of("lacune"), w, s["csf"])
+            _paint(img, mr_aff, les.of("microbleed"), w, s["mb"],
+                   factor=BLOOMING if contrast == "T2starw" else 1.0)
+            img *= _bias(mr_shape, rng)
+            img = _rician(img, 0.025 * s["wm"], rng)
+            images[contrast] = (img, mr_aff)
+        # ---- truth masks on the FLAIR grid ------------------------------------------------
+        foci = _label(mr_shape, mr_aff, les.of("wmh_deep") + les.of("punctate"), w_fl) > 0
+        lac = _label(mr_shape, mr_aff, les.of("lacune"), w_fl)
+        mbl = _label(mr_shape, mr_aff, les.of("microbleed"), w_fl)
+        pvs = _label(mr_shape, mr_aff, les.of("pvs"), w_fl)
+        wmh = ((band >= 0.5) | foci) & (lac == 0) & ~vent
+        n_bg = sum(b.region == "basal_ganglia" for b in les.of("pvs"))
+        svd = svd_truth(wmh, vent, mbl, lac, pvs, sp, len(les.of("microbleed")),
+                        len(les.of("lacune")), len(les.of("pvs")), n_bg, dist=dist)
+        truth = {
+            "patient_id": spec.patient_id, "visit": visit, "group": spec.group,
+            "location": spec.location, "resolution_mm": self.res,
+            "icac": icac, "svd": svd,
+            "plaques": [dict(p.record(), label=k + 1, volume_mm3=round(v, 3),
+                             centre_ras=_plaque_centre(p, w_ct))
+                        for k, (p, v) in enumerate(zip(plaques, volumes, strict=True))],
+            "microbleeds": _blob_records(les.of("microbleed"), w_fl, spec.head_scale),
+            "lacunes": _blob_records(les.of("lacune"), w_fl, spec.head_scale),
+            "pvs": _blob_records(les.of("pvs"), w_fl, spec.head_scale),
+            "wmh_foci": _blob_records(les.of("wmh_deep") + les.of("punctate"), w_fl,
+                                      spec.head_scale),
+            "targets": _targets_record(spec, visit),
+            # world (scanner RAS mm) from MNI152 template mm, per image: a registration truth
+            "world_from_mni": {k: np.round(np.asarray(v), 5).tolist() for k, v in poses.items()},
+        }
+        masks = {"calcium_labels": (rv.labels, ct_aff), "wmh_mask": (wmh.astype(np.uint8),
+                                                                     mr_aff),
+                 "microbleeds": (mbl, mr_aff), "lacunes": (lac, mr_aff), "pvs": (pvs, mr_aff),
+                 "ventricles": (vent.astype(np.uint8), mr_aff)}
+        meta = {"poses_world_from_mni": poses, "ct_clean": (ct_clean, ct_aff)}
+        return Session(spec, visit, images, masks, jsonable(truth), meta)
+
+
+def _plaque_centre(p: Plaque, w: NDArray) -> list[float]:
+    from tasks.icac.atlas import centreline
+
+    pts = centreline(p.artery, p.side).sample(0.25)
+    s = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+    i = int(np.argmin(np.abs(s - (p.s_mm + p.length_mm / 2))))
+    return [round(float(v), 2) for v in geo.apply(w, pts[i])[0]]
+
+
+def _blob_records(blobs: list[Blob], w: NDArray, scale: float) -> list[dict[str, Any]]:
+    out = []
+    for i, b in enumerate(blobs, start=1):
+        c = geo.apply(w, b.centre)[0]
+        out.append({"label": i, "centre_ras": [round(float(v), 2) for v in c],
+                    "diameter_mm": round(b.diameter_mm * scale, 2),
+                    "size_mm": [round(float(v) * 2 * scale, 2) for v in b.radii],
+                    "volume_mm3": round(b.volume_mm3 * scale**3, 2), "region": b.region,
+                    "kind": b.kind})
+    return out
+
+
+def _targets_record(spec: PatientSpec, visit: str) -> dict[str, Any]:
+    t = spec.targets[visit]
+    return {"wmh_volume_cm3": round(t.wmh.total_cm3, 3), "fazekas_total": t.wmh.fazekas_total,
+            "fazekas_pv": t.wmh.pv_grade, "fazekas_deep": t.wmh.deep_grade,
+            "microbleed_count": t.microbleed_count, "lacune_count": t.lacune_count,
+            "pv_punctate_foci": t.n_punctate, "bg_pvs_count": t.bg_pvs_count}
+
+
+def render_session(seed: int = 0, group: str = "moderate", location: str = "MCA",
+                   resolution_mm: float = 2.0, visit: str = "baseline",
+                   index: int = 0) -> Session:
+    """Render one simulated visit of one patient (in memory); see the package doc."""
+    spec = sample_patient(seed, index, group, location, follow_up=True)
+    return PatientRenderer(spec, resolution_mm).render(visit)

@@ -1,0 +1,122 @@
+"""Rendered sessions: truth agrees with masks, rules and targets; images are plausible."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from tasks.icac import severity
+from tasks.svd import rules
+
+
+def _vox(aff):
+    return float(abs(np.linalg.det(aff[:3, :3])))
+
+
+def test_api_shapes_and_names(sessions):
+    from calcisvd.measures import ICAC_SESSION_MEASURES, SVD_MEASURES
+
+    s = sessions["moderate"]
+    assert set(s.images) == {"ct", "T1w", "T2w", "FLAIR", "T2starw"}
+    for arr, aff in s.images.values():
+        assert arr.dtype == np.float32 and arr.ndim == 3 and aff.shape == (4, 4)
+    assert set(SVD_MEASURES) <= set(s.truth["svd"])
+    assert set(ICAC_SESSION_MEASURES) <= set(s.truth["icac"])
+    assert len(s.truth["icac"]["arteries"]) == 7
+    for kind in ("plaques", "microbleeds", "lacunes", "pvs"):
+        for item in s.truth[kind]:
+            assert len(item["centre_ras"]) == 3
+
+
+@pytest.mark.parametrize("group", ["none_mild", "moderate", "severe"])
+def test_icac_truth_matches_group_location_and_rule(sessions, group):
+    s = sessions[group]
+    ic = s.truth["icac"]
+    assert ic["severity_group"] == group
+    assert ic["dominant_location"] == s.truth["location"]
+    assert ic["severity_group"] == severity.severity_group(
+        ic["total_plaques"], ic["n_segments_involved"], ic["max_circumferential_extent_deg"],
+        ic["total_calcium_volume_mm3"])
+    vols = sum(p["volume_mm3"] for p in s.truth["plaques"])
+    assert ic["total_calcium_volume_mm3"] == pytest.approx(vols, rel=1e-3)
+    if group == "severe":
+        assert ic["max_circumferential_extent_deg"] >= 200
+    else:
+        assert ic["max_circumferential_extent_deg"] <= 120
+        assert ic["total_calcium_volume_mm3"] < 200
+    labels, aff = s.masks["calcium_labels"]
+    clean, caff = s.meta["ct_clean"]
+    assert np.array_equal(aff, caff)
+    if (labels > 0).any():
+        assert clean[labels > 0].min() >= 130  # labelled voxels are calcified
+    if group == "severe":  # small deposits vanish in 4 mm voxels; the severe one does not
+        assert ic["total_agatston"] > 0 and ic["total_mass_mg"] > 0
+
+
+@pytest.mark.parametrize("group", ["none_mild", "moderate", "severe"])
+def test_svd_truth_matches_masks_and_rules(sessions, group):
+    s = sessions[group]
+    sv = s.truth["svd"]
+    wmh, aff = s.masks["wmh_mask"]
+    vox = _vox(aff)
+    assert wmh.sum() * vox / 1000 == pytest.approx(sv["wmh_volume_cm3"], abs=1e-3)
+    mb, _ = s.masks["microbleeds"]
+    assert (mb > 0).sum() * vox == pytest.approx(sv["microbleed_volume_mm3"])
+    assert len(np.unique(mb[mb > 0])) == sv["microbleed_count"] == len(s.truth["microbleeds"])
+    lac, _ = s.masks["lacunes"]
+    assert len(np.unique(lac[lac > 0])) == sv["lacune_count"] == len(s.truth["lacunes"])
+    assert sv["fazekas_pv"] == rules.fazekas_pv(sv["wmh_pv_volume_cm3"])
+    assert sv["fazekas_total"] == sv["fazekas_pv"] + sv["fazekas_deep"]
+    assert sv["svd_score"] == rules.svd_score(sv["lacune_count"], sv["microbleed_count"],
+                                              sv["fazekas_pv"], sv["fazekas_deep"],
+                                              sv["bg_pvs_count"])
+    # the split at 10 mm from the ventricle wall
+    vent, _ = s.masks["ventricles"]
+    dist = ndi.distance_transform_edt(vent == 0, sampling=np.abs(np.diag(aff))[:3])
+    pv = (wmh > 0) & (dist <= 10)
+    assert pv.sum() * vox / 1000 == pytest.approx(sv["wmh_pv_volume_cm3"], abs=1e-3)
+
+
+@pytest.mark.parametrize("group", ["none_mild", "moderate", "severe"])
+def test_truth_realises_the_targets(sessions, group):
+    s = sessions[group]
+    sv, t = s.truth["svd"], s.truth["targets"]
+    assert sv["microbleed_count"] == t["microbleed_count"]
+    assert sv["lacune_count"] == t["lacune_count"]
+    # PV band volume is fitted on the FLAIR grid; punctate foci and rims may add a little
+    assert sv["wmh_volume_cm3"] == pytest.approx(t["wmh_volume_cm3"], rel=0.25, abs=0.6)
+    assert abs(sv["fazekas_total"] - t["fazekas_total"]) <= 1
+
+
+def test_images_have_plausible_tissue_values(sessions):
+    s = sessions["severe"]
+    ct, _ = s.images["ct"]
+    assert np.percentile(ct, 1) < -900  # air
+    assert ct.max() > 700  # bone
+    flair, _ = s.images["FLAIR"]
+    t2, _ = s.images["T2w"]
+    vent, _ = s.masks["ventricles"]
+    wmh, _ = s.masks["wmh_mask"]
+    core = ndi.binary_erosion(vent > 0)
+    if core.sum() > 3:
+        assert np.median(flair[core]) < np.median(flair[wmh > 0])  # CSF dark, WMH bright
+        assert np.median(t2[core]) > np.median(t2[wmh > 0]) * 0.9  # CSF bright on T2
+    swi, _ = s.images["T2starw"]
+    mb, _ = s.masks["microbleeds"]
+    if (mb > 0).any():
+        assert np.median(swi[mb > 0]) < np.median(swi[wmh > 0])  # dark dots
+
+
+def test_followup_evolves(sessions):
+    from calcisvd.simulate.cohort import sample_patient
+    from calcisvd.simulate.render import PatientRenderer
+
+    spec = sample_patient(5, 2, "severe", "BA")
+    r = PatientRenderer(spec, 4.0)
+    b, f = r.render("baseline"), r.render("followup")
+    assert f.truth["svd"]["microbleed_count"] >= b.truth["svd"]["microbleed_count"]
+    assert f.truth["svd"]["lacune_count"] >= b.truth["svd"]["lacune_count"]
+    assert f.truth["svd"]["wmh_volume_cm3"] > b.truth["svd"]["wmh_volume_cm3"]
+    assert (f.truth["icac"]["total_calcium_volume_mm3"]
+            >= b.truth["icac"]["total_calcium_volume_mm3"])
