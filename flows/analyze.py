@@ -71,6 +71,11 @@ def analyze_flow(settings: Settings | None = None, published_path: Path | None =
     published_path = Path(published_path or default_published_path(REPO_ROOT))
     options = Options(n_boot=n_boot, n_perm=n_perm, seed=seed)
     frames, truth = read_frames_task(settings.warehouse_path)
+    if truth is None:  # a simulated cohort: truth files + the re-identification map
+        from tasks.stats.truth import load_truth_table, truth_frames
+
+        truth = truth_frames(frames, load_truth_table(settings.truth_dir,
+                                                      settings.reid_map_path))
     log.info("analyze: %d subject(s) at baseline%s", len(frames.baseline),
              ", ground truth present" if truth is not None else "")
     result = analyze_task(frames, truth, published_path, options)
