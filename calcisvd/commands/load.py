@@ -7,17 +7,64 @@ import argparse
 from calcisvd.settings import Settings
 
 HELP = "load quantification derivatives into the DuckDB warehouse (validated)"
-DESCRIPTION = """Load quantification derivatives into the DuckDB warehouse (validated).
+DESCRIPTION = """Load the BIDS dataset and the quantification results into the warehouse.
 
-Not available yet (issue 7).
+Reads (never recomputes): bids_dataset/participants.tsv, sub-*/sub-*_sessions.tsv, the images
+and JSON sidecars under sub-*/ses-*/anat/, bids_dataset/derivatives/calcisvd/sub-*/ses-*/
+*_measures.json, and quarantine/**/reason.json. The batch goes into staging tables, is checked
+by every expectation suite in expectations/suites/ (types, keys, ranges, cross-table rules,
+distribution), and only a batch that passes reaches the curated tables, in one transaction.
+Rows are upserted by natural key (reloading changes nothing); replaced values are kept in the
+*_history tables with their run id. A failing batch stays in staging; the failed expectations
+are printed, stored in validation_results and shown in Data Docs
+(var/gx/gx/uncommitted/data_docs/local_site/index.html). After a successful load the curated
+tables are exported to var/parquet/current/*.parquet.
+
+Writes: var/calcisvd.duckdb, var/parquet/, var/gx/. Exit code 1 when the batch fails.
+
+example:
+  calcisvd load            # then: calcisvd sql "SELECT * FROM v_baseline_cohort LIMIT 5"
+  calcisvd load --no-flow  # without Prefect (plain function call)
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `calcisvd load`."""
+    parser.add_argument("--no-flow", action="store_true",
+                        help="run without Prefect (no flow run, no artifact)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the command; returns the process exit code."""
-    print("calcisvd load: not available yet (issue 7)")
-    return 2
+    from warehouse.load import BatchValidationError, LoadSummary, load_derivatives
+
+    if args.no_flow:
+        return _report(load_derivatives(settings))
+    from flows.load import load_flow
+
+    state = load_flow(settings=settings, return_state=True)
+    if state.is_completed():
+        return _report(LoadSummary(**state.result()))
+    exc = state.result(raise_on_failure=False)
+    if isinstance(exc, BatchValidationError):
+        return _report(exc.summary)
+    print(f"calcisvd load: failed: {exc}")
+    return 1
+
+
+def _report(summary) -> int:
+    print(f"calcisvd load: run {summary.run_id}: {summary.status}")
+    print(f"  staged  {summary.staged}")
+    if summary.ok:
+        print(f"  written {summary.written}")
+        print(f"  history {summary.superseded}")
+        print(f"  snapshot {summary.snapshot}")
+    else:
+        print("  the batch stays in staging; failed expectations:")
+        for line in summary.failure_details:
+            print(f"   - {line}")
+    for p in summary.problems[:20]:
+        print(f"  warning: {p}")
+    if summary.docs_index:
+        print(f"  Data Docs: {summary.docs_index}")
+    return 0 if summary.ok else 1

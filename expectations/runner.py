@@ -1,0 +1,284 @@
+"""Run the expectation suites of ``expectations/suites/*.json`` with Great Expectations 1.x.
+
+Each suite file is a GX 1.x expectation suite (``name``, ``expectations`` of ``type`` and
+``kwargs``) whose ``meta`` says what it checks:
+
+* ``source``: ``{"table": "<name>"}`` (a warehouse table) or ``{"query": "<file>.sql"}``
+  (a query in ``expectations/checks/``, for cross-table and distribution rules);
+* ``scope``: ``batch`` reads schema ``staging`` when a batch is validated before promotion, and
+  ``merged`` reads schema ``merged`` (the staged batch over the curated tables); both read the
+  curated tables (schema ``main``) when ``calcisvd validate`` checks what analysts see.
+
+GX 1.x cannot validate DuckDB through SQLAlchemy, so every source is fetched with DuckDB into a
+pandas DataFrame and validated through a GX pandas data source. The GX file context lives under
+``settings.gx_dir`` (``<gx_dir>/gx/``); Data Docs HTML is rebuilt after each validation at
+``<gx_dir>/gx/uncommitted/data_docs/local_site/index.html`` (:func:`docs_index_path`).
+GX is imported lazily (it takes seconds) and one context is kept per process and directory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
+CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+DATASOURCE = "calcisvd"
+_CONTEXTS: dict[Path, Any] = {}
+_REGISTERED: dict[Path, dict[str, Any]] = {}
+_SUITE_PAGES: dict[Path, set[str]] = {}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one expectation on one source."""
+
+    suite: str
+    expectation: str
+    column: str | None
+    success: bool
+    element_count: int | None
+    unexpected_count: int | None
+    observed: dict[str, Any]
+
+    def describe(self) -> str:
+        """One line naming the suite, the expectation, the column and what was seen."""
+        where = f"{self.suite}.{self.expectation}" + (f"({self.column})" if self.column else "")
+        seen = self.observed.get("partial_unexpected_list") or self.observed.get("observed_value")
+        count = f" {self.unexpected_count} unexpected" if self.unexpected_count else ""
+        return f"{where}:{count} e.g. {seen!r}"[:300]
+
+
+@dataclass
+class ValidationReport:
+    """All outcomes of one validation (of the staged batch or of the curated tables)."""
+
+    target: str  # staging | curated
+    outcomes: list[Outcome] = field(default_factory=list)
+    docs_index: Path | None = None
+
+    @property
+    def success(self) -> bool:
+        """True when every expectation passed."""
+        return all(o.success for o in self.outcomes)
+
+    @property
+    def failures(self) -> list[Outcome]:
+        """The expectations that failed."""
+        return [o for o in self.outcomes if not o.success]
+
+    def failed_names(self) -> list[str]:
+        """``suite.expectation(column)`` of every failure."""
+        return [f"{o.suite}.{o.expectation}" + (f"({o.column})" if o.column else "")
+                for o in self.failures]
+
+    def markdown(self) -> str:
+        """A short Markdown summary (used as the Prefect artifact)."""
+        n, bad = len(self.outcomes), self.failures
+        lines = [f"# Validation of the {self.target} tables: "
+                 f"{'PASSED' if not bad else 'FAILED'}", "",
+                 f"{n - len(bad)} of {n} expectations passed.", ""]
+        suites = sorted({o.suite for o in self.outcomes})
+        lines += ["| suite | expectations | failed |", "|---|---|---|"]
+        for s in suites:
+            mine = [o for o in self.outcomes if o.suite == s]
+            lines.append(f"| {s} | {len(mine)} | {sum(not o.success for o in mine)} |")
+        if bad:
+            lines += ["", "## Failed expectations", ""]
+            lines += [f"- `{o.describe()}`" for o in bad]
+        if self.docs_index:
+            lines += ["", f"Data Docs: `{self.docs_index}`"]
+        return "\n".join(lines) + "\n"
+
+
+def suite_names() -> list[str]:
+    """Names of the suites kept in ``expectations/suites/``."""
+    return sorted(p.stem for p in SUITES_DIR.glob("*.json"))
+
+
+@cache
+def load_suite_spec(name: str) -> dict[str, Any]:
+    """The JSON definition of suite ``name``."""
+    return json.loads((SUITES_DIR / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def docs_index_path(gx_dir: Path) -> Path:
+    """Where the Data Docs index page is written."""
+    return Path(gx_dir) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+
+def get_context(gx_dir: Path) -> Any:
+    """The GX file context under ``gx_dir`` (created on first use; one per process)."""
+    gx_dir = Path(gx_dir).resolve()
+    if gx_dir not in _CONTEXTS:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        gx_dir.mkdir(parents=True, exist_ok=True)
+        ctx = gx.get_context(mode="file", project_root_dir=str(gx_dir))
+        ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+        _CONTEXTS[gx_dir] = ctx
+        _REGISTERED[gx_dir] = {}
+    return _CONTEXTS[gx_dir]
+
+
+def _validation_definition(gx_dir: Path, name: str) -> Any:
+    """Register suite ``name`` (from its JSON) with a pandas asset; cached per process."""
+    gx_dir = Path(gx_dir).resolve()
+    ctx = get_context(gx_dir)
+    registered = _REGISTERED[gx_dir]
+    if name in registered:
+        return registered[name]
+    import great_expectations as gx
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
+
+    spec = load_suite_spec(name)
+    suite = gx.ExpectationSuite(name=name, meta=spec.get("meta", {}))
+    for exp in spec["expectations"]:
+        config = ExpectationConfiguration(type=exp["type"], kwargs=exp["kwargs"],
+                                          meta=exp.get("meta") or {})
+        suite.add_expectation(config.to_domain_obj())
+    suite = ctx.suites.add_or_update(suite)
+    try:
+        ds = ctx.data_sources.get(DATASOURCE)
+    except (KeyError, LookupError, ValueError):
+        ds = ctx.data_sources.add_pandas(DATASOURCE)
+    try:
+        asset = ds.get_asset(name)
+    except LookupError:
+        asset = ds.add_dataframe_asset(name)
+    try:
+        batch_def = asset.get_batch_definition("whole")
+    except (KeyError, LookupError, ValueError):
+        batch_def = asset.add_batch_definition_whole_dataframe("whole")
+    vd = ctx.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=name, data=batch_def, suite=suite))
+    registered[name] = vd
+    return vd
+
+
+def _normalise(df: Any) -> Any:
+    """String columns as ``object`` (GX type lists name numpy/pandas dtypes)."""
+    import pandas as pd
+
+    out = df.copy()
+    for col in out.columns:
+        if pd.api.types.is_string_dtype(out[col].dtype) and out[col].dtype != object:
+            out[col] = out[col].astype(object).where(out[col].notna(), None)
+    return out
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def validate_frames(frames: dict[str, Any], *, gx_dir: Path, target: str,
+                    run_name: str | None = None, build_docs: bool = True) -> ValidationReport:
+    """Validate ``{suite name: DataFrame}`` with the named suites; optionally rebuild Data Docs."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    report = ValidationReport(target=target)
+    run_id = RunIdentifier(run_name=f"{target}-{run_name}" if run_name else target)
+    for name, df in frames.items():
+        vd = _validation_definition(gx_dir, name)
+        batch = {"dataframe": _normalise(df)}
+        # a fast pass first; a failing suite is re-run with details (unexpected values)
+        result = vd.run(batch_parameters=batch, result_format="BOOLEAN_ONLY", run_id=run_id)
+        if not result.success:
+            result = vd.run(batch_parameters=batch, result_format="SUMMARY", run_id=run_id)
+        for r in result.results:
+            kwargs = r.expectation_config.kwargs
+            column = kwargs.get("column") or ",".join(kwargs.get("column_list") or []) or None
+            res = _json_safe(dict(r.result or {}))
+            if r.exception_info and r.exception_info.get("raised_exception"):
+                res["exception"] = str(r.exception_info.get("exception_message"))
+            report.outcomes.append(Outcome(
+                suite=name, expectation=r.expectation_config.type, column=column,
+                success=bool(r.success), element_count=res.get("element_count"),
+                unexpected_count=res.get("unexpected_count"), observed=res))
+    if build_docs:
+        report.docs_index = build_docs_for_run(gx_dir, run_id.run_name, list(frames))
+    return report
+
+
+def build_docs_for_run(gx_dir: Path, run_name: str, suites: list[str]) -> Path:
+    """Render the Data Docs pages of one run (and its suites) and rebuild the index."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
+
+    ctx = get_context(gx_dir)
+    keys: list[Any] = [k for k in ctx.validation_results_store.list_keys()
+                       if getattr(k.run_id, "run_name", None) == run_name]
+    # suite pages change only with the suites: render them once per process and context
+    rendered = _SUITE_PAGES.setdefault(Path(gx_dir).resolve(), set())
+    keys += [ExpectationSuiteIdentifier(name=s) for s in suites if s not in rendered]
+    ctx.build_data_docs(resource_identifiers=keys)
+    rendered.update(suites)
+    return docs_index_path(gx_dir)
+
+
+def fetch_frame(con: Any, name: str, target: str) -> Any:
+    """DataFrame of suite ``name``'s source: staged/merged schema for ``staging``, else main."""
+    spec = load_suite_spec(name)["meta"]
+    schema = "main"
+    if target == "staging":
+        schema = "staging" if spec["scope"] == "batch" else "merged"
+    source = spec["source"]
+    con.execute(f"USE {schema}")  # schema names are constants above, never user input
+    try:
+        if "table" in source:
+            table = source["table"]
+            if table not in _TABLES:
+                raise ValueError(f"suite {name}: unknown table {table}")
+            return con.execute(f"SELECT * FROM {table}").df()
+        sql = (CHECKS_DIR / source["query"]).read_text(encoding="utf-8")
+        return con.execute(sql.strip().rstrip(";")).df()
+    finally:
+        con.execute("USE main")
+
+
+_TABLES = frozenset({"subjects", "sessions", "scans", "icac_artery_measures",
+                     "icac_session_measures", "svd_measures"})
+
+
+def validate_warehouse(con: Any, *, target: str, gx_dir: Path, run_name: str | None = None,
+                       suites: list[str] | None = None, build_docs: bool = True
+                       ) -> ValidationReport:
+    """Run the suites on the staged batch (``target='staging'``) or the curated tables."""
+    if target not in {"staging", "curated"}:
+        raise ValueError(f"target must be staging or curated, not {target!r}")
+    frames = {name: fetch_frame(con, name, target) for name in (suites or suite_names())}
+    return validate_frames(frames, gx_dir=gx_dir, target=target, run_name=run_name,
+                           build_docs=build_docs)
+
+
+def results_frame(report: ValidationReport) -> Any:
+    """Rows for the ``validation_results`` table (without run id, target and time)."""
+    import pandas as pd
+
+    return pd.DataFrame({
+        "suite": pd.array([o.suite for o in report.outcomes], dtype=object),
+        "expectation": pd.array([o.expectation for o in report.outcomes], dtype=object),
+        "column_name": pd.array([o.column for o in report.outcomes], dtype=object),
+        "success": pd.array([o.success for o in report.outcomes], dtype="boolean"),
+        "element_count": pd.array([o.element_count for o in report.outcomes], dtype="Int64"),
+        "unexpected_count": pd.array([o.unexpected_count for o in report.outcomes],
+                                     dtype="Int64"),
+        "observed": pd.array([json.dumps(o.observed, sort_keys=True, default=str)
+                              for o in report.outcomes], dtype=object),
+    })

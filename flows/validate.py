@@ -1,0 +1,47 @@
+"""Prefect flow: run the expectation suites on the curated warehouse tables.
+
+Entry point ``flows/validate.py:validate_flow``. One task runs
+:func:`warehouse.validate.validate_curated` (results into ``validation_results`` and Data Docs
+under ``<gx_dir>/gx/uncommitted/data_docs/local_site/``); the flow publishes the summary as a
+Markdown artifact and ends Failed when an expectation fails.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NONE
+
+from calcisvd.settings import Settings
+from flows.common import run_name, settings_or_default
+
+TAGS = ["calcisvd", "warehouse"]
+
+
+class CuratedValidationError(RuntimeError):
+    """The curated tables fail at least one expectation."""
+
+
+@task(name="warehouse-validate", cache_policy=NONE, tags=TAGS)
+def validate_task(settings: Settings, flow_run_id: str | None) -> Any:
+    """Validate the curated tables and store the results."""
+    from warehouse.validate import validate_curated
+
+    return validate_curated(settings, flow_run_id=flow_run_id)
+
+
+@flow(name="calcisvd-validate", flow_run_name=run_name("validate"), log_prints=True)
+def validate_flow(settings: Settings | None = None) -> dict[str, Any]:
+    """Validate the curated tables; Failed when an expectation fails."""
+    from prefect.artifacts import create_markdown_artifact
+    from prefect.runtime import flow_run
+
+    settings = settings_or_default(settings)
+    result = validate_task(settings, str(flow_run.id) if flow_run.id else None)
+    create_markdown_artifact(key="warehouse-validation", markdown=result.report.markdown(),
+                             description="expectation results of the curated tables")
+    if not result.report.success:
+        raise CuratedValidationError("curated tables fail: "
+                                     + "; ".join(result.report.failed_names()[:10]))
+    return result.as_dict()

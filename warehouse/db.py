@@ -1,0 +1,179 @@
+"""DuckDB connection, schema migrations and short write transactions for the warehouse.
+
+The schema lives in ``warehouse/migrations/NNN_<name>.sql`` (applied once each, in order, and
+recorded in ``schema_migrations``) and ``warehouse/views/*.sql`` (views, re-created whenever the
+file's SHA-256 changes). :func:`connect` applies whatever is pending, so a new schema version
+needs no manual step. DuckDB allows one read-write process per file: :func:`connect` retries
+while another process holds the lock (readers are short; see warehouse/schema.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
+VIEWS_DIR = PACKAGE_DIR / "views"
+SQL_DIR = PACKAGE_DIR / "sql"
+#: view files executed in schema ``merged`` too (staged batch over curated tables)
+MERGED_VIEW_FILES: tuple[str, ...] = ("020_analyst_views.sql",)
+_MIGRATION_RE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+_PARAM_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+class WarehouseLockedError(RuntimeError):
+    """The DuckDB file is held by another process for longer than the retry window."""
+
+
+def read_sql(name: str) -> str:
+    """Text of ``warehouse/<name>`` (e.g. ``sql/promote.sql``)."""
+    return (PACKAGE_DIR / name).read_text(encoding="utf-8")
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a SQL script on ``;`` at line ends (our files keep no ``;`` inside strings)."""
+    body = "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
+    return [s.strip() for s in re.split(r";\s*(?:\n|$)", body) if s.strip()]
+
+
+def run_script(con: Any, sql: str, params: Mapping[str, Any] | None = None) -> None:
+    """Execute every statement of ``sql``, binding the ``$name`` parameters each one uses."""
+    params = dict(params or {})
+    for stmt in split_statements(sql):
+        used = {p: params[p] for p in _PARAM_RE.findall(stmt) if p in params}
+        con.execute(stmt, used or None)
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "lock" in text or "different configuration" in text
+
+
+def connect(path: Path | str, *, read_only: bool = False, migrate_schema: bool = True,
+            timeout_s: float = 60.0) -> Any:
+    """Open the warehouse at ``path`` (created if missing) and apply pending migrations.
+
+    ``read_only=True`` never migrates and fails at once with :class:`WarehouseLockedError` when a
+    writer holds the file. A writer retries with back-off for up to ``timeout_s`` seconds while
+    readers hold it.
+    """
+    import duckdb
+
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + (0.0 if read_only else timeout_s)
+    delay = 0.02
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            if not _is_lock_error(exc) or time.monotonic() >= deadline:
+                raise WarehouseLockedError(f"{path}: {exc}") from exc
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+    if migrate_schema and not read_only:
+        migrate(con)
+    return con
+
+
+@contextmanager
+def transaction(con: Any) -> Iterator[Any]:
+    """``BEGIN`` ... ``COMMIT`` (``ROLLBACK`` on error). Keep the body short: readers wait on it
+    only in the sense that they see the state before it until it commits."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def _checksum(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def migrations() -> list[tuple[str, str, Path]]:
+    """``(version, name, path)`` of every numbered migration, in order."""
+    out = []
+    for p in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        m = _MIGRATION_RE.match(p.name)
+        if not m:
+            raise ValueError(f"migration file not named NNN_name.sql: {p.name}")
+        out.append((m.group(1), m.group(2), p))
+    return out
+
+
+def migrate(con: Any) -> list[str]:
+    """Apply pending numbered migrations and changed view files; return what was applied.
+
+    Each migration runs in its own transaction and is recorded in ``schema_migrations``
+    (version, name, checksum, applied_at). A view file is recorded as ``R:<file name>`` with its
+    checksum and re-applied (in ``main``, and in ``merged`` for analyst views) when it changes.
+    """
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, checksum VARCHAR NOT NULL,"
+        " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    )
+    done = dict(con.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+    applied: list[str] = []
+    for version, name, path in migrations():
+        if version in done:
+            continue
+        text = path.read_text(encoding="utf-8")
+        with transaction(con):
+            run_script(con, text)
+            con.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES (?, ?, ?)",
+                        [version, name, _checksum(text)])
+        applied.append(path.name)
+    views_changed = False
+    for path in sorted(VIEWS_DIR.glob("*.sql")):
+        text = path.read_text(encoding="utf-8")
+        key = f"R:{path.name}"
+        if done.get(key) == _checksum(text):
+            continue
+        views_changed = True
+        with transaction(con):
+            run_script(con, text)
+            if path.name in MERGED_VIEW_FILES:
+                con.execute("USE merged")
+                try:
+                    run_script(con, text)
+                finally:
+                    con.execute("USE main")
+            con.execute("DELETE FROM schema_migrations WHERE version = ?", [key])
+            con.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES (?, ?, ?)",
+                        [key, path.stem, _checksum(text)])
+        applied.append(path.name)
+    if views_changed:
+        with transaction(con):
+            refresh_views(con)
+    return applied
+
+
+def refresh_views(con: Any) -> None:
+    """Re-materialize the analyst views (``sql/refresh_views.sql``); caller holds the txn."""
+    run_script(con, read_sql("sql/refresh_views.sql"))
+
+
+def code_version() -> str:
+    """``calcisvd <version>`` plus the git revision of the working tree when available."""
+    import subprocess
+
+    from calcisvd import __version__
+
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PACKAGE_DIR,
+                             capture_output=True, text=True, timeout=5, check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        rev = ""
+    return f"{__version__}+{rev}" if rev else str(__version__)

@@ -1,0 +1,266 @@
+"""Load the BIDS dataset and quantification derivatives into the warehouse, gated by GX.
+
+``load_derivatives`` reads the files (never recomputes), replaces the staging tables with the
+batch, validates it with every suite in ``expectations/suites`` and, only if all pass, promotes
+it to the curated tables in one transaction: rows are upserted by natural key, rows whose
+content did not change are left alone (so reloading changes nothing) and replaced rows are kept
+in ``<table>_history`` with the run that wrote them. A failing batch stays in staging, its
+failed expectations are stored in ``validation_results`` and the summary says which.
+Each write is a short transaction; a Parquet snapshot is exported after each successful load.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from calcisvd.settings import Settings
+from warehouse import db, sources
+
+#: curated table -> (natural key, scope columns, scope table, columns ignored when comparing)
+CURATED: dict[str, tuple[tuple[str, ...], tuple[str, ...], str, tuple[str, ...]]] = {
+    "subjects": (("subject",), ("subject",), "subjects", ("run_id",)),
+    "sessions": (("subject", "session"), ("subject", "session"), "sessions", ("run_id",)),
+    "scans": (("path",), ("subject", "session"), "sessions", ("run_id",)),
+    "icac_session_measures": (("subject", "session"), ("subject", "session"),
+                              "icac_session_measures", ("run_id", "quantified_at")),
+    "icac_artery_measures": (("subject", "session", "artery", "side"), ("subject", "session"),
+                             "icac_session_measures", ("run_id",)),
+    "svd_measures": (("subject", "session"), ("subject", "session"), "svd_measures",
+                     ("run_id", "quantified_at")),
+}
+
+
+class BatchValidationError(RuntimeError):
+    """The staged batch failed validation; nothing reached the curated tables."""
+
+    def __init__(self, summary: LoadSummary):
+        self.summary = summary
+        super().__init__(f"batch {summary.run_id} failed validation: "
+                         + "; ".join(summary.failed_expectations[:10]))
+
+
+@dataclass
+class LoadSummary:
+    """What one load read, validated and changed."""
+
+    run_id: str
+    status: str = "running"  # success | failed
+    staged: dict[str, int] = field(default_factory=dict)
+    written: dict[str, int] = field(default_factory=dict)  # rows inserted or replaced
+    superseded: dict[str, int] = field(default_factory=dict)  # rows moved to history
+    failed_expectations: list[str] = field(default_factory=list)
+    failure_details: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    n_expectations: int = 0
+    docs_index: str | None = None
+    snapshot: str | None = None
+    validation_markdown: str = ""
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when the batch passed and was promoted."""
+        return self.status == "success"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly view."""
+        return asdict(self)
+
+
+def _promote_sql(table: str) -> str:
+    keys, scope, scope_table, ignore = CURATED[table]
+    return db.read_sql("sql/promote.sql").format(
+        table=table, keys=", ".join(keys), key_list=", ".join(keys), scope=", ".join(scope),
+        scope_table=scope_table, ignore=", ".join(ignore))
+
+
+def read_batch(settings: Settings, con: Any) -> sources.Batch:
+    """Read every input file into a :class:`warehouse.sources.Batch`."""
+    cache = {p: (size, mtime, sha) for p, size, mtime, sha in
+             con.execute("SELECT path, size_bytes, mtime_ns, sha256 FROM scan_hash_cache")
+             .fetchall()}
+
+    def cached(rel: str, size: int, mtime_ns: int) -> str | None:
+        hit = cache.get(rel)
+        return hit[2] if hit and hit[0] == size and hit[1] == mtime_ns else None
+
+    batch = sources.Batch()
+    assert settings.bids_dir and settings.derivatives_dir and settings.quarantine_dir
+    sources.read_bids(settings.bids_dir, batch, cached_hash=cached)
+    sources.read_measures(settings.derivatives_dir, batch)
+    sources.read_quarantine(settings.quarantine_dir, batch)
+    return batch
+
+
+def stage_batch(con: Any, batch: sources.Batch, frames: dict[str, Any], run_id: str) -> None:
+    """Replace the staging tables with the typed ``frames`` of ``batch`` (one transaction)."""
+    import pandas as pd
+
+    with db.transaction(con):
+        db.run_script(con, db.read_sql("sql/replace_staging.sql"))
+        for table in sources.COLUMNS:
+            df = frames[table]
+            df["run_id"] = run_id
+            con.register("_stage", df)
+            try:
+                # table names come from sources.COLUMNS (constants), never from input
+                con.execute(f"INSERT INTO staging.{table} BY NAME SELECT * FROM _stage")
+            finally:
+                con.unregister("_stage")
+        if batch.quarantine:
+            con.register("_quarantine", pd.DataFrame(batch.quarantine, dtype=object))
+            try:
+                db.run_script(con, db.read_sql("sql/upsert_quarantine.sql"), {"run_id": run_id})
+            finally:
+                con.unregister("_quarantine")
+        if batch.hash_cache:
+            con.register("_hash_cache", pd.DataFrame(batch.hash_cache))
+            try:
+                db.run_script(con, db.read_sql("sql/upsert_hash_cache.sql"))
+            finally:
+                con.unregister("_hash_cache")
+        if batch.problems:
+            log = pd.DataFrame({"level": ["WARNING"] * len(batch.problems),
+                                "path": [p for p, _ in batch.problems],
+                                "message": [m for _, m in batch.problems]}, dtype=object)
+            con.register("_log", log)
+            try:
+                db.run_script(con, db.read_sql("sql/insert_ingest_log.sql"), {"run_id": run_id})
+            finally:
+                con.unregister("_log")
+
+
+def promote(con: Any, run_id: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Upsert the staged batch into the curated tables (caller holds the transaction)."""
+    written: dict[str, int] = {}
+    superseded: dict[str, int] = {}
+    for table in CURATED:
+        before = con.execute(f"SELECT count(*) FROM main.{table}_history").fetchone()[0]
+        db.run_script(con, _promote_sql(table), {"run_id": run_id})
+        after = con.execute(f"SELECT count(*) FROM main.{table}_history").fetchone()[0]
+        written[table] = con.execute(
+            f"SELECT count(*) FROM staging.{table} s SEMI JOIN _affected "
+            f"USING ({', '.join(CURATED[table][0])})").fetchone()[0]
+        superseded[table] = after - before
+    db.refresh_views(con)
+    return written, superseded
+
+
+def store_validation(con: Any, report: Any, run_id: str) -> None:
+    """Store every expectation outcome in ``validation_results`` (one short transaction)."""
+    from expectations.runner import results_frame
+
+    with db.transaction(con):
+        con.register("_results", results_frame(report))
+        try:
+            db.run_script(con, db.read_sql("sql/insert_validation_results.sql"),
+                          {"run_id": run_id, "target": report.target})
+        finally:
+            con.unregister("_results")
+
+
+def start_run(con: Any, run_id: str, kind: str, parameters: dict[str, Any],
+              flow_run_id: str | None = None) -> None:
+    """Insert the ``pipeline_runs`` row of a run (status ``running``)."""
+    with db.transaction(con):
+        db.run_script(con, db.read_sql("sql/run_start.sql"), {
+            "run_id": run_id, "kind": kind, "flow_run_id": flow_run_id,
+            "code_version": db.code_version(),
+            "parameters": json.dumps(parameters, sort_keys=True, default=str)})
+
+
+def end_run(con: Any, run_id: str, status: str, message: str) -> None:
+    """Close the ``pipeline_runs`` row of a run."""
+    db.run_script(con, db.read_sql("sql/run_end.sql"),
+                  {"run_id": run_id, "status": status, "message": message[:4000]})
+
+
+def load_derivatives(settings: Settings, run_id: str | None = None, *,
+                     flow_run_id: str | None = None, build_docs: bool = True,
+                     export: bool = True, raise_on_failure: bool = False) -> LoadSummary:
+    """Read, stage, validate and (if valid) promote the current derivatives.
+
+    Returns a :class:`LoadSummary`; ``summary.ok`` is False when the batch failed validation
+    (it then stays in staging). With ``raise_on_failure`` a failure raises
+    :class:`BatchValidationError` instead.
+    """
+    from expectations.runner import validate_warehouse
+
+    run_id = run_id or uuid.uuid4().hex
+    summary = LoadSummary(run_id=run_id)
+    t0 = time.perf_counter()
+    assert settings.warehouse_path and settings.gx_dir and settings.parquet_dir
+    con = db.connect(settings.warehouse_path)
+    try:
+        start_run(con, run_id, "load", {
+            "bids_dir": str(settings.bids_dir), "derivatives_dir": str(settings.derivatives_dir),
+            "quarantine_dir": str(settings.quarantine_dir)}, flow_run_id)
+        batch = read_batch(settings, con)
+        frames = {t: sources.frame(t, rows, batch.problems) for t, rows in batch.rows.items()}
+        summary.staged = batch.counts()
+        summary.problems = [f"{p}: {m}" for p, m in batch.problems]
+        summary.timings_s["read"] = time.perf_counter() - t0
+        t = time.perf_counter()
+        stage_batch(con, batch, frames, run_id)
+        summary.timings_s["stage"] = time.perf_counter() - t
+        t = time.perf_counter()
+        report = validate_warehouse(con, target="staging", gx_dir=settings.gx_dir,
+                                    run_name=run_id, build_docs=build_docs)
+        summary.timings_s["validate"] = time.perf_counter() - t
+        store_validation(con, report, run_id)
+        summary.n_expectations = len(report.outcomes)
+        summary.failed_expectations = report.failed_names()
+        summary.failure_details = [o.describe() for o in report.failures]
+        summary.docs_index = str(report.docs_index) if report.docs_index else None
+        summary.validation_markdown = report.markdown()
+        t = time.perf_counter()
+        if report.success:
+            with db.transaction(con):
+                summary.written, summary.superseded = promote(con, run_id)
+                summary.status = "success"
+                end_run(con, run_id, "success", json.dumps(
+                    {"staged": summary.staged, "written": summary.written}))
+            summary.timings_s["promote"] = time.perf_counter() - t
+            if export:
+                t = time.perf_counter()
+                from warehouse.export import export_snapshot
+
+                summary.snapshot = str(export_snapshot(con, settings.parquet_dir, run_id))
+                summary.timings_s["export"] = time.perf_counter() - t
+        else:
+            summary.status = "failed"
+            with db.transaction(con):
+                end_run(con, run_id, "failed", "validation failed: "
+                        + "; ".join(summary.failed_expectations))
+    except BaseException as exc:
+        if summary.status == "running":
+            summary.status = "failed"
+            try:
+                with db.transaction(con):
+                    end_run(con, run_id, "failed", f"{type(exc).__name__}: {exc}")
+            except Exception:  # keep the original error
+                pass
+        raise
+    finally:
+        con.close()
+    summary.timings_s["total"] = time.perf_counter() - t0
+    if not summary.ok and raise_on_failure:
+        raise BatchValidationError(summary)
+    return summary
+
+
+def curated_fingerprint(con: Any) -> str:
+    """SHA-256 over the sorted contents of every curated table (reload test, audits)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for table in CURATED:
+        rows = con.execute(f"SELECT * FROM main.{table} ORDER BY ALL").fetchall()
+        h.update(table.encode())
+        h.update(repr(rows).encode())
+    return h.hexdigest()
+

@@ -1,0 +1,85 @@
+"""Ad-hoc queries for ``calcisvd sql``: bound parameters, a reader that never waits for a load.
+
+Values given by users are always bound as DuckDB parameters (``$name`` placeholders), never
+formatted into the SQL text. The connection is the warehouse file opened read-only, or, while a
+load holds the file, the last Parquet snapshot (:func:`warehouse.export.open_reader`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from calcisvd.settings import Settings
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TYPES = {"str": str, "int": int, "float": float,
+          "bool": lambda v: v.strip().lower() in {"1", "true", "yes", "on"}}
+
+
+def parse_params(items: list[str] | None) -> dict[str, Any]:
+    """``["name=value", "age:int=60"]`` -> ``{"name": "value", "age": 60}`` (default type str)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--param needs name=value, got {item!r}")
+        name, _, kind = key.partition(":")
+        kind = kind or "str"
+        if not _NAME.match(name):
+            raise ValueError(f"bad parameter name {name!r}")
+        if kind not in _TYPES:
+            raise ValueError(f"bad parameter type {kind!r} (use {', '.join(_TYPES)})")
+        out[name] = _TYPES[kind](value)
+    return out
+
+
+def run_query(settings: Settings, sql: str, params: dict[str, Any] | None = None
+              ) -> tuple[Any, str]:
+    """Run ``sql`` with bound ``params``; returns ``(pyarrow.Table, source)``."""
+    from warehouse.export import open_reader
+
+    assert settings.warehouse_path and settings.parquet_dir
+    con, source = open_reader(settings.warehouse_path, settings.parquet_dir)
+    try:
+        used = set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", sql))
+        bound = {k: v for k, v in (params or {}).items() if k in used}
+        missing = used - set(bound)
+        if missing:
+            raise ValueError(f"no value for parameter(s): {', '.join(sorted(missing))} "
+                             "(give --param name=value)")
+        rel = con.sql(sql, params=bound or None)
+        if rel is None:  # a statement without a result (the read-only file refuses writes)
+            import pyarrow as pa
+
+            return pa.table({}), source
+        table = rel.to_arrow_table()
+    finally:
+        con.close()
+    return table, source
+
+
+def write_result(table: Any, fmt: str, output: Path | None) -> str | None:
+    """Write ``table`` as ``table`` text, ``csv`` or ``parquet``; returns text when no file."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        if output is None:
+            raise ValueError("--format parquet needs --output FILE")
+        pq.write_table(table, output)
+        return None
+    df = table.to_pandas()
+    if fmt == "csv":
+        text = df.to_csv(index=False)
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.max_rows", 200, "display.max_columns", 50,
+                               "display.width", 160):
+            text = df.to_string(index=False) if len(df) else "(no rows)"
+            text += f"\n({len(df)} row{'s' if len(df) != 1 else ''})\n"
+    if output is not None:
+        Path(output).write_text(text, encoding="utf-8")
+        return None
+    return text

@@ -1,0 +1,75 @@
+"""Validate the curated warehouse tables (``calcisvd validate``) and record the outcome."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from calcisvd.settings import Settings
+from warehouse import db
+from warehouse.load import end_run, start_run, store_validation
+
+
+@dataclass
+class CuratedValidation:
+    """Run id and report of one validation of the curated tables."""
+
+    run_id: str
+    report: Any  # expectations.runner.ValidationReport
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly summary."""
+        return {"run_id": self.run_id, "success": self.report.success,
+                "n_expectations": len(self.report.outcomes),
+                "failed": self.report.failed_names(),
+                "docs_index": str(self.report.docs_index) if self.report.docs_index else None}
+
+
+def validate_curated(settings: Settings, run_id: str | None = None, *,
+                     flow_run_id: str | None = None, suites: list[str] | None = None,
+                     build_docs: bool = True) -> CuratedValidation:
+    """Run the suites on the curated tables; store results in ``validation_results``."""
+    from expectations.runner import validate_warehouse
+
+    assert settings.warehouse_path and settings.gx_dir
+    run_id = run_id or uuid.uuid4().hex
+    con = db.connect(settings.warehouse_path)
+    try:
+        start_run(con, run_id, "validate", {"suites": suites or "all"}, flow_run_id)
+        try:
+            report = validate_warehouse(con, target="curated", gx_dir=settings.gx_dir,
+                                        run_name=run_id, suites=suites, build_docs=build_docs)
+        except Exception as exc:
+            with db.transaction(con):
+                end_run(con, run_id, "failed", f"{type(exc).__name__}: {exc}")
+            raise
+        store_validation(con, report, run_id)
+        with db.transaction(con):
+            end_run(con, run_id, "success" if report.success else "failed",
+                    f"{len(report.outcomes) - len(report.failures)}/{len(report.outcomes)} "
+                    "expectations passed")
+    finally:
+        con.close()
+    return CuratedValidation(run_id=run_id, report=report)
+
+
+def last_report(settings: Settings) -> Any:
+    """The :class:`expectations.runner.ValidationReport` of the latest ``validate`` run, rebuilt
+    from ``validation_results`` (None when there is none)."""
+    import json
+
+    from expectations.runner import Outcome, ValidationReport, docs_index_path
+    from warehouse.query import run_query
+
+    table, _ = run_query(settings, db.read_sql("sql/last_validation.sql"))
+    rows = table.to_pylist()
+    if not rows:
+        return None
+    report = ValidationReport(target="curated", docs_index=docs_index_path(settings.gx_dir))
+    for r in rows:
+        report.outcomes.append(Outcome(
+            suite=r["suite"], expectation=r["expectation"], column=r["column_name"],
+            success=bool(r["success"]), element_count=r["element_count"],
+            unexpected_count=r["unexpected_count"], observed=json.loads(r["observed"] or "{}")))
+    return report
