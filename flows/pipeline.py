@@ -50,7 +50,8 @@ def where_to_look(settings: Settings) -> dict[str, str]:
     return {
         "analytics report": str(settings.reports_dir / "latest" / "report.html"),
         "QC index": str(settings.derivatives_dir / "index.html"),
-        "Data Docs": str(settings.gx_dir / "data_docs" / "index.html"),
+        "Data Docs": str(settings.gx_dir / "gx" / "uncommitted" / "data_docs" / "local_site"
+                         / "index.html"),
         "warehouse": str(settings.warehouse_path),
         "SQL": 'calcisvd sql "SELECT * FROM v_baseline_cohort LIMIT 5"',
     }
