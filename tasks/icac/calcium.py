@@ -1,0 +1,301 @@
+"""Calcified voxels in the artery regions and the per-artery / per-session ICAC measures.
+
+Segmentation (:func:`segment_calcium`), absolute HU:
+
+1. candidates: voxels >= 130 HU (the Agatston threshold) inside an artery region;
+2. bone zone: the skull (:func:`tasks.icac.headmask.skull_mask`, the >= 300 HU components of
+   >= 5 cm^3, i.e. everything connected to the calvaria and skull base) opened with a ball of
+   ``BONE_OPEN_MM`` (1.5 mm, at least one voxel) - which detaches thin deposits that touch the
+   bone at the scanner's resolution (a plaque of the cavernous carotid next to the clinoid, the
+   petrous carotid in its canal) while keeping bone thicker than about 3 mm - and dilated by one
+   voxel to cover the partial-volume rim of the bone surface (130-300 HU). Bone-zone voxels
+   inside the vessel wall (within ``lumen radius + WALL_KEEP_MM`` = 1 mm of the mapped
+   centreline, about the wall thickness, at 1 mm voxels; less half of each millimetre of voxel
+   size above 1 mm, because bone's partial volume reaches further on coarse grids) stay
+   candidates, so a deposit fused with the canal wall keeps its inner part;
+3. candidates outside the bone zone form 3-D components (26-connectivity). A component that
+   touches the bone zone is kept only if its voxels lie, by their median, within
+   ``lumen radius + NEAR_VESSEL_MM`` (1.5 mm: wall thickness and registration error) of its
+   artery's mapped centreline, i.e. in the vessel wall; this drops slivers of thin bone (the
+   walls of canals and the edges of foramina a few millimetres from the vessel). Any other
+   component must lie, by its median voxel, within ``lumen radius + WALL_MM`` (3 mm) of the
+   centreline: deposits are in the vessel wall, and the margin covers registration error
+   (about 1 mm mean) and partial volume; this drops isolated bone fragments and dural
+   calcifications elsewhere in the (deliberately wide, 6 mm) artery region.
+
+Limitation: the part of a deposit in the bone zone beyond the vessel wall is not counted, and a
+deposit that is as thick as the bone it touches cannot be told apart from it.
+
+Measures (:func:`measure_icac`): per (artery, side) the scores of :mod:`tasks.icac.scores`
+(volume, slice-thickness-corrected Agatston, mass), the number of plaques (3-D components,
+26-connectivity, pieces less than ``PLAQUE_GAP_MM`` = 2 mm apart merged:
+:func:`plaque_labels`), the peak HU and the circumferential extent
+(:func:`circumferential_extent_deg`);
+per session the totals, the number of segments with a plaque, the largest extent, the severity
+group and the dominant location (:mod:`tasks.icac.severity`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from calcisvd.measures import ARTERIES, ARTERY_MEASURES, ICAC_SESSION_MEASURES
+from tasks.icac import scores, severity
+from tasks.icac.regions import MappedCentreline
+
+BONE_OPEN_MM = 1.5
+PLAQUE_GAP_MM = 2.0  #: deposits closer than this are one plaque
+NEAR_VESSEL_MM = 1.5
+WALL_MM = 3.0
+WALL_KEEP_MM: float | None = 1.0
+PLAQUE_RADIUS_OFFSET_MM = 0.25  #: intimal deposits sit on the lumen boundary, slightly outside
+CENTRE_PRIOR_MM = 1.0  #: SD of the vessel-centre shift allowed by the circle fit
+HALF_MAX_FRACTION = 0.5  #: FWHM rule for the angular extent
+MIN_RADIUS_FRACTION = 0.5  #: voxels closer to the centre than this x wall radius have no angle
+_S26 = np.ones((3, 3, 3), bool)
+
+
+def _dist_to_lines(xyz: NDArray, lines: list[MappedCentreline],
+                   labels: NDArray) -> tuple[NDArray, NDArray]:
+    """Distance (mm) of each point to the centreline of its label, and that lumen radius."""
+    from scipy.spatial import cKDTree
+
+    dist = np.full(len(xyz), np.inf)
+    rad = np.zeros(len(xyz))
+    for c in lines:
+        sel = labels == c.label
+        if sel.any():
+            dist[sel] = cKDTree(c.points).query(xyz[sel])[0]
+            rad[sel] = c.radius_mm
+    return dist, rad
+
+
+def segment_calcium(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
+                    regions: NDArray, skull: NDArray[np.bool_],
+                    lines: list[MappedCentreline],
+                    bone_open_mm: float = BONE_OPEN_MM,
+                    near_vessel_mm: float = NEAR_VESSEL_MM,
+                    wall_mm: float = WALL_MM,
+                    wall_keep_mm: float | None = WALL_KEEP_MM) -> NDArray[np.uint8]:
+    """Label map of calcified voxels (1..7 in ARTERIES order); rule in the module doc."""
+    from scipy import ndimage
+
+    from tasks.icac.ctio import voxel_to_world
+    from tasks.icac.headmask import _ball
+
+    cand = (hu >= scores.CALCIUM_HU) & (regions > 0)
+    out = np.zeros(hu.shape, np.uint8)
+    if not cand.any():
+        return out
+    # bone zone: opened skull + its partial-volume rim, in a box around the artery regions
+    ball = _ball(max(bone_open_mm, float(min(spacing))), spacing)
+    pad = max(ball.shape) + 2
+    sl = ndimage.find_objects((regions > 0).astype(np.uint8))[0]
+    sl = tuple(slice(max(0, s.start - pad), min(n, s.stop + pad))
+               for s, n in zip(sl, hu.shape, strict=True))
+    core = ndimage.binary_opening(skull[sl], structure=ball)
+    zone = np.zeros(hu.shape, bool)
+    zone[sl] = ndimage.binary_dilation(core, structure=_S26)
+    keep_mm = (None if wall_keep_mm is None
+               else wall_keep_mm - 0.5 * max(0.0, float(max(spacing)) - 1.0))
+    if keep_mm is not None and keep_mm > 0:
+        # bone-zone candidates inside the vessel wall stay candidates
+        zc = np.argwhere(zone & cand)
+        if len(zc):
+            d, r = _dist_to_lines(voxel_to_world(affine, zc), lines, regions[tuple(zc.T)])
+            inner = zc[d - r <= keep_mm]
+            zone[tuple(inner.T)] = False
+    cal = cand & ~zone
+    if not cal.any():
+        return out
+    comps, n = ndimage.label(cal, structure=_S26)
+    near_bone = ndimage.binary_dilation(zone, structure=_S26)
+    touching = set(np.unique(comps[near_bone & cal]).tolist())
+    idx = np.argwhere(comps > 0)
+    d, r = _dist_to_lines(voxel_to_world(affine, idx), lines, regions[tuple(idx.T)])
+    excess = d - r
+    owner = comps[tuple(idx.T)]
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(1, n + 2))
+    for obj in range(1, n + 1):
+        sel = order[bounds[obj - 1]:bounds[obj]]
+        limit = near_vessel_mm if obj in touching else wall_mm
+        if np.median(excess[sel]) > limit:
+            comps[tuple(idx[sel].T)] = 0
+    keep = comps > 0
+    out[keep] = regions[keep]
+    return out
+
+
+def _largest_arc_deg(theta_deg: NDArray) -> float:
+    """Largest arc (deg) covered by a set of angles: 360 minus the largest empty gap."""
+    if theta_deg.size < 2:
+        return 0.0
+    t = np.sort(np.mod(theta_deg, 360.0))
+    gaps = np.diff(np.concatenate([t, t[:1] + 360.0]))
+    return float(360.0 - gaps.max())
+
+
+def circumferential_extent_deg(points: NDArray, line: NDArray, radius_mm: float,
+                               fit_centre: bool = True,
+                               prior_mm: float = CENTRE_PRIOR_MM,
+                               hu: NDArray | None = None) -> float:
+    """Arc of the vessel wall (deg) covered by one plaque.
+
+    ``points`` are the plaque's voxel centres (N x 3, mm), ``line`` the centreline (M x 3, mm)
+    and ``radius_mm`` the lumen radius. Each point is taken relative to its nearest centreline
+    point and projected onto the plane perpendicular to the local direction of the vessel (the
+    mean tangent at those points). With ``fit_centre`` the vessel centre in that plane is then
+    re-estimated by a least-squares circle fit with the known radius (intimal deposits lie on
+    the wall, ``radius_mm + 0.25 mm`` from the centre) and a Gaussian prior of ``prior_mm``
+    towards the atlas position, which absorbs registration error. The extent is 360 deg minus
+    the largest angular gap between the points around that centre (0 for a single voxel);
+    points closer to the centre than half the wall radius are ignored (no defined angle).
+    With ``hu`` (the points' HU), only points at or above half the plaque's peak HU count for
+    the angles (full width at half maximum): partial volume spreads a thin deposit over
+    neighbouring voxels that still reach 130 HU, which otherwise widens the arc by about one
+    voxel on each side (some 20-50 deg around a 2 mm vessel at 1 mm voxels).
+    """
+    from scipy.optimize import least_squares
+    from scipy.spatial import cKDTree
+
+    points = np.atleast_2d(np.asarray(points, float))
+    if len(points) < 2 or len(line) < 2:
+        return 0.0
+    _, nn = cKDTree(line).query(points)
+    tang = np.gradient(line, axis=0)
+    tang /= np.linalg.norm(tang, axis=1, keepdims=True) + 1e-12
+    t = tang[nn].mean(0)
+    t /= np.linalg.norm(t) + 1e-12
+    ref = np.array([1.0, 0, 0]) if abs(t[2]) > 0.9 else np.array([0, 0, 1.0])
+    u = np.cross(t, ref)
+    u /= np.linalg.norm(u)
+    v = np.cross(t, u)
+    rel = points - line[nn]
+    q = np.stack([rel @ u, rel @ v], -1)
+    centre = np.zeros(2)
+    if fit_centre:
+        r_wall = radius_mm + PLAQUE_RADIUS_OFFSET_MM
+
+        def resid(c: NDArray) -> NDArray:
+            return np.concatenate([np.linalg.norm(q - c, axis=1) - r_wall, c / prior_mm])
+
+        centre = least_squares(resid, np.zeros(2), method="lm").x
+    d = q - centre
+    rho = np.linalg.norm(d, axis=1)
+    keep = rho >= MIN_RADIUS_FRACTION * (radius_mm + PLAQUE_RADIUS_OFFSET_MM)
+    if hu is not None:
+        hu = np.asarray(hu, float)
+        keep &= hu >= HALF_MAX_FRACTION * float(hu.max())
+    d = d[keep]
+    return _largest_arc_deg(np.degrees(np.arctan2(d[:, 1], d[:, 0])))
+
+
+def plaque_labels(mask: NDArray[np.bool_], spacing: tuple[float, ...],
+                  gap_mm: float = PLAQUE_GAP_MM) -> tuple[NDArray, int]:
+    """Plaques: 3-D components of ``mask`` that are closer than ``gap_mm`` to each other merge.
+
+    Components are found on the mask dilated by ``gap_mm / 2`` (at least one voxel,
+    26-connectivity) and carried back to the calcified voxels, so a deposit broken by noise
+    or partial volume into pieces one voxel apart counts once.
+    """
+    from scipy import ndimage
+
+    if not mask.any():
+        return np.zeros(mask.shape, np.int32), 0
+    it = max(1, int(round(gap_mm / 2.0 / float(min(spacing)))))
+    grown = ndimage.binary_dilation(mask, structure=_S26, iterations=it)
+    labels, n = ndimage.label(grown, structure=_S26)
+    labels = np.where(mask, labels, 0)
+    return labels, int(n)
+
+
+def artery_measures(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
+                    mask: NDArray[np.bool_], line: MappedCentreline | None,
+                    mass_calibration: float = scores.DEFAULT_MASS_CALIBRATION) -> dict[str, Any]:
+    """ARTERY_MEASURES for the calcified voxels ``mask`` of one artery segment."""
+
+    from tasks.icac.ctio import voxel_to_world
+
+    labels, n = plaque_labels(mask, spacing)
+    extent = 0.0
+    if n and line is not None:
+        for obj in range(1, n + 1):
+            vox = np.argwhere(labels == obj)
+            pts = voxel_to_world(affine, vox)
+            extent = max(extent, circumferential_extent_deg(pts, line.points, line.radius_mm,
+                                                            hu=hu[tuple(vox.T)]))
+    return {
+        "calcium_volume_mm3": scores.calcium_volume_mm3(hu, mask, spacing),
+        "agatston": scores.agatston_score(hu, mask, spacing),
+        "mass_mg": scores.mass_score_mg(hu, mask, spacing, mass_calibration),
+        "n_plaques": int(n),
+        "max_hu": float(hu[mask].max()) if n else 0.0,
+        "circumferential_extent_deg": float(round(extent, 2)),
+    }
+
+
+def measure_icac(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
+                 calcium: NDArray, lines: list[MappedCentreline],
+                 mass_calibration: float = scores.DEFAULT_MASS_CALIBRATION) -> dict[str, Any]:
+    """Per-artery and session ICAC measures (``calcisvd.measures`` names) from a calcium map.
+
+    Returns ``{"status": "ok", "reason": None, "arteries": [...], <ICAC_SESSION_MEASURES>}``.
+    Without calcium every number is 0, ``severity_group`` is ``none_mild`` and
+    ``dominant_location`` is ``None``.
+    """
+    by_label = {c.label: c for c in lines}
+    arteries = []
+    if calcium.any():
+        from scipy import ndimage
+
+        box = ndimage.find_objects((calcium > 0).astype(np.uint8))[0]
+        box = tuple(slice(max(0, s.start - 1), s.stop + 1) for s in box)
+        sub_hu, sub_cal = hu[box], calcium[box]
+        sub_aff = affine.copy()
+        sub_aff[:3, 3] = affine[:3, :3] @ np.array([s.start for s in box]) + affine[:3, 3]
+    for label, (artery, side) in enumerate(ARTERIES, start=1):
+        if calcium.any():
+            m = artery_measures(sub_hu, spacing, sub_aff, sub_cal == label, by_label.get(label),
+                                mass_calibration)
+        else:
+            m = {k: 0 if k == "n_plaques" else 0.0 for k in ARTERY_MEASURES}
+        arteries.append({"artery": artery, "side": side, **m})
+    return {"status": "ok", "reason": None, "arteries": arteries, **session_summary(arteries)}
+
+
+def session_summary(arteries: list[dict[str, Any]]) -> dict[str, Any]:
+    """ICAC_SESSION_MEASURES from the per-artery records (see module doc)."""
+    tot_vol = float(sum(a["calcium_volume_mm3"] for a in arteries))
+    n_plaques = int(sum(a["n_plaques"] for a in arteries))
+    n_seg = int(sum(1 for a in arteries if a["n_plaques"] > 0))
+    max_ext = float(max((a["circumferential_extent_deg"] for a in arteries), default=0.0))
+    out = {
+        "total_calcium_volume_mm3": tot_vol,
+        "total_agatston": float(sum(a["agatston"] for a in arteries)),
+        "total_mass_mg": float(sum(a["mass_mg"] for a in arteries)),
+        "total_plaques": n_plaques,
+        "n_segments_involved": n_seg,
+        "max_circumferential_extent_deg": max_ext,
+        "severity_group": severity.severity_group(n_plaques, n_seg, max_ext, tot_vol),
+        "dominant_location": severity.dominant_location(
+            {(a["artery"], a["side"]): a["calcium_volume_mm3"] for a in arteries}),
+    }
+    assert set(out) == set(ICAC_SESSION_MEASURES)
+    return out
+
+
+def unavailable_measures(status: str, reason: str) -> dict[str, Any]:
+    """ICAC block for a session whose CT is ``missing`` or ``failed``: every marker ``None``.
+
+    Example: ``unavailable_measures("failed", str(exc))`` for a
+    :class:`tasks.icac.headmask.DegenerateImageError` raised by the workflow.
+    """
+    if status not in ("missing", "failed"):
+        raise ValueError(f"status must be 'missing' or 'failed', not {status!r}")
+    arteries = [{"artery": a, "side": s, **dict.fromkeys(ARTERY_MEASURES)} for a, s in ARTERIES]
+    return {"status": status, "reason": reason, "arteries": arteries,
+            **dict.fromkeys(ICAC_SESSION_MEASURES)}

@@ -1,0 +1,225 @@
+"""Nipype interfaces for intracranial artery calcification on CT: one per step, thin adapters.
+
+Each interface reads NIfTI/JSON files, calls one function of :mod:`tasks.icac` and writes its
+result in the node's working directory. Masks and label maps are written on the exact grid and
+voxel order of the input CT (:func:`tasks.icac.ctio.save_like`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from nipype.interfaces.base import (
+    BaseInterfaceInputSpec,
+    File,
+    SimpleInterface,
+    TraitedSpec,
+    traits,
+)
+
+
+def _out(name: str) -> str:
+    return str(Path(os.getcwd()) / name)
+
+
+class _CTMasksInputSpec(BaseInterfaceInputSpec):
+    ct_file = File(exists=True, mandatory=True, desc="head CT NIfTI in Hounsfield units")
+
+
+class _CTMasksOutputSpec(TraitedSpec):
+    skull_mask = File(exists=True, desc="skull (>= 300 HU components >= 5 cm^3), uint8")
+    intracranial_mask = File(exists=True, desc="intracranial space, uint8")
+
+
+class CTMasks(SimpleInterface):
+    """Check the CT and compute its skull and intracranial masks (:mod:`tasks.icac.headmask`).
+
+    Raises :class:`tasks.icac.headmask.DegenerateImageError` (with the reason) for an image
+    that is not a head CT in HU.
+    """
+
+    input_spec = _CTMasksInputSpec
+    output_spec = _CTMasksOutputSpec
+
+    def _run_interface(self, runtime):
+        from tasks.icac.ctio import load_ct, save_like
+        from tasks.icac.headmask import check_ct, intracranial_mask, skull_mask
+
+        ct = load_ct(self.inputs.ct_file)
+        check_ct(ct.hu, ct.spacing)
+        skull = skull_mask(ct.hu, ct.spacing)
+        ic = intracranial_mask(ct.hu, ct.spacing, skull)
+        self._results["skull_mask"] = str(save_like(skull, self.inputs.ct_file,
+                                                    _out("skull_mask.nii.gz")))
+        self._results["intracranial_mask"] = str(save_like(ic, self.inputs.ct_file,
+                                                           _out("intracranial_mask.nii.gz")))
+        return runtime
+
+
+class _RegisterInputSpec(BaseInterfaceInputSpec):
+    ct_file = File(exists=True, mandatory=True, desc="head CT NIfTI in HU")
+    intracranial_mask = File(exists=True, mandatory=True, desc="intracranial mask of the CT")
+    seed = traits.Int(1, usedefault=True, desc="metric sampling seed (reproducibility)")
+    num_threads = traits.Int(1, usedefault=True, desc="SimpleITK threads")
+
+
+class _RegisterOutputSpec(TraitedSpec):
+    transform = File(exists=True, desc="JSON: 4x4 CT RAS mm -> MNI152 RAS mm matrix")
+
+
+class RegisterCTToTemplate(SimpleInterface):
+    """Affine registration of the CT to MNI152 (:mod:`tasks.icac.registration`)."""
+
+    input_spec = _RegisterInputSpec
+    output_spec = _RegisterOutputSpec
+
+    def _run_interface(self, runtime):
+        import SimpleITK as sitk
+
+        from tasks.icac.ctio import load_ct, load_label
+        from tasks.icac.registration import register_to_template, transform_to_matrix
+
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(max(1, self.inputs.num_threads))
+        ct = load_ct(self.inputs.ct_file)
+        ic = load_label(self.inputs.intracranial_mask) > 0
+        tx = register_to_template(ic, ct.affine, hu=ct.hu, seed=self.inputs.seed)
+        out = _out("ct_to_mni152.json")
+        Path(out).write_text(json.dumps({
+            "from": "CT RAS mm", "to": "MNI152NLin2009aSym RAS mm",
+            "ct_to_template": transform_to_matrix(tx).tolist()}, indent=1))
+        self._results["transform"] = out
+        return runtime
+
+
+class _ArteryRegionsInputSpec(BaseInterfaceInputSpec):
+    ct_file = File(exists=True, mandatory=True, desc="head CT NIfTI (defines the grid)")
+    transform = File(exists=True, mandatory=True, desc="JSON from RegisterCTToTemplate")
+    radius_mm = traits.Float(6.0, usedefault=True, desc="tube radius around each centreline")
+
+
+class _ArteryRegionsOutputSpec(TraitedSpec):
+    artery_regions = File(exists=True, desc="label map 1..7 in calcisvd.measures.ARTERIES order")
+    centrelines = File(exists=True, desc="JSON: centrelines mapped to CT RAS mm")
+
+
+class ArteryRegions(SimpleInterface):
+    """Map the atlas centrelines to the CT and build artery regions (:mod:`tasks.icac.regions`)."""
+
+    input_spec = _ArteryRegionsInputSpec
+    output_spec = _ArteryRegionsOutputSpec
+
+    def _run_interface(self, runtime):
+        import numpy as np
+
+        from tasks.icac.ctio import load_ct, save_like
+        from tasks.icac.regions import artery_regions, map_centrelines
+
+        ct = load_ct(self.inputs.ct_file)
+        m = np.asarray(json.loads(Path(self.inputs.transform).read_text())["ct_to_template"])
+        lines = map_centrelines(m)
+        regions = artery_regions(ct.hu.shape, ct.affine, lines, self.inputs.radius_mm)
+        self._results["artery_regions"] = str(save_like(
+            regions, self.inputs.ct_file, _out("artery_regions.nii.gz")))
+        out = _out("centrelines_ct.json")
+        Path(out).write_text(json.dumps([c.to_json() for c in lines]))
+        self._results["centrelines"] = out
+        return runtime
+
+
+class _SegmentCalciumInputSpec(BaseInterfaceInputSpec):
+    ct_file = File(exists=True, mandatory=True, desc="head CT NIfTI in HU")
+    artery_regions = File(exists=True, mandatory=True, desc="artery region label map")
+    skull_mask = File(exists=True, mandatory=True, desc="skull mask")
+    centrelines = File(exists=True, mandatory=True, desc="centrelines JSON (CT RAS mm)")
+
+
+class _SegmentCalciumOutputSpec(TraitedSpec):
+    calcium_dseg = File(exists=True, desc="calcified voxels labelled 1..7 (ARTERIES order)")
+
+
+def _lines(path: str):
+    from tasks.icac.regions import MappedCentreline
+
+    return [MappedCentreline.from_json(d) for d in json.loads(Path(path).read_text())]
+
+
+class SegmentCalcium(SimpleInterface):
+    """Calcified voxels (>= 130 HU) in the artery regions, bone excluded (:mod:`.calcium`)."""
+
+    input_spec = _SegmentCalciumInputSpec
+    output_spec = _SegmentCalciumOutputSpec
+
+    def _run_interface(self, runtime):
+        from tasks.icac.calcium import segment_calcium
+        from tasks.icac.ctio import load_ct, load_label, save_like
+
+        ct = load_ct(self.inputs.ct_file)
+        cal = segment_calcium(ct.hu, ct.spacing, ct.affine,
+                              load_label(self.inputs.artery_regions),
+                              load_label(self.inputs.skull_mask) > 0,
+                              _lines(self.inputs.centrelines))
+        self._results["calcium_dseg"] = str(save_like(cal, self.inputs.ct_file,
+                                                      _out("calcium_dseg.nii.gz")))
+        return runtime
+
+
+class _MeasureICACInputSpec(BaseInterfaceInputSpec):
+    ct_file = File(exists=True, mandatory=True, desc="head CT NIfTI in HU")
+    calcium_dseg = File(exists=True, mandatory=True, desc="calcium label map")
+    centrelines = File(exists=True, mandatory=True, desc="centrelines JSON (CT RAS mm)")
+
+
+class _MeasureICACOutputSpec(TraitedSpec):
+    measures = traits.Dict(desc="ICAC block of the measures file (calcisvd.measures names)")
+    measures_file = File(exists=True, desc="the same as JSON")
+
+
+class MeasureICAC(SimpleInterface):
+    """Per-artery and session ICAC measures (:func:`tasks.icac.calcium.measure_icac`)."""
+
+    input_spec = _MeasureICACInputSpec
+    output_spec = _MeasureICACOutputSpec
+
+    def _run_interface(self, runtime):
+        from tasks.icac.calcium import measure_icac
+        from tasks.icac.ctio import load_ct, load_label
+
+        ct = load_ct(self.inputs.ct_file)
+        m = measure_icac(ct.hu, ct.spacing, ct.affine, load_label(self.inputs.calcium_dseg),
+                         _lines(self.inputs.centrelines))
+        out = _out("icac_measures.json")
+        Path(out).write_text(json.dumps(m, indent=1))
+        self._results["measures"] = m
+        self._results["measures_file"] = out
+        return runtime
+
+
+class _ICACReportletInputSpec(BaseInterfaceInputSpec):
+    ct_file = File(exists=True, mandatory=True, desc="head CT NIfTI in HU")
+    calcium_dseg = File(exists=True, mandatory=True, desc="calcium label map")
+    artery_regions = File(exists=True, mandatory=True, desc="artery region label map")
+    title = traits.Str("", usedefault=True, desc="figure title")
+
+
+class _ICACReportletOutputSpec(TraitedSpec):
+    out_report = File(exists=True, desc="PNG reportlet")
+
+
+class ICACReportlet(SimpleInterface):
+    """QC PNG: calcium coloured by artery over projections (:mod:`tasks.icac.qc`)."""
+
+    input_spec = _ICACReportletInputSpec
+    output_spec = _ICACReportletOutputSpec
+
+    def _run_interface(self, runtime):
+        from tasks.icac.ctio import load_ct, load_label
+        from tasks.icac.qc import plot_reportlet
+
+        ct = load_ct(self.inputs.ct_file)
+        self._results["out_report"] = str(plot_reportlet(
+            ct.hu, ct.spacing, load_label(self.inputs.calcium_dseg),
+            load_label(self.inputs.artery_regions), _out("icac_reportlet.png"),
+            title=self.inputs.title))
+        return runtime

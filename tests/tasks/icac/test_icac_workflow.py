@@ -1,0 +1,68 @@
+"""The Nipype CT workflow: runs with the Linear plugin, writes on the input grid, caches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from calcisvd.measures import ARTERIES, ARTERY_MEASURES, ICAC_SESSION_MEASURES
+
+#: outputnode field -> (node, output) feeding it (Nipype drops identity nodes when it runs)
+_SOURCES = {"measures": ("measure", "measures"), "calcium_dseg": ("segment", "calcium_dseg"),
+            "artery_regions": ("regions", "artery_regions"),
+            "intracranial_mask": ("masks", "intracranial_mask"),
+            "reportlet": ("report", "out_report")}
+
+
+def _outputs(graph) -> dict:
+    nodes = {n.name: n for n in graph.nodes()}
+    return {k: getattr(nodes[n].result.outputs, f) for k, (n, f) in _SOURCES.items()}
+
+
+@pytest.mark.slow
+def test_ct_icac_workflow_runs_and_reuses_cache(phantom_nifti: Path, tmp_path: Path):
+    from tasks.workflows.ct import init_ct_icac_wf
+
+    def run():
+        wf = init_ct_icac_wf()
+        wf.base_dir = str(tmp_path / "work")
+        wf.inputs.inputnode.ct_file = str(phantom_nifti)
+        return _outputs(wf.run(plugin="Linear"))
+
+    out = run()
+    m = out["measures"]
+    assert m["status"] == "ok" and m["reason"] is None
+    assert [(a["artery"], a["side"]) for a in m["arteries"]] == list(ARTERIES)
+    assert all(set(ARTERY_MEASURES) <= set(a) for a in m["arteries"])
+    assert set(ICAC_SESSION_MEASURES) <= set(m)
+    assert m["dominant_location"] == "BA"
+    assert m["n_segments_involved"] == 3
+
+    ref = nib.load(str(phantom_nifti))
+    for key in ("calcium_dseg", "artery_regions", "intracranial_mask"):
+        img = nib.load(out[key])
+        assert img.shape == ref.shape
+        assert np.allclose(img.affine, ref.affine)
+    cal = np.asarray(nib.load(out["calcium_dseg"]).dataobj)
+    assert set(np.unique(cal)) == {0, 2, 3, 5}  # ICA R, MCA L, BA
+    assert Path(out["reportlet"]).stat().st_size < 200_000
+
+    stamp = {k: Path(out[k]).stat().st_mtime_ns for k in ("calcium_dseg", "reportlet")}
+    again = run()
+    assert again["measures"] == m
+    for k, t in stamp.items():
+        assert again[k] == out[k]
+        assert Path(again[k]).stat().st_mtime_ns == t  # reused, not recomputed
+
+
+def test_masks_interface_reports_degenerate_image(tmp_path: Path):
+    from tasks.icac.headmask import DegenerateImageError
+    from tasks.interfaces.icac import CTMasks
+
+    bad = tmp_path / "flat_ct.nii.gz"
+    nib.save(nib.Nifti1Image(np.full((40, 40, 40), 20, np.int16), np.eye(4) * 2), str(bad))
+    with pytest.raises(DegenerateImageError, match="constant"):
+        CTMasks(ct_file=str(bad)).run(cwd=str(tmp_path))
