@@ -98,7 +98,7 @@ def warehouse_counts(settings: Settings) -> dict[str, int] | None:
         tables = [r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables "
             "WHERE table_type = 'BASE TABLE' AND table_schema = 'main' ORDER BY 1").fetchall()]
-        return {t: con.table(t).count("*").fetchone()[0] for t in tables}
+        return {t: con.table(t).aggregate("count(*)").fetchall()[0][0] for t in tables}
     finally:
         con.close()
 
