@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from ingest_fixtures import make_settings, tree_digest, write_cohort, write_faults  # noqa: E402
+from tests.ingest.ingest_fixtures import make_settings, tree_digest, write_cohort, write_faults  # noqa: E402
 
 
 @pytest.fixture(scope="session")

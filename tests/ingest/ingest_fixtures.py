@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from dicomgen import Patient, write_clinical, write_series, write_study  # noqa: E402
+from tests.ingest.dicomgen import Patient, write_clinical, write_series, write_study  # noqa: E402
 
 
 def tree_digest(root: Path) -> dict[str, str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from dicomgen import Patient, write_clinical, write_study
-from ingest_fixtures import make_settings
+from tests.ingest.dicomgen import Patient, write_clinical, write_study
+from tests.ingest.ingest_fixtures import make_settings
 
 
 def test_ingest_flow(prefect_harness, tmp_path):

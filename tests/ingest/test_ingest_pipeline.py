@@ -10,8 +10,8 @@ import time
 
 import nibabel as nib
 import numpy as np
-from dicomgen import Patient, write_study
-from ingest_fixtures import make_settings, tree_digest, write_cohort
+from tests.ingest.dicomgen import Patient, write_study
+from tests.ingest.ingest_fixtures import make_settings, tree_digest, write_cohort
 
 from tasks.ingest.layout import list_sessions
 from tasks.ingest.pipeline import ingest_lock, run_ingest

@@ -5,8 +5,8 @@ from __future__ import annotations
 import gzip
 import logging
 
-from dicomgen import PHI
-from ingest_fixtures import make_settings, write_cohort
+from tests.ingest.dicomgen import PHI
+from tests.ingest.ingest_fixtures import make_settings, write_cohort
 
 from tasks.ingest.pipeline import run_ingest, summary_markdown
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from ingest_fixtures import make_settings, tree_digest
+from tests.ingest.ingest_fixtures import make_settings, tree_digest
 
 from tasks.ingest.layout import list_sessions
 from tasks.ingest.pipeline import run_ingest

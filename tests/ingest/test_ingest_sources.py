@@ -7,7 +7,7 @@ import json
 
 import nibabel as nib
 import numpy as np
-from ingest_fixtures import make_settings
+from tests.ingest.ingest_fixtures import make_settings
 
 from tasks.ingest.layout import list_sessions
 from tasks.ingest.pipeline import run_ingest

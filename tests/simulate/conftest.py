@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sim_helpers import RES
+from tests.simulate.sim_helpers import RES
 
 
 @pytest.fixture(scope="session")

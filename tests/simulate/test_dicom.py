@@ -9,7 +9,7 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
-from sim_helpers import RES, fault, in_drop, truth_of
+from tests.simulate.sim_helpers import RES, fault, in_drop, truth_of
 
 from calcisvd.simulate.cohort import sample_cohort
 from calcisvd.simulate.render import PatientRenderer

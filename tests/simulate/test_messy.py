@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from sim_helpers import fault, in_drop, truth_of
+from tests.simulate.sim_helpers import fault, in_drop, truth_of
 
 
 def test_every_fault_is_recorded(messy_export):

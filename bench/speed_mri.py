@@ -1,0 +1,118 @@
+"""MRI small-vessel-disease speed: seconds and peak memory per session at 1 mm on one core.
+
+Renders ``--n`` simulated sessions (seeds ``--seed0`` ...), writes each to a temporary ``.npz``
+and runs :func:`tasks.svd.pipeline.quantify_svd` in a fresh child process limited to one
+thread (SimpleITK, BLAS), so the peak resident memory (``ru_maxrss``) is the pipeline's own.
+Reports wall time, CPU time (user + system; on a shared machine CPU time is the fairer one-core
+figure) and peak memory, with a per-step breakdown from the first session.
+
+Run: ``.venv/bin/python -m bench.speed_mri [--n 3] [--resolution 1.0]``; writes
+``bench/results/speed_mri.json`` and prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+TARGET_S = 30.0
+_CHILD = r"""
+import json, os, resource, sys, time
+import numpy as np
+import SimpleITK as sitk
+sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+d = np.load(sys.argv[1])
+images = {k: (d[k], d["affine_" + k]) for k in ("T1w", "T2w", "FLAIR", "T2starw")}
+from tasks.svd import pipeline
+steps = {}
+def timed(name, fn):
+    def wrap(*a, **k):
+        t = time.perf_counter()
+        out = fn(*a, **k)
+        steps[name] = steps.get(name, 0.0) + time.perf_counter() - t
+        return out
+    return wrap
+for name in ("coregister", "brain_mask", "segment_anatomy", "detect_microbleeds",
+             "detect_lacunes", "segment_wmh", "wmh_measures"):
+    setattr(pipeline, name, timed(name, getattr(pipeline, name)))
+t0, c0 = time.perf_counter(), time.process_time()
+r = pipeline.quantify_svd(images)
+wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+print(json.dumps({"wall_s": wall, "cpu_s": cpu, "peak_mb": peak, "steps_s": steps,
+                  "shape": list(d["FLAIR"].shape), "status": r.measures["status"]}))
+"""
+
+
+def run(n: int, resolution: float, seed0: int) -> dict:
+    """Time ``n`` sessions, each in its own single-threaded child process."""
+    import numpy as np
+
+    from calcisvd.simulate import render_session
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS="1")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(n):
+            s = render_session(seed=seed0 + i, group=("none_mild", "moderate", "severe")[i % 3],
+                               location="MCA", resolution_mm=resolution)
+            arrays = {}
+            for k in ("T1w", "T2w", "FLAIR", "T2starw"):
+                arrays[k], arrays["affine_" + k] = s.images[k]
+            path = Path(tmp, f"s{i}.npz")
+            np.savez(path, **arrays)
+            out = subprocess.run([sys.executable, "-c", _CHILD, str(path)], env=env,
+                                 capture_output=True, text=True, check=True,
+                                 cwd=Path(__file__).resolve().parent.parent)
+            row = json.loads(out.stdout.strip().splitlines()[-1])
+            row["seed"] = seed0 + i
+            rows.append(row)
+            print(f"seed {row['seed']}: wall {row['wall_s']:.1f} s, cpu {row['cpu_s']:.1f} s, "
+                  f"peak {row['peak_mb']:.0f} MB, grid {row['shape']}", flush=True)
+    walls = [r["wall_s"] for r in rows]
+    cpus = [r["cpu_s"] for r in rows]
+    return {"resolution_mm": resolution, "threads": 1, "n_sessions": n,
+            "target_s": TARGET_S,
+            "wall_s_mean": sum(walls) / n, "wall_s_max": max(walls),
+            "cpu_s_mean": sum(cpus) / n, "cpu_s_max": max(cpus),
+            "peak_mb_max": max(r["peak_mb"] for r in rows),
+            "meets_target_cpu": max(cpus) <= TARGET_S,
+            "load_average_1min": os.getloadavg()[0], "sessions": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=3)
+    p.add_argument("--resolution", type=float, default=1.0)
+    p.add_argument("--seed0", type=int, default=4000)
+    p.add_argument("--out", type=Path, default=Path(__file__).parent / "results"
+                   / "speed_mri.json")
+    a = p.parse_args(argv)
+    from calcisvd.env import apply_offline_env
+
+    apply_offline_env()
+    res = run(a.n, a.resolution, a.seed0)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(res, indent=2) + "\n")
+    print(f"\nMRI speed at {res['resolution_mm']} mm, 1 thread, {res['n_sessions']} sessions "
+          f"(load average {res['load_average_1min']:.1f} on a shared machine):")
+    print(f"  wall mean {res['wall_s_mean']:.1f} s (max {res['wall_s_max']:.1f}); "
+          f"CPU mean {res['cpu_s_mean']:.1f} s (max {res['cpu_s_max']:.1f}); "
+          f"target {TARGET_S:.0f} s: {'PASS' if res['meets_target_cpu'] else 'FAIL'}")
+    print(f"  peak memory {res['peak_mb_max']:.0f} MB")
+    steps = res["sessions"][0]["steps_s"]
+    print("  steps (first session, wall s): "
+          + ", ".join(f"{k} {v:.1f}" for k, v in steps.items()))
+    print(f"written {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,384 @@
+"""Nipype interfaces of the MRI small-vessel-disease steps (thin adapters over ``tasks.svd``).
+
+Each interface reads NIfTI files, calls one core function and writes NIfTI/JSON outputs into
+its working directory. Intermediate images are uncompressed ``.nii`` (fast); the masks the
+workflow exposes are ``.nii.gz``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from nipype.interfaces.base import (
+    BaseInterfaceInputSpec,
+    File,
+    InputMultiObject,
+    SimpleInterface,
+    TraitedSpec,
+    isdefined,
+    traits,
+)
+
+MODALITIES = ("t1w", "t2w", "flair", "t2starw")
+_KEY = {"t1w": "T1w", "t2w": "T2w", "flair": "FLAIR", "t2starw": "T2starw"}
+
+
+def _load(path: str):
+    import nibabel as nib
+    import numpy as np
+
+    img = nib.load(path)
+    return np.asanyarray(img.dataobj), np.asarray(img.affine, float)
+
+
+def _save(arr, affine, path: str, dtype=None) -> str:
+    import nibabel as nib
+    import numpy as np
+
+    a = np.asarray(arr if dtype is None else np.asarray(arr).astype(dtype))
+    if a.dtype == bool:
+        a = a.astype(np.uint8)
+    img = nib.Nifti1Image(a, affine)
+    img.set_qform(affine, 1)
+    img.set_sform(affine, 1)
+    nib.save(img, path)
+    return os.path.abspath(path)
+
+
+def _opt(value):
+    return value if isdefined(value) and value else None
+
+
+# --------------------------------------------------------------------------------------------
+class _CoregisterInputSpec(BaseInterfaceInputSpec):
+    t1w = File(exists=True, desc="T1-weighted image")
+    t2w = File(exists=True, desc="T2-weighted image")
+    flair = File(exists=True, desc="FLAIR image (reference when present)")
+    t2starw = File(exists=True, desc="T2*-weighted / SWI magnitude image")
+    register = traits.Bool(True, usedefault=True, desc="rigid MI registration (else world)")
+
+
+class _CoregisterOutputSpec(TraitedSpec):
+    reference = traits.Str(desc="name of the reference contrast")
+    t1w = File(desc="T1w on the reference grid")
+    t2w = File(desc="T2w on the reference grid")
+    flair = File(desc="FLAIR on the reference grid")
+    t2starw = File(desc="T2*w on the reference grid")
+
+
+class MRICoregister(SimpleInterface):
+    """Rigid registration of every MR contrast to the FLAIR (else T2w) grid."""
+
+    input_spec = _CoregisterInputSpec
+    output_spec = _CoregisterOutputSpec
+
+    def _run_interface(self, runtime):
+        from tasks.svd.register import coregister
+
+        images = {_KEY[m]: _load(p) for m in MODALITIES
+                  if (p := _opt(getattr(self.inputs, m))) is not None}
+        if not images:
+            raise ValueError("MRICoregister: no MR image given")
+        ref, affine, arrs = coregister(images, register=self.inputs.register)
+        self._results["reference"] = ref
+        for m in MODALITIES:
+            if _KEY[m] in arrs:
+                self._results[m] = _save(arrs[_KEY[m]], affine,
+                                         os.path.join(runtime.cwd, f"{m}_ref.nii"), "float32")
+        return runtime
+
+
+# --------------------------------------------------------------------------------------------
+class _AnatomyInputSpec(BaseInterfaceInputSpec):
+    t1w = File(exists=True)
+    t2w = File(exists=True)
+    flair = File(exists=True)
+    t2starw = File(exists=True)
+
+
+class _AnatomyOutputSpec(TraitedSpec):
+    brain_mask = File(desc="brain mask (uint8)")
+    tissue_dseg = File(desc="0 background, 1 CSF, 2 GM, 3 WM")
+    ventricle_mask = File(desc="lateral/third ventricles")
+    t1w_z = File(desc="bias-corrected NAWM-referenced z-score")
+    t2w_z = File()
+    flair_z = File()
+    t2starw_z = File()
+    notes = traits.List(traits.Str, desc="remarks for the measures' reason")
+
+
+class MRIAnatomy(SimpleInterface):
+    """Brain mask (MNI152 registration), bias correction, tissue classes, ventricles."""
+
+    input_spec = _AnatomyInputSpec
+    output_spec = _AnatomyOutputSpec
+
+    def _run_interface(self, runtime):
+        import numpy as np
+
+        from tasks.svd.anatomy import bounding_box, brain_mask, segment_anatomy, uncrop
+        from tasks.svd.image import spacing_from_affine
+
+        loaded = {_KEY[m]: _load(p) for m in MODALITIES
+                  if (p := _opt(getattr(self.inputs, m))) is not None}
+        affine = next(iter(loaded.values()))[1]
+        full = {k: np.asarray(v[0], np.float32) for k, v in loaded.items()}
+        spacing = spacing_from_affine(affine)
+        brain, prior = brain_mask(full, spacing, affine=affine)
+        box = bounding_box(brain)
+        anat, zimg = segment_anatomy({k: v[box] for k, v in full.items()}, spacing,
+                                     brain=brain[box],
+                                     ventricle_prior=None if prior is None else prior[box])
+        shape = brain.shape
+        cwd = runtime.cwd
+        self._results["brain_mask"] = _save(uncrop(anat.brain, box, shape), affine,
+                                            os.path.join(cwd, "brain_mask.nii.gz"))
+        self._results["tissue_dseg"] = _save(uncrop(anat.tissue, box, shape), affine,
+                                             os.path.join(cwd, "tissue_dseg.nii.gz"))
+        self._results["ventricle_mask"] = _save(uncrop(anat.ventricles, box, shape), affine,
+                                                os.path.join(cwd, "ventricle_mask.nii.gz"))
+        for m in MODALITIES:
+            if _KEY[m] in zimg:
+                self._results[f"{m}_z"] = _save(uncrop(zimg[_KEY[m]], box, shape), affine,
+                                                os.path.join(cwd, f"{m}_z.nii"), "float32")
+        notes = [] if anat.ventricles.any() else ["no ventricles found: all WMH counted as deep"]
+        self._results["notes"] = notes
+        return runtime
+
+
+def _anatomy(brain_file: str, tissue_file: str, ventricle_file: str):
+    """Load the anatomy, cropped to the brain's bounding box: (anat, box, affine, shape)."""
+    import numpy as np
+
+    from tasks.svd.anatomy import bounding_box, crop_affine
+    from tasks.svd.image import spacing_from_affine
+    from tasks.svd.pipeline import anatomy_from_masks
+
+    brain, affine = _load(brain_file)
+    brain = np.asarray(brain) > 0
+    box = bounding_box(brain)
+    tissue = np.asarray(_load(tissue_file)[0])[box]
+    vent = np.asarray(_load(ventricle_file)[0])[box]
+    spacing = spacing_from_affine(affine)
+    anat = anatomy_from_masks(brain[box], tissue, vent, spacing)
+    return anat, box, affine, crop_affine(affine, box), brain.shape, spacing
+
+
+class _AnatomyMasksInputSpec(BaseInterfaceInputSpec):
+    brain_mask = File(exists=True, mandatory=True)
+    tissue_dseg = File(exists=True, mandatory=True)
+    ventricle_mask = File(exists=True, mandatory=True)
+
+
+# --------------------------------------------------------------------------------------------
+class _WMHInputSpec(_AnatomyMasksInputSpec):
+    flair_z = File(exists=True, mandatory=True)
+    t1w_z = File(exists=True)
+    lacune_mask = File(exists=True, desc="lacunes: their FLAIR rim is not WMH")
+
+
+class _WMHOutputSpec(TraitedSpec):
+    wmh_mask = File(desc="WMH mask on the reference grid")
+    wmh_json = File(desc="WMH measures (volumes, Fazekas, punctate)")
+
+
+class WMHSegmentation(SimpleInterface):
+    """WMH on FLAIR, PV/deep split at 10 mm, Fazekas proxies and punctate grade."""
+
+    input_spec = _WMHInputSpec
+    output_spec = _WMHOutputSpec
+
+    def _run_interface(self, runtime):
+        import numpy as np
+
+        from tasks.svd.anatomy import uncrop
+        from tasks.svd.wmh import segment_wmh, wmh_measures
+
+        anat, box, affine, _, shape, spacing = _anatomy(
+            self.inputs.brain_mask, self.inputs.tissue_dseg, self.inputs.ventricle_mask)
+        flair = np.asarray(_load(self.inputs.flair_z)[0], np.float32)[box]
+        t1 = _opt(self.inputs.t1w_z)
+        t1z = None if t1 is None else np.asarray(_load(t1)[0], np.float32)[box]
+        lac = _opt(self.inputs.lacune_mask)
+        exclude = None if lac is None else np.asarray(_load(lac)[0])[box] > 0
+        mask = segment_wmh(flair, anat, spacing, t1_z=t1z, exclude=exclude)
+        res = wmh_measures(mask, anat.dist_ventricle_mm, spacing)
+        self._results["wmh_mask"] = _save(uncrop(mask, box, shape), affine,
+                                          os.path.join(runtime.cwd, "wmh_mask.nii.gz"))
+        out = {k: v for k, v in res.__dict__.items() if not hasattr(v, "shape")}
+        path = Path(runtime.cwd, "wmh.json")
+        path.write_text(json.dumps(out, indent=2))
+        self._results["wmh_json"] = str(path)
+        return runtime
+
+
+# --------------------------------------------------------------------------------------------
+class _MicrobleedInputSpec(_AnatomyMasksInputSpec):
+    image_z = File(exists=True, mandatory=True, desc="T2*w (or T2w) z-score image")
+    contrast = traits.Enum("T2starw", "T2w", mandatory=True, desc="contrast of image_z")
+
+
+class _LesionOutputSpec(TraitedSpec):
+    mask = File(desc="lesion mask")
+    lesions_json = File(desc="lesion records (centre_ras, volume, shape)")
+
+
+class MicrobleedDetection(SimpleInterface):
+    """Small round hypointense foci on T2*w (or T2w, flagged)."""
+
+    input_spec = _MicrobleedInputSpec
+    output_spec = _LesionOutputSpec
+
+    def _run_interface(self, runtime):
+        import numpy as np
+
+        from tasks.svd.anatomy import uncrop
+        from tasks.svd.lesions import detect_microbleeds
+
+        anat, box, affine, caff, shape, spacing = _anatomy(
+            self.inputs.brain_mask, self.inputs.tissue_dseg, self.inputs.ventricle_mask)
+        z = np.asarray(_load(self.inputs.image_z)[0], np.float32)[box]
+        mask, lesions = detect_microbleeds(z, anat, spacing, caff)
+        self._results["mask"] = _save(uncrop(mask, box, shape), affine,
+                                      os.path.join(runtime.cwd, "microbleed_mask.nii.gz"))
+        path = Path(runtime.cwd, "microbleeds.json")
+        path.write_text(json.dumps({"contrast": self.inputs.contrast,
+                                    "lesions": [x.as_dict() for x in lesions]}, indent=2))
+        self._results["lesions_json"] = str(path)
+        return runtime
+
+
+# --------------------------------------------------------------------------------------------
+class _LacuneInputSpec(_AnatomyMasksInputSpec):
+    t1w_z = File(exists=True)
+    t2w_z = File(exists=True)
+    flair_z = File(exists=True)
+
+
+class _LacuneOutputSpec(TraitedSpec):
+    lacune_mask = File()
+    pvs_mask = File()
+    lesions_json = File(desc="lacunes, PVS and the basal-ganglia PVS count")
+
+
+class LacuneDetection(SimpleInterface):
+    """Lacunes (3-15 mm CSF-like cavities with a FLAIR rim) and enlarged PVS."""
+
+    input_spec = _LacuneInputSpec
+    output_spec = _LacuneOutputSpec
+
+    def _run_interface(self, runtime):
+        import numpy as np
+
+        from tasks.svd.anatomy import uncrop
+        from tasks.svd.lesions import basal_ganglia_region, count_in_region, detect_lacunes
+
+        anat, box, affine, caff, shape, spacing = _anatomy(
+            self.inputs.brain_mask, self.inputs.tissue_dseg, self.inputs.ventricle_mask)
+        zimg = {_KEY[m]: np.asarray(_load(p)[0], np.float32)[box]
+                for m in ("t1w", "t2w", "flair")
+                if (p := _opt(getattr(self.inputs, f"{m}_z"))) is not None}
+        lac_mask, pvs_mask, lac, pvs = detect_lacunes(zimg, anat, spacing, caff)
+        bg = count_in_region(pvs, basal_ganglia_region(anat), caff)
+        cwd = runtime.cwd
+        self._results["lacune_mask"] = _save(uncrop(lac_mask, box, shape), affine,
+                                             os.path.join(cwd, "lacune_mask.nii.gz"))
+        self._results["pvs_mask"] = _save(uncrop(pvs_mask, box, shape), affine,
+                                          os.path.join(cwd, "pvs_mask.nii.gz"))
+        path = Path(cwd, "lacunes.json")
+        path.write_text(json.dumps({"lacunes": [x.as_dict() for x in lac],
+                                    "pvs": [x.as_dict() for x in pvs],
+                                    "bg_pvs_count": bg}, indent=2))
+        self._results["lesions_json"] = str(path)
+        return runtime
+
+
+# --------------------------------------------------------------------------------------------
+class _MeasuresInputSpec(BaseInterfaceInputSpec):
+    wmh_json = File(exists=True)
+    microbleeds_json = File(exists=True)
+    lacunes_json = File(exists=True)
+    reasons = InputMultiObject(traits.Str, desc="known reasons (missing contrasts)")
+    notes = InputMultiObject(traits.Str, desc="remarks from earlier steps")
+
+
+class _MeasuresOutputSpec(TraitedSpec):
+    measures = traits.Dict(desc="SVD_MEASURES + status + reason")
+    measures_json = File()
+
+
+class SVDMeasures(SimpleInterface):
+    """Assemble the session's SVD measures dict (:func:`tasks.svd.pipeline.assemble_measures`)."""
+
+    input_spec = _MeasuresInputSpec
+    output_spec = _MeasuresOutputSpec
+
+    def _run_interface(self, runtime):
+        from tasks.svd.pipeline import assemble_measures
+
+        def read(name):
+            p = _opt(getattr(self.inputs, name))
+            return None if p is None else json.loads(Path(p).read_text())
+
+        wmh, mb, lac = read("wmh_json"), read("microbleeds_json"), read("lacunes_json")
+        reasons = list(_opt(self.inputs.reasons) or []) + list(_opt(self.inputs.notes) or [])
+        m = assemble_measures(
+            wmh=wmh, microbleeds=None if mb is None else mb["lesions"],
+            contrast=None if mb is None else mb["contrast"],
+            lacunes=None if lac is None else lac["lacunes"],
+            pvs=None if lac is None else lac["pvs"],
+            bg_pvs_count=None if lac is None else lac["bg_pvs_count"], reasons=reasons)
+        self._results["measures"] = m
+        path = Path(runtime.cwd, "svd_measures.json")
+        path.write_text(json.dumps(m, indent=2))
+        self._results["measures_json"] = str(path)
+        return runtime
+
+
+# --------------------------------------------------------------------------------------------
+class _ReportletsInputSpec(BaseInterfaceInputSpec):
+    t1w = File(exists=True)
+    t2w = File(exists=True)
+    flair = File(exists=True)
+    t2starw = File(exists=True)
+    brain_mask = File(exists=True, mandatory=True)
+    ventricle_mask = File(exists=True)
+    wmh_mask = File(exists=True)
+    microbleed_mask = File(exists=True)
+    lacune_mask = File(exists=True)
+    pvs_mask = File(exists=True)
+    measures = traits.Dict()
+
+
+class _ReportletsOutputSpec(TraitedSpec):
+    reportlets = traits.List(File(exists=True), desc="PNG files")
+
+
+class SVDReportlets(SimpleInterface):
+    """QC PNGs: WMH, microbleed and lacune/PVS overlays on axial slices."""
+
+    input_spec = _ReportletsInputSpec
+    output_spec = _ReportletsOutputSpec
+
+    def _run_interface(self, runtime):
+        import numpy as np
+
+        from tasks.svd.anatomy import bounding_box
+        from tasks.svd.qc import svd_reportlets
+
+        brain, affine = _load(self.inputs.brain_mask)
+        brain = np.asarray(brain) > 0
+        box = bounding_box(brain, 2)
+        images = {_KEY[m]: np.asarray(_load(p)[0], np.float32)[box] for m in MODALITIES
+                  if (p := _opt(getattr(self.inputs, m))) is not None}
+        names = {"ventricles": "ventricle_mask", "wmh": "wmh_mask",
+                 "microbleeds": "microbleed_mask", "lacunes": "lacune_mask", "pvs": "pvs_mask"}
+        masks = {"brain": brain[box]}
+        for key, trait in names.items():
+            p = _opt(getattr(self.inputs, trait))
+            masks[key] = None if p is None else np.asarray(_load(p)[0])[box] > 0
+        self._results["reportlets"] = svd_reportlets(
+            images, affine, masks, runtime.cwd, _opt(self.inputs.measures))
+        return runtime

@@ -1,0 +1,211 @@
+"""Cerebral microbleeds, lacunes and enlarged perivascular spaces: detection by size and shape.
+
+Criteria follow STRIVE (Wardlaw JM et al., Lancet Neurol 2013) and the microbleed guidelines
+(Greenberg SM et al., Lancet Neurol 2009); the exact numeric rules are in docs/markers.md.
+All intensity thresholds are robust z-scores relative to normal-appearing white matter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from tasks.svd.anatomy import GM, Anatomy
+from tasks.svd.components import Component, components, padded, shell
+from tasks.svd.image import voxel_to_ras
+
+
+@dataclass
+class Lesion:
+    """A detected focal lesion."""
+
+    kind: str  #: microbleed | lacune | pvs
+    centre_ras: tuple[float, float, float]
+    volume_mm3: float
+    diameter_mm: float  #: equivalent-sphere diameter
+    width_mm: float
+    elongation: float
+    rim_flair_z: float | None = None  #: lacunes: mean FLAIR z of a 1-2 voxel shell
+
+    def as_dict(self) -> dict:
+        """JSON-friendly record."""
+        return {"rim_flair_z": None if self.rim_flair_z is None else round(self.rim_flair_z, 2),
+                "kind": self.kind, "centre_ras": [round(v, 2) for v in self.centre_ras],
+                "volume_mm3": round(self.volume_mm3, 2), "diameter_mm": round(self.diameter_mm, 2),
+                "width_mm": round(self.width_mm, 2), "elongation": round(self.elongation, 2)}
+
+
+def _lesion(kind: str, c: Component, affine: NDArray, volume: float | None = None) -> Lesion:
+    ras = voxel_to_ras(affine, c.centre_ijk)[0]
+    v = c.volume_mm3 if volume is None else volume
+    return Lesion(kind=kind, centre_ras=tuple(float(x) for x in ras), volume_mm3=float(v),
+                  diameter_mm=float((6 * v / np.pi) ** (1 / 3)), width_mm=c.width_mm,
+                  elongation=c.elongation)
+
+
+def detect_microbleeds(t2s_z: NDArray, anat: Anatomy, spacing: tuple[float, ...],
+                       affine: NDArray, *, k_seed: float = 5.0, k_grow: float = 2.0,
+                       min_diameter_mm: float = 2.0, max_diameter_mm: float = 10.0,
+                       max_elongation: float = 2.5, min_depth_mm: float = 2.0
+                       ) -> tuple[NDArray[np.bool_], list[Lesion]]:
+    """Small round hypointense foci on T2*w/SWI (or T2w).
+
+    ``t2s_z`` is the NAWM-referenced z-score, lightly smoothed (Gaussian, sigma 0.5 mm) before
+    detection; the seed level (5 SD below NAWM and below the surroundings) keeps noise-only
+    false seeds rare (< 1 per million voxels). A focus must be darker than NAWM (z) and than
+    its surroundings (contrast). Local contrast: z minus the local background (Gaussian-
+    weighted mean with sigma 4 mm of the brain voxels). Seeds: contrast < -``k_seed``; grown by
+    hysteresis to contrast < -``k_grow``; each focus is trimmed at half its depth (partial-
+    volume edge). Kept when its equivalent diameter lies in [``min_diameter_mm`` - 1 voxel,
+    ``max_diameter_mm``] (the tolerance absorbs partial volume of 2 mm foci), its elongation
+    (largest/smallest ellipsoid axis) is at most ``max_elongation`` (vessels are tubes) and it
+    lies at least ``min_depth_mm`` (and 1.5 voxels) inside the brain (air/bone susceptibility
+    at the surface), outside the ventricles and outside CSF-class voxels within 10 mm of the
+    surface. Returns (mask, lesions with centres in RAS mm).
+    """
+    sp = np.asarray(spacing, float)
+    brain = anat.brain
+    z = ndimage.gaussian_filter(t2s_z, 0.5 / sp)
+    w = ndimage.gaussian_filter(brain.astype(np.float32), 4.0 / sp)
+    bg = ndimage.gaussian_filter(np.where(brain, np.clip(z, -3, 3), 0).astype(np.float32),
+                                 4.0 / sp) / np.maximum(w, 1e-3)
+    contrast = np.where(brain, z - bg, 0.0)
+    from tasks.svd.anatomy import CSF
+
+    min_depth = max(min_depth_mm, 1.5 * float(max(sp)))
+    # dark partial volume of the skull base/vault and outer CSF is not a microbleed
+    outer_csf = (anat.tissue == CSF) & (anat.depth_mm < 10.0)
+    region = brain & (anat.depth_mm >= min_depth) & ~anat.ventricles & ~outer_csf
+    seeds = region & (contrast < -k_seed) & (z < -k_seed)
+    grow = region & (contrast < -k_grow) & (z < -k_grow)
+    mask = np.zeros(z.shape, bool)
+    lesions: list[Lesion] = []
+    if not seeds.any():
+        return mask, lesions
+    lab, comps = components(grow, spacing)
+    seed_ids = set(np.unique(lab[seeds]).tolist()) - {0}
+    tol = float(max(sp))
+    for c in comps:
+        if c.label not in seed_ids:
+            continue
+        m = lab[c.slices] == c.label
+        cz = contrast[c.slices]
+        core = m & (cz <= 0.5 * float(cz[m].min()))
+        sub_lab, sub = components(core, spacing)
+        for s in sub:
+            if not (min_diameter_mm - tol <= s.equivalent_diameter_mm <= max_diameter_mm):
+                continue
+            if s.n_voxels >= 4 and s.elongation > max_elongation:
+                continue
+            s.centre_ijk = s.centre_ijk + [sl.start for sl in c.slices]
+            mask[c.slices] |= sub_lab == s.label
+            lesions.append(_lesion("microbleed", s, affine))
+    return mask, lesions
+
+
+def detect_lacunes(zimg: dict[str, NDArray], anat: Anatomy, spacing: tuple[float, ...],
+                   affine: NDArray, *, flair_key: str = "FLAIR", min_width_mm: float = 3.0,
+                   max_diameter_mm: float = 15.0, max_elongation: float = 3.0,
+                   min_ventricle_mm: float = 3.0, min_depth_mm: float = 6.0,
+                   rim_z: float = 3.0
+                   ) -> tuple[NDArray[np.bool_], NDArray[np.bool_], list[Lesion], list[Lesion]]:
+    """Lacunes and enlarged perivascular spaces (PVS) among CSF-like cavities in the parenchyma.
+
+    CSF-like voxel: on every available structural contrast closer to CSF than to NAWM (T1w and
+    FLAIR below half the CSF level, T2w above half the CSF level; CSF level = median z of the
+    ventricles, or -3/+3 when none). Cavities: 26-connected components of CSF-like voxels, not
+    within ``min_ventricle_mm`` of the ventricles and not connected to CSF within
+    ``min_depth_mm`` of the brain surface (sulci). Per cavity, the ellipsoid axes
+    (:func:`tasks.svd.components.components`) decide:
+
+    * lacune: width (second axis) and equivalent diameter >= ``min_width_mm`` - half a voxel,
+      equivalent diameter <= ``max_diameter_mm``, elongation <= ``max_elongation``, >= 2
+      voxels;
+    * PVS: width below that, or elongated (linear along a vessel), and at most 3 mm + 1 voxel
+      wide;
+    * larger or irregular cavities are ignored (e.g. infarcts).
+
+    With a FLAIR, a lacune also needs a FLAIR-hyperintense rim: the 75th percentile of FLAIR z
+    in the first or the second one-voxel shell around the cavity must reach max(``rim_z``, GM
+    level + 2), with the GM level the median FLAIR z of grey matter (gliosis is brighter than
+    cortex); CSF spaces without a rim (sulci, vessels' spaces, horns of the ventricles) are
+    rejected. Cavities lie at least ``min_depth_mm`` below the brain surface (white matter and
+    deep grey matter). Returns (lacune mask, PVS mask, lacunes, PVS).
+    """
+    sp = np.asarray(spacing, float)
+    tol = float(max(sp))
+    brain = anat.brain
+    vent = anat.ventricles
+    csf = brain.copy()
+    used = False
+    for name, sign in (("T1w", -1.0), ("FLAIR", -1.0), ("T2w", 1.0)):
+        if name not in zimg:
+            continue
+        z = ndimage.gaussian_filter(zimg[name], 0.5 / sp)
+        level = float(np.median(z[vent])) if vent.sum() > 50 else 3.0 * sign
+        if sign * level < 1.5:  # no usable CSF contrast on this image
+            level = 3.0 * sign
+        csf &= (sign * z) > 0.5 * sign * level
+        used = True
+    if not used:
+        raise ValueError("lacunes need at least one of T1w, FLAIR, T2w")
+    near_vent = anat.dist_ventricle_mm < min_ventricle_mm
+    cand = csf & ~near_vent & (anat.depth_mm >= min_depth_mm)
+    lab, comps = components(cand, spacing)
+    surface_ids = set(np.unique(lab[anat.depth_mm < min_depth_mm]).tolist()) - {0}
+    lac_mask = np.zeros(cand.shape, bool)
+    pvs_mask = np.zeros(cand.shape, bool)
+    lacunes: list[Lesion] = []
+    pvs: list[Lesion] = []
+    flair = zimg.get(flair_key)
+    rim_min = rim_z
+    if flair is not None:
+        gm = (anat.tissue == GM) & (anat.depth_mm >= min_depth_mm)
+        if gm.sum() > 100:
+            rim_min = max(rim_z, float(np.median(flair[gm])) + 2.0)
+    for c in comps:
+        if c.label in surface_ids:
+            continue
+        m = lab[c.slices] == c.label
+        round_enough = c.elongation <= max_elongation
+        if (c.width_mm >= min_width_mm - 0.5 * tol and round_enough and c.n_voxels >= 2
+                and min_width_mm - 0.5 * tol <= c.equivalent_diameter_mm <= max_diameter_mm):
+            les = _lesion("lacune", c, affine)
+            if flair is not None:
+                sl = padded(c.slices, cand.shape, 3)
+                mm = lab[sl] == c.label
+                rims = [shell(mm, i, i + 1) & brain[sl] for i in (0, 1)]
+                vals = [float(np.percentile(flair[sl][r], 75)) for r in rims if r.any()]
+                les.rim_flair_z = max(vals) if vals else None
+                if les.rim_flair_z is None or les.rim_flair_z < rim_min:
+                    continue  # no FLAIR-hyperintense rim: a CSF space, not a lacune
+            lac_mask[c.slices] |= m
+            lacunes.append(les)
+        elif c.width_mm < min_width_mm + tol and c.n_voxels >= 2:
+            pvs_mask[c.slices] |= m
+            pvs.append(_lesion("pvs", c, affine))
+    return lac_mask, pvs_mask, lacunes, pvs
+
+
+def basal_ganglia_region(anat: Anatomy, *, min_depth_mm: float = 20.0,
+                         max_ventricle_mm: float = 25.0) -> NDArray[np.bool_]:
+    """Approximate basal ganglia: non-WM tissue at least 20 mm deep and within 25 mm of the
+    ventricles (the central grey nuclei beside the lateral and third ventricles)."""
+    from tasks.svd.anatomy import WM
+
+    return (anat.brain & (anat.tissue != WM) & (anat.depth_mm >= min_depth_mm)
+            & (anat.dist_ventricle_mm <= max_ventricle_mm) & ~anat.ventricles)
+
+
+def count_in_region(lesions: list[Lesion], region: NDArray[np.bool_], affine: NDArray) -> int:
+    """Number of lesions whose centre falls in ``region``."""
+    inv = np.linalg.inv(np.asarray(affine, float))
+    n = 0
+    for les in lesions:
+        ijk = np.rint(inv[:3, :3] @ np.asarray(les.centre_ras) + inv[:3, 3]).astype(int)
+        if all(0 <= v < s for v, s in zip(ijk, region.shape, strict=True)) and region[tuple(ijk)]:
+            n += 1
+    return n

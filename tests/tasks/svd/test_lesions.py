@@ -1,0 +1,51 @@
+"""Microbleeds, lacunes and perivascular spaces: detection by size and shape."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tasks.svd.components import components
+from tasks.svd.lesions import detect_lacunes, detect_microbleeds
+
+
+def _near(found, centres, tol=4.0):
+    return sum(any(np.linalg.norm(np.subtract(f.centre_ras, c)) <= tol for f in found)
+               for c in centres)
+
+
+def test_component_shape_sphere_vs_tube():
+    g = np.indices((40, 40, 40)).astype(float)
+    sphere = ((g - 20) ** 2).sum(0) <= 4.0 ** 2
+    tube = ((g[0] - 20) ** 2 + (g[1] - 20) ** 2 <= 1.0) & (np.abs(g[2] - 20) <= 6)
+    _, (s,) = components(sphere, (1.0,) * 3)
+    _, (t,) = components(tube, (1.0,) * 3)
+    assert 7.0 < s.equivalent_diameter_mm < 9.0
+    assert s.elongation < 1.2
+    assert t.width_mm < 3.5 and t.elongation > 3
+
+
+def test_microbleeds_found_without_false_positives(phantom2, truth_anatomy, phantom_z):
+    aff = phantom2.images["T2starw"][1]
+    mask, found = detect_microbleeds(phantom_z["T2starw"], truth_anatomy, (2.0,) * 3, aff)
+    assert _near(found, phantom2.microbleeds) >= 3  # 3.6 mm foci at 2 mm voxels
+    assert len(found) - _near(found, phantom2.microbleeds) <= 1
+    assert mask.any()
+    assert all(f.kind == "microbleed" for f in found)
+
+
+def test_no_microbleeds_in_clean_brain(truth_anatomy):
+    rng = np.random.default_rng(3)
+    z = np.where(truth_anatomy.brain, rng.normal(0, 1, truth_anatomy.brain.shape), 0)
+    mask, found = detect_microbleeds(z.astype(np.float32), truth_anatomy, (2.0,) * 3, np.eye(4))
+    assert found == [] and not mask.any()
+
+
+def test_lacunes_not_pvs(phantom2, truth_anatomy, phantom_z):
+    aff = phantom2.images["FLAIR"][1]
+    lac_mask, pvs_mask, lac, pvs = detect_lacunes(phantom_z, truth_anatomy, (2.0,) * 3, aff)
+    assert _near(lac, phantom2.lacunes, 5.0) >= 1
+    # PVS (1.8 mm wide tubes) are never counted as lacunes
+    assert _near(lac, phantom2.pvs, 5.0) == 0
+    assert len(lac) <= len(phantom2.lacunes)
+    assert all(x.rim_flair_z is not None and x.rim_flair_z > 2 for x in lac)
+    assert not (lac_mask & pvs_mask).any()

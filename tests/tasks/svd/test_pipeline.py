@@ -1,0 +1,71 @@
+"""One session end to end in memory (tasks.svd.pipeline) on a simulated 3 mm session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from calcisvd.measures import SVD_MEASURES
+from tasks.svd.image import DegenerateImageError
+from tasks.svd.pipeline import assemble_measures, quantify_svd
+
+KEYS = set(SVD_MEASURES) | {"status", "reason"}
+
+
+def test_measures_shape_and_values(sim_session, sim_result):
+    m = sim_result.measures
+    assert set(m) == KEYS
+    assert m["status"] == "ok" and m["microbleed_contrast"] == "T2starw"
+    truth = sim_session.truth["svd"]
+    # severe case: the WMH burden is found, PV + deep add up
+    assert m["wmh_volume_cm3"] == pytest.approx(truth["wmh_volume_cm3"], rel=0.35)
+    assert m["wmh_volume_cm3"] == pytest.approx(
+        m["wmh_pv_volume_cm3"] + m["wmh_deep_volume_cm3"], abs=0.01)
+    assert abs(m["fazekas_total"] - truth["fazekas_total"]) <= 1
+    assert m["fazekas_total"] == m["fazekas_pv"] + m["fazekas_deep"]
+    assert 0 <= m["svd_score"] <= 4 and 0 <= m["pv_punctate_grade"] <= 3
+    assert m["lacune_count"] >= 1 and m["microbleed_count"] >= 1
+
+
+def test_masks_on_reference_grid(sim_session, sim_result):
+    shape = sim_session.images["FLAIR"][0].shape
+    assert sim_result.reference == "FLAIR"
+    for name in ("brain", "ventricles", "wmh", "microbleeds", "lacunes", "pvs", "tissue"):
+        assert sim_result.masks[name].shape == shape, name
+    truth_v = sim_session.masks["ventricles"][0] > 0
+    v = sim_result.masks["ventricles"]
+    assert 2 * (v & truth_v).sum() / (v.sum() + truth_v.sum()) > 0.6
+
+
+def test_missing_flair_keeps_the_rest(sim_session):
+    imgs = {k: sim_session.images[k] for k in ("T1w", "T2w")}
+    r = quantify_svd(imgs)
+    m = r.measures
+    assert r.reference == "T2w"
+    assert m["status"] == "ok"
+    for k in ("wmh_volume_cm3", "fazekas_total", "pv_punctate_grade", "svd_score"):
+        assert m[k] is None
+    assert "no FLAIR" in m["reason"] and "microbleeds counted on T2w" in m["reason"]
+    assert m["microbleed_contrast"] == "T2w"
+    assert m["lacune_count"] is not None
+
+
+def test_no_images_is_missing():
+    m = quantify_svd({"FLAIR": None, "T1w": None}).measures
+    assert m["status"] == "missing" and m["wmh_volume_cm3"] is None
+
+
+def test_degenerate_image_raises(sim_session):
+    flair, aff = sim_session.images["FLAIR"]
+    with pytest.raises(DegenerateImageError, match="FLAIR"):
+        quantify_svd({"FLAIR": (np.zeros_like(flair), aff)})
+
+
+def test_assemble_zero_lesions():
+    wmh = {"volume_cm3": 0.0, "pv_volume_cm3": 0.0, "deep_volume_cm3": 0.0, "fazekas_pv": 0,
+           "fazekas_deep": 0, "fazekas_total": 0, "pv_punctate_grade": 0}
+    m = assemble_measures(wmh=wmh, microbleeds=[], contrast="T2starw", lacunes=[], pvs=[],
+                          bg_pvs_count=0, reasons=[])
+    assert set(m) == KEYS
+    assert m["svd_score"] == 0 and m["microbleed_count"] == 0 and m["lacune_count"] == 0
+    assert m["reason"] is None

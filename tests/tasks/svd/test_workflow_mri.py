@@ -1,0 +1,120 @@
+"""The Nipype MRI SVD workflow: builds for every contrast combination, runs, reuses its cache."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from calcisvd.measures import SVD_MEASURES
+
+
+@pytest.fixture(scope="module")
+def nifti_session(tmp_path_factory, sim_session):
+    """The simulated 3 mm session written as NIfTI files."""
+    out = tmp_path_factory.mktemp("mri_in")
+    files = {}
+    for key in ("T1w", "T2w", "FLAIR", "T2starw"):
+        arr, aff = sim_session.images[key]
+        path = out / f"{key}.nii.gz"
+        nib.save(nib.Nifti1Image(np.asarray(arr, np.float32), aff), path)
+        files[key.lower()] = str(path)
+    return files
+
+
+@pytest.mark.parametrize("flags", [
+    dict(has_t1w=True, has_t2w=True, has_flair=True, has_t2starw=True),
+    dict(has_t1w=False, has_t2w=False, has_flair=True, has_t2starw=False),
+    dict(has_t1w=True, has_t2w=True, has_flair=False, has_t2starw=False),
+])
+def test_workflow_builds(flags):
+    from tasks.workflows.mri import init_mri_svd_wf
+
+    wf = init_mri_svd_wf(**flags, name="w")
+    names = set(wf.list_node_names())
+    assert {"coregister", "anatomy", "measures", "reportlets"} <= names
+    assert ("wmh" in names) == flags["has_flair"]
+    assert ("microbleeds" in names) == (flags["has_t2starw"] or flags["has_t2w"])
+
+
+def test_workflow_requires_a_contrast():
+    from tasks.workflows.mri import init_mri_svd_wf
+
+    with pytest.raises(ValueError):
+        init_mri_svd_wf(has_t1w=False, has_t2w=False, has_flair=False, has_t2starw=False)
+
+
+def _collect(measures, wmh_mask=None, microbleed_mask=None, lacune_mask=None, pvs_mask=None,
+             ventricle_mask=None, brain_mask=None, reportlets=None, lesions=None):
+    return dict(measures=measures, wmh_mask=wmh_mask, microbleed_mask=microbleed_mask,
+                lacune_mask=lacune_mask, pvs_mask=pvs_mask, ventricle_mask=ventricle_mask,
+                brain_mask=brain_mask, reportlets=reportlets, lesions=lesions)
+
+
+def _run(wf_factory, files, base_dir):
+    """Run the workflow inside a wrapper whose last node collects the outputnode fields."""
+    from types import SimpleNamespace
+
+    from nipype.interfaces.utility import Function
+    from nipype.pipeline import engine as pe
+
+    from tasks.workflows.mri import OUTPUT_FIELDS
+
+    inner = wf_factory()
+    fields = [f for f in OUTPUT_FIELDS if f != "reference"]
+    wrap = pe.Workflow(name=f"{inner.name}_test", base_dir=str(base_dir))
+    collect = pe.Node(Function(input_names=fields, output_names=["out"], function=_collect),
+                      name="collect")
+    outs = inner.get_node("outputnode").outputs.copyable_trait_names()
+    wrap.connect([(inner, collect, [(f"outputnode.{f}", f) for f in fields if f in outs])])
+    for key, path in files.items():
+        setattr(inner.inputs.inputnode, key, path)
+    graph = wrap.run(plugin="Linear")
+    node = [n for n in graph.nodes() if n.name == "collect"][0]
+    return SimpleNamespace(**node.result.outputs.out)
+
+
+@pytest.mark.slow
+def test_workflow_runs_and_reuses_cache(tmp_path, nifti_session):
+    from tasks.workflows.mri import init_mri_svd_wf
+
+    def factory():
+        return init_mri_svd_wf(has_t1w=True, has_t2w=True, has_flair=True, has_t2starw=True,
+                               name="mri_svd_wf")
+
+    res = _run(factory, nifti_session, tmp_path)
+    m = res.measures
+    assert set(m) == set(SVD_MEASURES) | {"status", "reason"}
+    assert m["status"] == "ok" and m["wmh_volume_cm3"] > 1.0
+    for field in ("wmh_mask", "microbleed_mask", "lacune_mask", "pvs_mask", "ventricle_mask",
+                  "brain_mask"):
+        img = nib.load(getattr(res, field))
+        assert img.shape == nib.load(nifti_session["flair"]).shape, field
+    assert len(res.reportlets) == 3 and all(Path(p).exists() for p in res.reportlets)
+    lesions = json.loads(Path(res.lesions[1]).read_text())
+    assert len(lesions["lacunes"]) == m["lacune_count"]
+
+    # rerun on unchanged inputs: every node is taken from the cache (result files untouched)
+    wmh_node = tmp_path / "mri_svd_wf_test" / "mri_svd_wf" / "wmh" / "result_wmh.pklz"
+    mtime = os.stat(wmh_node).st_mtime_ns
+    res2 = _run(factory, nifti_session, tmp_path)
+    assert res2.measures == m
+    assert os.stat(wmh_node).st_mtime_ns == mtime
+
+
+@pytest.mark.slow
+def test_workflow_flair_only(tmp_path, nifti_session):
+    from tasks.workflows.mri import init_mri_svd_wf
+
+    def factory():
+        return init_mri_svd_wf(has_t1w=False, has_t2w=False, has_flair=True,
+                               has_t2starw=False, name="flair_only")
+
+    res = _run(factory, {"flair": nifti_session["flair"]}, tmp_path)
+    m = res.measures
+    assert m["wmh_volume_cm3"] is not None and m["microbleed_count"] is None
+    assert "no T2*w or T2w" in m["reason"]
