@@ -11,14 +11,15 @@ outside the drop folder are unchanged), and memory stayed bounded.
 from __future__ import annotations
 
 import json
-import resource
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.robustness import hostile as H
-from tests.robustness.helpers import make_settings
+from tests.robustness.helpers import REPO, cli_env, make_settings
 
 #: the variant used for each category in this test (the bench draws them at random)
 VARIANTS = {"truncated": "pixels", "no_pixels": "all", "bad_syntax": "1.2.840.10008.1.2.4.90",
@@ -59,8 +60,6 @@ def _params():
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory):
     """Generate the cases, ingest once, return everything the tests look at."""
-    from tasks.ingest.pipeline import run_ingest
-
     parent = tmp_path_factory.mktemp("hostile")
     settings = make_settings(parent / "home")
     outside = parent / "outside"
@@ -69,10 +68,23 @@ def hostile_run(tmp_path_factory):
     good = H.write_good_session(settings.drop_dir)
     home = Path(settings.home)
     before_outside = H.tree_listing(parent, skip=[home])
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    summary = run_ingest(settings)
-    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # a fresh process, so that its peak memory is this ingest's alone
+    script = ("import json, resource, sys\n"
+              "from pathlib import Path\n"
+              "from calcisvd.settings import load_settings\n"
+              "from tasks.ingest.pipeline import run_ingest\n"
+              "s = load_settings(env={}, overrides={'home': Path(sys.argv[1]), 'n_procs': 1})\n"
+              "r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+              "summary = run_ingest(s)\n"
+              "print(json.dumps({'summary': summary, 'r0': r0,\n"
+              "  'r1': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,\n"
+              "  'children': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss},\n"
+              "  default=str))\n")
+    res = subprocess.run([sys.executable, "-c", script, str(home)], capture_output=True,
+                         text=True, timeout=900, cwd=REPO, env=cli_env(home))
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    summary, rss0, rss1, children = out["summary"], out["r0"], out["r1"], out["children"]
     after_outside = H.tree_listing(parent, skip=[home])
     yield {"settings": settings, "cases": {c.category: c for c in cases}, "good": good,
            "summary": summary, "rss_growth_mb": (rss1 - rss0) / 1024,
