@@ -35,6 +35,28 @@ def parse_params(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
+#: statement types `calcisvd sql` runs: queries only (DESCRIBE and SHOW parse as SELECT)
+ALLOWED_STATEMENTS = frozenset({"SELECT", "EXPLAIN"})
+
+
+class ReadOnlyViolation(PermissionError):
+    """A statement that would change the warehouse or write files."""
+
+
+def refuse_non_queries(con: Any, sql: str) -> None:
+    """Raise :class:`ReadOnlyViolation` unless every statement of ``sql`` is a query.
+
+    The reader's connection is read-only for the warehouse file, but COPY ... TO, ATTACH or
+    EXPORT could still write files elsewhere; analysts' SQL is therefore limited to queries.
+    """
+    refused = sorted({st.type.name for st in con.extract_statements(sql)
+                      if st.type.name not in ALLOWED_STATEMENTS})
+    if refused:
+        raise ReadOnlyViolation("the analyst connection is read-only: queries only (SELECT, "
+                                "WITH, DESCRIBE, SHOW, EXPLAIN); refused: "
+                                + ", ".join(refused))
+
+
 def run_query(settings: Settings, sql: str, params: dict[str, Any] | None = None
               ) -> tuple[Any, str]:
     """Run ``sql`` with bound ``params``; returns ``(pyarrow.Table, source)``."""
@@ -43,6 +65,7 @@ def run_query(settings: Settings, sql: str, params: dict[str, Any] | None = None
     assert settings.warehouse_path and settings.parquet_dir
     con, source = open_reader(settings.warehouse_path, settings.parquet_dir)
     try:
+        refuse_non_queries(con, sql)
         used = set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", sql))
         bound = {k: v for k, v in (params or {}).items() if k in used}
         missing = used - set(bound)

@@ -98,10 +98,6 @@ def test_the_analyst_connection_is_read_only(warehouse, query, capsys):
     assert _state(settings) == before
 
 
-@pytest.mark.xfail(strict=True, reason="warehouse/query.py run_query runs any statement on the "
-                   "read-only connection: COPY (...) TO '<path>' writes a file anywhere (the "
-                   "read-only flag protects only the warehouse file); refuse statements other "
-                   "than SELECT/WITH/DESCRIBE/SHOW, or SET enable_external_access=false")
 def test_sql_cannot_write_files_outside_the_roots(warehouse, tmp_path, capsys):
     settings, _ = warehouse
     evil = tmp_path / "evil.duckdb"
