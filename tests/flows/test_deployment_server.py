@@ -25,7 +25,8 @@ def test_prefect_yaml_entrypoints_import() -> None:
     names = {d["name"] for d in doc["deployments"]}
     assert {"ingest-scheduled", "quantify-and-load", "analytics-nightly", "pipeline"} <= names
     for dep in doc["deployments"]:
-        module, func = dep["entrypoint"].removesuffix(".py").replace("/", ".").split(":")
+        path, func = dep["entrypoint"].split(":")
+        module = path.removesuffix(".py").replace("/", ".")
         flow = getattr(importlib.import_module(module), func)
         assert hasattr(flow, "deploy"), dep["entrypoint"]
     schedules = {d["name"]: d.get("schedules") for d in doc["deployments"]}

@@ -10,11 +10,11 @@ import time
 
 import nibabel as nib
 import numpy as np
-from tests.ingest.dicomgen import Patient, write_study
-from tests.ingest.ingest_fixtures import make_settings, tree_digest, write_cohort
 
 from tasks.ingest.layout import list_sessions
 from tasks.ingest.pipeline import ingest_lock, run_ingest
+from tests.ingest.dicomgen import Patient, write_study
+from tests.ingest.ingest_fixtures import make_settings, tree_digest, write_cohort
 
 
 def _json(path):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import gzip
 import logging
 
+from tasks.ingest.pipeline import run_ingest, summary_markdown
 from tests.ingest.dicomgen import PHI
 from tests.ingest.ingest_fixtures import make_settings, write_cohort
-
-from tasks.ingest.pipeline import run_ingest, summary_markdown
 
 
 def _needles() -> list[bytes]:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from tests.ingest.ingest_fixtures import make_settings, tree_digest
 
 from tasks.ingest.layout import list_sessions
 from tasks.ingest.pipeline import run_ingest
+from tests.ingest.ingest_fixtures import make_settings, tree_digest
 
 BIN = Path(sys.executable).parent
 

@@ -7,10 +7,10 @@ import json
 
 import nibabel as nib
 import numpy as np
-from tests.ingest.ingest_fixtures import make_settings
 
 from tasks.ingest.layout import list_sessions
 from tasks.ingest.pipeline import run_ingest
+from tests.ingest.ingest_fixtures import make_settings
 
 
 def _nifti(path, descrip=b"PatientName=Zyxwvu"):

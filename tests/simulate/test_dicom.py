@@ -9,10 +9,10 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
-from tests.simulate.sim_helpers import RES, fault, in_drop, truth_of
 
 from calcisvd.simulate.cohort import sample_cohort
 from calcisvd.simulate.render import PatientRenderer
+from tests.simulate.sim_helpers import RES, fault, in_drop, truth_of
 
 DCM2NIIX = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "dcm2niix"
 

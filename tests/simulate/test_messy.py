@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+
 from tests.simulate.sim_helpers import fault, in_drop, truth_of
 
 
