@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 COVARIATES: tuple[str, ...] = ("age", "male", "hypertension", "diabetes", "smoking")
+#: a log ratio beyond this (a ratio over ~1e13) signals separation, not an effect
+MAX_LOG_RATIO = 30.0
 OVERDISPERSION = 1.5
 REFERENCE_GROUP = "none_mild"
 
@@ -172,10 +174,16 @@ def fit_adjusted(df: pd.DataFrame, marker: str, kind: str, exposure: str,
     out = []
     for term in terms:
         b, lo, hi = float(params[term]), float(ci.loc[term, 0]), float(ci.loc[term, 1])
+        term_notes = list(notes)
         if scale in ("IRR", "OR"):
-            b, lo, hi = math.exp(b), math.exp(lo), math.exp(hi)
+            if max(abs(b), abs(lo), abs(hi)) > MAX_LOG_RATIO or not np.isfinite([b, lo, hi]).all():
+                # (quasi-)separation in a small sample: the ratio is not estimable
+                term_notes.append("not estimable: separation or too few events")
+                b, lo, hi = nan, nan, nan
+            else:
+                b, lo, hi = math.exp(b), math.exp(lo), math.exp(hi)
         out.append(Coef(marker, exposure, term, model_name, scale, b, lo, hi,
-                        float(pv[term]), n, "; ".join(notes)))
+                        float(pv[term]) if np.isfinite(b) else nan, n, "; ".join(term_notes)))
     return out
 
 
