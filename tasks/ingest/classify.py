@@ -30,6 +30,8 @@ BIDS_NAME: Final[dict[str, str]] = {
     "ct": "ct",
 }
 KINDS: Final[tuple[str, ...]] = tuple(BIDS_NAME)
+#: the reason given for an image series without PixelData (the DICOM source quarantines it)
+NO_PIXELS: Final[str] = "no pixel data"
 
 _SKIP_WORDS: Final[tuple[tuple[str, str], ...]] = (
     (r"localizer|localiser|scout|survey|topogram|aahead|pilot", "localizer/scout"),
@@ -79,7 +81,7 @@ def classify_series(
     if sop_class.startswith(SECONDARY_CAPTURE_PREFIX) or modality == "OT":
         return Classification(None, "secondary capture (screenshot), not an acquisition")
     if not has_pixels:
-        return Classification(None, "no pixel data")
+        return Classification(None, NO_PIXELS)
     if "LOCALIZER" in itype or "SCOUT" in itype:
         return Classification(None, "localizer/scout (ImageType)")
     if "SCREEN SAVE" in itype or "DOSE_INFO" in itype:

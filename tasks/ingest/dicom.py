@@ -65,6 +65,8 @@ class DicomInstance:
     columns: int | None = None
     pixel_spacing: tuple[float, ...] = ()
     orientation: tuple[float, ...] = ()
+    position: tuple[float, ...] = ()  # ImagePositionPatient (mm)
+    echo: str = ""  # EchoNumbers: echoes of one series share slice positions
     has_pixels: bool = False
     extra: dict = field(default_factory=dict, compare=False)
 
@@ -90,17 +92,35 @@ def _int(value: str) -> int | None:
         return None
 
 
+def _decode(ds, value: bytes) -> str:
+    """Raw element bytes decoded with the file's SpecificCharacterSet (0008,0005).
+
+    ASCII (the usual case) is decoded directly; otherwise :func:`pydicom.charset.decode_bytes`
+    applies the declared character set(s) (e.g. ISO_IR 192 = UTF-8, ISO_IR 100 = latin-1),
+    falling back to latin-1 when the declaration is missing or wrong.
+    """
+    if value.isascii():
+        return value.decode("ascii")
+    try:
+        from pydicom.charset import decode_bytes
+
+        return decode_bytes(value, list(ds._character_set), set())
+    except Exception:  # an unknown or invalid character set: keep every byte
+        return value.decode("latin-1")
+
+
 def _text(ds, tag: int) -> str:
     """A string element's value without pydicom's value conversion (faster on every file).
 
-    Multi-valued elements come back joined with a backslash, as stored in the file.
+    Multi-valued elements come back joined with a backslash, as stored in the file. Bytes are
+    decoded with the file's SpecificCharacterSet (:func:`_decode`).
     """
     elem = ds.get_item(tag, keep_deferred=True)
     if elem is None:
         return ""
     value = elem.value
     if isinstance(value, bytes):
-        return value.decode("latin-1").strip("\x00 ")
+        return _decode(ds, value).strip("\x00 ")
     if value is None:
         return ""
     if isinstance(value, str):
@@ -185,6 +205,8 @@ def read_instance(path: Path, rel: str, *, full: bool = False) -> DicomInstance:
         columns=cols,
         pixel_spacing=_floats(_text(ds, 0x00280030).split("\\")),
         orientation=_floats(_text(ds, 0x00200037).split("\\"), 3),
+        position=_floats(_text(ds, 0x00200032).split("\\")),
+        echo=_text(ds, 0x00180086),
         has_pixels=has_pixels,
         **series_fields,
     )

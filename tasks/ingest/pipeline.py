@@ -81,6 +81,17 @@ def _rows(series: SeriesInput, outcome: str) -> dict[str, list]:
     }
 
 
+def _without_paths(reason: str, files: list[str]) -> str:
+    """``reason`` with the drop-folder paths it names replaced by ``<file>``, for the log.
+
+    Folder and file names of an export may hold identifiers; ``reason.json`` (inside the
+    quarantine, which holds copies of the files anyway) keeps them, the log does not.
+    """
+    for rel in sorted(files, key=len, reverse=True):
+        reason = reason.replace(rel, "<file>")
+    return reason
+
+
 @dataclass
 class IngestRun:
     """State of one run: settings, key, ledger, counters. Call the steps in order."""
@@ -155,7 +166,7 @@ class IngestRun:
             self.counts["quarantined"] += 1
             self.quarantine_reasons[item.category] += 1
             log.warning("quarantined %d file(s) in %s: %s", len(item.files), folder.name,
-                        item.reason)
+                        _without_paths(item.reason, item.files))
         self.ledger.record(files=[(*r, "quarantined") for r in rows],
                            series_if_new=[(i.series_key, "", "", "", "quarantined")
                                           for i in items if i.series_key])

@@ -1,8 +1,10 @@
 """Quarantine: copies of input that could not be ingested, each with a JSON reason.
 
 ``<quarantine>/<id>/reason.json`` + ``<quarantine>/<id>/files/<path relative to drop>``. The id
-is a hash of the files' contents and the reason, so the same fault quarantined twice lands in
-the same folder. Files are copied, never moved: the drop folder is left as it was.
+is a hash of the reason, the files' contents and their paths, so the same fault quarantined
+twice lands in the same folder (and identical files at different paths get folders of their
+own). Files are copied, never moved: the drop folder is left as it was. Symbolic links are
+never followed: a link is named in ``reason.json`` but its target is not copied.
 """
 
 from __future__ import annotations
@@ -29,11 +31,23 @@ class QuarantineItem:
     series_key: str = ""  # ledger key of the series, when a whole series is quarantined
 
     def ident(self) -> str:
-        """Stable folder name: ``q-`` + 16 hex of SHA-256 over reason and content hashes."""
+        """Stable folder name: ``q-`` + 16 hex of SHA-256 over reason, hashes and paths."""
         h = hashlib.sha256(self.reason.encode())
-        for value in sorted(self.hashes or self.files):
+        for value in sorted(self.hashes):
             h.update(value.encode())
+        for rel in sorted(self.files):
+            h.update(b"\0path:" + rel.encode())
         return "q-" + h.hexdigest()[:16]
+
+
+def _has_link(drop_dir: Path, rel: str) -> bool:
+    """True when ``rel`` or one of its parent folders (below ``drop_dir``) is a symlink."""
+    path = Path(drop_dir)
+    for part in Path(rel).parts:
+        path = path / part
+        if path.is_symlink():
+            return True
+    return False
 
 
 def quarantine(item: QuarantineItem, drop_dir: Path, quarantine_dir: Path,
@@ -44,9 +58,11 @@ def quarantine(item: QuarantineItem, drop_dir: Path, quarantine_dir: Path,
     for rel in item.files:
         src = drop_dir / rel
         dest = files_dir / rel
+        if _has_link(drop_dir, rel):
+            continue  # a symbolic link is never followed: its target may be anywhere
         dest.parent.mkdir(parents=True, exist_ok=True)
         if src.is_file() and not dest.exists():
-            shutil.copy2(src, dest)
+            shutil.copy2(src, dest, follow_symlinks=False)
     reason = {
         "reason": item.reason,
         "category": item.category,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
-from tasks.ingest.sources.base import Source
+from tasks.ingest.quarantine import QuarantineItem
+from tasks.ingest.sources.base import Context, Discovery, Source
 from tasks.ingest.sources.bids_dataset import BidsDatasetSource
 from tasks.ingest.sources.dicom_export import DicomExportSource
 from tasks.ingest.sources.nifti_folder import NiftiFolderSource
@@ -17,21 +19,63 @@ def _is_nifti(name: str) -> bool:
     return name.endswith((".nii", ".nii.gz"))
 
 
+LINK_REASON = "symbolic link (not followed)"
+
+
+class SymlinkSource(Source):
+    """Symbolic links under the drop folder: each is quarantined, never followed.
+
+    A link may point anywhere (outside the drop folder, to a secret file, or nowhere), so
+    neither its target's content nor a linked folder's files are read or copied.
+    """
+
+    kind = "symlink"
+
+    def discover(self, ctx: Context) -> Discovery:
+        """One quarantine item per link (ledger row from ``lstat`` and the link text)."""
+        from tasks.ingest.deid import keyed_hash
+
+        disc = Discovery()
+        for rel in self.files:
+            pkey = keyed_hash(ctx.key, "path:" + rel)
+            try:
+                st = os.lstat(ctx.drop_dir / rel)
+                target = os.readlink(ctx.drop_dir / rel)
+            except OSError:
+                continue  # removed while we looked
+            cached = ctx.file_cache.get(pkey)
+            if cached and cached[0] == st.st_size and cached[1] == st.st_mtime_ns and cached[3]:
+                disc.unchanged += 1
+                continue
+            sha = hashlib.sha256(b"link:" + os.fsencode(target)).hexdigest()
+            disc.quarantine.append(QuarantineItem(
+                reason=f"{LINK_REASON}: {rel}; copy the real file (or folder) into the drop "
+                       "folder instead", category="symlink", files=[rel], hashes=[sha],
+                keys=[pkey]))
+            disc.quarantine_rows.append((pkey, st.st_size, st.st_mtime_ns, sha))
+        return disc
+
+
 def scan_drop(drop_dir: Path) -> list[Source]:
     """Sources under ``drop_dir``: every existing BIDS dataset, NIfTI files, other files.
 
     Hidden files and folders, ``clinical/`` and the sidecars of NIfTI files are left out.
+    Symbolic links (to files or folders) are not followed: they form a :class:`SymlinkSource`.
     Paths are relative to ``drop_dir`` and sorted, so the plan does not depend on walk order.
     """
     drop_dir = Path(drop_dir)
     dicom: list[str] = []
     nifti: list[str] = []
     bids: dict[str, list[str]] = {}
+    links: list[str] = []
     if not drop_dir.is_dir():
         return []
     for dirpath, dirnames, filenames in os.walk(drop_dir):
         rel_dir = Path(dirpath).relative_to(drop_dir)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        links += [(rel_dir / d).as_posix() for d in dirnames
+                  if os.path.islink(os.path.join(dirpath, d))]
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
         if rel_dir == Path("."):
             dirnames[:] = [d for d in dirnames if d != CLINICAL_DIR]
         bids_root = next((r for r in bids if rel_dir.as_posix().startswith(r + "/")
@@ -46,7 +90,9 @@ def scan_drop(drop_dir: Path) -> list[Source]:
             if name.startswith("."):
                 continue
             rel = (rel_dir / name).as_posix()
-            if _is_nifti(name):
+            if os.path.islink(os.path.join(dirpath, name)):
+                links.append(rel)
+            elif _is_nifti(name):
                 (bids[bids_root] if bids_root is not None else nifti).append(rel)
             elif bids_root is not None:
                 continue  # sidecars, TSVs and dataset files of the BIDS source
@@ -61,4 +107,6 @@ def scan_drop(drop_dir: Path) -> list[Source]:
     if nifti:
         sources.append(NiftiFolderSource(nifti))
     sources += [BidsDatasetSource(files, root) for root, files in sorted(bids.items()) if files]
+    if links:
+        sources.append(SymlinkSource(sorted(links)))
     return sources

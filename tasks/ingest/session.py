@@ -140,8 +140,33 @@ def _convert(sp: SessionPlan, drop_dir: Path, work: Path) -> dict[str, Converted
     return outputs
 
 
+#: fewest slices a volume may have (one or two slices are not a 3-D volume to measure on)
+MIN_SLICES = 3
+#: NIfTI datatype codes of floating-point images -> numpy dtype (little-endian)
+_FLOAT_CODES = {16: "<f4", 64: "<f8", 32: "<c8", 1792: "<c16"}
+
+
+def _non_finite(path: Path, offset: int, voxels: int, code: int) -> int:
+    """Number of NaN/inf voxels of an uncompressed little-endian float NIfTI (0 otherwise).
+
+    Read through a memory map in blocks of 4 M voxels, so memory stays bounded.
+    """
+    import numpy as np
+
+    dtype = _FLOAT_CODES.get(code)
+    if dtype is None or voxels <= 0:
+        return 0
+    data = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=(voxels,))
+    try:
+        block = 1 << 22
+        return sum(int((~np.isfinite(data[i:i + block])).sum())
+                   for i in range(0, voxels, block))
+    finally:
+        del data
+
+
 def _check_volume(out: Converted | str) -> Converted | str:
-    """A 3-D image with non-zero size, or a plain-words reason."""
+    """A 3-D image of at least :data:`MIN_SLICES` slices and finite voxels, or a reason."""
     if isinstance(out, str):
         return out
     with open(out.nifti, "rb") as fh:
@@ -157,4 +182,13 @@ def _check_volume(out: Converted | str) -> Converted | str:
     offset = int(struct.unpack("<f", hdr[108:112])[0])
     if out.nifti.stat().st_size < offset + voxels * bitpix // 8:
         return "converted image is shorter than its header says (truncated input)"
+    if min(dims[1:4]) < MIN_SLICES:
+        return (f"too few slices for a 3-D volume (size {dims[1]} x {dims[2]} x {dims[3]}; at "
+                f"least {MIN_SLICES} slices are needed)")
+    try:
+        bad = _non_finite(out.nifti, offset, voxels, int.from_bytes(hdr[70:72], "little"))
+    except ValueError:  # datatype and bitpix disagree: the data does not fit the file
+        return "image data does not match its header (datatype, size or offset)"
+    if bad:
+        return f"image has non-finite values: {bad} of {voxels} voxels are NaN or infinite"
     return out

@@ -29,25 +29,7 @@ VARIANTS = {"truncated": "pixels", "no_pixels": "all", "bad_syntax": "1.2.840.10
             "duplicate_uid": "same-folder"}
 
 #: bugs found by this suite (see docs/reliability.md); each flips to XPASS (a failure) when fixed
-KNOWN_BUGS = {
-    "no_pixels": "tasks/ingest/classify.py classify_series: a CT/MR Image Storage series "
-                 "without PixelData is skipped ('no pixel data'), not quarantined",
-    "inconsistent_spacing": "tasks/ingest/sources/dicom_export.py _geometry_problem does not "
-                            "check slice positions; dcm2niix output (or its _Eq copy) of a "
-                            "series with repeated/uneven slice positions is ingested",
-    "one_slice": "tasks/ingest/session.py _check_volume accepts dim3 == 1: a one-slice series "
-                 "is ingested as a 3-D volume",
-    "nan_nifti": "tasks/ingest/session.py _write_from_nifti/_check_volume never look at the "
-                 "voxel values: a NIfTI full of NaN is ingested",
-    "inf_nifti": "tasks/ingest/session.py _write_from_nifti/_check_volume never look at the "
-                 "voxel values: a NIfTI with +/-inf is ingested",
-    "symlink_outside": "tasks/ingest/scan.py scan_drop lists symlinked files and "
-                       "tasks/ingest/dicom.py read_instance follows them: a DICOM series "
-                       "outside the drop folder is ingested through symlinks",
-    "duplicate_uid": "tasks/ingest/sources/dicom_export.py _group: on a SOPInstanceUID clash "
-                     "the second file of each pair is left out of SeriesInput.files, so the "
-                     "quarantine reason (and copy) does not name half of the files",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def _params():
@@ -154,10 +136,6 @@ def test_each_case_is_quarantined_or_safely_handled(hostile_run, category):
         assert not docs or missing == []
 
 
-@pytest.mark.xfail(strict=True, reason="tasks/ingest/sources/base.py stat_row calls os.stat "
-                   "outside any try: one dangling symlink in the drop folder raises "
-                   "FileNotFoundError out of DicomExportSource.discover and the whole run "
-                   "crashes (no session ingested, nothing quarantined)")
 def test_a_dangling_symlink_does_not_crash_the_run(tmp_path):
     from tasks.ingest.pipeline import run_ingest
 
@@ -171,9 +149,6 @@ def test_a_dangling_symlink_does_not_crash_the_run(tmp_path):
     assert H.case_outcomes([case], settings.quarantine_dir)[case.case_id]
 
 
-@pytest.mark.xfail(strict=True, reason="tasks/ingest/quarantine.py quarantine() copies with "
-                   "shutil.copy2, which follows symlinks: the content of a file outside the "
-                   "drop folder (here a fake /etc/passwd) is copied into quarantine/")
 def test_a_symlink_to_a_secret_file_is_not_copied_into_quarantine(tmp_path):
     """A link to a non-DICOM file outside the drop folder: quarantined without its content."""
     from tasks.ingest.pipeline import run_ingest
@@ -189,12 +164,6 @@ def test_a_symlink_to_a_secret_file_is_not_copied_into_quarantine(tmp_path):
     assert copies == [], "the content of a file outside the drop folder was copied"
 
 
-@pytest.mark.xfail(strict=True, reason="tasks/ingest/dicom.py _text decodes raw element bytes "
-                   "as latin-1 and ignores SpecificCharacterSet (ISO_IR 192 = UTF-8): a "
-                   "non-ASCII PatientID becomes mojibake, so its pseudonym differs from the one "
-                   "of the clinical CSV row (participants.tsv gets n/a and the warehouse load "
-                   "then fails validation for the whole batch); decode with "
-                   "pydicom.charset.decode_element or ds.PatientID")
 def test_a_non_ascii_patient_id_keeps_its_pseudonym(tmp_path):
     from tasks.ingest.deid import load_or_create_key, pseudonym
     from tasks.ingest.pipeline import run_ingest
@@ -210,11 +179,6 @@ def test_a_non_ascii_patient_id_keeps_its_pseudonym(tmp_path):
     assert [r for r in rows if r.startswith(f"sub-{sub}\t")][0].split("\t")[1] != "n/a"
 
 
-@pytest.mark.xfail(strict=True, reason="tasks/ingest/quarantine.py QuarantineItem.ident hashes "
-                   "the reason and the file contents only: two identical broken files at "
-                   "different paths share one quarantine folder, and reason.json (written "
-                   "once) names only the first; add the sorted paths to the hash, or merge "
-                   "the file lists")
 def test_identical_broken_files_are_each_named(tmp_path):
     from tasks.ingest.pipeline import run_ingest
 
@@ -226,10 +190,6 @@ def test_identical_broken_files_are_each_named(tmp_path):
     assert [H.unquarantined_files(c, outcomes) for c in cases] == [[], []]
 
 
-@pytest.mark.xfail(strict=True, reason="tasks/ingest/sources/dicom_export.py: a slice whose "
-                   "header is cut (UnreadableFile without series_uid) is quarantined alone and "
-                   "the other 11 slices of its series are ingested as an incomplete volume; "
-                   "check slice-position gaps (see the spacing bug) or InstanceNumber gaps")
 def test_a_header_truncated_slice_holds_back_its_series(tmp_path):
     from tasks.ingest.pipeline import run_ingest
 

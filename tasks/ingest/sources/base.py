@@ -87,8 +87,19 @@ class Context:
     series: dict[str, tuple[str, str, str, str]]
 
 
+def unreadable_item(rel: str, path_key: str, exc: OSError) -> QuarantineItem:
+    """Quarantine item for a file the operating system would not let us open or stat."""
+    why = exc.strerror or type(exc).__name__
+    return QuarantineItem(reason=f"file cannot be read: {rel} ({why})", category="unreadable",
+                          files=[rel], hashes=[], keys=[path_key])
+
+
 def stat_row(ctx: Context, rel: str, path_key: str) -> tuple[int, int, str | None]:
-    """(size, mtime_ns, cached outcome or None) of a file, using the ledger's stat cache."""
+    """(size, mtime_ns, cached outcome or None) of a file, using the ledger's stat cache.
+
+    Raises :class:`OSError` when the file cannot be stat-ed (removed, a dangling link, no
+    permission); callers quarantine it with :func:`unreadable_item`.
+    """
     st = os.stat(ctx.drop_dir / rel)
     cached = ctx.file_cache.get(path_key)
     if cached and cached[0] == st.st_size and cached[1] == st.st_mtime_ns and cached[3]:

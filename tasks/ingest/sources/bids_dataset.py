@@ -13,8 +13,15 @@ from pathlib import Path
 
 from tasks.ingest.bidsio import read_tsv_rows
 from tasks.ingest.classify import KINDS
-from tasks.ingest.deid import DAYS_PER_MONTH
-from tasks.ingest.sources.base import Context, Discovery, SeriesInput, Source, Study
+from tasks.ingest.deid import DAYS_PER_MONTH, keyed_hash
+from tasks.ingest.sources.base import (
+    Context,
+    Discovery,
+    SeriesInput,
+    Source,
+    Study,
+    unreadable_item,
+)
 from tasks.ingest.sources.nifti_folder import nifti_series, nifti_stem, read_sidecar
 
 _ENT = re.compile(r"(?:^|_)(sub|ses|acq)-([A-Za-z0-9]+)")
@@ -60,8 +67,13 @@ class BidsDatasetSource(Source):
             suffix = stem.rsplit("_", 1)[-1]
             kind = _SUFFIX.get(suffix)
             reason = f"{kind} (BIDS suffix)" if kind else f"BIDS suffix {suffix} not used"
-            s, known = nifti_series(ctx, rel, kind if kind in KINDS else None, reason,
-                                    read_sidecar(ctx.drop_dir / rel))
+            try:
+                s, known = nifti_series(ctx, rel, kind if kind in KINDS else None, reason,
+                                        read_sidecar(ctx.drop_dir / rel))
+            except OSError as exc:
+                disc.quarantine.append(unreadable_item(rel, keyed_hash(ctx.key, "path:" + rel),
+                                                       exc))
+                continue
             if known:
                 disc.unchanged += 1
                 continue

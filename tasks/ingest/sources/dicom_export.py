@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from tasks.ingest.classify import classify_series
+from tasks.ingest.classify import NO_PIXELS, classify_series
 from tasks.ingest.deid import keyed_hash, parse_dicom_date
 from tasks.ingest.dicom import DicomInstance, UnreadableFile, read_instance, read_many
 from tasks.ingest.fsutil import sha256_file
@@ -17,7 +17,56 @@ from tasks.ingest.sources.base import (
     Source,
     Study,
     stat_row,
+    unreadable_item,
 )
+
+
+def _slice_problem(insts: list[DicomInstance]) -> str | None:
+    """Repeated, missing or unevenly spaced slices along the slice normal, or None.
+
+    Each slice's distance along the normal n = row x column (ImageOrientationPatient) is
+    d = ImagePositionPatient . n (mm). Sorted distances must step by one spacing: a step of
+    less than 0.01 mm is a repeated position, and a step differing from the median step by
+    more than max(0.01 mm, 1 % of it) is a gap (missing slice) or uneven spacing. Images of
+    one series that legitimately share positions (echoes, magnitude/phase: different
+    EchoNumbers or ImageType) are checked as separate stacks. Series without full geometry,
+    or of one file (multi-frame), are not checked here.
+    """
+    stacks: dict[tuple, list[DicomInstance]] = {}
+    for inst in insts:
+        stacks.setdefault((inst.image_type, inst.echo), []).append(inst)
+    for stack in stacks.values():
+        problem = _stack_problem(stack)
+        if problem:
+            return problem
+    return None
+
+
+def _stack_problem(insts: list[DicomInstance]) -> str | None:
+    """:func:`_slice_problem` for one stack of images (same ImageType and echo)."""
+    import numpy as np
+
+    if len(insts) < 2 or any(len(i.orientation) != 6 or len(i.position) != 3 for i in insts):
+        return None
+    ori = np.asarray(insts[0].orientation, dtype=float)
+    normal = np.cross(ori[:3], ori[3:])
+    if not np.isfinite(normal).all() or np.linalg.norm(normal) < 1e-6:
+        return None
+    normal /= np.linalg.norm(normal)
+    dist = np.sort(np.asarray([i.position for i in insts], dtype=float) @ normal)
+    steps = np.diff(dist)
+    if not np.isfinite(steps).all():
+        return None
+    repeated = int((steps < 0.01).sum())
+    if repeated:
+        return (f"inconsistent geometry: {repeated} repeated slice position(s) in one series "
+                "(several images at the same place)")
+    step = float(np.median(steps))
+    bad = np.abs(steps - step) > max(0.01, 0.01 * step)
+    if bad.any():
+        return (f"inconsistent geometry: uneven slice spacing ({int(bad.sum())} of "
+                f"{len(steps)} steps differ from {step:.3g} mm: missing slices or a gap)")
+    return None
 
 
 def _geometry_problem(insts: list[DicomInstance]) -> str | None:
@@ -29,7 +78,23 @@ def _geometry_problem(insts: list[DicomInstance]) -> str | None:
         values = {get(i) for i in insts}
         if len(values) > 1:
             return f"inconsistent geometry: {len(values)} different {label} values in one series"
-    return None
+    return _slice_problem(insts)
+
+
+def _no_pixel_problem(insts: list[DicomInstance]) -> str | None:
+    """Plain-words reason when images of an image series carry no PixelData, or None."""
+    empty = [i.rel for i in insts if not i.has_pixels]
+    if not empty:
+        return None
+    return (f"image series without pixel data: {len(empty)} of its {len(insts)} images "
+            f"(e.g. {empty[0]}) have no PixelData element")
+
+
+def _item(s: SeriesInput, files: list[str], reason: str, category: str) -> QuarantineItem:
+    """Quarantine item for series ``s`` naming ``files`` (all its files, duplicates included)."""
+    item = s.quarantine_item(reason, category)
+    item.files = sorted(files)
+    return item
 
 
 class DicomExportSource(Source):
@@ -45,7 +110,11 @@ class DicomExportSource(Source):
         todo: list[tuple[str, str, int, int]] = []
         for rel in self.files:
             pkey = keyed_hash(ctx.key, "path:" + rel)
-            size, mtime, cached = stat_row(ctx, rel, pkey)
+            try:
+                size, mtime, cached = stat_row(ctx, rel, pkey)
+            except OSError as exc:
+                disc.quarantine.append(unreadable_item(rel, pkey, exc))
+                continue
             if cached:
                 disc.unchanged += 1
             else:
@@ -53,7 +122,11 @@ class DicomExportSource(Source):
         results = read_many(ctx.drop_dir, [t[0] for t in todo])
         for (rel, pkey, size, mtime), inst in zip(todo, results, strict=True):
             if isinstance(inst, UnreadableFile):
-                sha = sha256_file(ctx.drop_dir / rel)
+                try:
+                    sha = sha256_file(ctx.drop_dir / rel)
+                except OSError as exc:
+                    disc.quarantine.append(unreadable_item(rel, pkey, exc))
+                    continue
                 if inst.series_uid:
                     self.damaged[inst.series_uid] += 1
                 row = (pkey, size, mtime, sha)
@@ -99,18 +172,21 @@ class DicomExportSource(Source):
                             order=(insts[0].series_number or 0, series_uid))
             seen: dict[str, str] = {}
             clash = False
+            unique: list[DicomInstance] = []  # one instance per SOPInstanceUID
             for inst, row, ikey in items:
                 s.file_rows.append(row)
                 if ikey in seen:  # the same image twice (re-sent): convert it once
                     clash |= seen[ikey] != inst.sha256
                     disc.duplicates += 1
                     continue
+                unique.append(inst)
                 s.files.append(inst.rel)
                 seen[ikey] = inst.sha256
                 s.inst_rows.append((ikey, inst.sha256))
+            all_files = [inst.rel for inst in insts]  # re-sent copies too: name every file
             problem = self._series_problem(ctx, s, insts, clash)
             if problem:
-                disc.quarantine.append(s.quarantine_item(*problem))
+                disc.quarantine.append(_item(s, all_files, *problem))
                 disc.quarantine_rows += s.file_rows
                 continue
             first = read_instance(insts[0].path, insts[0].rel, full=True)
@@ -121,14 +197,19 @@ class DicomExportSource(Source):
                 repetition_time=first.repetition_time, echo_time=first.echo_time,
                 inversion_time=first.inversion_time,
                 scanning_sequence=first.scanning_sequence, sequence_name=first.sequence_name,
-                has_pixels=first.has_pixels)
+                has_pixels=all(i.has_pixels for i in insts))
             s.kind, s.reason = c.kind, c.reason
+            no_pixels = _no_pixel_problem(unique) if c.kind or c.reason == NO_PIXELS else None
+            if no_pixels:  # an image series (CT/MR storage) whose pixels are missing
+                disc.quarantine.append(_item(s, all_files, no_pixels, "unreadable"))
+                disc.quarantine_rows += s.file_rows
+                continue
             if c.kind is None:
                 disc.skipped.append(s)
                 continue
-            geometry = _geometry_problem(insts)
+            geometry = _geometry_problem(unique)
             if geometry:  # checked on kept series only (3-plane localizers are skipped above)
-                disc.quarantine.append(s.quarantine_item(geometry, "geometry"))
+                disc.quarantine.append(_item(s, all_files, geometry, "geometry"))
                 disc.quarantine_rows += s.file_rows
                 continue
             by_study[first.study_uid].append((s, insts))

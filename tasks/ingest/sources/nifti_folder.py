@@ -14,7 +14,15 @@ from pathlib import Path
 from tasks.ingest.classify import classify_series
 from tasks.ingest.deid import keyed_hash, parse_dicom_date
 from tasks.ingest.fsutil import sha256_file
-from tasks.ingest.sources.base import Context, Discovery, SeriesInput, Source, Study, stat_row
+from tasks.ingest.sources.base import (
+    Context,
+    Discovery,
+    SeriesInput,
+    Source,
+    Study,
+    stat_row,
+    unreadable_item,
+)
 
 
 def nifti_stem(path: str) -> str:
@@ -84,9 +92,14 @@ class NiftiFolderSource(Source):
         groups: dict[tuple[str, str], list[SeriesInput]] = defaultdict(list)
         for rel in self.files:
             path = ctx.drop_dir / rel
-            meta = read_sidecar(path)
-            c = classify_sidecar(meta, nifti_stem(rel))
-            s, known = nifti_series(ctx, rel, c.kind, c.reason, meta)
+            try:
+                meta = read_sidecar(path)
+                c = classify_sidecar(meta, nifti_stem(rel))
+                s, known = nifti_series(ctx, rel, c.kind, c.reason, meta)
+            except OSError as exc:
+                disc.quarantine.append(unreadable_item(rel, keyed_hash(ctx.key, "path:" + rel),
+                                                       exc))
+                continue
             if known:
                 disc.unchanged += 1
                 continue
