@@ -47,13 +47,15 @@ def _hold_out_one_followup(drop: Path, holding: Path) -> str | None:
     for uid, s in studies.items():
         by_patient.setdefault(s["pid"], []).append(uid)
     for uids in by_patient.values():
-        if len(uids) >= 2:
-            follow = max(uids, key=lambda u: studies[u]["date"])
-            for f in studies[follow]["files"]:
-                dest = holding / f.relative_to(drop)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(f), dest)
-            return follow
+        dates = sorted({studies[u]["date"] for u in uids})
+        if len(dates) >= 2:  # the follow-up visit: every study (CT and MRI) of the last date
+            follow = [u for u in uids if studies[u]["date"] == dates[-1]]
+            for uid in follow:
+                for f in studies[uid]["files"]:
+                    dest = holding / f.relative_to(drop)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.move(str(f), dest)
+            return ",".join(follow)
     return None
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import os
 import shutil
 import tempfile
@@ -42,15 +41,6 @@ def write_bytes_atomic(path: Path, data: bytes, *, mode: int | None = None) -> b
 def write_text_atomic(path: Path, text: str, *, mode: int | None = None) -> bool:
     """UTF-8 text version of :func:`write_bytes_atomic`."""
     return write_bytes_atomic(path, text.encode("utf-8"), mode=mode)
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 class LockBusy(RuntimeError):

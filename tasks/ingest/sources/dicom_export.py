@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
+from calcisvd.io import sha256_file
 from tasks.ingest.classify import NO_PIXELS, classify_series
 from tasks.ingest.deid import keyed_hash, parse_dicom_date
 from tasks.ingest.dicom import DicomInstance, UnreadableFile, read_instance, read_many
-from tasks.ingest.fsutil import sha256_file
 from tasks.ingest.quarantine import QuarantineItem
 from tasks.ingest.sources.base import (
     Context,

@@ -11,9 +11,9 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from calcisvd.io import sha256_file
 from tasks.ingest.classify import classify_series
 from tasks.ingest.deid import keyed_hash, parse_dicom_date
-from tasks.ingest.fsutil import sha256_file
 from tasks.ingest.sources.base import (
     Context,
     Discovery,
