@@ -68,7 +68,9 @@ class Settings:
     sim_follow_up: bool = True
 
     # engines
-    nipype_plugin: str = "MultiProc"  # Linear | MultiProc | SLURM
+    # Linear: each session node by node in a worker process (n_procs sessions at once);
+    # MultiProc: Nipype runs a session's nodes in parallel; SLURM: nodes as SLURM jobs
+    nipype_plugin: str = "Linear"
     n_procs: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     task_runner: str = "thread"  # thread | dask
     dask_address: str | None = None  # e.g. tcp://scheduler:8786; None = local cluster

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,7 +79,8 @@ class Progress:
 
 #: errors worth a retry (machine trouble), as opposed to bad data that fails the same way again
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError,
-                                                     BlockingIOError, InterruptedError)
+                                                     BlockingIOError, InterruptedError,
+                                                     BrokenProcessPool)
 
 
 def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:

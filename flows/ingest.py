@@ -42,13 +42,13 @@ def flow_run_name() -> str:
     return "ingest-" + dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
 
 
-@task(name="ingest-plan", cache_policy=NONE, persist_result=False, tags=TAGS)
+@task(name="ingest-plan", cache_policy=NONE, persist_result=False)
 def plan_task(run: IngestRun) -> list[SessionPlan]:
     """Scan the drop folder and plan the sessions to write."""
     return run.plan()
 
 
-@task(name="ingest-session", cache_policy=NONE, persist_result=False, tags=TAGS, retries=2,
+@task(name="ingest-session", cache_policy=NONE, persist_result=False, retries=2,
       retry_delay_seconds=5, retry_condition_fn=_transient,
       task_run_name="ingest-{sp.subject}-{sp.session}")
 def session_task(run: IngestRun, sp: SessionPlan) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def session_task(run: IngestRun, sp: SessionPlan) -> dict[str, Any]:
     return run.ingest_session(sp)
 
 
-@task(name="ingest-finalize", cache_policy=NONE, persist_result=False, tags=TAGS)
+@task(name="ingest-finalize", cache_policy=NONE, persist_result=False)
 def finalize_task(run: IngestRun) -> dict[str, Any]:
     """Dataset-level files, participants, layout refresh; returns the summary."""
     return run.finalize()

@@ -19,7 +19,7 @@ from flows.common import run_name, settings_or_default
 TAGS = ["calcisvd", "warehouse"]
 
 
-@task(name="warehouse-load-batch", cache_policy=NONE, tags=TAGS)
+@task(name="warehouse-load-batch", cache_policy=NONE)
 def load_batch_task(settings: Settings, flow_run_id: str | None) -> Any:
     """Read, stage, validate and promote the current derivatives."""
     from warehouse.load import load_derivatives
@@ -27,7 +27,7 @@ def load_batch_task(settings: Settings, flow_run_id: str | None) -> Any:
     return load_derivatives(settings, flow_run_id=flow_run_id)
 
 
-@task(name="warehouse-load-report", cache_policy=NONE, tags=TAGS)
+@task(name="warehouse-load-report", cache_policy=NONE)
 def report_task(summary: Any) -> None:
     """Publish the validation summary of the batch as a Markdown artifact."""
     from prefect.artifacts import create_markdown_artifact

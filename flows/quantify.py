@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE
 from prefect.artifacts import create_link_artifact, create_table_artifact
 
 from calcisvd.settings import Settings
@@ -21,16 +22,34 @@ from flows.common import (
 from tasks.quantify.sessions import Session, discover_sessions, needs_quantification
 
 
-@task(name="quantify-session", task_run_name="quantify {session.label}", tags=["quantify"],
-      retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=retry_transient_only)
+@task(name="quantify-session", task_run_name="quantify {session.label}",
+      cache_policy=NONE, retries=2, retry_delay_seconds=[5, 30],
+      retry_condition_fn=retry_transient_only)
 def quantify_session_task(session: Session, settings: Settings) -> dict[str, Any]:
-    """Quantify one session (both modalities) and write its derivatives."""
+    """Quantify one session (both modalities) and write its derivatives.
+
+    With the ``Linear`` plugin and the thread task runner the session runs in a worker
+    process of :mod:`tasks.quantify.pool` (``n_procs`` sessions at once); with ``MultiProc``
+    or ``SLURM`` Nipype itself dispatches the nodes; under Dask the task already has a process.
+    """
     from tasks.quantify.runner import quantify_session
 
-    plugin_args = {"n_procs": 1} if settings.nipype_plugin == "MultiProc" else {}
-    return quantify_session(session, derivatives_dir=settings.derivatives_dir,
-                            work_dir=settings.work_dir, plugin=settings.nipype_plugin,
-                            plugin_args=plugin_args)
+    kwargs: dict[str, Any] = dict(derivatives_dir=settings.derivatives_dir,
+                                  work_dir=settings.work_dir, plugin=settings.nipype_plugin,
+                                  plugin_args={"n_procs": 1}
+                                  if settings.nipype_plugin == "MultiProc" else {})
+    if settings.nipype_plugin == "Linear" and settings.task_runner == "thread":
+        from tasks.quantify.pool import run_in_worker
+
+        result = run_in_worker(max(1, settings.n_procs), quantify_session, session, **kwargs)
+    else:
+        result = quantify_session(session, **kwargs)
+    log = get_run_logger()
+    for modality in ("icac", "svd"):
+        if result.get(f"{modality}_status") == "failed":
+            log.warning("%s: %s failed: %s", session.label, modality.upper(),
+                        result.get(f"{modality}_reason") or "see the measures file")
+    return result
 
 
 def plan_quantification(settings: Settings, force: bool = False) -> tuple[list[Session], int]:
@@ -56,11 +75,16 @@ def quantify_flow(settings: Settings | None = None, force: bool = False) -> dict
     log.info("quantify: %d session(s) to process, %d up to date", len(todo), current)
     results: list[dict[str, Any]] = []
     if todo:
+        from tasks.quantify.pool import shutdown_pool
+
         progress = Progress(len(todo), "quantify", log, key="quantify-progress")
-        futures = [quantify_session_task.submit(s, settings) for s in todo]
-        for fut in futures:
-            results.append(fut.result())
-            progress.step()
+        try:
+            futures = [quantify_session_task.submit(s, settings) for s in todo]
+            for fut in futures:
+                results.append(fut.result())
+                progress.step()
+        finally:
+            shutdown_pool()
     index = write_group_index(settings.derivatives_dir) if settings.derivatives_dir.exists() \
         else None
     failed = [r for r in results if "failed" in (r["icac_status"], r["svd_status"])]

@@ -23,7 +23,7 @@ class CuratedValidationError(RuntimeError):
     """The curated tables fail at least one expectation."""
 
 
-@task(name="warehouse-validate", cache_policy=NONE, tags=TAGS)
+@task(name="warehouse-validate", cache_policy=NONE)
 def validate_task(settings: Settings, flow_run_id: str | None) -> Any:
     """Validate the curated tables and store the results."""
     from warehouse.validate import validate_curated

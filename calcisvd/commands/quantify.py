@@ -37,19 +37,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="re-quantify every session, even those up to date")
     parser.add_argument("--plugin", dest="nipype_plugin", default=None,
                         choices=["Linear", "MultiProc", "SLURM"],
-                        help="Nipype execution plugin (default from settings: MultiProc)")
+                        help="Nipype execution plugin (default from settings: Linear, each "
+                             "session in a worker process; MultiProc runs a session's nodes "
+                             "in parallel; SLURM submits nodes as jobs)")
     parser.add_argument("--n-procs", dest="n_procs", type=int, default=None,
                         help="sessions processed at once (default: number of CPUs)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the quantify flow and print a summary."""
-    from prefect import tags
-
     from flows.quantify import run_quantify
 
-    with tags("calcisvd", "cli"):
-        summary = run_quantify(settings, force=args.force)
+    summary = run_quantify(settings, force=args.force)
     print(f"quantify: {summary['processed']} session(s) processed, "
           f"{summary['up_to_date']} up to date, {summary['with_failures']} with a failed "
           f"modality")

@@ -36,13 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the pipeline flow; print timings and where to look next."""
-    from prefect import tags
-
     from flows.pipeline import pipeline_flow
 
     try:
-        with tags("calcisvd", "cli"):
-            result = pipeline_flow(settings=settings, stages=args.stages)
+        result = pipeline_flow(settings=settings, stages=args.stages)
     except Exception as exc:
         print(f"\ncalcisvd run: FAILED: {exc}\n"
               "see `calcisvd status` and the Prefect run logs for the failing stage")

@@ -51,6 +51,13 @@ def _opt(value):
     return value if isdefined(value) and value else None
 
 
+def _limit_threads(n: int) -> None:
+    """Cap SimpleITK's threads: sessions run side by side, one core each by default."""
+    import SimpleITK as sitk
+
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(max(1, int(n)))
+
+
 # --------------------------------------------------------------------------------------------
 class _CoregisterInputSpec(BaseInterfaceInputSpec):
     t1w = File(exists=True, desc="T1-weighted image")
@@ -58,6 +65,7 @@ class _CoregisterInputSpec(BaseInterfaceInputSpec):
     flair = File(exists=True, desc="FLAIR image (reference when present)")
     t2starw = File(exists=True, desc="T2*-weighted / SWI magnitude image")
     register = traits.Bool(True, usedefault=True, desc="rigid MI registration (else world)")
+    num_threads = traits.Int(1, usedefault=True, desc="SimpleITK threads")
 
 
 class _CoregisterOutputSpec(TraitedSpec):
@@ -77,6 +85,7 @@ class MRICoregister(SimpleInterface):
     def _run_interface(self, runtime):
         from tasks.svd.register import coregister
 
+        _limit_threads(self.inputs.num_threads)
         images = {_KEY[m]: _load(p) for m in MODALITIES
                   if (p := _opt(getattr(self.inputs, m))) is not None}
         if not images:
@@ -96,6 +105,7 @@ class _AnatomyInputSpec(BaseInterfaceInputSpec):
     t2w = File(exists=True)
     flair = File(exists=True)
     t2starw = File(exists=True)
+    num_threads = traits.Int(1, usedefault=True, desc="SimpleITK threads")
 
 
 class _AnatomyOutputSpec(TraitedSpec):
@@ -121,6 +131,7 @@ class MRIAnatomy(SimpleInterface):
         from tasks.svd.anatomy import bounding_box, brain_mask, segment_anatomy, uncrop
         from tasks.svd.image import spacing_from_affine
 
+        _limit_threads(self.inputs.num_threads)
         loaded = {_KEY[m]: _load(p) for m in MODALITIES
                   if (p := _opt(getattr(self.inputs, m))) is not None}
         affine = next(iter(loaded.values()))[1]

@@ -149,4 +149,5 @@ def quantify_session(
                                      pipeline=pipeline, images=images, reportlets=reportlets)
     return {"subject": session.subject, "session": session.session,
             "icac_status": icac["status"], "svd_status": svd["status"],
+            "icac_reason": icac.get("reason"), "svd_reason": svd.get("reason"),
             "seconds": pipeline["seconds"], "measures": str(path)}

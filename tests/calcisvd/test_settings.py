@@ -27,11 +27,11 @@ def test_default_home_is_repo_root() -> None:
 
 def test_precedence_file_env_flags(tmp_path: Path) -> None:
     cfg = tmp_path / "calcisvd.toml"
-    cfg.write_text('sim_subjects = 7\nsim_seed = 3\nnipype_plugin = "Linear"\n'
+    cfg.write_text('sim_subjects = 7\nsim_seed = 3\nnipype_plugin = "MultiProc"\n'
                    'reports_dir = "/tmp/elsewhere"\n')
     env = {"CALCISVD_HOME": str(tmp_path), "CALCISVD_SIM_SEED": "11"}
     s = load_settings(env=env)
-    assert (s.sim_subjects, s.sim_seed, s.nipype_plugin) == (7, 11, "Linear")
+    assert (s.sim_subjects, s.sim_seed, s.nipype_plugin) == (7, 11, "MultiProc")
     assert s.reports_dir == Path("/tmp/elsewhere")
     s = load_settings(env=env, overrides={"sim_seed": 99, "sim_subjects": None})
     assert (s.sim_subjects, s.sim_seed) == (7, 99)

@@ -373,7 +373,7 @@ def _symlink_outside(root: Path, case: Case, rnd: random.Random, outside: Path) 
         if variant == "dicom-dir":
             link = root / "series"
             os.symlink(target_dir, link, target_is_directory=True)
-            return [link / t.name for t in targets]
+            return [link]  # what the drop folder holds is the link, not the files beyond it
         links = []
         for t in targets:
             link = root / t.name

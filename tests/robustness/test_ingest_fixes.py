@@ -168,3 +168,35 @@ def test_echoes_and_phase_images_are_separate_stacks():
              for i in _series(zs)]
     assert _slice_problem(parts) is None
     assert "2 repeated" in (_slice_problem(_series(zs) + _series(zs[1:3])) or "")
+
+
+@pytest.mark.parametrize("shared_folder", [False, True])
+def test_header_cut_last_slice_holds_back_its_series(tmp_path, shared_folder):
+    """The last slice cut inside its header leaves no position gap; the series of its folder
+    is still quarantined as incomplete. In a folder shared by two series the damaged file
+    cannot be attributed: it is quarantined alone and both series go on."""
+    from tasks.ingest.sources.base import Context
+    from tasks.ingest.sources.dicom_export import DicomExportSource
+    from tests.robustness.hostile import SeriesSpec, write_series
+
+    drop = tmp_path / "drop"
+    paths = write_series(drop / "pat" / "ct", SeriesSpec("P1", "1.2.3", "1.2.3.1"))
+    if shared_folder:
+        write_series(drop / "pat" / "ct", SeriesSpec("P1", "1.2.3", "1.2.3.2",
+                                                      shape=(32, 32, 4),
+                                                      description="Head 5mm"))
+    last = paths[-1]
+    last.write_bytes(last.read_bytes()[:200])  # DICM preamble kept, UIDs cut off
+    files = sorted(p.relative_to(drop).as_posix() for p in (drop / "pat").rglob("*")
+                   if p.is_file())
+    disc = DicomExportSource(files).discover(
+        Context(drop_dir=drop, key=b"k" * 32, file_cache={}, instances={}, series={}))
+    reasons = {item.category: item for item in disc.quarantine}
+    assert reasons["unreadable"].files == [last.relative_to(drop).as_posix()]
+    if shared_folder:
+        assert "incomplete" not in reasons
+        assert len(disc.studies) == 1
+    else:
+        assert reasons["incomplete"].reason.startswith("incomplete series: 1 of its images")
+        assert len(reasons["incomplete"].files) == len(paths) - 1
+        assert not disc.studies

@@ -90,6 +90,20 @@ def _no_pixel_problem(insts: list[DicomInstance]) -> str | None:
             f"(e.g. {empty[0]}) have no PixelData element")
 
 
+def _folder(rel: str) -> str:
+    """The folder part of a drop-relative POSIX path."""
+    return rel.rpartition("/")[0]
+
+
+def _has_dicom_preamble(path) -> bool:
+    """True when the file starts like DICOM (``DICM`` at byte 128): damaged, not foreign."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(132)[128:132] == b"DICM"
+    except OSError:
+        return False
+
+
 def _item(s: SeriesInput, files: list[str], reason: str, category: str) -> QuarantineItem:
     """Quarantine item for series ``s`` naming ``files`` (all its files, duplicates included)."""
     item = s.quarantine_item(reason, category)
@@ -107,6 +121,7 @@ class DicomExportSource(Source):
         disc = Discovery()
         fresh: list[tuple[DicomInstance, FileRow, str]] = []
         self.damaged: Counter = Counter()
+        self.damaged_in_dir: Counter = Counter()  # damaged DICOM whose series is unknown
         todo: list[tuple[str, str, int, int]] = []
         for rel in self.files:
             pkey = keyed_hash(ctx.key, "path:" + rel)
@@ -129,6 +144,8 @@ class DicomExportSource(Source):
                     continue
                 if inst.series_uid:
                     self.damaged[inst.series_uid] += 1
+                elif _has_dicom_preamble(ctx.drop_dir / rel):
+                    self.damaged_in_dir[_folder(rel)] += 1
                 row = (pkey, size, mtime, sha)
                 disc.quarantine.append(QuarantineItem(reason=str(inst), category="unreadable",
                                                       files=[rel], hashes=[sha], keys=[pkey]))
@@ -158,8 +175,24 @@ class DicomExportSource(Source):
         self._group(ctx, fresh, disc)
         return disc
 
+    def _attribute_damaged(self, fresh: list[tuple[DicomInstance, FileRow, str]]) -> None:
+        """A damaged DICOM file whose header was cut before its SeriesInstanceUID belongs to
+        the series of its folder when that folder holds exactly one series: that series is
+        incomplete (e.g. its last slice is missing, which no position gap reveals)."""
+        if not self.damaged_in_dir:
+            return
+        series_in_dir: dict[str, set[str]] = defaultdict(set)
+        for inst, _row, _key in fresh:
+            if inst.series_uid:
+                series_in_dir[_folder(inst.rel)].add(inst.series_uid)
+        for folder, n in self.damaged_in_dir.items():
+            uids = series_in_dir.get(folder, set())
+            if len(uids) == 1:
+                self.damaged[next(iter(uids))] += n
+
     def _group(self, ctx: Context, fresh: list[tuple[DicomInstance, FileRow, str]],
                disc: Discovery) -> None:
+        self._attribute_damaged(fresh)
         by_series: dict[str, list[tuple[DicomInstance, FileRow, str]]] = defaultdict(list)
         for item in fresh:
             by_series[item[0].series_uid or f"no-series:{item[0].rel}"].append(item)
