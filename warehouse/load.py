@@ -78,20 +78,51 @@ def _promote_sql(table: str) -> str:
         scope_table=scope_table, ignore=", ".join(ignore))
 
 
+#: below this many subjects the files are read in the calling process (no worker start-up)
+PARALLEL_READ_MIN_SUBJECTS = 400
+
+
+def _chunks(items: list[str], n: int) -> list[list[str]]:
+    size = max(1, -(-len(items) // n))
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
 def read_batch(settings: Settings, con: Any) -> sources.Batch:
-    """Read every input file into a :class:`warehouse.sources.Batch`."""
+    """Read every input file into a :class:`warehouse.sources.Batch`.
+
+    A large tree (``PARALLEL_READ_MIN_SUBJECTS`` subjects or more) is read by ``n_procs``
+    worker processes, subjects in sorted chunks merged in order, so the batch is the same as a
+    serial read (the staged rows are sorted by key afterwards anyway).
+    """
     cache = {p: (size, mtime, sha) for p, size, mtime, sha in
              con.execute("SELECT path, size_bytes, mtime_ns, sha256 FROM scan_hash_cache")
              .fetchall()}
-
-    def cached(rel: str, size: int, mtime_ns: int) -> str | None:
-        hit = cache.get(rel)
-        return hit[2] if hit and hit[0] == size and hit[1] == mtime_ns else None
-
     batch = sources.Batch()
     assert settings.bids_dir and settings.derivatives_dir and settings.quarantine_dir
-    sources.read_bids(settings.bids_dir, batch, cached_hash=cached)
-    sources.read_measures(settings.derivatives_dir, batch)
+    sources.read_participants(settings.bids_dir, batch)
+    subjects = sorted(set(sources.subject_dirs(settings.bids_dir))
+                      | set(sources.subject_dirs(settings.derivatives_dir)))
+    workers = max(1, int(settings.n_procs or 1))
+    if workers == 1 or len(subjects) < PARALLEL_READ_MIN_SUBJECTS:
+        batch.extend(sources.read_subjects_chunk(str(settings.bids_dir),
+                                                 str(settings.derivatives_dir), subjects, cache))
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        chunks = _chunks(subjects, 4 * workers)
+        by_subject: dict[str, dict[str, tuple[int, int, str]]] = {}
+        for rel, hit in cache.items():
+            by_subject.setdefault(rel.split("/", 1)[0], {})[rel] = hit
+        caches = [{k: v for sub in chunk for k, v in by_subject.get(sub, {}).items()}
+                  for chunk in chunks]
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() \
+            else "spawn"  # never fork: the caller may have threads
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as ex:
+            for part in ex.map(sources.read_subjects_chunk,
+                               [str(settings.bids_dir)] * len(chunks),
+                               [str(settings.derivatives_dir)] * len(chunks), chunks, caches):
+                batch.extend(part)
     sources.read_quarantine(settings.quarantine_dir, batch)
     return batch
 

@@ -87,6 +87,14 @@ class Batch:
         """Number of rows read per table."""
         return {t: len(r) for t, r in self.rows.items()}
 
+    def extend(self, other: Batch) -> None:
+        """Append the rows, quarantine rows, problems and hashes of ``other``."""
+        for table, rows in other.rows.items():
+            self.rows[table] += rows
+        self.quarantine += other.quarantine
+        self.problems += other.problems
+        self.hash_cache += other.hash_cache
+
 
 # coercion -------------------------------------------------------------------------------------
 def _is_na(value: Any) -> bool:
@@ -199,26 +207,41 @@ def _sha256(path: str) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def read_bids(bids_dir: Path, batch: Batch,
-              cached_hash: Callable[[str, int, int], str | None] | None = None) -> None:
-    """Add subjects, sessions and scans of the BIDS dataset at ``bids_dir`` to ``batch``.
-
-    ``cached_hash(relpath, size, mtime_ns)`` returns a known SHA-256 so unchanged images are not
-    read again.
-    """
+def read_participants(bids_dir: Path, batch: Batch) -> None:
+    """Add the rows of ``participants.tsv`` (if any) to ``batch``."""
     participants = bids_dir / "participants.tsv"
     if participants.is_file():
         for i, raw in enumerate(_read_tsv(participants)):
             row = dict(raw, subject=_strip("sub-", raw.get("participant_id")))
             batch.rows["subjects"].append(
                 _row("subjects", row, f"participants.tsv:{i + 2}"))
-    if not bids_dir.is_dir():
-        return
-    for sub_entry in sorted(os.scandir(bids_dir), key=lambda e: e.name):
-        if not (sub_entry.is_dir() and sub_entry.name.startswith("sub-")):
+
+
+def subject_dirs(root: Path) -> list[str]:
+    """Sorted ``sub-*`` folder names directly under ``root`` (none when it does not exist)."""
+    if not root.is_dir():
+        return []
+    return sorted(e.name for e in os.scandir(root) if e.is_dir() and e.name.startswith("sub-"))
+
+
+def read_bids(bids_dir: Path, batch: Batch,
+              cached_hash: Callable[[str, int, int], str | None] | None = None, *,
+              subjects: list[str] | None = None, participants: bool = True) -> None:
+    """Add subjects, sessions and scans of the BIDS dataset at ``bids_dir`` to ``batch``.
+
+    ``cached_hash(relpath, size, mtime_ns)`` returns a known SHA-256 so unchanged images are not
+    read again. ``subjects`` (``sub-*`` folder names) limits the folders read;
+    ``participants=False`` leaves out ``participants.tsv`` (both for reading in chunks).
+    """
+    if participants:
+        read_participants(bids_dir, batch)
+    names = subject_dirs(bids_dir) if subjects is None else sorted(subjects)
+    for name in names:
+        sub_entry = Path(bids_dir) / name
+        if not sub_entry.is_dir():
             continue
         subject = sub_entry.name[4:]
-        sub_dir = Path(sub_entry.path)
+        sub_dir = sub_entry
         days: dict[str, Any] = {}
         sessions_tsv = sub_dir / f"{sub_entry.name}_sessions.tsv"
         if sessions_tsv.is_file():
@@ -286,25 +309,27 @@ def _scan_row(bids_root: str, path: str, st: os.stat_result, subject: str, sessi
 
 
 # derivatives ----------------------------------------------------------------------------------
-def measures_files(derivatives_dir: Path) -> list[Path]:
-    """Every ``sub-*/ses-*/sub-*_ses-*_measures.json`` under ``derivatives_dir``, sorted."""
+def measures_files(derivatives_dir: Path, subjects: list[str] | None = None) -> list[Path]:
+    """Every ``sub-*/ses-*/sub-*_ses-*_measures.json`` under ``derivatives_dir`` (only those of
+    ``subjects``, ``sub-*`` names, when given), sorted."""
     out: list[Path] = []
-    if not derivatives_dir.is_dir():
-        return out
-    for sub in sorted(os.scandir(derivatives_dir), key=lambda e: e.name):
-        if not (sub.is_dir() and sub.name.startswith("sub-")):
+    names = subject_dirs(derivatives_dir) if subjects is None else sorted(subjects)
+    for name in names:
+        sub = Path(derivatives_dir) / name
+        if not sub.is_dir():
             continue
-        for ses in sorted(os.scandir(sub.path), key=lambda e: e.name):
+        for ses in sorted(os.scandir(sub), key=lambda e: e.name):
             if ses.is_dir() and ses.name.startswith("ses-"):
-                p = Path(ses.path) / f"{sub.name}_{ses.name}_measures.json"
+                p = Path(ses.path) / f"{name}_{ses.name}_measures.json"
                 if p.is_file():
                     out.append(p)
     return out
 
 
-def read_measures(derivatives_dir: Path, batch: Batch) -> None:
+def read_measures(derivatives_dir: Path, batch: Batch,
+                  subjects: list[str] | None = None) -> None:
     """Add the ICAC (per artery, per session) and SVD rows of every measures.json to ``batch``."""
-    for path in measures_files(derivatives_dir):
+    for path in measures_files(derivatives_dir, subjects):
         rel = path.relative_to(derivatives_dir).as_posix()
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
@@ -330,6 +355,21 @@ def add_measures_doc(doc: Mapping[str, Any], where: str, batch: Batch) -> None:
     for art in icac.get("arteries") or []:
         batch.rows["icac_artery_measures"].append(
             _row("icac_artery_measures", {**art, **keys}, where))
+
+
+def read_subjects_chunk(bids_dir: str, derivatives_dir: str, subjects: list[str],
+                        known_hashes: dict[str, tuple[int, int, str]]) -> Batch:
+    """Sessions, scans and measures of some subjects (``sub-*`` names) as one :class:`Batch`:
+    the unit of work when the warehouse load reads a large tree in several processes.
+    ``known_hashes`` maps a BIDS-relative path to ``(size, mtime_ns, sha256)``."""
+    def cached(rel: str, size: int, mtime_ns: int) -> str | None:
+        hit = known_hashes.get(rel)
+        return hit[2] if hit and hit[0] == size and hit[1] == mtime_ns else None
+
+    batch = Batch()
+    read_bids(Path(bids_dir), batch, cached_hash=cached, subjects=subjects, participants=False)
+    read_measures(Path(derivatives_dir), batch, subjects)
+    return batch
 
 
 # quarantine -----------------------------------------------------------------------------------

@@ -129,7 +129,8 @@ class IngestRun:
         shutil.rmtree(staging_root(self.settings), ignore_errors=True)
         ctx = Context(drop_dir=self.drop_dir, key=self.key,
                       file_cache=self.ledger.file_cache(), instances=self.ledger.instances(),
-                      series=self.ledger.series())
+                      series=self.ledger.series(),
+                      workers=max(1, int(self.settings.n_procs or 1)))
         disc = Discovery()
         for source in scan_drop(self.drop_dir):
             disc.extend(source.discover(ctx))

@@ -63,7 +63,8 @@ def ventricle_prior(resolution_mm: int = 2) -> NDArray[np.float32]:
 
 def atlas_masks(images: dict[str, NDArray], affine: NDArray,
                 rough: NDArray[np.bool_] | None = None, *,
-                iterations: int = 60) -> tuple[NDArray[np.bool_], NDArray[np.float32]]:
+                iterations: int = 60, refine: bool = True
+                ) -> tuple[NDArray[np.bool_], NDArray[np.float32]]:
     """Template brain mask and ventricle prior registered to the subject grid (``affine``).
 
     ``images`` are on that grid; the first of T1w, FLAIR, T2w, T2*w present is the fixed image.
@@ -122,6 +123,23 @@ def atlas_masks(images: dict[str, NDArray], affine: NDArray,
     tx.SetCenter(sim.GetCenter())
     reg.SetInitialTransform(tx, inPlace=True)
     reg.Execute(fixed_s, moving)
+    if refine:
+        # second pass: the metric on the brain found by the first (dilated 8 mm), so that the
+        # scalp, orbits and neck of the whole-head template no longer pull the fit
+        first, _ = from_sitk(sitk.Resample(mmask, fixed, tx, sitk.sitkLinear, 0.0,
+                                           sitk.sitkFloat32))
+        from scipy import ndimage
+
+        sp = np.asarray(fixed.GetSpacing(), float)
+        near = ndimage.distance_transform_edt(first <= 0.5, sampling=sp) <= 8.0
+        fmask = sitk.Cast(to_sitk(near.astype(np.uint8), affine), sitk.sitkUInt8)
+        reg.SetMetricFixedMask(sitk.BinShrink(fmask, shrink) > 0)
+        reg.SetMetricMovingMask(sitk.Cast(to_sitk((tmask > 0.5).astype(np.uint8), taff),
+                                          sitk.sitkUInt8))
+        reg.SetShrinkFactorsPerLevel([1])
+        reg.SetSmoothingSigmasPerLevel([1.0])
+        reg.SetInitialTransform(tx, inPlace=True)
+        reg.Execute(fixed_s, moving)
     warped = sitk.Resample(mmask, fixed, tx, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
     brain, _ = from_sitk(warped)
     vprior = to_sitk(ventricle_prior(2), taff)

@@ -200,3 +200,24 @@ def test_header_cut_last_slice_holds_back_its_series(tmp_path, shared_folder):
         assert reasons["incomplete"].reason.startswith("incomplete series: 1 of its images")
         assert len(reasons["incomplete"].files) == len(paths) - 1
         assert not disc.studies
+
+
+def test_headers_read_in_worker_processes_match_the_serial_read(tmp_path, monkeypatch):
+    """A large drop is read by several processes; results (damage reasons and the series of a
+    truncated image included) are those of the serial read, in input order."""
+    import tasks.ingest.dicom as dicom
+    from tests.robustness.hostile import SeriesSpec, write_series
+
+    paths = write_series(tmp_path / "a", SeriesSpec("P1", "1.2.3", "1.2.3.1"))
+    paths[3].write_bytes(paths[3].read_bytes()[:-500])  # truncated pixel data
+    (tmp_path / "a" / "empty.dcm").write_bytes(b"")
+    rels = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "a").iterdir())
+    serial = dicom.read_many(tmp_path, rels, workers=1)
+    monkeypatch.setattr(dicom, "PARALLEL_READ_MIN_FILES", 2)
+    parallel = dicom.read_many(tmp_path, rels, workers=2)
+    assert [type(r) for r in parallel] == [type(r) for r in serial]
+    damaged = [r for r in parallel if isinstance(r, dicom.UnreadableFile)]
+    assert sorted(str(r)[:9] for r in damaged) == ["empty fil", "truncated"]
+    assert {r.series_uid for r in damaged} == {"", "1.2.3.1"}
+    assert [r.sop_uid for r in parallel if isinstance(r, dicom.DicomInstance)] == [
+        r.sop_uid for r in serial if isinstance(r, dicom.DicomInstance)]

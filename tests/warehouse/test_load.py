@@ -130,3 +130,24 @@ def test_quarantine_and_problems_are_recorded(study):
     assert con.execute("SELECT pvs_count FROM svd_measures WHERE subject = $s AND session = "
                        "'M00'", {"s": subjects[2]}).fetchone() == (None,)
     con.close()
+
+
+def test_reading_in_worker_processes_gives_the_serial_batch(study, monkeypatch):
+    """Above ``PARALLEL_READ_MIN_SUBJECTS`` the tree is read by ``n_procs`` processes in
+    chunks; rows, problems and new hashes are those of the serial read, in the same order."""
+    from dataclasses import replace
+
+    import warehouse.load as wl
+
+    settings, _subjects = study
+    con = db.connect(settings.warehouse_path)
+    try:
+        serial = wl.read_batch(replace(settings, n_procs=1), con)
+        monkeypatch.setattr(wl, "PARALLEL_READ_MIN_SUBJECTS", 2)
+        parallel = wl.read_batch(replace(settings, n_procs=2), con)
+    finally:
+        con.close()
+    assert parallel.counts() == serial.counts() and serial.counts()["scans"] == 54
+    assert parallel.rows == serial.rows
+    assert parallel.problems == serial.problems
+    assert parallel.hash_cache == serial.hash_cache and len(serial.hash_cache) == 54

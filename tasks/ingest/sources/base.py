@@ -85,6 +85,7 @@ class Context:
     file_cache: dict[str, tuple[int, int, str, str]]
     instances: dict[str, tuple[str, str, str]]
     series: dict[str, tuple[str, str, str, str]]
+    workers: int = 1  # processes for reading DICOM headers (large drops only)
 
 
 def unreadable_item(rel: str, path_key: str, exc: OSError) -> QuarantineItem:

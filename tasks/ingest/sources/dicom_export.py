@@ -134,7 +134,7 @@ class DicomExportSource(Source):
                 disc.unchanged += 1
             else:
                 todo.append((rel, pkey, size, mtime))
-        results = read_many(ctx.drop_dir, [t[0] for t in todo])
+        results = read_many(ctx.drop_dir, [t[0] for t in todo], ctx.workers)
         for (rel, pkey, size, mtime), inst in zip(todo, results, strict=True):
             if isinstance(inst, UnreadableFile):
                 try:
