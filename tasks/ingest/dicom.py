@@ -134,6 +134,14 @@ def _text(ds, tag: int) -> str:
         return str(value)
 
 
+#: the elements every image is read for (the series-level fields need ``full=True``)
+IMAGE_TAGS: list[int] = [
+    0x00080005, 0x00080008, 0x00080016, 0x00080018, 0x00080020, 0x00080021, 0x00080060,
+    0x00100020, 0x00180086, 0x0020000D, 0x0020000E, 0x00200011, 0x00200032, 0x00200037,
+    0x00280002, 0x00280008, 0x00280010, 0x00280011, 0x00280030, 0x00280100, 0x7FE00010,
+]
+
+
 def read_instance(path: Path, rel: str, *, full: bool = False) -> DicomInstance:
     """Read the header of one DICOM file and check its pixel data is complete.
 
@@ -149,7 +157,8 @@ def read_instance(path: Path, rel: str, *, full: bool = False) -> DicomInstance:
         raise UnreadableFile("empty file (0 bytes)")
     sha = hashlib.sha256(data).hexdigest()
     try:
-        ds = pydicom.dcmread(io.BytesIO(data), defer_size=1024)
+        ds = pydicom.dcmread(io.BytesIO(data), defer_size=1024,
+                             specific_tags=None if full else IMAGE_TAGS)
     except InvalidDicomError:
         raise UnreadableFile("not a DICOM file (no DICM preamble or readable header)") from None
     except Exception as exc:  # pydicom raises many types on damaged headers

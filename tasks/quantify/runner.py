@@ -60,6 +60,21 @@ def configure_nipype(work_dir: Path, verbose: bool = False) -> None:
     nlogging.update_logging(config)
 
 
+def session_work_dir(work_dir: Path, session: Session) -> Path:
+    """``<work_dir>/<session>/<method version>``: Nipype reuses a node's cached result when
+    its inputs are unchanged, whatever the code, so the folder is keyed on the measuring
+    code too; folders of other versions of the session are removed."""
+    import shutil
+
+    root = Path(work_dir) / session.label
+    version = method_version()
+    if root.is_dir():
+        for old in root.iterdir():
+            if old.name != version:
+                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+    return root / version
+
+
 def _empty(names: dict[str, str], status: str, reason: str) -> dict[str, Any]:
     out: dict[str, Any] = {"status": status, "reason": reason}
     out.update({k: None for k in names})
@@ -91,7 +106,7 @@ def quantify_session(
     configure_nipype(work_dir, verbose=log.isEnabledFor(logging.DEBUG))
     t0 = time.perf_counter()
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    base = Path(work_dir) / session.label
+    base = session_work_dir(Path(work_dir), session)
     images: dict[str, Any] = {}
     reportlets: dict[str, Any] = {}
 

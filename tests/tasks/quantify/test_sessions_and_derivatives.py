@@ -117,3 +117,24 @@ def test_group_index_links_sessions(bids: Path, tmp_path: Path) -> None:
     assert "sub-aa/ses-M00/sub-aa_ses-M00_qc.html" in html
     assert "sub-aa/ses-M12/sub-aa_ses-M12_qc.html" in html
     assert "2 sessions" in html
+
+
+def test_nipype_work_folder_is_keyed_on_the_measuring_code(tmp_path, monkeypatch):
+    """Nipype reuses cached node results when inputs are unchanged, whatever the code: a new
+    method version gets a fresh folder and the other versions' folders are removed."""
+    import tasks.quantify.runner as runner
+    from tasks.quantify.sessions import Session
+
+    ses = Session("abc", "M00")
+    monkeypatch.setattr(runner, "method_version", lambda: "v1")
+    first = runner.session_work_dir(tmp_path, ses)
+    assert first == tmp_path / ses.label / "v1"
+    (first / "mri_svd_wf").mkdir(parents=True)
+    (tmp_path / ses.label / "ct_icac_wf").mkdir()  # the layout before versioned folders
+    monkeypatch.setattr(runner, "method_version", lambda: "v2")
+    second = runner.session_work_dir(tmp_path, ses)
+    assert second == tmp_path / ses.label / "v2"
+    assert sorted(p.name for p in (tmp_path / ses.label).iterdir()) == []
+    monkeypatch.setattr(runner, "method_version", lambda: "v2")
+    second.mkdir()
+    assert runner.session_work_dir(tmp_path, ses) == second and second.is_dir()
