@@ -13,7 +13,7 @@ import sys
 import time
 
 BENCHMARKS = ("simulate", "ingest", "accuracy_ct", "speed_ct", "accuracy_mri", "speed_mri",
-              "warehouse", "robustness", "pipeline")
+              "warehouse", "robustness", "pipeline", "analytics")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -111,15 +111,57 @@ def docs_index_path(gx_dir: Path) -> Path:
     return Path(gx_dir) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
 
 
+def repair_store(gx_dir: Path) -> list[Path]:
+    """Remove the GX store files that a killed run left empty or half-written.
+
+    GX writes its JSON stores in place, not atomically. Suites and validation definitions are
+    registered again from ``expectations/suites`` on first use, and a lost validation result
+    only leaves a gap in the Data Docs history (every outcome is also in the warehouse's
+    ``validation_results``). Returns the files removed.
+    """
+    root = Path(gx_dir) / "gx"
+    removed: list[Path] = []
+    for pattern in ("expectations/*.json", "validation_definitions/*.json",
+                    "checkpoints/*.json", "uncommitted/validations/**/*.json"):
+        for path in root.glob(pattern):
+            try:
+                ok = isinstance(json.loads(path.read_text(encoding="utf-8")), dict)
+            except (OSError, ValueError):
+                ok = False
+            if not ok:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
 def get_context(gx_dir: Path) -> Any:
-    """The GX file context under ``gx_dir`` (created on first use; one per process)."""
+    """The GX file context under ``gx_dir`` (created on first use; one per process).
+
+    Store files left broken by a killed run are removed first (:func:`repair_store`); a
+    project file that GX cannot read at all is moved aside to ``gx.broken-<time>`` and a new
+    context is created (everything in it is derived from the repository and the warehouse).
+    """
     gx_dir = Path(gx_dir).resolve()
     if gx_dir not in _CONTEXTS:
+        import logging
+        import time
+
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         gx_dir.mkdir(parents=True, exist_ok=True)
-        ctx = gx.get_context(mode="file", project_root_dir=str(gx_dir))
+        for path in repair_store(gx_dir):
+            logging.getLogger("calcisvd.expectations").warning(
+                "removed a damaged GX store file (rebuilt on use): %s", path.name)
+        try:
+            ctx = gx.get_context(mode="file", project_root_dir=str(gx_dir))
+        except Exception as exc:  # an unreadable great_expectations.yml
+            broken = gx_dir / f"gx.broken-{time.strftime('%Y%m%d-%H%M%S')}"
+            logging.getLogger("calcisvd.expectations").warning(
+                "GX project unreadable (%s); moved to %s and recreated",
+                type(exc).__name__, broken.name)
+            (gx_dir / "gx").rename(broken)
+            ctx = gx.get_context(mode="file", project_root_dir=str(gx_dir))
         ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
         _CONTEXTS[gx_dir] = ctx
         _REGISTERED[gx_dir] = {}

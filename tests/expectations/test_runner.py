@@ -89,3 +89,37 @@ def test_subject_age_range(gx_dir):
                                     target="staging", build_docs=False)
     assert report.failed_names() == ["subjects.expect_column_values_to_be_between(age)"]
     assert pd.isna(df.loc[0, "hypertension"])
+
+
+def _forget_context(path):
+    key = path.resolve()
+    runner._CONTEXTS.pop(key, None)
+    runner._REGISTERED.pop(key, None)
+    runner._SUITE_PAGES.pop(key, None)
+
+
+@pytest.mark.parametrize("damage", ["empty suite", "half suite", "empty result", "bad yml"])
+def test_a_store_left_broken_by_a_kill_is_repaired(tmp_path, damage):
+    """A load killed while GX wrote its stores must not stop the next load."""
+    gx = tmp_path / "gx"
+    df = _frame([_svd()])
+    assert runner.validate_frames({"svd_measures": df}, gx_dir=gx, target="staging",
+                                  run_name="one", build_docs=True).success
+    suite = gx / "gx" / "expectations" / "svd_measures.json"
+    results = sorted((gx / "gx" / "uncommitted" / "validations").rglob("*.json"))
+    assert suite.is_file() and results
+    if damage == "empty suite":
+        suite.write_text("")
+    elif damage == "half suite":
+        suite.write_text(suite.read_text()[:200])
+    elif damage == "empty result":
+        results[0].write_text("")
+    else:
+        yml = gx / "gx" / "great_expectations.yml"
+        yml.write_text(yml.read_text()[:50] + "\n  : [")
+    _forget_context(gx)  # the next load is a new process
+    report = runner.validate_frames({"svd_measures": df}, gx_dir=gx, target="staging",
+                                    run_name="two", build_docs=True)
+    assert report.success and report.docs_index.is_file()
+    if damage == "bad yml":
+        assert len(list(gx.glob("gx.broken-*"))) == 1
