@@ -161,7 +161,6 @@ def measure_speedup(home: Path, work: Path, n_sessions: int) -> tuple[dict[int, 
     """Quantify the first ``n_sessions`` sessions of ``home`` on one core, then on two
     (fresh derivatives each time); returns ({cores: seconds}, sessions)."""
     from calcisvd.settings import load_settings
-    from flows.quantify import quantify_flow
     from tasks.quantify.sessions import discover_sessions
 
     settings = load_settings(env={}, overrides={"home": home})

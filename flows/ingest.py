@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from tasks.ingest.pipeline import IngestRun
     from tasks.ingest.plan import SessionPlan
 
-TAGS = ["calcisvd", "ingest"]
 
 
 def _transient(task_, task_run, state) -> bool:

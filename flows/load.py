@@ -16,8 +16,6 @@ from prefect.cache_policies import NONE
 from calcisvd.settings import Settings
 from flows.common import run_name, settings_or_default
 
-TAGS = ["calcisvd", "warehouse"]
-
 
 @task(name="warehouse-load-batch", cache_policy=NONE)
 def load_batch_task(settings: Settings, flow_run_id: str | None) -> Any:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NONE
 from prefect.artifacts import create_link_artifact, create_table_artifact
+from prefect.cache_policies import NONE
 
 from calcisvd.settings import Settings
 from flows.common import (

@@ -16,8 +16,6 @@ from prefect.cache_policies import NONE
 from calcisvd.settings import Settings
 from flows.common import run_name, settings_or_default
 
-TAGS = ["calcisvd", "warehouse"]
-
 
 class CuratedValidationError(RuntimeError):
     """The curated tables fail at least one expectation."""

@@ -57,7 +57,7 @@ def get_pool(workers: int, threads_per_worker: int = 1) -> ProcessPoolExecutor:
     """The shared pool of ``workers`` processes (created on first use, resized if asked)."""
     global _POOL, _POOL_SIZE
     with _LOCK:
-        if _POOL is None or _POOL_SIZE != workers:
+        if _POOL is None or workers != _POOL_SIZE:
             if _POOL is not None:
                 _POOL.shutdown(wait=True)
             _POOL = ProcessPoolExecutor(

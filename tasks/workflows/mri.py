@@ -47,7 +47,8 @@ def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2star
     wf = pe.Workflow(name=name)
     inputnode = pe.Node(IdentityInterface(fields=list(MODALITIES)), name="inputnode")
     outputnode = pe.Node(IdentityInterface(fields=list(OUTPUT_FIELDS)), name="outputnode")
-    coreg = pe.Node(MRICoregister(num_threads=omp_nthreads), name="coregister", n_procs=omp_nthreads)
+    coreg = pe.Node(MRICoregister(num_threads=omp_nthreads), name="coregister",
+                    n_procs=omp_nthreads)
     anat = pe.Node(MRIAnatomy(num_threads=omp_nthreads), name="anatomy", n_procs=omp_nthreads)
     measures = pe.Node(SVDMeasures(), name="measures")
     report = pe.Node(SVDReportlets(), name="reportlets")
