@@ -107,8 +107,9 @@ def read_batch(settings: Settings, con: Any) -> sources.Batch:
         batch.extend(sources.read_subjects_chunk(str(settings.bids_dir),
                                                  str(settings.derivatives_dir), subjects, cache))
     else:
-        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
+
+        from calcisvd.processes import safe_context
 
         chunks = _chunks(subjects, 4 * workers)
         by_subject: dict[str, dict[str, tuple[int, int, str]]] = {}
@@ -116,9 +117,7 @@ def read_batch(settings: Settings, con: Any) -> sources.Batch:
             by_subject.setdefault(rel.split("/", 1)[0], {})[rel] = hit
         caches = [{k: v for sub in chunk for k, v in by_subject.get(sub, {}).items()}
                   for chunk in chunks]
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() \
-            else "spawn"  # never fork: the caller may have threads
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as ex:
+        with ProcessPoolExecutor(workers, mp_context=safe_context()) as ex:
             for part in ex.map(sources.read_subjects_chunk,
                                [str(settings.bids_dir)] * len(chunks),
                                [str(settings.derivatives_dir)] * len(chunks), chunks, caches):

@@ -253,15 +253,14 @@ def read_many(drop_dir: Path, rels: list[str], workers: int = 1
     """
     if workers <= 1 or len(rels) < PARALLEL_READ_MIN_FILES:
         return _read_chunk(str(drop_dir), rels)
-    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+
+    from calcisvd.processes import safe_context
 
     size = max(50, -(-len(rels) // (8 * workers)))
     chunks = [rels[i:i + size] for i in range(0, len(rels), size)]
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() \
-        else "spawn"
     out: list[DicomInstance | UnreadableFile | str] = []
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as ex:
+    with ProcessPoolExecutor(workers, mp_context=safe_context()) as ex:
         for part in ex.map(_read_chunk, [str(drop_dir)] * len(chunks), chunks):
             out += part
     return out

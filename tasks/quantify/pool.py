@@ -12,11 +12,12 @@ No Prefect here: the quantify flow submits to :func:`run_in_worker` from its tas
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
+
+from calcisvd.processes import safe_context
 
 _LOCK = threading.Lock()
 _POOL: ProcessPoolExecutor | None = None
@@ -28,16 +29,6 @@ MAX_SESSIONS_PER_WORKER = 50
 PRELOAD = ["numpy", "scipy.ndimage", "SimpleITK", "nibabel", "nipype.pipeline.engine",
            "tasks.quantify.runner", "tasks.workflows.ct", "tasks.workflows.mri",
            "tasks.interfaces.icac", "tasks.interfaces.svd"]
-
-
-def _context() -> multiprocessing.context.BaseContext:
-    """``forkserver`` with the heavy imports preloaded (Linux); ``spawn`` elsewhere. Never plain
-    ``fork``: the caller has threads (Prefect's event loop, other sessions)."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(PRELOAD)
-        return ctx
-    return multiprocessing.get_context("spawn")
 
 
 def _init_worker(threads: int) -> None:
@@ -61,7 +52,7 @@ def get_pool(workers: int, threads_per_worker: int = 1) -> ProcessPoolExecutor:
             if _POOL is not None:
                 _POOL.shutdown(wait=True)
             _POOL = ProcessPoolExecutor(
-                max_workers=workers, mp_context=_context(),
+                max_workers=workers, mp_context=safe_context(PRELOAD),
                 initializer=_init_worker, initargs=(threads_per_worker,),
                 max_tasks_per_child=MAX_SESSIONS_PER_WORKER)
             _POOL_SIZE = workers
