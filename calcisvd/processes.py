@@ -20,3 +20,17 @@ def safe_context(preload: list[str] | None = None) -> BaseContext:
             ctx.set_forkserver_preload(preload)
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def chunked(items: list, n_chunks: int, min_size: int = 1) -> list[list]:
+    """``items`` in at most ``n_chunks`` consecutive chunks of at least ``min_size``."""
+    size = max(min_size, -(-len(items) // max(1, n_chunks)))
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def map_in_processes(fn, *iterables, workers: int) -> list:
+    """``[fn(*args) for args in zip(*iterables)]`` on ``workers`` processes, in input order."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=safe_context()) as ex:
+        return list(ex.map(fn, *iterables))

@@ -82,11 +82,6 @@ def _promote_sql(table: str) -> str:
 PARALLEL_READ_MIN_SUBJECTS = 400
 
 
-def _chunks(items: list[str], n: int) -> list[list[str]]:
-    size = max(1, -(-len(items) // n))
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
 def read_batch(settings: Settings, con: Any) -> sources.Batch:
     """Read every input file into a :class:`warehouse.sources.Batch`.
 
@@ -107,21 +102,19 @@ def read_batch(settings: Settings, con: Any) -> sources.Batch:
         batch.extend(sources.read_subjects_chunk(str(settings.bids_dir),
                                                  str(settings.derivatives_dir), subjects, cache))
     else:
-        from concurrent.futures import ProcessPoolExecutor
+        from calcisvd.processes import chunked, map_in_processes
 
-        from calcisvd.processes import safe_context
-
-        chunks = _chunks(subjects, 4 * workers)
+        chunks = chunked(subjects, 4 * workers)
         by_subject: dict[str, dict[str, tuple[int, int, str]]] = {}
         for rel, hit in cache.items():
             by_subject.setdefault(rel.split("/", 1)[0], {})[rel] = hit
         caches = [{k: v for sub in chunk for k, v in by_subject.get(sub, {}).items()}
                   for chunk in chunks]
-        with ProcessPoolExecutor(workers, mp_context=safe_context()) as ex:
-            for part in ex.map(sources.read_subjects_chunk,
-                               [str(settings.bids_dir)] * len(chunks),
-                               [str(settings.derivatives_dir)] * len(chunks), chunks, caches):
-                batch.extend(part)
+        n = len(chunks)
+        for part in map_in_processes(sources.read_subjects_chunk, [str(settings.bids_dir)] * n,
+                                     [str(settings.derivatives_dir)] * n, chunks, caches,
+                                     workers=workers):
+            batch.extend(part)
     sources.read_quarantine(settings.quarantine_dir, batch)
     return batch
 

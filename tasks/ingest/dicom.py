@@ -253,14 +253,9 @@ def read_many(drop_dir: Path, rels: list[str], workers: int = 1
     """
     if workers <= 1 or len(rels) < PARALLEL_READ_MIN_FILES:
         return _read_chunk(str(drop_dir), rels)
-    from concurrent.futures import ProcessPoolExecutor
+    from calcisvd.processes import chunked, map_in_processes
 
-    from calcisvd.processes import safe_context
-
-    size = max(50, -(-len(rels) // (8 * workers)))
-    chunks = [rels[i:i + size] for i in range(0, len(rels), size)]
-    out: list[DicomInstance | UnreadableFile | str] = []
-    with ProcessPoolExecutor(workers, mp_context=safe_context()) as ex:
-        for part in ex.map(_read_chunk, [str(drop_dir)] * len(chunks), chunks):
-            out += part
-    return out
+    chunks = chunked(rels, 8 * workers, min_size=50)
+    parts = map_in_processes(_read_chunk, [str(drop_dir)] * len(chunks), chunks,
+                             workers=workers)
+    return [inst for part in parts for inst in part]

@@ -70,8 +70,10 @@ def session_work_dir(work_dir: Path, session: Session) -> Path:
     version = method_version()
     if root.is_dir():
         for old in root.iterdir():
-            if old.name != version:
-                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+            if old.name != version and old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            elif old.name != version:
+                old.unlink(missing_ok=True)
     return root / version
 
 

@@ -13,3 +13,19 @@ def test_start_method_is_never_fork():
     expected = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() \
         else "spawn"
     assert method == expected
+
+
+def test_chunks_cover_the_items_in_order():
+    from calcisvd.processes import chunked
+
+    items = list(range(23))
+    parts = chunked(items, 4)
+    assert [x for p in parts for x in p] == items and len(parts) == 4
+    assert chunked(items, 8, min_size=10) == [items[:10], items[10:20], items[20:]]
+    assert chunked([], 3) == []
+
+
+def test_map_in_processes_keeps_the_input_order():
+    from calcisvd.processes import map_in_processes
+
+    assert map_in_processes(pow, [2, 3, 4], [3, 2, 1], workers=2) == [8, 9, 4]
