@@ -49,7 +49,8 @@ def _lesion(kind: str, c: Component, affine: NDArray, volume: float | None = Non
 def detect_microbleeds(t2s_z: NDArray, anat: Anatomy, spacing: tuple[float, ...],
                        affine: NDArray, *, k_seed: float = 5.0, k_grow: float = 2.0,
                        min_diameter_mm: float = 2.0, max_diameter_mm: float = 10.0,
-                       max_elongation: float = 2.5, min_depth_mm: float = 2.0
+                       max_elongation: float = 2.5, min_depth_mm: float = 2.0,
+                       surround_mm: float = 3.0, max_nonparenchymal: float = 1.0 / 3.0
                        ) -> tuple[NDArray[np.bool_], list[Lesion]]:
     """Small round hypointense foci on T2*w/SWI (or T2w).
 
@@ -64,7 +65,11 @@ def detect_microbleeds(t2s_z: NDArray, anat: Anatomy, spacing: tuple[float, ...]
     (largest/smallest ellipsoid axis) is at most ``max_elongation`` (vessels are tubes) and it
     lies at least ``min_depth_mm`` (and 1.5 voxels) inside the brain (air/bone susceptibility
     at the surface), outside the ventricles and outside CSF-class voxels within 10 mm of the
-    surface. Returns (mask, lesions with centres in RAS mm).
+    surface. Finally a microbleed lies *within parenchyma*: at most ``max_nonparenchymal`` of
+    its surround (the voxels within ``surround_mm``, at least one voxel, of the focus) may be
+    CSF-class, ventricle or outside the brain mask; dark partial volume at the cortex-CSF border,
+    in sulci and cisterns (pial vessels, flow voids) has CSF on one side. Returns (mask,
+    lesions with centres in RAS mm).
     """
     sp = np.asarray(spacing, float)
     brain = anat.brain
@@ -88,6 +93,8 @@ def detect_microbleeds(t2s_z: NDArray, anat: Anatomy, spacing: tuple[float, ...]
     lab, comps = components(grow, spacing)
     seed_ids = set(np.unique(lab[seeds]).tolist()) - {0}
     tol = float(max(sp))
+    nonparenchymal = ~brain | anat.ventricles | (anat.tissue == CSF)
+    reach = max(1, int(round(surround_mm / float(min(sp)))))
     for c in comps:
         if c.label not in seed_ids:
             continue
@@ -100,10 +107,24 @@ def detect_microbleeds(t2s_z: NDArray, anat: Anatomy, spacing: tuple[float, ...]
                 continue
             if s.n_voxels >= 4 and s.elongation > max_elongation:
                 continue
+            if _surround_fraction(sub_lab == s.label, c.slices, nonparenchymal,
+                                  reach) > max_nonparenchymal:
+                continue
             s.centre_ijk = s.centre_ijk + [sl.start for sl in c.slices]
             mask[c.slices] |= sub_lab == s.label
             lesions.append(_lesion("microbleed", s, affine))
     return mask, lesions
+
+
+def _surround_fraction(focus: NDArray[np.bool_], sl: tuple[slice, ...],
+                       other: NDArray[np.bool_], reach: int) -> float:
+    """Fraction of the voxels within ``reach`` 26-connected steps of ``focus`` (a mask over the
+    box ``sl`` of ``other``) where ``other`` is true; the surround is clipped at the image."""
+    box = padded(sl, other.shape, reach)
+    pad = [(s.start - b.start, b.stop - s.stop) for s, b in zip(sl, box, strict=True)]
+    f = np.pad(focus, pad)
+    ring = ndimage.binary_dilation(f, structure=np.ones((3, 3, 3), bool), iterations=reach) & ~f
+    return float(other[box][ring].sum() / max(int(ring.sum()), 1))
 
 
 def detect_lacunes(zimg: dict[str, NDArray], anat: Anatomy, spacing: tuple[float, ...],

@@ -49,3 +49,36 @@ def test_lacunes_not_pvs(phantom2, truth_anatomy, phantom_z):
     assert len(lac) <= len(phantom2.lacunes)
     assert all(x.rim_flair_z is not None and x.rim_flair_z > 2 for x in lac)
     assert not (lac_mask & pvs_mask).any()
+
+
+def _dark_focus(anat, where, size=2, rng_seed=5):
+    """Noise brain with one dark cube of ``size`` voxels a side (z = -12) at voxel ``where``."""
+    rng = np.random.default_rng(rng_seed)
+    z = np.where(anat.brain, rng.normal(0, 1, anat.brain.shape), 0).astype(np.float32)
+    i, j, k = where
+    z[i:i + size, j:j + size, k:k + size] = -12.0
+    return z
+
+
+def _first_voxel(cond):
+    idx = np.argwhere(cond)
+    return tuple(idx[len(idx) // 2])
+
+
+def test_microbleed_must_lie_within_parenchyma(truth_anatomy):
+    a = truth_anatomy
+    wm = a.tissue == 3
+    deep = _first_voxel(wm & (a.depth_mm > 20) & (a.dist_ventricle_mm > 12))
+    # a dark voxel in a corner of the ventricle wall: CSF fills much of its surround
+    from scipy import ndimage
+
+    csf_near = ndimage.uniform_filter(a.ventricles.astype(float), size=5)
+    cand = wm & (a.dist_ventricle_mm <= 2.0) & (a.depth_mm > 20)
+    wall = tuple(np.argwhere(cand)[np.argmax(csf_near[cand])])
+    assert csf_near[wall] > 0.4
+    _, found = detect_microbleeds(_dark_focus(a, deep), a, (2.0,) * 3, np.eye(4))
+    assert len(found) == 1
+    near = _dark_focus(a, wall, size=1)
+    frac = [detect_microbleeds(near, a, (2.0,) * 3, np.eye(4), max_nonparenchymal=m)[1]
+            for m in (1.0 / 3.0, 1.0)]
+    assert frac[0] == [] and len(frac[1]) == 1
