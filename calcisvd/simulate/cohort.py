@@ -30,7 +30,7 @@ CLINICAL_BINARY = ("smoking", "hypertension", "diabetes", "hyperlipidaemia", "he
 #: feasible periventricular WMH volume (cm^3) per PV Fazekas grade (rules: 1, 5, 12 cm^3)
 PV_RANGE = {0: (0.0, 0.8), 1: (1.3, 4.6), 2: (5.5, 11.5), 3: (12.8, 30.0)}
 #: feasible deep WMH volume (cm^3) per deep Fazekas grade (many small foci for grade 1)
-DEEP_RANGE = {0: (0.0, 0.0), 1: (0.1, 10.0), 2: (0.9, 12.0), 3: (5.5, 16.0)}
+DEEP_RANGE = {0: (0.0, 0.0), 1: (0.1, 14.0), 2: (0.9, 14.0), 3: (5.5, 16.0)}
 
 
 @functools.cache
@@ -104,11 +104,12 @@ def _bounds(p: int, q: int, floor: WmhPlan | None) -> tuple[float, float, float,
     return plo, max(phi, plo), dlo, max(dhi, dlo)
 
 
-def _split(p: int, q: int, v: float, share: float, floor: WmhPlan | None) -> WmhPlan:
-    """Plan with grades (p, q) and total ``v`` (clamped to feasibility), PV share ``share``."""
+def _split(p: int, q: int, v: float, pv_target: float, floor: WmhPlan | None) -> WmhPlan:
+    """Plan with grades (p, q) and total ``v`` (clamped to feasibility); the PV part is
+    ``pv_target`` where feasible and the deep part takes the rest."""
     plo, phi, dlo, dhi = _bounds(p, q, floor)
     v = float(np.clip(v, plo + dlo, phi + dhi))
-    pv = float(np.clip(v * share, max(plo, v - dhi), min(phi, v - dlo)))
+    pv = float(np.clip(pv_target, max(plo, v - dhi), min(phi, v - dlo)))
     return WmhPlan(p, q, round(pv, 3), round(max(v - pv, dlo), 3))
 
 
@@ -117,9 +118,12 @@ def plan_wmh(fazekas_total: int, volume_cm3: float, rng: np.random.Generator,
     """Split a target WMH volume into PV and deep parts that give ``fazekas_total``.
 
     Among the (PV, deep) grade pairs summing to the total, pick the one whose feasible volume
-    range contains the target (preferring PV-dominant splits, as in real WMH), then divide the
-    volume. With ``floor`` (the baseline plan) no part may shrink. If nothing is feasible the
-    Fazekas total is moved towards the volume.
+    range contains the target (preferring PV-dominant splits, as in real WMH). The PV volume is
+    drawn inside its grade's range (between 15% and 85% of it), not pushed to the range's
+    ceiling by a large total: real PV volumes spread over a grade, they do not pile up just
+    below the next cut-point. The deep part takes the rest of the target; without deep WMH
+    the total is the PV volume. With ``floor`` (the baseline plan) no part may shrink. If
+    nothing is feasible the Fazekas total is moved towards the volume.
     """
     total = int(np.clip(fazekas_total, 0, 6))
     if floor is not None:
@@ -138,8 +142,9 @@ def plan_wmh(fazekas_total: int, volume_cm3: float, rng: np.random.Generator,
         if best is None or gap < best[0] - 1e-9:
             best = (gap, p, q, lo)
     _, p, q, lo = best
-    share = rng.uniform(0.55, 0.85) if q > 0 else 1.0
-    return _split(p, q, max(volume_cm3, lo), share, floor)
+    plo, phi, _, _ = _bounds(p, q, floor)
+    pv_target = plo + rng.uniform(0.15, 0.85) * (phi - plo)
+    return _split(p, q, max(volume_cm3 if q > 0 else pv_target, lo), pv_target, floor)
 
 
 @dataclass
@@ -267,11 +272,13 @@ def _recalibrate_wmh(specs: list[PatientSpec], visit: str, group: str, target: f
     def shifted(delta: float) -> list[WmhPlan]:
         out = []
         for plan, fl in zip(plans, floors, strict=True):
+            if plan.deep_grade == 0:  # the PV volume stays where it was drawn
+                out.append(plan)
+                continue
             v = plan.total_cm3 + delta
             if fl is not None:
                 v = max(v, fl.total_cm3 + 0.2)
-            share = plan.pv_volume_cm3 / max(plan.total_cm3, 1e-6)
-            out.append(_split(plan.pv_grade, plan.deep_grade, v, share, fl))
+            out.append(_split(plan.pv_grade, plan.deep_grade, v, plan.pv_volume_cm3, fl))
         return out
 
     lo_d, hi_d = -30.0, 30.0

@@ -117,7 +117,8 @@ def ellipsoid_fraction(affine: NDArray, shape: tuple[int, ...], centre: NDArray,
     """Partial-volume fraction of a solid (optionally blobby) ellipsoid on a grid.
 
     ``axes`` columns are the ellipsoid's unit axes in world space, ``radii`` its semi-axes (mm);
-    ``lobes`` bulge it smoothly (:func:`lobe_factor`). The edge is smooth over one voxel.
+    ``lobes`` bulge it smoothly (:func:`lobe_factor`). The edge is smooth over one voxel in
+    every direction.
     Returns the slices of the bounding box and the fraction array over it.
     """
     sp = np.abs(np.diag(affine)[:3])
@@ -135,7 +136,12 @@ def ellipsoid_fraction(affine: NDArray, shape: tuple[int, ...], centre: NDArray,
     rho = np.sqrt((q**2).sum(1))
     if lobes is not None and len(lobes):
         rho = rho / lobe_factor(q / np.maximum(rho, 1e-9)[:, None], lobes)
-    # signed distance approximation along the radius, in voxel units
-    edge = (1.0 - rho) * radii.min() / sp.mean()
+    # signed distance to the surface along the ray from the centre (mm), in voxel units: the
+    # surface lies at |u| / rho on that ray, so partial volume spans about one voxel in every
+    # direction (scaling by the smallest semi-axis widened the edge of elongated blobs along
+    # their long axes to several voxels)
+    r_ray = np.where(rho > 1e-6, np.linalg.norm(u, axis=1) / np.maximum(rho, 1e-6),
+                     radii.max() * grow)
+    edge = (1.0 - rho) * r_ray / sp.mean()
     frac = np.clip(edge + 0.5, 0, 1).astype(np.float32)
     return sl, frac.reshape(tuple(s.stop - s.start for s in sl))

@@ -50,7 +50,7 @@ def detect_microbleeds(t2s_z: NDArray, anat: Anatomy, spacing: tuple[float, ...]
                        affine: NDArray, *, k_seed: float = 5.0, k_grow: float = 2.0,
                        min_diameter_mm: float = 2.0, max_diameter_mm: float = 10.0,
                        max_elongation: float = 2.5, min_depth_mm: float = 2.0,
-                       surround_mm: float = 3.0, max_nonparenchymal: float = 1.0 / 3.0
+                       surround_mm: float = 3.0, max_nonparenchymal: float = 0.4
                        ) -> tuple[NDArray[np.bool_], list[Lesion]]:
     """Small round hypointense foci on T2*w/SWI (or T2w).
 
