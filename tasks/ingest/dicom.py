@@ -142,12 +142,15 @@ IMAGE_TAGS: list[int] = [
 ]
 
 
-def read_instance(path: Path, rel: str, *, full: bool = False) -> DicomInstance:
+def read_instance(path: Path, rel: str, *, full: bool = False, walk: bool = True
+                  ) -> DicomInstance:
     """Read the header of one DICOM file and check its pixel data is complete.
 
     Per-image fields (UIDs, patient, geometry) are always read; the series-level description
     and timing fields only with ``full=True`` (done once per series, for classification).
     Raises :class:`UnreadableFile` for empty, non-DICOM, truncated or identifier-less files.
+    With ``walk`` (and not ``full``) the elements are found by :mod:`tasks.ingest.dicomwalk`
+    (several times faster); files it does not fully understand are read by pydicom.
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -156,6 +159,10 @@ def read_instance(path: Path, rel: str, *, full: bool = False) -> DicomInstance:
     if not data:
         raise UnreadableFile("empty file (0 bytes)")
     sha = hashlib.sha256(data).hexdigest()
+    if walk and not full:
+        fast = _from_walk(path, rel, data, sha)
+        if fast is not None:
+            return fast
     try:
         ds = pydicom.dcmread(io.BytesIO(data), defer_size=1024,
                              specific_tags=None if full else IMAGE_TAGS)
@@ -222,6 +229,65 @@ def read_instance(path: Path, rel: str, *, full: bool = False) -> DicomInstance:
         has_pixels=has_pixels,
         **series_fields,
     )
+
+
+#: elements of IMAGE_TAGS that are not text (US values and the pixel data)
+_BINARY_TAGS = {0x00280002, 0x00280010, 0x00280011, 0x00280100, 0x7FE00010}
+
+
+def _from_walk(path: Path, rel: str, data: bytes, sha: str) -> DicomInstance | None:
+    """:func:`read_instance` (``full=False``) by the element walk of
+    :mod:`tasks.ingest.dicomwalk`; ``None`` when the file needs pydicom (an encoding the walk
+    does not know, non-ASCII text, anything unexpected)."""
+    from tasks.ingest.dicomwalk import _Stop, walk
+
+    hdr = walk(data, IMAGE_TAGS)
+    if hdr is None:
+        return None
+    text: dict[int, str] = {}
+    for tag in IMAGE_TAGS:
+        raw = hdr.raw(tag)
+        if raw is None or tag in _BINARY_TAGS:
+            continue
+        if not raw.isascii():
+            return None  # character sets are pydicom's job
+        text[tag] = raw.decode("ascii").strip("\x00 ")
+    try:
+        rows, cols = hdr.us(0x00280010), hdr.us(0x00280011)
+        bits, spp = hdr.us(0x00280100), hdr.us(0x00280002)
+    except _Stop:
+        return None
+    sop_uid = text.get(0x00080018, "")
+    if not sop_uid:
+        raise UnreadableFile("DICOM file without SOPInstanceUID")
+    series_uid = text.get(0x0020000E, "")
+    pix = hdr.elements.get(0x7FE00010)
+    if pix is not None:
+        length = pix.length
+        if length != 0xFFFFFFFF and pix.offset + length > len(data):
+            raise UnreadableFile(
+                f"truncated file: pixel data needs {length} bytes, {len(data) - pix.offset} "
+                "present", series_uid)
+        if hdr.syntax in NATIVE_SYNTAXES and length != 0xFFFFFFFF:
+            frames = int(text.get(0x00280008) or 1)
+            expected = (rows or 0) * (cols or 0) * (spp or 1) * frames * (bits or 16) // 8
+            if length < expected:
+                raise UnreadableFile(
+                    f"truncated pixel data: {length} bytes for {rows}x{cols}x{frames} "
+                    f"({expected} expected)", series_uid)
+    get = text.get
+    return DicomInstance(
+        path=Path(path), rel=rel, sha256=sha, size=len(data), sop_uid=sop_uid,
+        sop_class=get(0x00080016, ""), patient_id=get(0x00100020, ""),
+        study_uid=get(0x0020000D, ""), series_uid=series_uid,
+        study_date=get(0x00080020, "") or get(0x00080021, ""),
+        modality=get(0x00080060, "").upper(),
+        image_type=tuple(v.strip().upper() for v in get(0x00080008, "").split("\\") if v),
+        series_number=_int(get(0x00200011, "")), rows=rows, columns=cols,
+        pixel_spacing=_floats(get(0x00280030, "").split("\\")),
+        orientation=_floats(get(0x00200037, "").split("\\"), 3),
+        position=_floats(get(0x00200032, "").split("\\")),
+        echo=get(0x00180086, ""), has_pixels=pix is not None)
 
 
 def _read_one(args: tuple[str, str]) -> DicomInstance | UnreadableFile | str:
