@@ -149,8 +149,8 @@ def read_instance(path: Path, rel: str, *, full: bool = False, walk: bool = True
     Per-image fields (UIDs, patient, geometry) are always read; the series-level description
     and timing fields only with ``full=True`` (done once per series, for classification).
     Raises :class:`UnreadableFile` for empty, non-DICOM, truncated or identifier-less files.
-    With ``walk`` (and not ``full``) the elements are found by :mod:`tasks.ingest.dicomwalk`
-    (several times faster); files it does not fully understand are read by pydicom.
+    With ``walk`` the elements are found by :mod:`tasks.ingest.dicomwalk` (several times
+    faster); files it does not fully understand are read by pydicom.
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -159,8 +159,8 @@ def read_instance(path: Path, rel: str, *, full: bool = False, walk: bool = True
     if not data:
         raise UnreadableFile("empty file (0 bytes)")
     sha = hashlib.sha256(data).hexdigest()
-    if walk and not full:
-        fast = _from_walk(path, rel, data, sha)
+    if walk:
+        fast = _from_walk(path, rel, data, sha, full)
         if fast is not None:
             return fast
     try:
@@ -233,19 +233,51 @@ def read_instance(path: Path, rel: str, *, full: bool = False, walk: bool = True
 
 #: elements of IMAGE_TAGS that are not text (US values and the pixel data)
 _BINARY_TAGS = {0x00280002, 0x00280010, 0x00280011, 0x00280100, 0x7FE00010}
+#: series-level elements read with ``full=True``: single-valued text, numbers (DS), CS list
+_SERIES_TEXT = {"series_description": 0x0008103E, "protocol_name": 0x00181030,
+                "sequence_name": 0x00180024}
+_SERIES_DS = {"repetition_time": 0x00180080, "echo_time": 0x00180081,
+              "inversion_time": 0x00180082}
+_SCANNING_SEQUENCE = 0x00180020
+_SERIES_TAGS = [*_SERIES_TEXT.values(), *_SERIES_DS.values(), _SCANNING_SEQUENCE]
 
 
-def _from_walk(path: Path, rel: str, data: bytes, sha: str) -> DicomInstance | None:
-    """:func:`read_instance` (``full=False``) by the element walk of
-    :mod:`tasks.ingest.dicomwalk`; ``None`` when the file needs pydicom (an encoding the walk
-    does not know, non-ASCII text, anything unexpected)."""
+def _walk_series_fields(text: dict[int, str]) -> dict | None:
+    """The ``full=True`` fields from raw text as pydicom converts them, or ``None`` when a
+    value is multi-valued or not a number where one is expected (left to pydicom)."""
+    out: dict = {}
+    for name, tag in _SERIES_TEXT.items():
+        value = text.get(tag, "")
+        if "\\" in value:
+            return None
+        out[name] = value
+    for name, tag in _SERIES_DS.items():
+        value = text.get(tag, "")
+        if "\\" in value:
+            return None
+        try:
+            out[name] = float(value) if value else None
+        except ValueError:
+            return None
+    out["scanning_sequence"] = "\\".join(
+        v.strip() for v in text.get(_SCANNING_SEQUENCE, "").split("\\")) \
+        if text.get(_SCANNING_SEQUENCE) else ""
+    return out
+
+
+def _from_walk(path: Path, rel: str, data: bytes, sha: str,
+               full: bool = False) -> DicomInstance | None:
+    """:func:`read_instance` by the element walk of :mod:`tasks.ingest.dicomwalk`;
+    ``None`` when the file needs pydicom (an encoding the walk does not know, non-ASCII
+    text, a value pydicom would convert differently, anything unexpected)."""
     from tasks.ingest.dicomwalk import _Stop, walk
 
-    hdr = walk(data, IMAGE_TAGS)
+    tags = IMAGE_TAGS + _SERIES_TAGS if full else IMAGE_TAGS
+    hdr = walk(data, tags)
     if hdr is None:
         return None
     text: dict[int, str] = {}
-    for tag in IMAGE_TAGS:
+    for tag in tags:
         raw = hdr.raw(tag)
         if raw is None or tag in _BINARY_TAGS:
             continue
@@ -275,6 +307,10 @@ def _from_walk(path: Path, rel: str, data: bytes, sha: str) -> DicomInstance | N
                 raise UnreadableFile(
                     f"truncated pixel data: {length} bytes for {rows}x{cols}x{frames} "
                     f"({expected} expected)", series_uid)
+    series_fields = _walk_series_fields(text) if full else {}
+    if series_fields is None or (full and any(
+            (hdr.raw(t) or b"").startswith(b" ") for t in _SERIES_TAGS)):
+        return None  # (pydicom keeps leading spaces of text values)
     get = text.get
     return DicomInstance(
         path=Path(path), rel=rel, sha256=sha, size=len(data), sop_uid=sop_uid,
@@ -287,7 +323,7 @@ def _from_walk(path: Path, rel: str, data: bytes, sha: str) -> DicomInstance | N
         pixel_spacing=_floats(get(0x00280030, "").split("\\")),
         orientation=_floats(get(0x00200037, "").split("\\"), 3),
         position=_floats(get(0x00200032, "").split("\\")),
-        echo=get(0x00180086, ""), has_pixels=pix is not None)
+        echo=get(0x00180086, ""), has_pixels=pix is not None, **series_fields)
 
 
 def _read_one(args: tuple[str, str]) -> DicomInstance | UnreadableFile | str:

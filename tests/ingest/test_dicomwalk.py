@@ -19,12 +19,12 @@ from tests.ingest import dicomgen
 from tests.robustness import hostile
 
 
-def _both(path: Path):
+def _both(path: Path, full: bool = False):
     """(walk result, pydicom result): an instance or the UnreadableFile message."""
     out = []
     for use_walk in (True, False):
         try:
-            out.append(read_instance(path, path.name, walk=use_walk))
+            out.append(read_instance(path, path.name, full=full, walk=use_walk))
         except UnreadableFile as exc:
             out.append(("unreadable", str(exc), exc.series_uid))
     return out
@@ -122,11 +122,12 @@ def test_same_result_on_every_test_export_and_hostile_file(tmp_path):
     assert len(files) > 100
     walked = 0
     for path in rnd.sample(files, min(len(files), 400)):
+        full = rnd.random() < 0.3
         try:
-            fast, slow = _both(path)
+            fast, slow = _both(path, full)
         except (ValueError, OSError, MemoryError) as exc:  # same failure both ways
             with pytest.raises(type(exc)):
-                read_instance(path, path.name, walk=True)
+                read_instance(path, path.name, full=full, walk=True)
             continue
         assert fast == slow, path.name
         walked += walk(path.read_bytes(), IMAGE_TAGS) is not None
@@ -148,3 +149,27 @@ def test_walk_skips_an_undefined_length_un_value(tmp_path):
     assert walk(path.read_bytes(), IMAGE_TAGS) is not None
     fast, slow = _both(path)
     assert fast == slow and fast.patient_id == "P-0001"
+
+
+def _both_full(path: Path):
+    return [read_instance(path, path.name, full=True, walk=w) for w in (True, False)]
+
+
+@pytest.mark.parametrize("fields", [
+    dict(SeriesDescription="t2_tirm_tra_dark-fluid", ProtocolName="FLAIR ax",
+         RepetitionTime="9000", EchoTime="110.5", InversionTime="2500",
+         ScanningSequence=["SE", "IR"], SequenceName="*tir2d1_21"),
+    dict(SeriesDescription="swi ", RepetitionTime="28 ", EchoTime="20",
+         ScanningSequence="GR"),
+    dict(SeriesDescription="  leading spaces", ProtocolName="a\\b", EchoTime=["1", "2"]),
+    dict(SeriesDescription="Kopf nativ", RepetitionTime="", ScanningSequence=["RM"]),
+    dict(),
+])
+def test_series_fields_match_pydicom(tmp_path, fields):
+    path = _image(tmp_path, "s.dcm", **fields)
+    fast, slow = _both_full(path)
+    assert fast == slow
+    assert (fast.series_description, fast.protocol_name, fast.repetition_time,
+            fast.echo_time, fast.inversion_time, fast.scanning_sequence, fast.sequence_name) \
+        == (slow.series_description, slow.protocol_name, slow.repetition_time,
+            slow.echo_time, slow.inversion_time, slow.scanning_sequence, slow.sequence_name)
