@@ -1,7 +1,9 @@
 """DICOM to NIfTI with dcm2niix (it handles gantry tilt, slice order and mosaics).
 
-Each series folder that holds exactly one series is converted in place (``-d 0``); series
-mixed with other files are linked into a staging folder converted by one more call. Outputs
+The series of a session are converted by one dcm2niix call over a staging folder: a folder
+that holds exactly one series is linked as a whole, the files of a series mixed with other
+files are linked one by one (start-up costs dcm2niix ~30 ms a call, more than converting a
+small series). A series the shared call does not convert is tried alone. Outputs
 are named by SeriesInstanceUID (``-f %j``). The NIfTI is
 written uncompressed, its free-text header fields are zeroed, and it is gzipped here with a
 fixed gzip header (mtime 0, no file name) so that the same input gives the same bytes.
@@ -68,8 +70,13 @@ def split_inputs(series_files: dict[str, list[Path]]) -> tuple[list[Path], dict[
     return direct, linked
 
 
-def stage_inputs(series_files: dict[str, list[Path]], in_dir: Path) -> None:
-    """Link each series' files into ``in_dir/<n>/`` (symbolic links, no copies)."""
+def stage_inputs(series_files: dict[str, list[Path]], in_dir: Path,
+                 folders: list[Path] | tuple = ()) -> None:
+    """Link each series' files into ``in_dir/<n>/``, and each of ``folders`` (folders that
+    hold exactly one series) as ``in_dir/d<n>``: symbolic links, no copies."""
+    in_dir.mkdir(parents=True, exist_ok=True)
+    for n, folder in enumerate(folders):
+        os.symlink(Path(folder).resolve(), in_dir / f"d{n:03d}", target_is_directory=True)
     for n, (_, files) in enumerate(sorted(series_files.items())):
         sub = in_dir / f"{n:03d}"
         sub.mkdir(parents=True, exist_ok=True)

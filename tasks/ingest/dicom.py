@@ -152,9 +152,6 @@ def read_instance(path: Path, rel: str, *, full: bool = False, walk: bool = True
     With ``walk`` the elements are found by :mod:`tasks.ingest.dicomwalk` (several times
     faster); files it does not fully understand are read by pydicom.
     """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
     data = Path(path).read_bytes()
     if not data:
         raise UnreadableFile("empty file (0 bytes)")
@@ -163,6 +160,9 @@ def read_instance(path: Path, rel: str, *, full: bool = False, walk: bool = True
         fast = _from_walk(path, rel, data, sha, full)
         if fast is not None:
             return fast
+    import pydicom  # imported only when needed: ~0.5 s, in every worker process
+    from pydicom.errors import InvalidDicomError
+
     try:
         ds = pydicom.dcmread(io.BytesIO(data), defer_size=1024,
                              specific_tags=None if full else IMAGE_TAGS)

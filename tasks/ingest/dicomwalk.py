@@ -26,12 +26,16 @@ NOT_WALKED = {"1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
 #: explicit VRs with a 2-byte reserved field and a 4-byte length
 LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT",
             b"UV"}
+#: explicit VRs with a 2-byte length
+SHORT_VRS = {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT",
+             b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"}
 UNDEFINED = 0xFFFFFFFF
 ITEM, ITEM_END, SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 PIXEL_DATA = 0x7FE00010
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _TAG = struct.Struct("<HH")
+_EXPLICIT = struct.Struct("<HH2sH")
 
 
 class _Stop(Exception):
@@ -132,6 +136,8 @@ def walk(data: bytes, wanted: Iterable[int]) -> Header | None:
         if syntax in NOT_WALKED:
             return None
         explicit = syntax != IMPLICIT_LE
+        if explicit:
+            return _walk_explicit(data, pos, wanted, last, syntax, found)
         while pos < len(data):
             tag, vr, length, pos = _element_head(data, pos, explicit)
             if tag in (ITEM, ITEM_END, SEQ_END):
@@ -147,5 +153,42 @@ def walk(data: bytes, wanted: Iterable[int]) -> Header | None:
             if pos > len(data):
                 return None  # the header ends inside an element
     except (_Stop, struct.error, UnicodeDecodeError):
+        return None
+    return Header(data, syntax, found)
+
+
+def _walk_explicit(data: bytes, pos: int, wanted: set[int], last: int, syntax: str,
+                   found: dict[int, Element]) -> Header | None:
+    """The top-level walk of :func:`walk` for explicit VR little endian, in one loop (one
+    ``unpack`` per element: this loop runs some 70 times per file)."""
+    n = len(data)
+    unpack = _EXPLICIT.unpack_from
+    u32 = _U32.unpack_from
+    try:
+        while pos < n:
+            if pos + 8 > n:
+                return None
+            group, elem, vr, length = unpack(data, pos)
+            tag = (group << 16) | elem
+            if vr in LONG_VRS:
+                if pos + 12 > n:
+                    return None
+                length = u32(data, pos + 8)[0]
+                value = pos + 12
+            elif vr in SHORT_VRS:
+                value = pos + 8
+            else:
+                return None  # a delimiter at the top level, an unknown VR: damaged
+            if tag in wanted:
+                found[tag] = Element(vr, value, length)
+            if tag == PIXEL_DATA or tag > last:
+                break
+            if length == UNDEFINED:
+                pos = _skip_undefined(data, value, vr != b"UN", SEQ_END)
+            else:
+                pos = value + length
+            if pos > n:
+                return None  # the header ends inside an element
+    except (_Stop, struct.error):
         return None
     return Header(data, syntax, found)

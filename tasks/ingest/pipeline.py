@@ -158,6 +158,10 @@ class IngestRun:
         log.info("%s: %d session(s) to write, %d file(s) unchanged", self.run_id,
                  len(plan.sessions), disc.unchanged)
         self.timings["plan"] = time.perf_counter() - t0
+        if plan.sessions:  # the layout is refreshed at the end: import pybids meanwhile
+            from tasks.ingest.layout import preload_pybids
+
+            preload_pybids()
         return plan.sessions
 
     def _quarantine(self, items: list[QuarantineItem], rows: list[FileRow]) -> None:

@@ -120,14 +120,21 @@ def _convert(sp: SessionPlan, drop_dir: Path, work: Path) -> dict[str, Converted
     dicom = [s for s in sp.series if s.source == "dicom"]
     if dicom:
         exe = find_dcm2niix()
-        direct, linked = split_inputs({s.series_uid: [drop_dir / f for f in s.files]
-                                       for s in dicom})
-        for folder in direct:
-            run_dcm2niix(exe, folder, work / "out", depth=0)
-        if linked:
-            stage_inputs(linked, work / "in")
-            run_dcm2niix(exe, work / "in", work / "out")
-        by_uid = collect_outputs(work / "out", [s.series_uid for s in dicom])
+        files = {s.series_uid: [drop_dir / f for f in s.files] for s in dicom}
+        direct, linked = split_inputs(files)
+        # one dcm2niix call for the whole session (each call costs ~30 ms of start-up)
+        stage_inputs(linked, work / "in", folders=direct)
+        run_dcm2niix(exe, work / "in", work / "out")
+        by_uid = collect_outputs(work / "out", list(files))
+        missing = [u for u, out in by_uid.items() if isinstance(out, str)]
+        if missing and len(files) > 1:
+            # a series dcm2niix did not convert: try it alone, so that no other series of
+            # the session can have been the cause (e.g. a crash part-way through the call)
+            for n, uid in enumerate(missing):
+                alone = work / f"alone{n}"
+                stage_inputs({uid: files[uid]}, alone / "in")
+                run_dcm2niix(exe, alone / "in", alone / "out")
+                by_uid[uid] = collect_outputs(alone / "out", [uid])[uid]
         for s in dicom:
             outputs[s.key] = _check_volume(by_uid[s.series_uid])
     for s in sp.series:
