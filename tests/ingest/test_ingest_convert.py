@@ -7,6 +7,7 @@ import json
 
 import nibabel as nib
 import numpy as np
+import pydicom
 
 from tasks.ingest.convert import collect_outputs, finalize_nifti, split_inputs
 
@@ -51,3 +52,42 @@ def test_split_inputs_uses_pure_series_folders(tmp_path):
     direct, linked = split_inputs({"uid-a": a, "uid-b": b})
     assert direct == [pure]
     assert list(linked) == ["uid-b"]
+
+
+def test_one_call_per_session_and_a_missed_series_is_tried_alone(tmp_path):
+    """The series of a session go through one dcm2niix call; a series that call does not
+    convert (here a dose report, which dcm2niix ignores) is retried alone and gets a reason,
+    while the good series of the session are converted."""
+    import datetime as dt
+
+    from tasks.ingest.plan import SessionPlan
+    from tasks.ingest.session import _convert
+    from tasks.ingest.sources.base import SeriesInput
+    from tests.ingest import dicomgen
+
+    drop = tmp_path / "drop"
+    p = dicomgen.Patient("P-ONE")
+    day = dt.date(2024, 1, 2)
+    t1 = dicomgen.write_series(drop / "st" / "t1", p, "1.2.3", day, "T1w", 1)
+    flair = dicomgen.write_series(drop / "st" / "flair", p, "1.2.3", day, "FLAIR", 2)
+    mixed = drop / "st" / "mixed"  # a folder shared with a dose report: files linked one by one
+    swi = dicomgen.write_series(mixed, p, "1.2.3", day, "SWI", 3)
+    dose = dicomgen.write_dose_report(mixed, p, "1.2.3", day)
+
+    def series(name, files):
+        uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).SeriesInstanceUID)
+        return SeriesInput(key=name, kind=name, reason="", series_uid=uid,
+                           files=[str(f.relative_to(drop)) for f in files])
+
+    sp = SessionPlan("s", "M00", 0, "2024-01-02",
+                     [series("T1w", t1), series("FLAIR", flair), series("T2starw", swi),
+                      series("dose", [dose])])
+    work = tmp_path / "work"
+    out = _convert(sp, drop, work)
+    assert {k for k, v in out.items() if not isinstance(v, str)} == {"T1w", "FLAIR", "T2starw"}
+    assert "could not convert" in out["dose"]
+    # one staging folder: the two pure series folders linked whole, the mixed one per file
+    assert sorted(p.name for p in (work / "in").iterdir()) == ["000", "001", "d000", "d001"]
+    assert (work / "in" / "d000").is_symlink()
+    assert (work / "alone0" / "in").is_dir()  # the retry ran for the dose report only
+    assert not (work / "alone1").exists()
