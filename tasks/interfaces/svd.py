@@ -188,6 +188,7 @@ class _WMHInputSpec(_AnatomyMasksInputSpec):
     flair_z = File(exists=True, mandatory=True)
     t1w_z = File(exists=True)
     lacune_mask = File(exists=True, desc="lacunes: their FLAIR rim is not WMH")
+    pvs_mask = File(exists=True, desc="PVS candidates (small cavities): a rim is not WMH")
 
 
 class _WMHOutputSpec(TraitedSpec):
@@ -212,9 +213,10 @@ class WMHSegmentation(SimpleInterface):
         flair = np.asarray(_load(self.inputs.flair_z)[0], np.float32)[box]
         t1 = _opt(self.inputs.t1w_z)
         t1z = None if t1 is None else np.asarray(_load(t1)[0], np.float32)[box]
-        lac = _opt(self.inputs.lacune_mask)
+        lac, pvs = _opt(self.inputs.lacune_mask), _opt(self.inputs.pvs_mask)
         exclude = None if lac is None else np.asarray(_load(lac)[0])[box] > 0
-        mask = segment_wmh(flair, anat, spacing, t1_z=t1z, exclude=exclude)
+        small = None if pvs is None else np.asarray(_load(pvs)[0])[box] > 0
+        mask = segment_wmh(flair, anat, spacing, t1_z=t1z, exclude=exclude, cavities=small)
         res = wmh_measures(mask, anat.dist_ventricle_mm, spacing)
         self._results["wmh_mask"] = _save(uncrop(mask, box, shape), affine,
                                           os.path.join(runtime.cwd, "wmh_mask.nii.gz"))

@@ -148,7 +148,7 @@ def quantify_svd(images: Mapping[str, tuple[NDArray, NDArray] | None], *,
     wmh = None
     if "FLAIR" in zimg:
         mask = segment_wmh(zimg["FLAIR"], anat, spacing, t1_z=zimg.get("T1w"),
-                           exclude=res.masks.get("lacunes"))
+                           exclude=res.masks.get("lacunes"), cavities=res.masks.get("pvs"))
         wmh = wmh_measures(mask, anat.dist_ventricle_mm, spacing)
         res.masks["wmh"] = mask
     else:

@@ -15,7 +15,9 @@ normal-appearing white matter (NAWM; median 0, MAD-SD 1),
    session's pure-lesion level), i.e. voxels at least half lesion by intensity;
 4. lesions smaller than ``min_volume_mm3`` are dropped; with a T1w, voxels brighter than NAWM
    on T1w (z > 1.5, e.g. fat or enhancing vessels) are removed; the gliotic FLAIR rim of
-   lacunes (voxels within ``exclude_mm`` of a given ``exclude`` mask) is not WMH.
+   lacunes (voxels within ``exclude_mm`` of a given ``exclude`` mask) is not WMH, and neither
+   is a lesion at least half of which lies within ``exclude_mm`` plus one voxel of a lacune or
+   of a ``cavities`` voxel (PVS candidates: a small lacune can pass for a PVS).
 
 Split: periventricular (PV) = WMH within 10 mm of the ventricle wall, deep = the rest
 (Fazekas 1987; the usual 10 mm rule, e.g. DeCarli C et al., Stroke 2005).
@@ -58,7 +60,8 @@ def segment_wmh(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
                 t1_z: NDArray | None = None, k_seed: float = 4.0, k_grow: float = 2.0,
                 half: float = 0.5, ribbon_mm: float = 3.0,
                 min_volume_mm3: float = 4.0, exclude: NDArray | None = None,
-                exclude_mm: float = 3.0) -> NDArray[np.bool_]:
+                exclude_mm: float = 3.0, cavities: NDArray | None = None
+                ) -> NDArray[np.bool_]:
     """WMH mask from the NAWM-referenced FLAIR z-score (see module docstring)."""
     from tasks.svd.anatomy import GM
 
@@ -93,6 +96,17 @@ def segment_wmh(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
         sizes = np.bincount(lab2.ravel()) * vox
         small = np.flatnonzero(sizes < min_volume_mm3)
         mask[np.isin(lab2, small[small > 0])] = False
+    rims = [m for m in (exclude, cavities) if m is not None and np.any(m)]
+    if rims and mask.any():
+        from tasks.svd.anatomy import distance_mm
+
+        # a lesion lying mostly in the rim zone of a cavity (a lacune missed or taken for a
+        # PVS, or a lacune's rim reaching past exclude_mm) is that cavity's gliotic rim
+        near = distance_mm(np.logical_or.reduce(rims), spacing) <= exclude_mm + max(spacing)
+        lab3, n3 = ndimage.label(mask, structure=CONN26)
+        frac = ndimage.mean(near, lab3, np.arange(1, n3 + 1))
+        rim = np.flatnonzero(np.asarray(frac) >= 0.5) + 1
+        mask[np.isin(lab3, rim)] = False
     return mask
 
 

@@ -101,7 +101,7 @@ def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2star
                                        ("pvs_mask", "pvs_mask")])])
         lesion_merge.append((lac, "lesions_json"))
         if has_flair:
-            wf.connect(lac, "lacune_mask", wmh, "lacune_mask")
+            wf.connect([(lac, wmh, [("lacune_mask", "lacune_mask"), ("pvs_mask", "pvs_mask")])])
     else:
         reasons.append("no T1w/T2w/FLAIR: lacunes and PVS not computed")
     measures.inputs.reasons = reasons

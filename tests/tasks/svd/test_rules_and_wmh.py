@@ -36,6 +36,19 @@ def test_segment_wmh_flair_alone_and_lacune_rim_excluded(phantom2, truth_anatomy
     assert no_rim.sum() < with_rim.sum()
 
 
+def test_rim_of_a_cavity_taken_for_a_pvs_is_not_wmh(phantom2, truth_anatomy, phantom_z):
+    """A lacune missed as a lacune but found as a small cavity (PVS candidate): the lesion
+    formed by its FLAIR rim is dropped, true WMH is kept."""
+    lac, truth = phantom2.truth["lacunes"], phantom2.truth["wmh"]
+    sp = (2.0,) * 3
+    with_rim = segment_wmh(phantom_z["FLAIR"], truth_anatomy, sp)
+    as_pvs = segment_wmh(phantom_z["FLAIR"], truth_anatomy, sp, cavities=lac)
+    near = distance_mm(lac, sp) <= 5.0
+    assert (with_rim & near & ~truth).any()
+    assert (as_pvs & near & ~truth).sum() < (with_rim & near & ~truth).sum()
+    assert _dice(as_pvs, truth) > _dice(with_rim, truth) > 0.6
+
+
 def test_no_lesions_gives_empty_mask(truth_anatomy):
     rng = np.random.default_rng(1)
     z = np.where(truth_anatomy.brain, rng.normal(0, 1, truth_anatomy.brain.shape), 0)
