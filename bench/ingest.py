@@ -9,7 +9,8 @@ the worst case for compression), then times
 * a rerun with nothing new.
 
 Targets (issue 5): first ingest <= 1.3 x dcm2niix; rerun <= 5 % of the first ingest.
-Writes ``bench/results/ingest.json``. Run: ``.venv/bin/python -m bench.ingest [--patients N]``.
+Writes ``bench/results/ingest.json`` (``ingest_prefect.json`` with ``--prefect``, the Prefect
+flow that ``calcisvd ingest`` runs). Run: ``.venv/bin/python -m bench.ingest [--patients N]``.
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         result["pass"] = (result["ratio_vs_dcm2niix"] <= 1.3
                           and result["rerun_fraction"] <= 0.05)
-        out = ROOT / "bench" / "results" / "ingest.json"
+        out = ROOT / "bench" / "results" / ("ingest_prefect.json" if args.prefect
+                                             else "ingest.json")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
         print(f"dcm2niix {t_ref:.2f} s | ingest {t_first:.2f} s "
