@@ -264,21 +264,29 @@ def _require(proc: subprocess.CompletedProcess, what: str) -> None:
                            f"{proc.stderr[-800:]}")
 
 
-def build_reference(home: Path, subjects: int, seed: int, resolution: float) -> None:
-    """simulate + ingest + quantify + load in ``home`` (fixed pseudonym key)."""
+def build_reference(home: Path, subjects: int, seed: int, resolution: float) -> float:
+    """simulate + ingest + quantify + load in ``home`` (fixed pseudonym key); returns the
+    seconds the ingest command took (the kill window of ingest is drawn inside it)."""
     from tests.robustness.helpers import make_settings
 
     make_settings(home)
     _require(_cli(home, "simulate", "--subjects", str(subjects), "--seed", str(seed),
                   "--resolution", str(resolution)), "simulate")
+    t0 = time.perf_counter()
     _require(_cli(home, "ingest", "--no-prefect"), "ingest")
+    ingest_s = time.perf_counter() - t0
     _require(_cli(home, "quantify", "--n-procs", "1"), "quantify")
     _require(_cli(home, "load", "--no-flow"), "load")
+    return ingest_s
 
 
 def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requantify: int,
-                      seed: int) -> dict[str, Any]:
-    """Kill each stage at random moments, rerun, compare with the reference home."""
+                      seed: int, ingest_s: float | None = None) -> dict[str, Any]:
+    """Kill each stage at random moments, rerun, compare with the reference home.
+
+    Ingest is killed between 0.6 s and 2 s, or, when the reference ingest took ``ingest_s``
+    seconds, between 30% and 90% of that (a fast ingest would otherwise end first).
+    """
     from tests.robustness.helpers import make_settings
 
     rnd = random.Random(seed)
@@ -298,8 +306,9 @@ def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requan
         alive = _kill_after(_spawn(home, stage, *argv), delay)
         points.append({"stage": stage, "delay_s": delay, "killed_while_running": alive})
 
+    lo, hi = (0.6, 2.0) if not ingest_s else (0.3 * ingest_s, 0.9 * ingest_s)
     for _ in range(kills["ingest"]):
-        kill("ingest", 0.6, 2.0, "--no-prefect")
+        kill("ingest", lo, hi, "--no-prefect")
     _require(_cli(home, "ingest", "--no-prefect"), "ingest rerun")
     after_ingest = snapshot(settings)
     # quantify: reference derivatives for all but `requantify` sessions
@@ -399,13 +408,15 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['hostile']['crashes']} crash(es)", flush=True)
     if not args.skip_kills:
         reference = args.reference
+        ingest_s = None
         if reference is None:
             reference = root / "reference"
-            build_reference(reference, args.subjects, args.seed % 1000, args.resolution)
+            ingest_s = build_reference(reference, args.subjects, args.seed % 1000,
+                                       args.resolution)
         ki, kq, kl = (int(x) for x in args.kills.split(","))
         result["kills"] = kill_and_converge(root, reference, {"ingest": ki, "quantify": kq,
                                                               "load": kl},
-                                            args.requantify, args.seed)
+                                            args.requantify, args.seed, ingest_s)
         result["audit_phi"] = [audit(reference), audit(root / "killed")]
     result["audit_phi_hostile"] = audit(root / "hostile" / "home")
     result["seconds"] = round(time.perf_counter() - t0, 1)
