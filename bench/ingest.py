@@ -6,11 +6,13 @@ the worst case for compression), then times
 
 * plain dcm2niix over the whole export (``-b y -ba y -z y``), the reference;
 * the first ingest (scan, classify, convert, de-identify, write BIDS, pybids refresh);
-* a rerun with nothing new.
+* a rerun with nothing new (the median of three).
 
 Targets (issue 5): first ingest <= 1.3 x dcm2niix; rerun <= 5 % of the first ingest.
-Writes ``bench/results/ingest.json`` (``ingest_prefect.json`` with ``--prefect``, the Prefect
-flow that ``calcisvd ingest`` runs). Run: ``.venv/bin/python -m bench.ingest [--patients N]``.
+Writes ``bench/results/ingest.json`` (``ingest_prefect.json`` with ``--prefect``: the Prefect
+flow as ``calcisvd ingest`` runs it, in the foreground without heartbeats; the rerun is also
+timed with Prefect's default heartbeats, as a deployment run has them).
+Run: ``.venv/bin/python -m bench.ingest [--patients N] [--prefect]``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import datetime as dt
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,6 +72,13 @@ def time_dcm2niix(drop: Path, out: Path) -> float:
     return time.perf_counter() - t0
 
 
+def _timed(fn, settings) -> tuple[float, dict]:
+    """(seconds, summary) of one ingest run."""
+    t0 = time.perf_counter()
+    summary = fn(settings)
+    return time.perf_counter() - t0, summary
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write bench/results/ingest.json."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -96,25 +106,26 @@ def main(argv: list[str] | None = None) -> int:
             n_files = build_export(settings.drop_dir, args.patients, tuple(args.shape))
         t_ref_before = time_dcm2niix(settings.drop_dir, tmp / "dcm2niix_out")
 
+        extra: dict = {}
         if args.prefect:
             from prefect.testing.utilities import prefect_test_harness
 
+            from calcisvd.orchestration import foreground_flow_runs
             from flows.ingest import ingest_flow
 
             with prefect_test_harness(server_startup_timeout=180):
-                t0 = time.perf_counter()
-                first = ingest_flow(settings)
-                t_first = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                again = ingest_flow(settings)
-                t_rerun = time.perf_counter() - t0
+                with foreground_flow_runs():  # as `calcisvd ingest` runs it
+                    t_first, first = _timed(ingest_flow, settings)
+                    reruns = [_timed(ingest_flow, settings) for _ in range(3)]
+                # Prefect's default heartbeats, as in a deployment run
+                beats = [_timed(ingest_flow, settings)[0] for _ in range(3)]
+                extra = {"ingest_rerun_heartbeats_s": round(statistics.median(beats), 3),
+                         "ingest_rerun_heartbeats_runs_s": [round(t, 3) for t in beats]}
         else:
-            t0 = time.perf_counter()
-            first = run_ingest(settings)
-            t_first = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            again = run_ingest(settings)
-            t_rerun = time.perf_counter() - t0
+            t_first, first = _timed(run_ingest, settings)
+            reruns = [_timed(run_ingest, settings) for _ in range(3)]
+        t_rerun = statistics.median(t for t, _ in reruns)
+        again = reruns[-1][1]
 
         t_ref_after = time_dcm2niix(settings.drop_dir, tmp / "dcm2niix_out")
         t_ref = (t_ref_before + t_ref_after) / 2
@@ -128,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             "dcm2niix_runs_s": [round(t_ref_before, 3), round(t_ref_after, 3)],
             "ingest_first_s": round(t_first, 3),
             "ingest_rerun_s": round(t_rerun, 3),
+            "ingest_rerun_runs_s": [round(t, 3) for t, _ in reruns],
             "ratio_vs_dcm2niix": round(t_first / t_ref, 3),
             "rerun_fraction": round(t_rerun / t_first, 4),
             "target_ratio": 1.3, "target_rerun_fraction": 0.05,
@@ -135,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             "ingested_series": first["ingested"], "rerun_ingested": again["ingested"],
             "skipped": first["skipped"], "quarantined": first["quarantined"],
             "load_avg_1min": round(__import__("os").getloadavg()[0], 2),
+            **extra,
         }
         result["pass"] = (result["ratio_vs_dcm2niix"] <= 1.3
                           and result["rerun_fraction"] <= 0.05)
@@ -146,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
               f"(x{result['ratio_vs_dcm2niix']:.2f}, target <= 1.3) | rerun {t_rerun:.3f} s "
               f"({100 * result['rerun_fraction']:.2f} % of first, target <= 5 %) | "
               f"{n_files} files, {first['ingested']} series")
+        if extra:
+            print(f"rerun with Prefect's default heartbeats (deployment runs): "
+                  f"{extra['ingest_rerun_heartbeats_s']:.3f} s")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -89,7 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     apply_offline_env(prefect_home=str(settings.prefect_home))
     setup_logging(settings)
-    return int(_module(args.command).run(args, settings) or 0)
+    command = _module(args.command)
+    if getattr(command, "RUNS_FLOWS", False):  # flow runs in the foreground of this process
+        from calcisvd.orchestration import foreground_flow_runs
+
+        with foreground_flow_runs():
+            return int(command.run(args, settings) or 0)
+    return int(command.run(args, settings) or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

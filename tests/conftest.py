@@ -25,8 +25,13 @@ def settings(tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def prefect_harness():
-    """A real (ephemeral, temporary database) Prefect API for flow tests."""
+    """A real (ephemeral, temporary database) Prefect API for flow tests.
+
+    Tests start flows in the foreground, as the command line does: without heartbeats.
+    """
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=180):
+    from calcisvd.orchestration import foreground_flow_runs
+
+    with prefect_test_harness(server_startup_timeout=180), foreground_flow_runs():
         yield

@@ -37,6 +37,9 @@ Example:
   calcisvd analyze --n-boot 500 --n-perm 999 --published ../shared/paper/tables.yaml
 """
 
+#: runs Prefect flows in this process (the CLI starts them without heartbeats)
+RUNS_FLOWS = True
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `calcisvd analyze`."""

@@ -30,6 +30,9 @@ Examples:
   calcisvd ingest --json          # print the summary as JSON
 """
 
+#: runs Prefect flows in this process (the CLI starts them without heartbeats)
+RUNS_FLOWS = True
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `calcisvd ingest`."""

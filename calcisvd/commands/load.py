@@ -27,6 +27,9 @@ example:
   calcisvd load --no-flow  # without Prefect (plain function call)
 """
 
+#: runs Prefect flows in this process (the CLI starts them without heartbeats)
+RUNS_FLOWS = True
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `calcisvd load`."""

@@ -26,6 +26,9 @@ examples:
   calcisvd run --stages ingest quantify    # some stages only
 """
 
+#: runs Prefect flows in this process (the CLI starts them without heartbeats)
+RUNS_FLOWS = True
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `calcisvd run`."""

@@ -22,6 +22,9 @@ example:
   calcisvd sql "SELECT suite, expectation, column_name FROM validation_results WHERE NOT success"
 """
 
+#: runs Prefect flows in this process (the CLI starts them without heartbeats)
+RUNS_FLOWS = True
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `calcisvd validate`."""

@@ -71,7 +71,7 @@ def pseudonym(key: bytes, patient_id: str) -> str:
 
 def keyed_hash(key: bytes, text: str) -> str:
     """A full HMAC-SHA256 hex digest, used for ledger keys (UIDs, relative paths)."""
-    return hmac.new(key, b"ledger:" + text.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, b"ledger:" + text.encode("utf-8"), "sha256").hex()
 
 
 def parse_dicom_date(value: str) -> dt.date | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from tasks.ingest.quarantine import QuarantineItem
@@ -56,6 +57,38 @@ class SymlinkSource(Source):
         return disc
 
 
+def _walk(top: str, rel: str = "") -> Iterator[tuple[str, list[str], list[str], list[str]]]:
+    """Top-down walk like :func:`os.walk` that also reports symbolic links, from ``d_type``.
+
+    Yields ``(rel_dir, dirs, files, links)`` with names sorted and hidden entries left out;
+    ``rel_dir`` is ``""`` for the top. Links (to files, folders or nowhere) are reported, never
+    followed. As with ``os.walk``, the caller may prune ``dirs`` before the walk descends, and
+    a folder that cannot be listed is passed over.
+    """
+    dirs: list[str] = []
+    files: list[str] = []
+    links: list[str] = []
+    try:
+        with os.scandir(os.path.join(top, rel) if rel else top) as it:
+            for entry in it:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_symlink():
+                    links.append(entry.name)
+                elif entry.is_dir(follow_symlinks=False):
+                    dirs.append(entry.name)
+                else:
+                    files.append(entry.name)
+    except OSError:
+        return
+    dirs.sort()
+    files.sort()
+    links.sort()
+    yield rel, dirs, files, links
+    for d in dirs:
+        yield from _walk(top, f"{rel}/{d}" if rel else d)
+
+
 def scan_drop(drop_dir: Path) -> list[Source]:
     """Sources under ``drop_dir``: every existing BIDS dataset, NIfTI files, other files.
 
@@ -63,36 +96,28 @@ def scan_drop(drop_dir: Path) -> list[Source]:
     Symbolic links (to files or folders) are not followed: they form a :class:`SymlinkSource`.
     Paths are relative to ``drop_dir`` and sorted, so the plan does not depend on walk order.
     """
-    drop_dir = Path(drop_dir)
     dicom: list[str] = []
     nifti: list[str] = []
     bids: dict[str, list[str]] = {}
     links: list[str] = []
-    if not drop_dir.is_dir():
+    if not os.path.isdir(drop_dir):
         return []
-    for dirpath, dirnames, filenames in os.walk(drop_dir):
-        rel_dir = Path(dirpath).relative_to(drop_dir)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        links += [(rel_dir / d).as_posix() for d in dirnames
-                  if os.path.islink(os.path.join(dirpath, d))]
-        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
-        if rel_dir == Path("."):
+    for rel_dir, dirnames, filenames, linknames in _walk(os.fspath(drop_dir)):
+        prefix = rel_dir + "/" if rel_dir else ""
+        links += [prefix + name for name in linknames]
+        if not rel_dir:
             dirnames[:] = [d for d in dirnames if d != CLINICAL_DIR]
-        bids_root = next((r for r in bids if rel_dir.as_posix().startswith(r + "/")
-                          or rel_dir.as_posix() == r), None)
+        bids_root = next((r for r in bids if rel_dir.startswith(r + "/") or rel_dir == r),
+                         None)
         if bids_root is None and "dataset_description.json" in filenames:
-            bids_root = rel_dir.as_posix()
+            bids_root = rel_dir or "."
             bids[bids_root] = []
         if bids_root is not None:
             dirnames[:] = [d for d in dirnames if d not in {"derivatives", "sourcedata", "code"}]
         names = set(filenames)
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            rel = (rel_dir / name).as_posix()
-            if os.path.islink(os.path.join(dirpath, name)):
-                links.append(rel)
-            elif _is_nifti(name):
+        for name in filenames:
+            rel = prefix + name
+            if _is_nifti(name):
                 (bids[bids_root] if bids_root is not None else nifti).append(rel)
             elif bids_root is not None:
                 continue  # sidecars, TSVs and dataset files of the BIDS source

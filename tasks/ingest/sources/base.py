@@ -101,7 +101,7 @@ def stat_row(ctx: Context, rel: str, path_key: str) -> tuple[int, int, str | Non
     Raises :class:`OSError` when the file cannot be stat-ed (removed, a dangling link, no
     permission); callers quarantine it with :func:`unreadable_item`.
     """
-    st = os.stat(ctx.drop_dir / rel)
+    st = os.stat(os.path.join(ctx.drop_dir, rel))  # a str join: this runs once per file
     cached = ctx.file_cache.get(path_key)
     if cached and cached[0] == st.st_size and cached[1] == st.st_mtime_ns and cached[3]:
         return st.st_size, st.st_mtime_ns, cached[3]

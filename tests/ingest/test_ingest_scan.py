@@ -1,0 +1,71 @@
+"""scan_drop: which files of the drop folder go to which source, and which are left out."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tasks.ingest.scan import scan_drop
+
+
+def _touch(root: Path, rel: str, text: str = "x") -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def _by_kind(drop: Path) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for source in scan_drop(drop):
+        key = source.kind + (f":{source.root}" if source.kind == "bids" else "")
+        out[key] = source.files
+    return out
+
+
+def test_scan_sorts_files_by_source_and_leaves_out_what_is_not_input(tmp_path):
+    drop = tmp_path / "drop"
+    for rel in ["export/b/IM2", "export/b/IM1", "export/a/IM1", "top.dcm",
+                "nifti/t1.nii.gz", "nifti/t1.json", "nifti/lonely.json",
+                "ds/dataset_description.json", "ds/participants.tsv",
+                "ds/sub-1/anat/sub-1_T1w.nii.gz", "ds/sub-1/anat/sub-1_T1w.json",
+                "ds/derivatives/x/sub-1_T1w.nii.gz", "ds/code/run.nii",
+                ".hidden", ".git/objects/ab", "export/.DS_Store",
+                "clinical/covariates.csv"]:
+        _touch(drop, rel)
+    outside = tmp_path / "outside"
+    _touch(outside, "secret.dcm")
+    os.symlink(outside / "secret.dcm", drop / "export" / "a" / "link.dcm")
+    os.symlink(outside, drop / "linked_dir")
+    os.symlink(tmp_path / "missing", drop / "dangling")
+    os.symlink(outside, drop / ".hidden_link")
+
+    kinds = _by_kind(drop)
+    assert kinds["dicom"] == ["top.dcm", "export/a/IM1", "export/b/IM1", "export/b/IM2",
+                              "nifti/lonely.json"]
+    assert kinds["nifti"] == ["nifti/t1.nii.gz"]
+    assert kinds["bids:ds"] == ["ds/sub-1/anat/sub-1_T1w.nii.gz"]
+    assert kinds["symlink"] == ["dangling", "export/a/link.dcm", "linked_dir"]
+    assert set(kinds) == {"dicom", "nifti", "bids:ds", "symlink"}
+
+
+def test_scan_of_a_missing_or_empty_drop_folder(tmp_path):
+    assert scan_drop(tmp_path / "nope") == []
+    (tmp_path / "empty").mkdir()
+    assert scan_drop(tmp_path / "empty") == []
+
+
+def test_unlistable_folder_is_passed_over(tmp_path, monkeypatch):
+    import tasks.ingest.scan as scan
+
+    drop = tmp_path / "drop"
+    _touch(drop, "ok/IM1")
+    _touch(drop, "locked/IM1")
+    real = os.scandir
+
+    def scandir(path):
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(scan.os, "scandir", scandir)
+    assert _by_kind(drop) == {"dicom": ["ok/IM1"]}
