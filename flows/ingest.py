@@ -67,6 +67,25 @@ def _failed(future) -> int:
     return int(isinstance(result, BaseException))
 
 
+def _write_sessions(run: IngestRun, sessions: list[SessionPlan], width: int) -> int:
+    """Run :func:`session_task` for every session, ``width`` at a time; failed sessions.
+
+    Each session runs dcm2niix and gzip, so at most ``width`` (``n_procs``) are in flight; a
+    new one starts as soon as any of them ends.
+    """
+    from prefect.futures import as_completed
+
+    pending: set = set()
+    failed = 0
+    for sp in sessions:
+        if len(pending) >= width:
+            done = next(as_completed(list(pending)))
+            pending.discard(done)
+            failed += _failed(done)
+        pending.add(session_task.submit(run, sp))
+    return failed + sum(_failed(f) for f in pending)
+
+
 def _publish(summary: dict[str, Any]) -> None:
     from prefect.artifacts import create_markdown_artifact
 
@@ -102,14 +121,7 @@ def ingest_flow(settings: Settings | None = None, home: str | None = None,
         with ingest_lock(settings, lock_timeout_s):
             run = IngestRun(settings, run_id=run_id)
             sessions = plan_task(run)
-            # at most n_procs sessions in flight (each runs dcm2niix and gzip)
-            in_flight: list = []
-            failed = 0
-            for sp in sessions:
-                in_flight.append(session_task.submit(run, sp))
-                if len(in_flight) >= max(1, int(settings.n_procs or 1)):
-                    failed += _failed(in_flight.pop(0))
-            failed += sum(_failed(f) for f in in_flight)
+            failed = _write_sessions(run, sessions, max(1, int(settings.n_procs or 1)))
             summary = finalize_task(run)
             summary["failed_sessions"] = failed
     except LockBusy:
