@@ -89,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="synthetic volume shape")
     ap.add_argument("--prefect", action="store_true",
                     help="time the Prefect flow (ephemeral API) instead of the plain runner")
+    ap.add_argument("--out", default=None, metavar="NAME",
+                    help="result file name in bench/results (default ingest.json, or "
+                         "ingest_prefect.json with --prefect)")
     args = ap.parse_args(argv)
 
     from calcisvd.env import apply_offline_env
@@ -151,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         result["pass"] = (result["ratio_vs_dcm2niix"] <= 1.3
                           and result["rerun_fraction"] <= 0.05)
-        out = ROOT / "bench" / "results" / ("ingest_prefect.json" if args.prefect
-                                             else "ingest.json")
+        out = ROOT / "bench" / "results" / (args.out or ("ingest_prefect.json" if args.prefect
+                                                          else "ingest.json"))
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
         print(f"dcm2niix {t_ref:.2f} s | ingest {t_first:.2f} s "
