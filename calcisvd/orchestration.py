@@ -3,9 +3,10 @@
 Prefect flow runs emit a heartbeat event every ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` seconds
 (180 by default). Heartbeats exist for runs nobody watches: a deployment run started by a
 worker, which an automation marks Crashed when its heartbeats stop (``python -m
-ops.notifications --zombies``, see docs/operations.md). In Prefect 3.8 the heartbeat thread
-sleeps in one-second steps and every synchronous flow run (and subflow) waits for it to wake
-at the end: up to a second per run, which is most of a rerun that finds nothing new.
+ops.notifications --zombies``, README "Operating with a Prefect server"). In Prefect 3.8
+the heartbeat thread sleeps in one-second steps and every synchronous flow run (and subflow)
+waits for it to wake at the end: up to a second per run, which is most of a rerun that finds
+nothing new.
 
 A command run from a terminal (``calcisvd ingest``, ``calcisvd run``...) is watched by its
 user, who sees it end or die. Its flow runs are started with heartbeats off, unless the
