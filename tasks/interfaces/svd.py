@@ -51,6 +51,14 @@ def _opt(value):
     return value if isdefined(value) and value else None
 
 
+def _opt_mask(value, box: tuple[slice, ...]):
+    """An optional mask input, cropped to ``box``, as booleans (None when not given)."""
+    import numpy as np
+
+    path = _opt(value)
+    return None if path is None else np.asarray(_load(path)[0])[box] > 0
+
+
 def _limit_threads(n: int) -> None:
     """Cap SimpleITK's threads: sessions run side by side, one core each by default."""
     import SimpleITK as sitk
@@ -213,10 +221,9 @@ class WMHSegmentation(SimpleInterface):
         flair = np.asarray(_load(self.inputs.flair_z)[0], np.float32)[box]
         t1 = _opt(self.inputs.t1w_z)
         t1z = None if t1 is None else np.asarray(_load(t1)[0], np.float32)[box]
-        lac, pvs = _opt(self.inputs.lacune_mask), _opt(self.inputs.pvs_mask)
-        exclude = None if lac is None else np.asarray(_load(lac)[0])[box] > 0
-        small = None if pvs is None else np.asarray(_load(pvs)[0])[box] > 0
-        mask = segment_wmh(flair, anat, spacing, t1_z=t1z, exclude=exclude, cavities=small)
+        mask = segment_wmh(flair, anat, spacing, t1_z=t1z,
+                           exclude=_opt_mask(self.inputs.lacune_mask, box),
+                           cavities=_opt_mask(self.inputs.pvs_mask, box))
         res = wmh_measures(mask, anat.dist_ventricle_mm, spacing)
         self._results["wmh_mask"] = _save(uncrop(mask, box, shape), affine,
                                           os.path.join(runtime.cwd, "wmh_mask.nii.gz"))
@@ -390,8 +397,7 @@ class SVDReportlets(SimpleInterface):
                  "microbleeds": "microbleed_mask", "lacunes": "lacune_mask", "pvs": "pvs_mask"}
         masks = {"brain": brain[box]}
         for key, trait in names.items():
-            p = _opt(getattr(self.inputs, trait))
-            masks[key] = None if p is None else np.asarray(_load(p)[0])[box] > 0
+            masks[key] = _opt_mask(getattr(self.inputs, trait), box)
         self._results["reportlets"] = svd_reportlets(
             images, affine, masks, runtime.cwd, _opt(self.inputs.measures))
         return runtime
