@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.calcisvd-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test lint bench clean-data prefect-local
+.PHONY: help venv demo test lint bench clean-data prefect-local system-packages
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -19,11 +19,14 @@ $(STAMP): requirements/lock.txt pyproject.toml
 
 venv: $(STAMP)  ## create or update .venv from the pinned versions (requirements/lock.txt)
 
+system-packages:  ## install the Debian packages the service tests need (ops/system_packages.txt)
+	@bash ops/system_packages.sh
+
 demo: $(STAMP)  ## simulate a small cohort and run the whole pipeline on it
 	$(BIN)/calcisvd simulate
 	$(BIN)/calcisvd run
 
-test: $(STAMP)  ## run the test suite (real Prefect, DuckDB, GX, Nipype, bids-validator)
+test: $(STAMP) system-packages  ## run the test suite (real Prefect, DuckDB, GX, Nipype, bids-validator)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)  ## ruff
