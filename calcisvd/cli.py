@@ -16,12 +16,13 @@ from pathlib import Path
 from calcisvd import __version__
 
 COMMANDS: tuple[str, ...] = (
-    "simulate", "ingest", "quantify", "load", "validate", "analyze", "run", "status", "sql",
-    "audit-phi",
+    "init", "simulate", "ingest", "quantify", "load", "validate", "analyze", "run", "status",
+    "sql", "audit-phi",
 )
 
 EPILOG = """\
 typical session (a new user, on the embedded defaults):
+  calcisvd init --home DIR       # a new home (folders, pseudonym key); or export CALCISVD_HOME
   calcisvd simulate              # write a simulated hospital export into drop/
   calcisvd run                   # ingest -> quantify -> load -> validate -> analyze
   calcisvd status                # what ran, what is waiting, what was quarantined
@@ -32,7 +33,14 @@ or stage by stage: ingest, quantify, load, validate, analyze.
 Locations: everything lives under CALCISVD_HOME (default: the repository root): drop/,
 bids_dataset/, bids_dataset/derivatives/calcisvd/, quarantine/, reports/, var/calcisvd.duckdb,
 secrets/. Settings come from defaults < calcisvd.toml (or --config) < CALCISVD_* environment
-variables < flags. `calcisvd <command> --help` explains each command.
+variables < flags. A home that does not exist is refused (except by init and simulate,
+which create it). `calcisvd <command> --help` explains each command.
+
+exit codes:
+  0  done, nothing failed
+  1  something failed: a stage or flow, a session's measurement (CT or MRI), a warehouse
+     batch that did not pass validation; `calcisvd status` lists what and why
+  2  usage or configuration error (bad flag, invalid setting, missing home)
 """
 
 
@@ -87,9 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"calcisvd: configuration error: {exc}", file=sys.stderr)
         return 2
+    command = _module(args.command)
+    if not settings.home.is_dir() and not getattr(command, "CREATES_HOME", False):
+        print(f"calcisvd: home {settings.home} does not exist (from --home or CALCISVD_HOME); "
+              f"create it with `calcisvd init --home {settings.home}` or fix the path",
+              file=sys.stderr)
+        return 2
     apply_offline_env(prefect_home=str(settings.prefect_home))
     setup_logging(settings)
-    command = _module(args.command)
     if getattr(command, "RUNS_FLOWS", False):  # flow runs in the foreground of this process
         from calcisvd.orchestration import foreground_flow_runs
 

@@ -21,29 +21,57 @@ it is set on its own. The layout under ``home``::
     secrets/pseudonym.key       HMAC key for subject pseudonyms (keep outside the dataset)
     secrets/reid_map.tsv        re-identification map (authorised use only)
     simulated_truth/            simulator ground truth; never read by the pipeline
+
+Values are validated by pydantic (``pydantic-settings`` reads the ``CALCISVD_*`` variables and
+the TOML file): a wrong type, an unknown choice or an impossible value stops with the source
+(file, variable or flag), the field and what is allowed (:class:`SettingsError`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "CALCISVD_"
 CONFIG_FILENAME = "calcisvd.toml"
 
+#: the folders of a home (``calcisvd init`` creates them); the rest appear on first use
+HOME_LAYOUT: tuple[str, ...] = ("drop", "drop/clinical", "bids_dataset", "quarantine",
+                                "reports", "var", "secrets")
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything a run needs to know: locations, engines and defaults.
+PositiveInt = Annotated[int, Field(ge=1)]
 
-    Path fields left as ``None`` are derived from ``home`` by :meth:`resolved`.
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message names the source, the field and the rule."""
+
+
+def _default_procs() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+class Settings(BaseSettings):
+    """Everything a run needs to know: locations, engines and defaults (frozen, validated).
+
+    Path fields left as ``None`` are derived from ``home`` by :meth:`resolved`. Build it with
+    :func:`load_settings` (which layers file, environment and flags); constructing ``Settings``
+    directly reads no environment.
     """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True,
+                                      validate_default=True, case_sensitive=False)
 
     home: Path = REPO_ROOT
     drop_dir: Path | None = None
@@ -62,20 +90,29 @@ class Settings:
     truth_dir: Path | None = None
 
     # simulation defaults (demo scale; the paper's scale is 126 subjects at 1 mm)
-    sim_subjects: int = 12
-    sim_seed: int = 42
-    sim_resolution_mm: float = 2.0
+    sim_subjects: PositiveInt = 12
+    sim_seed: Annotated[int, Field(ge=0)] = 42
+    # a head scan's voxel: 0.2 mm (micro-CT) to 10 mm (beyond that nothing is measurable)
+    sim_resolution_mm: Annotated[float, Field(ge=0.2, le=10.0)] = 2.0
     sim_follow_up: bool = True
 
     # engines
     # Linear: each session node by node in a worker process (n_procs sessions at once);
     # MultiProc: Nipype runs a session's nodes in parallel; SLURM: nodes as SLURM jobs
-    nipype_plugin: str = "Linear"
-    n_procs: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
-    task_runner: str = "thread"  # thread | dask
+    nipype_plugin: Literal["Linear", "MultiProc", "SLURM"] = "Linear"
+    n_procs: PositiveInt = Field(default_factory=_default_procs)
+    task_runner: Literal["thread", "dask"] = "thread"
     dask_address: str | None = None  # e.g. tcp://scheduler:8786; None = local cluster
 
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   **_other: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values given: :func:`load_settings` layers the sources itself."""
+        return (init_settings,)
 
     def resolved(self) -> Settings:
         """Return a copy with every derived path filled in and made absolute."""
@@ -102,7 +139,11 @@ class Settings:
         for name, default in derived.items():
             current = getattr(self, name)
             values[name] = Path(current).expanduser().resolve() if current else default
-        return dataclasses.replace(self, **values)
+        return self.replace(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A validated copy with ``changes`` applied (the object itself is frozen)."""
+        return type(self)(**{**self.model_dump(), **changes})
 
     # convenience paths -------------------------------------------------------------------
     @property
@@ -117,8 +158,7 @@ class Settings:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly view, saved beside run outputs for provenance."""
-        return {f.name: (str(v) if isinstance(v, Path) else v) for f in fields(self)
-                for v in [getattr(self, f.name)]}
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.model_dump().items()}
 
 
 def _req(p: Path | None) -> Path:
@@ -127,23 +167,39 @@ def _req(p: Path | None) -> Path:
     return p
 
 
-def _coerce(name: str, raw: Any) -> Any:
-    """Convert a config/env value to the type of field ``name``."""
-    ftype = {f.name: f.type for f in fields(Settings)}[name]
-    if raw is None:
-        return None
-    text = str(ftype)
-    if "Path" in text:
-        return Path(str(raw))
-    if text.startswith("bool"):
-        if isinstance(raw, bool):
-            return raw
-        return str(raw).strip().lower() in {"1", "true", "yes", "on"}
-    if text.startswith("int"):
-        return int(raw)
-    if text.startswith("float"):
-        return float(raw)
-    return str(raw)
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' ``CALCISVD_*`` reader over a given mapping (tests pass their own)."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._given = {k.lower(): v for k, v in env.items()}
+        super().__init__(Settings, case_sensitive=False, env_prefix=ENV_PREFIX)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return self._given
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    """The settings of a TOML file (top level or a ``[calcisvd]`` table)."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+    data = data.get("calcisvd", data)
+    unknown = set(data) - set(Settings.model_fields)
+    if unknown:
+        raise SettingsError(f"{path}: unknown setting(s): {', '.join(sorted(unknown))} "
+                            f"(known: {', '.join(Settings.model_fields)})")
+    return dict(data)
+
+
+def _describe(exc: ValidationError, origin: Mapping[str, str]) -> str:
+    lines = []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        where = origin.get(name, "default")
+        lines.append(f"{where}: {name} = {err.get('input')!r}: {err['msg']}")
+    return "invalid settings:\n  " + "\n  ".join(lines)
 
 
 def load_settings(
@@ -154,33 +210,31 @@ def load_settings(
     """Build the resolved settings: defaults < config file < environment < overrides.
 
     ``config_file`` defaults to ``$CALCISVD_CONFIG`` or ``<home>/calcisvd.toml`` when it exists.
-    ``overrides`` are command-line flags; ``None`` values are ignored.
+    ``overrides`` are command-line flags; ``None`` values are ignored. Invalid values raise
+    :class:`SettingsError` naming the file, variable or flag, the field and what is allowed.
     """
     env = os.environ if env is None else env
-    names = {f.name for f in fields(Settings)}
-    values: dict[str, Any] = {}
-
-    env_values = {
-        k[len(ENV_PREFIX):].lower(): v for k, v in env.items()
-        if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX):].lower() in names
-    }
+    names = set(Settings.model_fields)
+    env_values = {k: v for k, v in _MappingEnvSource(env)().items() if k in names}
     over = {k: v for k, v in (overrides or {}).items() if v is not None and k in names}
     home = Path(over.get("home") or env_values.get("home") or REPO_ROOT)
 
     cfg_path = config_file or (Path(env["CALCISVD_CONFIG"]) if env.get("CALCISVD_CONFIG")
                                else home / CONFIG_FILENAME)
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
     if cfg_path and Path(cfg_path).is_file():
-        with open(cfg_path, "rb") as fh:
-            data = tomllib.load(fh)
-        data = data.get("calcisvd", data)
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"{cfg_path}: unknown setting(s): {', '.join(sorted(unknown))}")
-        values.update({k: _coerce(k, v) for k, v in data.items()})
+        file_values = _read_config(Path(cfg_path))
+        values.update(file_values)
+        origin.update({k: str(cfg_path) for k in file_values})
     elif config_file is not None:
         raise FileNotFoundError(f"config file not found: {config_file}")
-
-    values.update({k: _coerce(k, v) for k, v in env_values.items()})
-    values.update({k: _coerce(k, v) for k, v in over.items()})
+    values.update(env_values)
+    origin.update({k: f"environment {ENV_PREFIX}{k.upper()}" for k in env_values})
+    values.update(over)
+    origin.update({k: f"command line ({k})" for k in over})
     values.setdefault("home", home)
-    return Settings(**values).resolved()
+    try:
+        return Settings(**values).resolved()
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, origin)) from None

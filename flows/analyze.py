@@ -57,18 +57,53 @@ def write_report_task(result: Any, frames: Any, truth: Any, reports_dir: Path,
     return write_report(result, frames, reports_dir, truth=truth, run_info=run_info)
 
 
+#: beside each report: the flow's result and the fingerprint of what it was computed from
+SUMMARY_FILE = "summary.json"
+
+
+def previous_summary(reports_dir: Path, fingerprint: str) -> dict[str, Any] | None:
+    """The latest report's summary when it was computed from ``fingerprint``, else None."""
+    import json
+
+    path = Path(reports_dir) / "latest" / SUMMARY_FILE
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if doc.get("inputs_fingerprint") != fingerprint or not Path(doc.get("html", "")).is_file():
+        return None
+    return doc
+
+
 @flow(name="analyze", flow_run_name=run_name("analyze"), log_prints=True)
 def analyze_flow(settings: Settings | None = None, published_path: Path | None = None,
-                 n_boot: int = 2000, n_perm: int = 9999, seed: int = 20240601) -> dict[str, Any]:
+                 n_boot: int = 2000, n_perm: int = 9999, seed: int = 20240601,
+                 force: bool = False) -> dict[str, Any]:
     """Analyse the warehouse and write ``<reports_dir>/analysis-<stamp>/``; returns paths and
-    headline numbers."""
-    from tasks.stats.analysis import summary_markdown
-    from tasks.stats.published import default_published_path, paper_agreement
-    from tasks.stats.tables import Options
+    headline numbers. When the curated tables, options and code are those of the latest
+    report, that report stands and nothing is recomputed (unless ``force``)."""
+    from tasks.stats.published import default_published_path
+    from warehouse.stamps import analysis_fingerprint
 
     settings = settings_or_default(settings)
     log = get_run_logger()
     published_path = Path(published_path or default_published_path(REPO_ROOT))
+    if not Path(settings.warehouse_path).is_file():
+        raise FileNotFoundError(f"no warehouse at {settings.warehouse_path}: "
+                                "run `calcisvd load` first")
+    fingerprint = analysis_fingerprint(
+        settings.warehouse_path, {"n_boot": n_boot, "n_perm": n_perm, "seed": seed},
+        [published_path, settings.reid_map_path, settings.truth_dir / "cohort.json"])
+    previous = None if force else previous_summary(settings.reports_dir, fingerprint)
+    if previous is not None:
+        log.info("analyze: warehouse unchanged since %s; that report stands",
+                 previous["report_dir"])
+        return {**previous, "skipped": True}
+    from calcisvd.io import atomic_write_json
+    from tasks.stats.analysis import summary_markdown
+    from tasks.stats.published import paper_agreement
+    from tasks.stats.tables import Options
+
     options = Options(n_boot=n_boot, n_perm=n_perm, seed=seed)
     frames, truth = read_frames_task(settings.warehouse_path)
     if truth is None:  # a simulated cohort: truth files + the re-identification map
@@ -93,9 +128,12 @@ def analyze_flow(settings: Settings | None = None, published_path: Path | None =
         markdown=f"# Analysis\n\nReport: `{paths.html}`\n\n{summary_markdown(result)}",
         description="calcisvd analysis summary")
     log.info("analyze: report written to %s", paths.html)
-    return {"report_dir": str(paths.directory), "html": str(paths.html),
-            "markdown": str(paths.markdown), "csv": {k: str(v) for k, v in paths.csv.items()},
-            "n_subjects": result.n_subjects, "n_with_follow_up": result.n_with_follow_up,
-            "notes": result.notes, "paper_agreement": paper_agreement(
-                result.tables["published_comparison"].data)
-            if "published_comparison" in result.tables else {}}
+    out = {"report_dir": str(paths.directory), "html": str(paths.html),
+           "markdown": str(paths.markdown), "csv": {k: str(v) for k, v in paths.csv.items()},
+           "n_subjects": result.n_subjects, "n_with_follow_up": result.n_with_follow_up,
+           "notes": result.notes, "paper_agreement": paper_agreement(
+               result.tables["published_comparison"].data)
+           if "published_comparison" in result.tables else {}}
+    atomic_write_json(Path(paths.directory) / SUMMARY_FILE,
+                      {**out, "inputs_fingerprint": fingerprint})
+    return out

@@ -18,11 +18,12 @@ from flows.common import run_name, settings_or_default
 
 
 @task(name="warehouse-load-batch", cache_policy=NONE)
-def load_batch_task(settings: Settings, flow_run_id: str | None) -> Any:
-    """Read, stage, validate and promote the current derivatives."""
+def load_batch_task(settings: Settings, flow_run_id: str | None, force: bool = False) -> Any:
+    """Read, stage, validate and promote the current derivatives (skipped when the inputs
+    and code are those of the last load, unless ``force``)."""
     from warehouse.load import load_derivatives
 
-    return load_derivatives(settings, flow_run_id=flow_run_id)
+    return load_derivatives(settings, flow_run_id=flow_run_id, skip_unchanged=not force)
 
 
 @task(name="warehouse-load-report", cache_policy=NONE)
@@ -38,14 +39,18 @@ def report_task(summary: Any) -> None:
 
 
 @flow(name="calcisvd-load", flow_run_name=run_name("load"), log_prints=True)
-def load_flow(settings: Settings | None = None) -> dict[str, Any]:
-    """Load the derivatives into the warehouse; Failed when the batch fails validation."""
+def load_flow(settings: Settings | None = None, force: bool = False) -> dict[str, Any]:
+    """Load the derivatives into the warehouse; Failed when the batch fails validation.
+    Inputs unchanged since the last load are not loaded again unless ``force``."""
     from prefect.runtime import flow_run
 
     from warehouse.load import BatchValidationError
 
     settings = settings_or_default(settings)
-    summary = load_batch_task(settings, str(flow_run.id) if flow_run.id else None)
+    summary = load_batch_task(settings, str(flow_run.id) if flow_run.id else None, force)
+    if summary.status == "unchanged":
+        print(f"load: inputs unchanged since load {summary.run_id}; nothing to do")
+        return summary.as_dict()
     report_task(summary)
     if not summary.ok:
         raise BatchValidationError(summary)

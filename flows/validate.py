@@ -22,21 +22,25 @@ class CuratedValidationError(RuntimeError):
 
 
 @task(name="warehouse-validate", cache_policy=NONE)
-def validate_task(settings: Settings, flow_run_id: str | None) -> Any:
-    """Validate the curated tables and store the results."""
+def validate_task(settings: Settings, flow_run_id: str | None, force: bool = False) -> Any:
+    """Validate the curated tables and store the results (the last results are reused when
+    the tables did not change, unless ``force``)."""
     from warehouse.validate import validate_curated
 
-    return validate_curated(settings, flow_run_id=flow_run_id)
+    return validate_curated(settings, flow_run_id=flow_run_id, skip_unchanged=not force)
 
 
 @flow(name="calcisvd-validate", flow_run_name=run_name("validate"), log_prints=True)
-def validate_flow(settings: Settings | None = None) -> dict[str, Any]:
-    """Validate the curated tables; Failed when an expectation fails."""
+def validate_flow(settings: Settings | None = None, force: bool = False) -> dict[str, Any]:
+    """Validate the curated tables; Failed when an expectation fails. Tables unchanged since
+    the last validation are not validated again unless ``force``."""
     from prefect.artifacts import create_markdown_artifact
     from prefect.runtime import flow_run
 
     settings = settings_or_default(settings)
-    result = validate_task(settings, str(flow_run.id) if flow_run.id else None)
+    result = validate_task(settings, str(flow_run.id) if flow_run.id else None, force)
+    if result.skipped:
+        print(f"validate: curated tables unchanged since validation {result.run_id}")
     create_markdown_artifact(key="warehouse-validation", markdown=result.report.markdown(),
                              description="expectation results of the curated tables")
     if not result.report.success:

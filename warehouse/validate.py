@@ -17,26 +17,43 @@ class CuratedValidation:
 
     run_id: str
     report: Any  # expectations.runner.ValidationReport
+    skipped: bool = False  # True: tables unchanged, the report of run ``run_id`` reused
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly summary."""
         return {"run_id": self.run_id, "success": self.report.success,
-                "n_expectations": len(self.report.outcomes),
+                "n_expectations": len(self.report.outcomes), "skipped": self.skipped,
                 "failed": self.report.failed_names(),
                 "docs_index": str(self.report.docs_index) if self.report.docs_index else None}
 
 
 def validate_curated(settings: Settings, run_id: str | None = None, *,
                      flow_run_id: str | None = None, suites: list[str] | None = None,
-                     build_docs: bool = True) -> CuratedValidation:
-    """Run the suites on the curated tables; store results in ``validation_results``."""
+                     build_docs: bool = True, skip_unchanged: bool = False) -> CuratedValidation:
+    """Run the suites on the curated tables; store results in ``validation_results``.
+
+    With ``skip_unchanged`` (all suites only), curated tables and code with the fingerprint of
+    the last validation (:func:`warehouse.stamps.curated_state`) are not validated again: the
+    last report is returned (``skipped`` True).
+    """
     from expectations.runner import validate_warehouse
+    from warehouse.stamps import curated_state, last_run_with
 
     assert settings.warehouse_path and settings.gx_dir
     run_id = run_id or uuid.uuid4().hex
     con = db.connect(settings.warehouse_path)
+    fingerprint = curated_state(con)
+    last = last_run_with(con, "validate") if skip_unchanged and not suites else None
+    if last is not None and last["inputs_fingerprint"] == fingerprint \
+            and last["message"].endswith("expectations passed"):
+        con.close()
+        report = last_report(settings)
+        if report is not None:
+            return CuratedValidation(run_id=last["run_id"], report=report, skipped=True)
+        con = db.connect(settings.warehouse_path)
     try:
-        start_run(con, run_id, "validate", {"suites": suites or "all"}, flow_run_id)
+        start_run(con, run_id, "validate", {"suites": suites or "all",
+                                            "inputs_fingerprint": fingerprint}, flow_run_id)
         try:
             report = validate_warehouse(con, target="curated", gx_dir=settings.gx_dir,
                                         run_name=run_id, suites=suites, build_docs=build_docs)

@@ -28,6 +28,9 @@ Computes:
   log1p(calcium volume); Holm and Benjamini-Hochberg across markers; a comparison with the
   published tables and a check of every published r against its P.
 
+When the curated tables, the options and the statistics code are those of the latest report
+(a fingerprint kept in its summary.json), that report stands and nothing is recomputed.
+
 Writes <reports_dir>/analysis-YYYYMMDD-HHMMSS/ with report.html, report.md, one CSV per
 table, figures/*.png and run.json; reports/latest points at the newest, reports/index.html
 lists them all. Runs as the Prefect flow "analyze" (artifacts: Table 2 and a summary).
@@ -52,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="permutation resamples for permutation P values (default 9999)")
     parser.add_argument("--seed", type=int, default=20240601,
                         help="seed of every resampling step (default 20240601)")
+    parser.add_argument("--force", action="store_true",
+                        help="recompute even when the warehouse, options and code are those "
+                             "of the latest report (by default that report stands)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -63,7 +69,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
               "run `calcisvd load` first")
         return 1
     out = analyze_flow(settings, published_path=args.published, n_boot=args.n_boot,
-                       n_perm=args.n_perm, seed=args.seed)
+                       n_perm=args.n_perm, seed=args.seed, force=args.force)
+    if out.get("skipped"):
+        print("warehouse, options and code unchanged since the latest report: it stands "
+              "(--force recomputes)")
     print(f"report: {out['html']}")
     print(f"subjects: {out['n_subjects']} at baseline, {out['n_with_follow_up']} with follow-up")
     agree = out.get("paper_agreement") or {}

@@ -20,6 +20,10 @@ are printed, stored in validation_results and shown in Data Docs
 (var/gx/gx/uncommitted/data_docs/local_site/index.html). After a successful load the curated
 tables are exported to var/parquet/current/*.parquet.
 
+Through the flow (the default), a load whose inputs (the files above: path, size, modification
+time) and code are those of the last load is skipped (--force loads anyway); a batch that
+failed validation stays failed, with its reason, until an input changes.
+
 Writes: var/calcisvd.duckdb, var/parquet/, var/gx/. Exit code 1 when the batch fails.
 
 example:
@@ -35,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `calcisvd load`."""
     parser.add_argument("--no-flow", action="store_true",
                         help="run without Prefect (no flow run, no artifact)")
+    parser.add_argument("--force", action="store_true",
+                        help="load even when the inputs and code are those of the last load "
+                             "(by default such a load is skipped)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -45,7 +52,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return _report(load_derivatives(settings))
     from flows.load import load_flow
 
-    state = load_flow(settings=settings, return_state=True)
+    state = load_flow(settings=settings, force=args.force, return_state=True)
     if state.is_completed():
         return _report(LoadSummary(**state.result()))
     exc = state.result(raise_on_failure=False)
@@ -58,7 +65,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def _report(summary) -> int:
     print(f"calcisvd load: run {summary.run_id}: {summary.status}")
     print(f"  staged  {summary.staged}")
-    if summary.ok:
+    if summary.status == "unchanged":
+        print("  inputs and code unchanged since that load: nothing to do (--force reloads)")
+    elif summary.ok:
         print(f"  written {summary.written}")
         print(f"  history {summary.superseded}")
         print(f"  snapshot {summary.snapshot}")

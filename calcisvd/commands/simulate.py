@@ -55,8 +55,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="worker processes (default: settings n_procs)")
 
 
+#: a new home is created (as `calcisvd init` does) rather than refused
+CREATES_HOME = True
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the command; returns the process exit code."""
+    from calcisvd.commands.init import init_home
+
+    init_home(settings)
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -135,16 +135,15 @@ def test_quarantine_and_problems_are_recorded(study):
 def test_reading_in_worker_processes_gives_the_serial_batch(study, monkeypatch):
     """Above ``PARALLEL_READ_MIN_SUBJECTS`` the tree is read by ``n_procs`` processes in
     chunks; rows, problems and new hashes are those of the serial read, in the same order."""
-    from dataclasses import replace
 
     import warehouse.load as wl
 
     settings, _subjects = study
     con = db.connect(settings.warehouse_path)
     try:
-        serial = wl.read_batch(replace(settings, n_procs=1), con)
+        serial = wl.read_batch(settings.replace(n_procs=1), con)
         monkeypatch.setattr(wl, "PARALLEL_READ_MIN_SUBJECTS", 2)
-        parallel = wl.read_batch(replace(settings, n_procs=2), con)
+        parallel = wl.read_batch(settings.replace(n_procs=2), con)
     finally:
         con.close()
     assert parallel.counts() == serial.counts() and serial.counts()["scans"] == 54

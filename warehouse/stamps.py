@@ -1,0 +1,147 @@
+"""Fingerprints that let a rerun skip the warehouse stages when nothing they read changed.
+
+* load: :func:`load_inputs_fingerprint` covers every file the load reads (``participants.tsv``,
+  ``sub-*_sessions.tsv``, the images and sidecars under ``sub-*/ses-*/anat/``, each session's
+  ``measures.json``, the quarantine reason files: path, size and modification time in ns, the
+  same identity the image hash cache uses) and the code that loads and validates them
+  (``warehouse/``, ``expectations/``). It is stored with the load's ``pipeline_runs`` row.
+* validate and analyze: :func:`curated_state` hashes the curated tables' content.
+
+A stage compares the fingerprint with the one of its last run (:func:`last_run_with`) and skips
+when they are equal; a changed file, a new session, a new quarantine entry or changed code
+gives a different fingerprint, and the stage runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from calcisvd.settings import Settings
+
+_REPO = Path(__file__).resolve().parents[1]
+#: code whose change must redo a load or a validation (files under these folders)
+LOAD_CODE = ("warehouse", "expectations")
+CODE_SUFFIXES = (".py", ".sql", ".json", ".yaml", ".yml")
+
+
+@lru_cache(maxsize=8)
+def code_fingerprint(folders: tuple[str, ...]) -> str:
+    """SHA-256 (16 hex) of the source files under ``folders`` of the repository."""
+    h = hashlib.sha256()
+    for folder in folders:
+        for path in sorted((_REPO / folder).rglob("*")):
+            if path.suffix in CODE_SUFFIXES and path.is_file() \
+                    and "__pycache__" not in path.parts:
+                h.update(path.relative_to(_REPO).as_posix().encode())
+                h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _stat_line(root: Path, path: str) -> str | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return f"{os.path.relpath(path, root)}\t{st.st_size}\t{st.st_mtime_ns}"
+
+
+def _scandir(path: Path | str) -> list[os.DirEntry]:
+    try:
+        return sorted(os.scandir(path), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def load_input_files(settings: Settings) -> Iterable[str]:
+    """Every file :func:`warehouse.load.read_batch` reads (paths as strings, sorted)."""
+    bids, deriv, quarantine = settings.bids_dir, settings.derivatives_dir, settings.quarantine_dir
+    assert bids and deriv and quarantine
+    yield str(bids / "participants.tsv")
+    for sub in _scandir(bids):
+        if not (sub.name.startswith("sub-") and sub.is_dir()):
+            continue
+        yield os.path.join(sub.path, f"{sub.name}_sessions.tsv")
+        for ses in _scandir(sub.path):
+            if ses.name.startswith("ses-") and ses.is_dir():
+                for f in _scandir(os.path.join(ses.path, "anat")):
+                    yield f.path
+    for sub in _scandir(deriv):
+        if sub.name.startswith("sub-") and sub.is_dir():
+            for ses in _scandir(sub.path):
+                if ses.name.startswith("ses-") and ses.is_dir():
+                    yield os.path.join(ses.path, f"{sub.name}_{ses.name}_measures.json")
+    if quarantine.is_dir():
+        for root, dirs, files in os.walk(quarantine):
+            dirs[:] = sorted(d for d in dirs if d != "files")
+            for name in sorted(files):
+                if name.endswith(".json"):
+                    yield os.path.join(root, name)
+
+
+def load_inputs_fingerprint(settings: Settings) -> str:
+    """Fingerprint of the load's inputs (files by path, size, mtime) and of its code."""
+    h = hashlib.sha256(code_fingerprint(LOAD_CODE).encode())
+    root = Path(settings.home)
+    for path in load_input_files(settings):
+        line = _stat_line(root, path)
+        if line is not None:
+            h.update(line.encode() + b"\n")
+    return h.hexdigest()
+
+
+def curated_state(con: Any) -> str:
+    """Fingerprint of the curated tables' content (sorted rows) and of the warehouse code."""
+    from warehouse.load import curated_fingerprint
+
+    return hashlib.sha256((code_fingerprint(LOAD_CODE) + curated_fingerprint(con))
+                          .encode()).hexdigest()
+
+
+def last_run_with(con: Any, kind: str) -> dict[str, Any] | None:
+    """The latest finished ``pipeline_runs`` row of ``kind`` (load, validate) with its stored
+    ``inputs_fingerprint``; None when there is none."""
+    row = con.execute(
+        "SELECT run_id, status, message, parameters FROM pipeline_runs "
+        "WHERE kind = $kind AND status IN ('success', 'failed') "
+        "ORDER BY started_at DESC LIMIT 1", {"kind": kind}).fetchone()
+    if row is None:
+        return None
+    try:
+        params = json.loads(row[3] or "{}")
+    except ValueError:
+        params = {}
+    return {"run_id": row[0], "status": row[1], "message": row[2] or "",
+            "inputs_fingerprint": params.get("inputs_fingerprint")}
+
+
+#: code whose change must redo the analysis
+ANALYSIS_CODE = ("tasks/stats", "tasks/report")
+
+
+def analysis_fingerprint(warehouse_path: Path, options: dict[str, Any],
+                         extra_files: Iterable[Path] = ()) -> str:
+    """Fingerprint of what a report is computed from: the curated tables, the analysis
+    options, the statistics and report code, and ``extra_files`` (path, size, mtime; e.g.
+    the simulator's truth read beside the warehouse)."""
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(warehouse_path), read_only=True)
+    except duckdb.ConnectionException:  # this process holds it read-write (`calcisvd run`)
+        con = duckdb.connect(str(warehouse_path))
+    try:
+        state = curated_state(con)
+    finally:
+        con.close()
+    h = hashlib.sha256(f"{state}\n{code_fingerprint(ANALYSIS_CODE)}\n".encode())
+    h.update(json.dumps(options, sort_keys=True, default=str).encode())
+    for path in extra_files:
+        line = _stat_line(Path("/"), str(path))
+        h.update(f"\n{line}".encode())
+    return h.hexdigest()
