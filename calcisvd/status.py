@@ -1,37 +1,28 @@
-"""Collect the operational status of a calcisvd home: runs, backlog, failures, counts."""
+"""Collect the operational status of a calcisvd home: runs, schedules, workers, backlog,
+failures, quarantine, skipped series, clinical data, warehouse counts.
+
+Reads, never writes: the run history (:mod:`calcisvd.run_history`: the server's API when
+``PREFECT_API_URL`` is set, else the embedded database file), the BIDS tree and derivatives, the
+quarantine folder, the ingest ledger (SQLite, read-only) and the warehouse (read-only DuckDB
+connection, or the last Parquet snapshot while a load holds the file).
+"""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from calcisvd.settings import Settings
 
 
-def recent_runs(limit: int) -> list[dict[str, Any]]:
-    """The last ``limit`` flow runs from the Prefect API, newest first."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.sorting import FlowRunSort
-
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=limit)
-        out = []
-        for r in runs:
-            state = r.state
-            out.append({
-                "name": r.name, "state": state.name if state else "?",
-                "start": r.start_time.strftime("%Y-%m-%d %H:%M") if r.start_time else "",
-                "seconds": round(r.total_run_time.total_seconds(), 1),
-                "message": (state.message or "")[:160] if state and state.is_failed() else "",
-            })
-        return out
-
-
 def quarantine_entries(quarantine_dir: Path, limit: int = 50) -> list[dict[str, Any]]:
     """Reasons recorded for quarantined inputs (JSON files under the quarantine folder)."""
     out = []
     for path in sorted(Path(quarantine_dir).rglob("*.json")) if quarantine_dir.exists() else []:
+        if "files" in path.relative_to(quarantine_dir).parts[:-1]:
+            continue  # copies of the quarantined input, not reason files
         try:
             doc = json.loads(path.read_text())
         except (ValueError, OSError):
@@ -42,108 +33,157 @@ def quarantine_entries(quarantine_dir: Path, limit: int = 50) -> list[dict[str, 
     return out[:limit] if limit else out
 
 
-def backlog(settings: Settings) -> dict[str, Any]:
-    """Sessions waiting for quantification or for the warehouse, and failed measurements."""
-    from tasks.quantify.sessions import discover_sessions, measures_path, needs_quantification
+def backlog(settings: Settings, loaded: set[tuple[str, str]] | None) -> dict[str, Any]:
+    """Sessions waiting for quantification or for the warehouse, and failed measurements
+    (``label part (kind): reason``; data failures stay until their input changes)."""
+    from tasks.quantify.sessions import (
+        discover_sessions,
+        failed_parts,
+        measures_path,
+        needs_quantification,
+    )
 
     waiting, failed, quantified = [], [], []
     for ses in discover_sessions(settings.bids_dir):
         need, why = needs_quantification(settings.derivatives_dir, ses)
         if need:
             waiting.append(f"{ses.label} ({why})")
+        path = measures_path(settings.derivatives_dir, ses)
+        if not path.is_file():
             continue
         quantified.append((ses.subject, ses.session))
-        doc = json.loads(measures_path(settings.derivatives_dir, ses).read_text())
-        for part in ("icac", "svd"):
-            if doc.get(part, {}).get("status") == "failed":
-                failed.append(f"{ses.label} {part}: {doc[part].get('reason')}")
-    loaded = warehouse_sessions(settings)
+        try:
+            doc = json.loads(path.read_text())
+        except ValueError:
+            continue
+        for part, block in failed_parts(doc).items():
+            failed.append(f"{ses.label} {part} ({block.get('failure', 'data')}): "
+                          f"{block.get('reason')}")
     not_loaded = [f"sub-{s}_ses-{t}" for s, t in quantified
                   if loaded is not None and (s, t) not in loaded]
     return {"to_quantify": waiting, "to_load": not_loaded, "failed_measurements": failed,
             "warehouse_readable": loaded is not None}
 
 
-def _connect_ro(settings: Settings):
-    import duckdb
+def skipped_series(var_dir: Path) -> dict[str, int]:
+    """Series the ingest skipped or quarantined, counted by outcome from its ledger."""
+    path = Path(var_dir) / "ingest" / "ledger.sqlite"
+    if not path.is_file():
+        return {}
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
+        try:
+            return dict(con.execute("SELECT outcome, count(*) FROM series "
+                                    "WHERE outcome != 'ingested' GROUP BY 1 ORDER BY 1"))
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return {}
 
-    if not settings.warehouse_path.exists():
+
+def warehouse_facts(settings: Settings) -> dict[str, Any] | None:
+    """Counts, loads, loaded sessions and subjects without clinical data, read in one short
+    read-only connection (or from the Parquet snapshot while a load holds the file)."""
+    from warehouse.db import read_sql
+    from warehouse.export import open_reader
+
+    if not Path(settings.warehouse_path).is_file():
         return None
     try:
-        return duckdb.connect(str(settings.warehouse_path), read_only=True)
-    except duckdb.Error:
-        return None  # held by a running load
-
-
-def warehouse_sessions(settings: Settings) -> set[tuple[str, str]] | None:
-    """(subject, session) pairs in the curated ``sessions`` table, or None if unreadable."""
-    con = _connect_ro(settings)
-    if con is None:
+        con, source = open_reader(settings.warehouse_path, settings.parquet_dir)
+    except Exception:  # no file and no snapshot yet
         return None
     try:
-        rows = con.execute("SELECT subject, session FROM sessions").fetchall()
-        return {(str(a), str(b)) for a, b in rows}
-    except Exception:
-        return None
+        tables = ("subjects", "sessions", "scans", "icac_session_measures",
+                  "icac_artery_measures", "svd_measures", "ingest_quarantine")
+        counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+        loads = [{"run_id": r[0][:12], "started": str(r[1])[:16], "status": r[2],
+                  "message": (r[3] or "")[:300]}
+                 for r in con.execute(read_sql("sql/status_loads.sql")).fetchall()]
+        sessions = {(str(a), str(b)) for a, b in
+                    con.execute("SELECT subject, session FROM sessions").fetchall()}
+        no_clinical = [r[0] for r in con.execute(read_sql("sql/status_no_clinical.sql"))
+                       .fetchall()]
     finally:
         con.close()
+    return {"source": source, "counts": counts, "loads": loads, "sessions": sessions,
+            "no_clinical": no_clinical}
 
 
-def warehouse_counts(settings: Settings) -> dict[str, int] | None:
-    """Row counts of the warehouse's base tables (not views), or None if unreadable."""
-    con = _connect_ro(settings)
-    if con is None:
-        return None
-    try:
-        tables = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_type = 'BASE TABLE' AND table_schema = 'main' ORDER BY 1").fetchall()]
-        return {t: con.table(t).aggregate("count(*)").fetchall()[0][0] for t in tables}
-    finally:
-        con.close()
-
-
-def collect_status(settings: Settings, runs: int = 10,
-                   with_prefect: bool = True) -> dict[str, Any]:
+def collect_status(settings: Settings, runs: int = 5, with_prefect: bool = True,
+                   environ: dict[str, str] | None = None) -> dict[str, Any]:
     """Everything ``calcisvd status`` prints, as a dict."""
+    from calcisvd.run_history import run_history
+
     report: dict[str, Any] = {"home": str(settings.home)}
     if with_prefect:
-        try:
-            report["runs"] = recent_runs(runs)
-        except Exception as exc:  # API down: say so, show the rest
-            report["runs_error"] = f"Prefect API not reachable: {exc}"
-    report["backlog"] = backlog(settings)
+        report["prefect"] = run_history(settings.prefect_home, runs, environ)
+    wh = warehouse_facts(settings)
+    report["backlog"] = backlog(settings, wh["sessions"] if wh else None)
     report["quarantine"] = quarantine_entries(settings.quarantine_dir, limit=0)
-    report["warehouse"] = warehouse_counts(settings)
+    report["skipped_series"] = skipped_series(settings.var_dir)
+    if wh:
+        wh = {k: v for k, v in wh.items() if k != "sessions"}
+    report["warehouse"] = wh
     return report
+
+
+def _runs_lines(p: dict[str, Any]) -> list[str]:
+    lines = [f"run history: {p['source']}"]
+    if p.get("error"):
+        lines.append(f"  {p['error']}")
+    if p.get("note"):
+        lines.append(f"  {p['note']}")
+    if p.get("deployments"):
+        lines.append("  deployments: " + ", ".join(p["deployments"]))
+    for group, items in p.get("runs", {}).items():
+        lines.append(f"  {group}:")
+        for r in items:
+            lines.append(f"    {r['start']:<16} {r['state']:<10} {r['seconds']:>7} s  {r['name']}")
+            if r["message"]:
+                lines.append(f"        failure: {r['message']}")
+    lines.append("  next scheduled: " + ("none" if not p.get("scheduled") else ""))
+    lines += [f"    {r['start']:<16} {r['deployment']}  {r['name']}" for r in p["scheduled"]]
+    lines.append("  workers: " + ("none seen" if not p.get("workers") else ""))
+    lines += [f"    {w['pool']}/{w['name']}: {w['status']}, last heartbeat {w['last_heartbeat']}"
+              for w in p["workers"]]
+    return lines
 
 
 def format_status(report: dict[str, Any]) -> str:
     """The report as text for a terminal."""
     lines = [f"calcisvd status ({report['home']})", ""]
-    if "runs" in report:
-        lines.append("recent runs:")
-        for r in report["runs"] or [{"name": "(none yet)", "state": "", "start": "",
-                                      "seconds": "", "message": ""}]:
-            lines.append(f"  {r['start']:<17} {r['state']:<10} {r['seconds']!s:>7} s  "
-                         f"{r['name']}")
-            if r["message"]:
-                lines.append(f"      failure: {r['message']}")
-    elif "runs_error" in report:
-        lines.append(report["runs_error"])
+    if "prefect" in report:
+        lines += _runs_lines(report["prefect"]) + [""]
     b = report["backlog"]
-    lines += ["", f"backlog: {len(b['to_quantify'])} session(s) to quantify, "
+    lines += [f"backlog: {len(b['to_quantify'])} session(s) to quantify, "
               f"{len(b['to_load'])} to load"
-              + ("" if b["warehouse_readable"] else " (warehouse not readable now)")]
+              + ("" if b["warehouse_readable"] else " (warehouse not created yet)")]
     lines += [f"  quantify: {s}" for s in b["to_quantify"][:20]]
     lines += [f"  load:     {s}" for s in b["to_load"][:20]]
-    lines += ["", f"failed measurements: {len(b['failed_measurements'])}"]
+    lines += ["", f"failed sessions: {len(b['failed_measurements'])}"]
     lines += [f"  {s}" for s in b["failed_measurements"][:20]]
+    wh = report["warehouse"]
+    failed_loads = [r for r in (wh or {}).get("loads", []) if r["status"] == "failed"]
+    last = (wh or {}).get("loads", [None])[0] if wh and wh.get("loads") else None
+    lines += ["", "warehouse loads: " + (f"last {last['status']} at {last['started']} "
+                                         f"(run {last['run_id']})" if last else "none yet")]
+    lines += [f"  FAILED {r['started']} run {r['run_id']}: {r['message']}"
+              for r in failed_loads]
     q = report["quarantine"]
     lines += ["", f"quarantine: {len(q)} input(s)"]
     lines += [f"  {e['file']}: {e['reason']}" for e in q[:20]]
-    wh = report["warehouse"]
-    lines += ["", "warehouse:" + ("" if wh is not None else " not created yet or busy")]
+    sk = report["skipped_series"]
+    lines += ["", "series not ingested: " + (", ".join(f"{n} {k}" for k, n in sk.items())
+                                             if sk else "none")
+              + (" (localizers, dose reports, non-image objects; reasons in the ingest log)"
+                 if sk.get("skipped") else "")]
     if wh:
-        lines += [f"  {t:<32} {n:>8}" for t, n in wh.items()]
+        nc = wh["no_clinical"]
+        lines += ["", f"subjects without clinical data: {len(nc)}"]
+        lines += [f"  sub-{s}" for s in nc[:20]]
+        lines += ["", f"warehouse ({wh['source']}):"]
+        lines += [f"  {t:<24} {n:>8}" for t, n in wh["counts"].items()]
+    else:
+        lines += ["", "warehouse: not created yet"]
     return "\n".join(lines)

@@ -20,7 +20,7 @@ from flows.common import make_task_runner, run_name, settings_or_default
 STAGES = ("ingest", "quantify", "load", "validate", "analyze")
 
 
-def _stage(name: str, settings: Settings) -> Any:
+def _stage(name: str, settings: Settings, retry_failed: bool = False) -> Any:
     if name == "ingest":
         from flows.ingest import ingest_flow
 
@@ -29,7 +29,7 @@ def _stage(name: str, settings: Settings) -> Any:
         from flows.quantify import quantify_flow
 
         return quantify_flow.with_options(task_runner=make_task_runner(settings))(
-            settings=settings)
+            settings=settings, retry_failed=retry_failed)
     if name == "load":
         from flows.load import load_flow
 
@@ -58,9 +58,10 @@ def where_to_look(settings: Settings) -> dict[str, str]:
 
 
 @flow(name="calcisvd-pipeline", flow_run_name=run_name("pipeline"))
-def pipeline_flow(settings: Settings | None = None,
-                  stages: list[str] | None = None) -> dict[str, Any]:
-    """Run the stages in order; stop at the first stage that fails (its state is Failed)."""
+def pipeline_flow(settings: Settings | None = None, stages: list[str] | None = None,
+                  retry_failed: bool = False) -> dict[str, Any]:
+    """Run the stages in order; stop at the first stage that fails (its state is Failed).
+    ``retry_failed`` re-quantifies sessions whose last failure was a data error too."""
     settings = settings_or_default(settings)
     log = get_run_logger()
     timings: dict[str, float] = {}
@@ -68,7 +69,7 @@ def pipeline_flow(settings: Settings | None = None,
     for name in [s for s in STAGES if stages is None or s in stages]:
         t0 = time.perf_counter()
         log.info("stage %s: starting", name)
-        results[name] = _stage(name, settings)
+        results[name] = _stage(name, settings, retry_failed)
         timings[name] = round(time.perf_counter() - t0, 2)
         log.info("stage %s: done in %.1f s", name, timings[name])
     look = where_to_look(settings)

@@ -52,27 +52,35 @@ def quantify_session_task(session: Session, settings: Settings) -> dict[str, Any
     return result
 
 
-def plan_quantification(settings: Settings, force: bool = False) -> tuple[list[Session], int]:
-    """Sessions to (re)quantify, and how many are already up to date."""
-    todo, current = [], 0
+def plan_quantification(settings: Settings, force: bool = False, retry_failed: bool = False
+                        ) -> tuple[list[Session], int, list[str]]:
+    """Sessions to (re)quantify, how many are up to date, and the sessions left failed (data
+    errors with unchanged inputs: ``label: reason``)."""
+    todo, current, still_failed = [], 0, []
     for ses in discover_sessions(settings.bids_dir):
-        needed, _why = needs_quantification(settings.derivatives_dir, ses)
+        needed, why = needs_quantification(settings.derivatives_dir, ses, retry_failed)
         if needed or force:
             todo.append(ses)
         else:
             current += 1
-    return todo, current
+            if why.startswith("failed"):
+                still_failed.append(f"{ses.label}: {why}")
+    return todo, current, still_failed
 
 
 @flow(name="quantify", flow_run_name=run_name("quantify"), log_prints=True)
-def quantify_flow(settings: Settings | None = None, force: bool = False) -> dict[str, Any]:
-    """Quantify new or changed sessions; returns counts and per-session results."""
+def quantify_flow(settings: Settings | None = None, force: bool = False,
+                  retry_failed: bool = False) -> dict[str, Any]:
+    """Quantify new or changed sessions, and those whose last failure was transient (all
+    failed ones with ``retry_failed``); returns counts and per-session results."""
     from tasks.qc.report import write_group_index
 
     settings = settings_or_default(settings)
     log = get_run_logger()
-    todo, current = plan_quantification(settings, force)
+    todo, current, still_failed = plan_quantification(settings, force, retry_failed)
     log.info("quantify: %d session(s) to process, %d up to date", len(todo), current)
+    for line in still_failed:
+        log.warning("quantify: %s", line)
     results: list[dict[str, Any]] = []
     if todo:
         from tasks.quantify.pool import shutdown_pool
@@ -89,6 +97,7 @@ def quantify_flow(settings: Settings | None = None, force: bool = False) -> dict
         else None
     failed = [r for r in results if "failed" in (r["icac_status"], r["svd_status"])]
     summary = {"processed": len(results), "up_to_date": current, "with_failures": len(failed),
+               "still_failed": still_failed,
                "results": results, "qc_index": str(index) if index else None}
     if results:
         create_table_artifact(
@@ -102,7 +111,8 @@ def quantify_flow(settings: Settings | None = None, force: bool = False) -> dict
     return summary
 
 
-def run_quantify(settings: Settings, force: bool = False) -> dict[str, Any]:
+def run_quantify(settings: Settings, force: bool = False,
+                 retry_failed: bool = False) -> dict[str, Any]:
     """Run the flow with the task runner the settings ask for."""
     return quantify_flow.with_options(task_runner=make_task_runner(settings))(
-        settings=settings, force=force)
+        settings=settings, force=force, retry_failed=retry_failed)

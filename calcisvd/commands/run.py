@@ -21,6 +21,15 @@ session is ingested, quantified and loaded alone before the analytics are refres
 The Prefect API is the embedded one (PREFECT_HOME=var/prefect) unless PREFECT_API_URL points
 at a server (see README: operating with a Prefect server and workers).
 
+Load, validate and analyze are skipped when what they read did not change since their last
+run (fingerprints in the warehouse and beside the latest report): a rerun with nothing new
+takes seconds. Sessions whose measurement failed on their data stay failed until their images
+change or --retry-failed; transient failures (machine trouble) are retried by every run.
+
+exit codes: 0 all stages done and every session measured in this run; 1 a stage failed, or a
+session's CT or MRI measurement failed in this run (see `calcisvd status`); 2 usage or
+configuration error.
+
 examples:
   calcisvd simulate && calcisvd run        # the demo
   calcisvd run --stages ingest quantify    # some stages only
@@ -35,22 +44,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stages", nargs="+", default=None, metavar="STAGE",
                         choices=["ingest", "quantify", "load", "validate", "analyze"],
                         help="run only these stages, in pipeline order (default: all)")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="re-quantify sessions whose last failure was a data error too")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the pipeline flow; print timings and where to look next."""
+    from calcisvd.commands.quantify import print_failures
     from flows.pipeline import pipeline_flow
 
     try:
-        result = pipeline_flow(settings=settings, stages=args.stages)
+        result = pipeline_flow(settings=settings, stages=args.stages,
+                               retry_failed=args.retry_failed)
     except Exception as exc:
         print(f"\ncalcisvd run: FAILED: {exc}\n"
               "see `calcisvd status` and the Prefect run logs for the failing stage")
         return 1
-    print("\ncalcisvd run: done")
+    quantified = result["results"].get("quantify") or {}
+    failed = quantified.get("with_failures", 0)
+    print(f"\ncalcisvd run: {'done, with failed measurements' if failed else 'done'}")
     for stage, sec in result["timings"].items():
         print(f"  {stage:<9} {sec:8.1f} s")
+    if quantified:
+        print_failures(quantified)
     print("\nwhere to look next:")
     for what, where in result["where_to_look"].items():
         print(f"  {what:<17} {where}")
-    return 0
+    return 1 if failed else 0

@@ -16,7 +16,7 @@ from typing import Any
 from calcisvd.measures import ICAC_SESSION_MEASURES, SVD_MEASURES
 from calcisvd.provenance import code_revision, version_string
 from tasks.quantify.derivatives import ensure_dataset_description, write_session_derivatives
-from tasks.quantify.sessions import Session, inputs_hash, method_version
+from tasks.quantify.sessions import Session, failure_kind, inputs_hash, method_version
 
 log = logging.getLogger("calcisvd.quantify")
 
@@ -77,8 +77,11 @@ def session_work_dir(work_dir: Path, session: Session) -> Path:
     return root / version
 
 
-def _empty(names: dict[str, str], status: str, reason: str) -> dict[str, Any]:
+def _empty(names: dict[str, str], status: str, reason: str,
+           exc: BaseException | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"status": status, "reason": reason}
+    if exc is not None:  # transient (machine: retried next run) or data (stays failed)
+        out["failure"] = failure_kind(exc)
     out.update({k: None for k in names})
     return out
 
@@ -125,7 +128,7 @@ def quantify_session(
                 reportlets["icac"] = out["reportlet"]
         except Exception as exc:  # recorded, not raised: the MRI is still measured
             log.warning("%s: CT quantification failed: %s", session.label, _failure_reason(exc))
-            icac = _empty(ICAC_SESSION_MEASURES, "failed", _failure_reason(exc))
+            icac = _empty(ICAC_SESSION_MEASURES, "failed", _failure_reason(exc), exc)
             icac["arteries"] = []
     else:
         icac = _empty(ICAC_SESSION_MEASURES, "missing", "no CT in this session")
@@ -150,7 +153,7 @@ def quantify_session(
         except Exception as exc:
             log.warning("%s: MRI quantification failed: %s", session.label,
                         _failure_reason(exc))
-            svd = _empty(SVD_MEASURES, "failed", _failure_reason(exc))
+            svd = _empty(SVD_MEASURES, "failed", _failure_reason(exc), exc)
     else:
         svd = _empty(SVD_MEASURES, "missing", "no MRI in this session")
 
@@ -167,4 +170,5 @@ def quantify_session(
     return {"subject": session.subject, "session": session.session,
             "icac_status": icac["status"], "svd_status": svd["status"],
             "icac_reason": icac.get("reason"), "svd_reason": svd.get("reason"),
+            "icac_failure": icac.get("failure"), "svd_failure": svd.get("failure"),
             "seconds": pipeline["seconds"], "measures": str(path)}

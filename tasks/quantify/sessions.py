@@ -1,7 +1,11 @@
 """Which sessions need quantification: discovery in the BIDS tree and change detection.
 
 A session is (re)quantified when it has no ``measures.json`` yet, or when the hash of its input
-images and of the measuring code differs from the one recorded in its ``measures.json``.
+images and of the measuring code differs from the one recorded in its ``measures.json``, or
+when a modality failed for a transient reason (``failure: transient``: the machine, not the
+data: out of memory, a killed worker, a full disk...). A modality that failed on its data
+(``failure: data``) stays failed, with its reason, until the images or the code change, or
+the caller asks to retry failed sessions (``retry_failed``).
 """
 
 from __future__ import annotations
@@ -77,15 +81,61 @@ def measures_path(derivatives_dir: Path, session: Session) -> Path:
             / f"{session.label}_measures.json")
 
 
-def needs_quantification(derivatives_dir: Path, session: Session) -> tuple[bool, str]:
-    """Whether the session must be (re)quantified, and why, as ``(flag, reason)``."""
+#: exception names of failures caused by the machine rather than the data (retried next run);
+#: Nipype re-raises a node's error as text, so names are matched in the message too
+TRANSIENT_ERROR_NAMES: frozenset[str] = frozenset({
+    "OSError", "IOError", "BlockingIOError", "ChildProcessError", "ConnectionError",
+    "BrokenPipeError", "ConnectionAbortedError", "ConnectionRefusedError",
+    "ConnectionResetError", "InterruptedError", "PermissionError", "ProcessLookupError",
+    "TimeoutError", "MemoryError", "BrokenProcessPool", "KeyboardInterrupt", "SystemExit",
+})
+
+
+def failure_kind(exc: BaseException) -> str:
+    """``transient`` for machine trouble (the exception or the error Nipype re-raised as
+    text is one of ``TRANSIENT_ERROR_NAMES``), ``data`` for anything else."""
+    for cls in type(exc).__mro__:
+        if cls.__name__ in TRANSIENT_ERROR_NAMES:
+            return "transient"
+    lines = [t.strip() for t in str(exc).splitlines() if t.strip()]
+    for line in reversed(lines[-5:]):
+        name = line.split(":", 1)[0].rsplit(".", 1)[-1]
+        if name in TRANSIENT_ERROR_NAMES:
+            return "transient"
+    return "data"
+
+
+def failed_parts(doc: dict) -> dict[str, dict]:
+    """The ``icac``/``svd`` blocks of a measures document whose status is ``failed``."""
+    return {part: doc[part] for part in ("icac", "svd")
+            if isinstance(doc.get(part), dict) and doc[part].get("status") == "failed"}
+
+
+def needs_quantification(derivatives_dir: Path, session: Session,
+                         retry_failed: bool = False) -> tuple[bool, str]:
+    """Whether the session must be (re)quantified, and why, as ``(flag, reason)``.
+
+    A failed modality is retried when its failure was transient, or with ``retry_failed``;
+    a data failure otherwise stays, with the reason ``failed: ...``.
+    """
     path = measures_path(derivatives_dir, session)
     if not path.is_file():
         return True, "no results yet"
     try:
-        recorded = json.loads(path.read_text())["pipeline"]["inputs_hash"]
+        doc = json.loads(path.read_text())
+        recorded = doc["pipeline"]["inputs_hash"]
     except (ValueError, KeyError, TypeError):
         return True, "previous results unreadable"
     if recorded != inputs_hash(session):
         return True, "inputs or code changed"
-    return False, "up to date"
+    failed = failed_parts(doc)
+    if not failed:
+        return False, "up to date"
+    reasons = "; ".join(f"{part} {block.get('failure', 'data')} failure: {block.get('reason')}"
+                        for part, block in failed.items())
+    if any(block.get("failure") == "transient" for block in failed.values()):
+        return True, f"retry after {reasons}"
+    if retry_failed:
+        return True, f"retry requested after {reasons}"
+    return False, f"failed ({reasons}); retried when its images or the code change, or with " \
+                  "--retry-failed"

@@ -138,3 +138,68 @@ def test_nipype_work_folder_is_keyed_on_the_measuring_code(tmp_path, monkeypatch
     monkeypatch.setattr(runner, "method_version", lambda: "v2")
     second.mkdir()
     assert runner.session_work_dir(tmp_path, ses) == second and second.is_dir()
+
+
+def _write(deriv: Path, ses, icac: dict, svd: dict) -> None:
+    write_session_derivatives(deriv, ses, icac=icac, svd=svd,
+                              pipeline={"inputs_hash": inputs_hash(ses), "version": "x",
+                                        "code_revision": "y", "created": "now"},
+                              images={}, reportlets={})
+
+
+def test_failure_kind_separates_machine_from_data() -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from tasks.quantify.sessions import failure_kind
+
+    assert failure_kind(OSError(28, "No space left on device")) == "transient"
+    assert failure_kind(MemoryError()) == "transient"
+    assert failure_kind(BrokenProcessPool("worker killed")) == "transient"
+    assert failure_kind(ValueError("no head found in the CT")) == "data"
+    # Nipype re-raises a node's error as text, the original exception on the last line
+    nipype_text = ("Exception raised while executing Node ct_icac.\n\nTraceback:\n  File x\n"
+                   "\tOSError: [Errno 5] Input/output error")
+    assert failure_kind(RuntimeError(nipype_text)) == "transient"
+    assert failure_kind(RuntimeError("Traceback:\nValueError: empty mask")) == "data"
+
+
+def test_failed_session_retry_rules(bids: Path, tmp_path: Path) -> None:
+    deriv = tmp_path / "deriv"
+    ses = discover_sessions(bids)[0]
+    icac, svd = _doc()
+    icac.update(status="failed", reason="no intracranial region found", failure="data")
+    _write(deriv, ses, icac, svd)
+    need, why = needs_quantification(deriv, ses)
+    assert not need and why.startswith("failed") and "no intracranial region found" in why
+    assert needs_quantification(deriv, ses, retry_failed=True)[0]
+    # a transient failure is retried by the next run, whatever the flag
+    icac.update(failure="transient", reason="OSError: [Errno 28] No space left on device")
+    _write(deriv, ses, icac, svd)
+    need, why = needs_quantification(deriv, ses)
+    assert need and "transient" in why
+    # a data failure is retried when the input changes
+    icac.update(failure="data")
+    _write(deriv, ses, icac, svd)
+    assert not needs_quantification(deriv, ses)[0]
+    _img(ses.files["ct"], value=3.0)
+    assert needs_quantification(deriv, ses) == (True, "inputs or code changed")
+
+
+def test_runner_records_data_and_machine_failures(bids: Path, tmp_path: Path) -> None:
+    """The real Nipype workflows on a 4-voxel constant 'CT': a data failure, kept with its
+    reason; the same session with its work folder on a file (the OS refuses the folder): a
+    transient failure, retried by the next run."""
+    from tasks.quantify.runner import quantify_session
+
+    ses = discover_sessions(bids)[1]  # FLAIR only: the MRI workflow
+    deriv = tmp_path / "deriv"
+    out = quantify_session(ses, derivatives_dir=deriv, work_dir=tmp_path / "work")
+    assert out["svd_status"] == "failed" and out["svd_failure"] == "data", out
+    assert out["svd_reason"]
+    assert not needs_quantification(deriv, ses)[0]
+    blocker = tmp_path / "blocked"
+    blocker.write_text("a file where the work folder should be")
+    out = quantify_session(ses, derivatives_dir=deriv, work_dir=blocker)
+    assert out["svd_status"] == "failed" and out["svd_failure"] == "transient", out
+    need, why = needs_quantification(deriv, ses)
+    assert need and "transient" in why
