@@ -5,7 +5,8 @@
   ``measures.json``, the quarantine reason files: path, size and modification time in ns, the
   same identity the image hash cache uses) and the code that loads and validates them
   (``warehouse/``, ``expectations/``). It is stored with the load's ``pipeline_runs`` row.
-* validate and analyze: :func:`curated_state` hashes the curated tables' content.
+* validate: :func:`curated_state` hashes the curated tables' content; analyze:
+  :func:`analysis_fingerprint` the analyst views it reads, its options and its code.
 
 A stage compares the fingerprint with the one of its last run (:func:`last_run_with`) and skips
 when they are equal; a changed file, a new session, a new quarantine entry or changed code
@@ -122,13 +123,32 @@ def last_run_with(con: Any, kind: str) -> dict[str, Any] | None:
 
 #: code whose change must redo the analysis
 ANALYSIS_CODE = ("tasks/stats", "tasks/report")
+#: what the analysis reads from the warehouse (the analyst views; ground truth when present)
+ANALYSIS_RELATIONS = ("v_baseline_cohort", "v_one_year_change", "v_session_measures",
+                      "v_icac_by_artery", "truth_baseline_cohort", "truth_one_year_change",
+                      "truth_session_measures")
+
+
+def relations_fingerprint(con: Any, names: Iterable[str]) -> str:
+    """SHA-256 over the sorted rows of the tables/views ``names`` that exist (constants)."""
+    present = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'")
+        .fetchall()}
+    h = hashlib.sha256()
+    for name in names:
+        if name in present:
+            h.update(name.encode())
+            h.update(repr(con.execute(f"SELECT * FROM main.{name} ORDER BY ALL")
+                          .fetchall()).encode())
+    return h.hexdigest()
 
 
 def analysis_fingerprint(warehouse_path: Path, options: dict[str, Any],
                          extra_files: Iterable[Path] = ()) -> str:
-    """Fingerprint of what a report is computed from: the curated tables, the analysis
-    options, the statistics and report code, and ``extra_files`` (path, size, mtime; e.g.
-    the simulator's truth read beside the warehouse)."""
+    """Fingerprint of what a report is computed from: the analyst views over the curated
+    tables (and truth tables), the analysis options, the statistics and report code, and
+    ``extra_files`` (path, size, mtime; e.g. the simulator's truth read beside the
+    warehouse)."""
     import duckdb
 
     try:
@@ -136,7 +156,7 @@ def analysis_fingerprint(warehouse_path: Path, options: dict[str, Any],
     except duckdb.ConnectionException:  # this process holds it read-write (`calcisvd run`)
         con = duckdb.connect(str(warehouse_path))
     try:
-        state = curated_state(con)
+        state = relations_fingerprint(con, ANALYSIS_RELATIONS)
     finally:
         con.close()
     h = hashlib.sha256(f"{state}\n{code_fingerprint(ANALYSIS_CODE)}\n".encode())

@@ -70,3 +70,26 @@ def test_read_frames_while_this_process_holds_the_warehouse(tmp_path, small_coho
     finally:
         holder.close()
     assert len(frames.baseline) == len(small_cohort["baseline"]) and truth is None
+
+
+def test_analyze_skips_when_views_options_and_code_are_unchanged(prefect_harness,
+                                                                 warehouse_settings):
+    import duckdb
+
+    from flows.analyze import analyze_flow
+
+    first = analyze_flow(warehouse_settings, n_boot=20, n_perm=19, seed=3)
+    assert not first.get("skipped")
+    again = analyze_flow(warehouse_settings, n_boot=20, n_perm=19, seed=3)
+    assert again["skipped"] and again["html"] == first["html"]
+    assert again["n_subjects"] == first["n_subjects"]
+    other = analyze_flow(warehouse_settings, n_boot=20, n_perm=19, seed=4)  # options changed
+    assert not other.get("skipped") and other["html"] != first["html"]
+    con = duckdb.connect(str(warehouse_settings.warehouse_path))
+    con.execute("UPDATE t_baseline SET age = age + 1 WHERE subject = "
+                "(SELECT min(subject) FROM t_baseline)")
+    con.close()
+    changed = analyze_flow(warehouse_settings, n_boot=20, n_perm=19, seed=4)
+    assert not changed.get("skipped") and changed["html"] != other["html"]
+    forced = analyze_flow(warehouse_settings, n_boot=20, n_perm=19, seed=4, force=True)
+    assert not forced.get("skipped")
