@@ -1,0 +1,192 @@
+"""Operations benchmark: no-op `calcisvd run`, `calcisvd status`, and the rerun after one new
+follow-up, as an operator runs them (each a fresh `calcisvd` process, wall time).
+
+On a fresh home (``calcisvd simulate``, default 12 patients at 2 mm, one follow-up visit held
+out of the drop folder):
+
+1. the first `calcisvd run` (embedded Prefect API), for reference;
+2. no-op `calcisvd run` with the embedded API (median of ``--repeats``);
+3. `calcisvd status` with the embedded run history (median);
+4. a `prefect server start` on 127.0.0.1 (free port, its own PREFECT_HOME), then no-op
+   `calcisvd run` and `calcisvd status` with PREFECT_API_URL pointing at it (medians);
+5. the held-out follow-up put back, and `calcisvd run` again (embedded): the rerun after one
+   new follow-up.
+
+Targets (issue 19): no-op run <= 10 s against a running server, <= 25 s embedded; status
+<= 2 s; rerun after one new follow-up <= 60 s. The stage timings `calcisvd run` prints are
+kept for each run. Writes ``bench/results/operations.json`` and prints a summary.
+Run: ``nice -n 10 .venv/bin/python -m bench.operations [--subjects N] [--repeats R]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from bench.pipeline import _hold_out_one_followup, _put_back
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+BIN = Path(sys.executable).parent
+TARGETS = {"noop_run_server_s": 10.0, "noop_run_embedded_s": 25.0, "status_embedded_s": 2.0,
+           "status_server_s": 2.0, "rerun_after_followup_s": 60.0}
+_STAGE_RE = re.compile(r"^\s+(ingest|quantify|load|validate|analyze)\s+([\d.]+) s$")
+
+
+def _env(home: Path, api: str | None = None, prefect_home: Path | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CALCISVD_"))}
+    env.update(CALCISVD_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               DO_NOT_TRACK="1")
+    if api:
+        env["PREFECT_API_URL"] = api
+    if prefect_home:
+        env["PREFECT_HOME"] = str(prefect_home)
+    return env
+
+
+def timed(args: list[str], env: dict) -> tuple[float, str, int]:
+    """Wall seconds, stdout and exit code of one `calcisvd` process."""
+    t0 = time.perf_counter()
+    res = subprocess.run([str(BIN / "calcisvd"), *args], env=env, capture_output=True,
+                         text=True, cwd=REPO)
+    return time.perf_counter() - t0, res.stdout + res.stderr, res.returncode
+
+
+def stages(output: str) -> dict[str, float]:
+    """The stage timings `calcisvd run` printed."""
+    out = {}
+    for line in output.splitlines():
+        m = _STAGE_RE.match(line)
+        if m:
+            out[m.group(1)] = float(m.group(2))
+    return out
+
+
+def repeat(args: list[str], env: dict, n: int) -> dict[str, Any]:
+    """Run ``n`` times: every wall time, the median, the stage timings of the last run."""
+    walls, last, codes = [], "", []
+    for _ in range(n):
+        sec, last, rc = timed(args, env)
+        walls.append(round(sec, 2))
+        codes.append(rc)
+    return {"seconds": walls, "median_s": round(statistics.median(walls), 2),
+            "exit_codes": codes, "stages_s": stages(last)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(root: Path) -> tuple[subprocess.Popen, str, float]:
+    """`prefect server start` on a free 127.0.0.1 port; returns (process, API URL, seconds)."""
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = _env(root, prefect_home=root / "prefect-server")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
+                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    while time.perf_counter() - t0 < 180:
+        try:
+            with urllib.request.urlopen(f"{api}/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, api, time.perf_counter() - t0
+        except OSError:
+            time.sleep(0.5)
+    proc.terminate()
+    raise TimeoutError("prefect server did not start in 180 s")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark; returns the results written to JSON."""
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--subjects", type=int, default=12)
+    p.add_argument("--resolution", type=float, default=2.0)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--work", type=Path, default=None,
+                   help="working folder (default: a temporary one, removed at the end)")
+    args = p.parse_args(argv)
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="calcisvd-ops-"))
+    home = work / "home"
+    shutil.rmtree(home, ignore_errors=True)
+    env = _env(home)
+    result: dict[str, Any] = {
+        "size": {"subjects": args.subjects, "resolution_mm": args.resolution,
+                 "seed": args.seed, "repeats": args.repeats, "cpus": os.cpu_count()},
+        "load_avg_before": round(os.getloadavg()[0], 2), "targets_s": TARGETS}
+    proc = None
+    try:
+        sec, out, rc = timed(["simulate", "--subjects", str(args.subjects), "--seed",
+                              str(args.seed), "--resolution", str(args.resolution)], env)
+        assert rc == 0, out
+        result["simulate_s"] = round(sec, 1)
+        held = _hold_out_one_followup(home / "drop", work / "held-out")
+        sec, out, rc = timed(["run"], env)
+        assert rc == 0, out[-3000:]
+        result["first_run_s"] = {"seconds": round(sec, 1), "stages_s": stages(out)}
+        print(f"first run: {sec:.1f} s {stages(out)}", flush=True)
+
+        result["noop_run_embedded"] = repeat(["run"], env, args.repeats)
+        result["status_embedded"] = repeat(["status"], env, args.repeats)
+        print(f"no-op run (embedded): {result['noop_run_embedded']}", flush=True)
+
+        proc, api, up = start_server(work)
+        result["server_start_s"] = round(up, 1)
+        senv = _env(home, api=api)
+        timed(["run", "--stages", "ingest"], senv)  # the server's first requests (migrations)
+        result["noop_run_server"] = repeat(["run"], senv, args.repeats)
+        result["status_server"] = repeat(["status"], senv, args.repeats)
+        sec, out, rc = timed(["status"], senv)
+        result["status_server_output_head"] = out.splitlines()[:12]
+        print(f"no-op run (server): {result['noop_run_server']}", flush=True)
+
+        _put_back(work / "held-out", home / "drop")
+        sec, out, rc = timed(["run"], env)
+        assert rc == 0, out[-3000:]
+        result["rerun_after_followup"] = {"seconds": round(sec, 1), "stages_s": stages(out),
+                                          "held_out_studies": len((held or "").split(","))}
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=60)
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    got = {"noop_run_server_s": result["noop_run_server"]["median_s"],
+           "noop_run_embedded_s": result["noop_run_embedded"]["median_s"],
+           "status_embedded_s": result["status_embedded"]["median_s"],
+           "status_server_s": result["status_server"]["median_s"],
+           "rerun_after_followup_s": result["rerun_after_followup"]["seconds"]}
+    result["summary_s"] = got
+    result["meets_target"] = {k: got[k] <= TARGETS[k] for k in TARGETS}
+    result["not_measured"] = (
+        "time from a follow-up landing to its warehouse row under the deployed service, and "
+        "scheduler runs created: need `prefect deploy` + a worker (tests/flows); not run here")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "operations.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\noperations ({args.subjects} patients at {args.resolution:g} mm, median of "
+          f"{args.repeats}; load {result['load_avg_before']} on {os.cpu_count()} CPUs):")
+    for k, v in got.items():
+        print(f"  {k:<24} {v:7.2f} s  (target <= {TARGETS[k]:g} s: "
+              f"{'ok' if result['meets_target'][k] else 'MISSED'})")
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
