@@ -12,6 +12,10 @@ out of the drop folder):
 5. the held-out follow-up put back, and `calcisvd run` again (embedded): the rerun after one
    new follow-up.
 
+With ``--deployed-only`` (a separate home of ``--deployed-subjects`` patients): the service as
+deployed (`prefect deploy --all`, a process worker): the runs the scheduler created, and the
+time from a follow-up landing in the drop folder to its row in the warehouse.
+
 Targets (issue 19): no-op run <= 10 s against a running server, <= 25 s embedded; status
 <= 2 s; rerun after one new follow-up <= 60 s. The stage timings `calcisvd run` prints are
 kept for each run. Writes ``bench/results/operations.json`` and prints a summary.
@@ -111,6 +115,102 @@ def start_server(root: Path) -> tuple[subprocess.Popen, str, float]:
     raise TimeoutError("prefect server did not start in 180 s")
 
 
+def _api(api: str, route: str, body: dict | None = None) -> Any:
+    req = urllib.request.Request(api + route, data=json.dumps(body or {}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read() or b"null")
+
+
+def _session_rows(warehouse: Path) -> set[tuple[str, str]] | None:
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error:
+        return None  # a load holds it
+    try:
+        return {(a, b) for a, b in con.execute("SELECT subject, session FROM sessions")
+                .fetchall()}
+    finally:
+        con.close()
+
+
+def measure_deployed(work: Path, subjects: int, resolution: float, seed: int,
+                     wait_s: float = 900) -> dict[str, Any]:
+    """The service as the README deploys it: server, process work pool, `prefect deploy
+    --all`, one worker. Counts the runs the scheduler created, then puts one follow-up in the
+    drop folder, starts the ingest-scheduled deployment at once (a real schedule adds up to
+    its 15 minutes), and times until the follow-up's row is in the warehouse (ingest, its
+    event, the triggered quantify-and-load)."""
+    home = work / "deployed-home"
+    shutil.rmtree(home, ignore_errors=True)
+    env = _env(home)
+    sec, out, rc = timed(["simulate", "--subjects", str(subjects), "--seed", str(seed),
+                          "--resolution", str(resolution)], env)
+    assert rc == 0, out
+    _hold_out_one_followup(home / "drop", work / "deployed-held-out")
+    sec, out, rc = timed(["run", "--stages", "ingest", "quantify", "load", "validate"], env)
+    assert rc == 0, out[-3000:]
+    proc, api, _up = start_server(work)
+    worker = None
+    try:
+        denv = dict(_env(home, api=api), CALCISVD_REPO=str(REPO))
+        for args in (["work-pool", "create", "calcisvd-local", "--type", "process"],
+                     ["--no-prompt", "deploy", "--all"]):
+            res = subprocess.run([str(BIN / "prefect"), *args], env=denv, cwd=REPO,
+                                 capture_output=True, text=True, timeout=600)
+            assert res.returncode == 0, res.stdout + res.stderr
+        deployed_at = time.perf_counter()
+        deps = {d["name"]: d["id"] for d in _api(api, "/deployments/filter", {"limit": 50})}
+        scheduled: dict[str, int] = {}
+        while time.perf_counter() - deployed_at < 120:
+            runs = _api(api, "/flow_runs/filter", {
+                "limit": 200, "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}})
+            scheduled = {}
+            names = {v: k for k, v in deps.items()}
+            for r in runs:
+                if r.get("auto_scheduled"):
+                    key = names.get(r.get("deployment_id"), "?")
+                    scheduled[key] = scheduled.get(key, 0) + 1
+            if {"ingest-scheduled", "analytics-nightly"} <= set(scheduled):
+                break
+            time.sleep(5)
+        scheduler_s = time.perf_counter() - deployed_at
+        worker = subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool",
+                                   "calcisvd-local", "--name", "bench-worker"], env=denv,
+                                  cwd=REPO, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        before = _session_rows(home / "var" / "calcisvd.duckdb") or set()
+        t0 = time.perf_counter()
+        _put_back(work / "deployed-held-out", home / "drop")
+        _api(api, f"/deployments/{deps['ingest-scheduled']}/create_flow_run", {})
+        landed = None
+        while time.perf_counter() - t0 < wait_s:
+            rows = _session_rows(home / "var" / "calcisvd.duckdb")
+            if rows is not None and rows - before:
+                landed = time.perf_counter() - t0
+                break
+            time.sleep(2)
+        runs = _api(api, "/flow_runs/filter", {"limit": 20, "sort": "START_TIME_DESC",
+                                               "flow_runs": {"parent_task_run_id":
+                                                             {"is_null_": True}}})
+        return {"subjects": subjects, "resolution_mm": resolution,
+                "scheduled_runs_created": scheduled,
+                "scheduler_first_runs_within_s": round(scheduler_s, 1),
+                "followup_to_warehouse_row_s": None if landed is None else round(landed, 1),
+                "followup_note": "deployment started at once; under the 15-minute schedule add "
+                                 "up to 900 s of waiting for the next ingest run",
+                "deployment_runs": [{"name": r["name"], "state": r["state"]["type"]}
+                                    for r in runs if r.get("deployment_id")][:8]}
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=60)
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; returns the results written to JSON."""
     p = argparse.ArgumentParser(description=__doc__,
@@ -121,7 +221,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--work", type=Path, default=None,
                    help="working folder (default: a temporary one, removed at the end)")
+    p.add_argument("--deployed-only", action="store_true",
+                   help="measure only the deployed service (scheduler runs, follow-up to "
+                        "warehouse row) and add it to operations.json")
+    p.add_argument("--deployed-subjects", type=int, default=3)
     args = p.parse_args(argv)
+    if args.deployed_only:
+        work = args.work or Path(tempfile.mkdtemp(prefix="calcisvd-ops-"))
+        try:
+            dep = measure_deployed(work, args.deployed_subjects, args.resolution, args.seed)
+        finally:
+            if args.work is None:
+                shutil.rmtree(work, ignore_errors=True)
+        path = RESULTS / "operations.json"
+        result = json.loads(path.read_text()) if path.is_file() else {}
+        result["deployed"] = dep
+        result.pop("not_measured", None)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(dep, indent=2))
+        return result
 
     work = args.work or Path(tempfile.mkdtemp(prefix="calcisvd-ops-"))
     home = work / "home"

@@ -75,6 +75,33 @@ def previous_summary(reports_dir: Path, fingerprint: str) -> dict[str, Any] | No
     return doc
 
 
+def analysis_inputs(settings: Settings, published_path: Path | None = None,
+                    n_boot: int = 2000, n_perm: int = 9999, seed: int = 20240601
+                    ) -> tuple[dict[str, Any], list[Path]]:
+    """The options and files (besides the warehouse) a report is computed from: the published
+    tables given, or both candidates of the default (the statistics modules that choose between
+    them take seconds to import; a skip should not), and the simulator's truth."""
+    candidates = [Path(published_path)] if published_path else \
+        [REPO_ROOT.parent / "shared" / "paper" / "tables.yaml",
+         REPO_ROOT / "tasks" / "stats" / "published_tables.yaml"]
+    return ({"n_boot": n_boot, "n_perm": n_perm, "seed": seed},
+            [*candidates, Path(settings.reid_map_path), Path(settings.truth_dir) / "cohort.json"])
+
+
+def report_is_current(settings: Settings) -> bool:
+    """True when the latest report (default options) was computed from what the warehouse
+    holds now: the pipeline then does not start the analyze subflow."""
+    from warehouse.stamps import analysis_fingerprint
+
+    if not Path(settings.warehouse_path).is_file():
+        return False
+    try:
+        fingerprint = analysis_fingerprint(settings.warehouse_path, *analysis_inputs(settings))
+    except Exception:  # warehouse busy or incomplete: the flow decides
+        return False
+    return previous_summary(settings.reports_dir, fingerprint) is not None
+
+
 @flow(name="analyze", flow_run_name=run_name("analyze"), log_prints=True)
 def analyze_flow(settings: Settings | None = None, published_path: Path | None = None,
                  n_boot: int = 2000, n_perm: int = 9999, seed: int = 20240601,
@@ -82,18 +109,16 @@ def analyze_flow(settings: Settings | None = None, published_path: Path | None =
     """Analyse the warehouse and write ``<reports_dir>/analysis-<stamp>/``; returns paths and
     headline numbers. When the curated tables, options and code are those of the latest
     report, that report stands and nothing is recomputed (unless ``force``)."""
-    from tasks.stats.published import default_published_path
     from warehouse.stamps import analysis_fingerprint
 
     settings = settings_or_default(settings)
     log = get_run_logger()
-    published_path = Path(published_path or default_published_path(REPO_ROOT))
     if not Path(settings.warehouse_path).is_file():
         raise FileNotFoundError(f"no warehouse at {settings.warehouse_path}: "
                                 "run `calcisvd load` first")
-    fingerprint = analysis_fingerprint(
-        settings.warehouse_path, {"n_boot": n_boot, "n_perm": n_perm, "seed": seed},
-        [published_path, settings.reid_map_path, settings.truth_dir / "cohort.json"])
+    fingerprint = analysis_fingerprint(settings.warehouse_path,
+                                       *analysis_inputs(settings, published_path, n_boot,
+                                                        n_perm, seed))
     previous = None if force else previous_summary(settings.reports_dir, fingerprint)
     if previous is not None:
         log.info("analyze: warehouse unchanged since %s; that report stands",
@@ -101,9 +126,10 @@ def analyze_flow(settings: Settings | None = None, published_path: Path | None =
         return {**previous, "skipped": True}
     from calcisvd.io import atomic_write_json
     from tasks.stats.analysis import summary_markdown
-    from tasks.stats.published import paper_agreement
+    from tasks.stats.published import default_published_path, paper_agreement
     from tasks.stats.tables import Options
 
+    published_path = Path(published_path or default_published_path(REPO_ROOT))
     options = Options(n_boot=n_boot, n_perm=n_perm, seed=seed)
     frames, truth = read_frames_task(settings.warehouse_path)
     if truth is None:  # a simulated cohort: truth files + the re-identification map

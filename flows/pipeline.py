@@ -45,6 +45,20 @@ def _stage(name: str, settings: Settings, retry_failed: bool = False) -> Any:
     raise ValueError(f"unknown stage {name!r}")
 
 
+def _unchanged(name: str, settings: Settings) -> bool:
+    """Load, validate and analyze whose inputs did not change are not started at all (a
+    subflow costs API round trips even when it skips; the flows check again themselves)."""
+    if name in ("load", "validate"):
+        from warehouse.stamps import stage_is_current
+
+        return stage_is_current(name, settings)
+    if name == "analyze":
+        from flows.analyze import report_is_current
+
+        return report_is_current(settings)
+    return False
+
+
 def where_to_look(settings: Settings) -> dict[str, str]:
     """The places a person opens after a run."""
     return {
@@ -68,6 +82,11 @@ def pipeline_flow(settings: Settings | None = None, stages: list[str] | None = N
     results: dict[str, Any] = {}
     for name in [s for s in STAGES if stages is None or s in stages]:
         t0 = time.perf_counter()
+        if _unchanged(name, settings):
+            timings[name] = round(time.perf_counter() - t0, 2)
+            results[name] = {"skipped": True}
+            log.info("stage %s: inputs unchanged since its last run; skipped", name)
+            continue
         log.info("stage %s: starting", name)
         results[name] = _stage(name, settings, retry_failed)
         timings[name] = round(time.perf_counter() - t0, 2)

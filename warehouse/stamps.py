@@ -165,3 +165,33 @@ def analysis_fingerprint(warehouse_path: Path, options: dict[str, Any],
         line = _stat_line(Path("/"), str(path))
         h.update(f"\n{line}".encode())
     return h.hexdigest()
+
+
+def _read_only(warehouse_path: Path) -> Any:
+    import duckdb
+
+    if not Path(warehouse_path).is_file():
+        return None
+    try:
+        return duckdb.connect(str(warehouse_path), read_only=True)
+    except duckdb.Error:  # held by a writer (or by this process): let the stage decide
+        return None
+
+
+def stage_is_current(stage: str, settings: Settings) -> bool:
+    """True when ``load`` or ``validate`` would skip (same fingerprint as its last run), read
+    through a short read-only connection; the pipeline then does not start the subflow."""
+    con = _read_only(Path(settings.warehouse_path))
+    if con is None:
+        return False
+    try:
+        last = last_run_with(con, stage)
+        if last is None or last["status"] != "success":
+            return False
+        if stage == "load":
+            return last["inputs_fingerprint"] == load_inputs_fingerprint(settings)
+        if stage == "validate":
+            return last["inputs_fingerprint"] == curated_state(con)
+        return False
+    finally:
+        con.close()
