@@ -242,6 +242,7 @@ def noop_only(work: Path, repeats: int) -> dict[str, Any]:
     timed(["run"], _env(home))  # settle: stages whose code changed run once
     result["noop_load_avg_before"] = round(os.getloadavg()[0], 2)
     measure_noop(work, home, repeats, result)
+    result["noop_load_avg_after"] = round(os.getloadavg()[0], 2)
     _summarise(result)
     path.write_text(json.dumps(result, indent=2) + "\n")
     _print_summary(result)
@@ -260,8 +261,9 @@ def _summarise(result: dict[str, Any]) -> None:
 
 def _print_summary(result: dict[str, Any]) -> None:
     size = result["size"]
+    load = result.get("noop_load_avg_before", result["load_avg_before"])
     print(f"\noperations ({size['subjects']} patients at {size['resolution_mm']:g} mm, median "
-          f"of {size['repeats']}; load {result['load_avg_before']} on {os.cpu_count()} CPUs):")
+          f"of {size['repeats']}; load average {load} on {os.cpu_count()} CPUs):")
     for k, v in result["summary_s"].items():
         print(f"  {k:<24} {v:7.2f} s  (target <= {TARGETS[k]:g} s: "
               f"{'ok' if result['meets_target'][k] else 'MISSED'})")
