@@ -77,6 +77,12 @@ class Settings:
 
     log_level: str = "INFO"
 
+    # ingest rules for real exports (docs/ingest.md)
+    ingest_heuristics: Path | None = None  # dcm2bids-style site config (home/heuristics.json)
+    ingest_undated: str = "quarantine"  # quarantine | baseline (undated studies of a subject)
+    ingest_placeholder_ids: str = "quarantine"  # quarantine | study (identity = the study)
+    ingest_ct_max_thickness_mm: float = 3.0  # CT for calcium scoring: thinnest <= this
+
     def resolved(self) -> Settings:
         """Return a copy with every derived path filled in and made absolute."""
         home = Path(self.home).expanduser().resolve()
