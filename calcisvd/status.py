@@ -32,6 +32,9 @@ def quarantine_entries(quarantine_dir: Path, limit: int = 50) -> list[dict[str, 
     """Reasons recorded for quarantined inputs (JSON files under the quarantine folder)."""
     out = []
     for path in sorted(Path(quarantine_dir).rglob("*.json")) if quarantine_dir.exists() else []:
+        if path.parent.name == "skipped" or "files" in path.relative_to(
+                quarantine_dir).parts[:-1]:
+            continue  # skipped-series records (skipped_entries); copies of quarantined files
         try:
             doc = json.loads(path.read_text())
         except (ValueError, OSError):
@@ -40,6 +43,19 @@ def quarantine_entries(quarantine_dir: Path, limit: int = 50) -> list[dict[str, 
             out.append({"file": str(doc.get("source") or doc.get("file") or path.parent.name),
                         "reason": str(doc.get("reason", ""))[:160]})
     return out[:limit] if limit else out
+
+
+def skipped_entries(quarantine_dir: Path) -> list[dict[str, Any]]:
+    """Series skipped by ingestion (``quarantine/skipped/*.json``): description and reason."""
+    out = []
+    for path in sorted((Path(quarantine_dir) / "skipped").glob("*.json")):
+        try:
+            doc = json.loads(path.read_text())
+        except (ValueError, OSError):
+            continue
+        out.append({"description": str(doc.get("description", "")),
+                    "reason": str(doc.get("reason", ""))[:160]})
+    return out
 
 
 def backlog(settings: Settings) -> dict[str, Any]:
@@ -114,6 +130,7 @@ def collect_status(settings: Settings, runs: int = 10,
             report["runs_error"] = f"Prefect API not reachable: {exc}"
     report["backlog"] = backlog(settings)
     report["quarantine"] = quarantine_entries(settings.quarantine_dir, limit=0)
+    report["skipped"] = skipped_entries(settings.quarantine_dir)
     report["warehouse"] = warehouse_counts(settings)
     return report
 
@@ -142,6 +159,9 @@ def format_status(report: dict[str, Any]) -> str:
     q = report["quarantine"]
     lines += ["", f"quarantine: {len(q)} input(s)"]
     lines += [f"  {e['file']}: {e['reason']}" for e in q[:20]]
+    sk = report.get("skipped", [])
+    lines += ["", f"skipped series: {len(sk)}"]
+    lines += [f"  {e['description'] or '(no description)'}: {e['reason']}" for e in sk[:20]]
     wh = report["warehouse"]
     lines += ["", "warehouse:" + ("" if wh is not None else " not created yet or busy")]
     if wh:
