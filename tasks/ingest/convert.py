@@ -102,6 +102,7 @@ class Converted:
 
     nifti: Path
     sidecar: dict
+    plain: Path | None = None  # dcm2niix's uncorrected output when ``nifti`` is a variant
 
 
 _VARIANT = re.compile(r"_(Tilt|Eq)_\d+$")
@@ -146,7 +147,8 @@ def collect_outputs(out_dir: Path, series_uids: list[str]) -> dict[str, Converte
         base = plain[0] if plain else chosen
         sidecar_path = base.with_suffix(".json")
         meta = json.loads(sidecar_path.read_text()) if sidecar_path.exists() else {}
-        result[uid] = Converted(nifti=chosen, sidecar=meta)
+        result[uid] = Converted(nifti=chosen, sidecar=meta,
+                                plain=plain[0] if len(plain) == 1 else None)
     return result
 
 

@@ -39,7 +39,7 @@ SIDECAR_ALLOW: Final[frozenset[str]] = frozenset({
     "SpoilingState", "ParallelReductionFactorInPlane", "PartialFourier",
     "EstimatedEffectiveEchoSpacing", "EstimatedTotalReadoutTime", "SliceTiming",
     "NonlinearGradientCorrection", "Units", "SpiralPitchFactor", "DataCollectionDiameter",
-    "CTDIvol",
+    "CTDIvol", "GeometryCheck", "ResampledBy",
 })
 _NIFTI_TEXT_FIELDS: Final[tuple[tuple[int, int], ...]] = ((4, 18), (148, 80), (228, 24),
                                                           (328, 16))

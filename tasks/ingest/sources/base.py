@@ -37,6 +37,7 @@ class SeriesInput:
     description: str = ""  # SeriesDescription (for the list of skipped series)
     thickness: float | None = None  # SliceThickness, mm (CT reconstruction choice)
     kernel: str = ""  # ConvolutionKernel (CT reconstruction choice)
+    geometry: object = None  # tasks.ingest.geometry.DicomGeometry (independent check)
 
     def quarantine_item(self, reason: str, category: str) -> QuarantineItem:
         """A quarantine item holding this series' files."""

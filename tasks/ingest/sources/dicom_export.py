@@ -292,6 +292,9 @@ class DicomExportSource(Source):
                 disc.quarantine.append(_item(s, all_files, geometry, "geometry"))
                 disc.quarantine_rows += s.file_rows
                 continue
+            from tasks.ingest.geometry import from_instances
+
+            s.geometry = from_instances(unique)
             by_study[first.study_uid].append((s, insts))
         for study_uid, members in sorted(by_study.items()):
             self._add_study(study_uid, members, disc)
