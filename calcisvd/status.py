@@ -40,6 +40,8 @@ def quarantine_entries(quarantine_dir: Path, limit: int = 50) -> list[dict[str, 
         except (ValueError, OSError):
             continue
         if isinstance(doc, dict):
+            if isinstance(doc.get("public"), dict):  # ingestion's path-free part
+                doc = {**doc["public"], "file": path.parent.name}
             out.append({"file": str(doc.get("source") or doc.get("file") or path.parent.name),
                         "reason": str(doc.get("reason", ""))[:160]})
     return out[:limit] if limit else out
