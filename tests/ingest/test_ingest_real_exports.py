@@ -172,3 +172,20 @@ def test_site_heuristics_file(tmp_path):
     out = run_ingest(settings)
     assert list(settings.bids_dir.glob("sub-*/ses-*/anat/*_FLAIR.nii.gz"))
     assert out["skipped_series"][0]["reason"].startswith("site heuristic #2 (dwi/dwi)")
+
+
+def test_warehouse_gets_hashed_source_paths(tmp_path):
+    """Export folder names often carry patient names: the warehouse row of a quarantine item
+    holds the SHA-256 of the source paths and the reason without paths."""
+    from warehouse.sources import Batch, read_quarantine
+
+    settings = make_settings(tmp_path / "home")
+    folder = settings.drop_dir / "Zyxwvu_Quintessa_19430917"
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_bytes(b"not dicom")
+    assert run_ingest(settings)["quarantined"] == 1
+    batch = Batch()
+    read_quarantine(settings.quarantine_dir, batch)
+    (row,) = batch.quarantine
+    assert "Zyxwvu" not in json.dumps(row) and len(row["source"]) == 64
+    assert row["reason"].startswith("not a DICOM file")
