@@ -123,8 +123,9 @@ def classify_series(
                               f"{b_value:g} s/mm2)")
     if re.search(r"ep_b\d|ep2d_diff|epse_diff", (sequence_name or "").lower()):
         return Classification(None, "contrast not used by calcisvd (diffusion; sequence name)")
-    agent = (contrast_agent or "").strip()
-    if agent and agent.upper() not in {"NONE", "NO", "N/A", "NA", "0"}:
+    agent = (contrast_agent or "").strip().upper()
+    if agent and agent not in {"NONE", "NO", "N/A", "NA", "0", "-"} and \
+            not agent.startswith(("NO ", "NON", "WITHOUT", "NATIVE", "PLAIN")):
         what = "calcium scoring needs a non-contrast CT" if modality == "CT" else \
             "calcisvd uses native (non-contrast) MR"
         return Classification(None, f"contrast-enhanced series (ContrastBolusAgent set): {what}")

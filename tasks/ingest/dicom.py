@@ -154,7 +154,7 @@ def first_date(get) -> tuple[str, str]:
 
     for name, tag in DATE_TAGS:
         value = (get(tag) or "").strip()
-        if value and parse_dicom_date(value) is not None and value[:8].isdigit():
+        if value and parse_dicom_date(value) is not None:
             return value, name
     return "", ""
 
