@@ -189,3 +189,17 @@ def test_warehouse_gets_hashed_source_paths(tmp_path):
     (row,) = batch.quarantine
     assert "Zyxwvu" not in json.dumps(row) and len(row["source"]) == 64
     assert row["reason"].startswith("not a DICOM file")
+
+
+def test_two_studies_of_one_visit_are_merged_and_reported(tmp_path):
+    settings = make_settings(tmp_path / "home")
+    p = Patient("HOSP0108")
+    write_series(settings.drop_dir / "a", p, "2.25.501", DAY, "CT", 2, shape=(16, 16, 6))
+    write_series(settings.drop_dir / "b", p, "2.25.502", DAY, "T1w", 3, shape=(16, 16, 6))
+    out = run_ingest(settings)
+    assert out["ingested"] == 2
+    (note,) = out["merged_sessions"]
+    assert "same-month rule" in note and note.startswith("sub-")
+    from tasks.ingest.pipeline import summary_markdown
+
+    assert "Sessions of several studies" in summary_markdown(out)
