@@ -7,6 +7,7 @@ with the file size to detect truncation).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 from dataclasses import dataclass, field
@@ -147,14 +148,20 @@ DATE_TAGS: tuple[tuple[str, int], ...] = (
     ("ContentDate", 0x00080023))
 
 
-def first_date(get) -> tuple[str, str]:
-    """(value, attribute name) of the first valid date of :data:`DATE_TAGS`, ``get(tag)``
-    giving each element's text; empty, masked (``***``) or impossible dates are missing."""
+@functools.lru_cache(maxsize=4096)
+def _valid_date(value: str) -> bool:
     from tasks.ingest.deid import parse_dicom_date
 
+    return parse_dicom_date(value) is not None
+
+
+def first_date(get) -> tuple[str, str]:
+    """(value, attribute name) of the first valid date of :data:`DATE_TAGS`, ``get(tag)``
+    giving each element's text; empty, masked (``***``) or impossible dates are missing.
+    (Dates repeat over the files of a study: their validity is cached.)"""
     for name, tag in DATE_TAGS:
         value = (get(tag) or "").strip()
-        if value and parse_dicom_date(value) is not None:
+        if value and _valid_date(value):
             return value, name
     return "", ""
 
