@@ -104,6 +104,15 @@ class Settings(BaseSettings):
     task_runner: Literal["thread", "dask"] = "thread"
     dask_address: str | None = None  # e.g. tcp://scheduler:8786; None = local cluster
 
+    # ingest rules for real exports (docs/ingest.md)
+    ingest_heuristics: Path | None = None  # dcm2bids-style site config (home/heuristics.json)
+    # undated studies of a subject: quarantine them, or take them as the baseline
+    ingest_undated: Literal["quarantine", "baseline"] = "quarantine"
+    # placeholder PatientIDs (empty, ***, ANONYMOUS): quarantine, or one subject per study
+    ingest_placeholder_ids: Literal["quarantine", "study"] = "quarantine"
+    # CT for calcium scoring: the thinnest reconstruction no thicker than this (mm)
+    ingest_ct_max_thickness_mm: Annotated[float, Field(gt=0.0, le=10.0)] = 3.0
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod

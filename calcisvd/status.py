@@ -21,16 +21,32 @@ def quarantine_entries(quarantine_dir: Path, limit: int = 50) -> list[dict[str, 
     """Reasons recorded for quarantined inputs (JSON files under the quarantine folder)."""
     out = []
     for path in sorted(Path(quarantine_dir).rglob("*.json")) if quarantine_dir.exists() else []:
-        if "files" in path.relative_to(quarantine_dir).parts[:-1]:
-            continue  # copies of the quarantined input, not reason files
+        if path.parent.name == "skipped" or "files" in path.relative_to(
+                quarantine_dir).parts[:-1]:
+            continue  # skipped-series records (skipped_entries); copies of quarantined files
         try:
             doc = json.loads(path.read_text())
         except (ValueError, OSError):
             continue
         if isinstance(doc, dict):
+            if isinstance(doc.get("public"), dict):  # ingestion's path-free part
+                doc = {**doc["public"], "file": path.parent.name}
             out.append({"file": str(doc.get("source") or doc.get("file") or path.parent.name),
                         "reason": str(doc.get("reason", ""))[:160]})
     return out[:limit] if limit else out
+
+
+def skipped_entries(quarantine_dir: Path) -> list[dict[str, Any]]:
+    """Series skipped by ingestion (``quarantine/skipped/*.json``): description and reason."""
+    out = []
+    for path in sorted((Path(quarantine_dir) / "skipped").glob("*.json")):
+        try:
+            doc = json.loads(path.read_text())
+        except (ValueError, OSError):
+            continue
+        out.append({"description": str(doc.get("description", "")),
+                    "reason": str(doc.get("reason", ""))[:160]})
+    return out
 
 
 def backlog(settings: Settings, loaded: set[tuple[str, str]] | None) -> dict[str, Any]:
@@ -122,6 +138,7 @@ def collect_status(settings: Settings, runs: int = 5, with_prefect: bool = True,
     report["backlog"] = backlog(settings, wh["sessions"] if wh else None)
     report["quarantine"] = quarantine_entries(settings.quarantine_dir, limit=0)
     report["skipped_series"] = skipped_series(settings.var_dir)
+    report["skipped"] = skipped_entries(settings.quarantine_dir)
     if wh:
         wh = {k: v for k, v in wh.items() if k != "sessions"}
     report["warehouse"] = wh
@@ -176,8 +193,10 @@ def format_status(report: dict[str, Any]) -> str:
     sk = report["skipped_series"]
     lines += ["", "series not ingested: " + (", ".join(f"{n} {k}" for k, n in sk.items())
                                              if sk else "none")
-              + (" (localizers, dose reports, non-image objects; reasons in the ingest log)"
+              + (" (each with its description and reason below)"
                  if sk.get("skipped") else "")]
+    sk_list = report.get("skipped", [])
+    lines += [f"  {e['description'] or '(no description)'}: {e['reason']}" for e in sk_list[:20]]
     if wh:
         nc = wh["no_clinical"]
         lines += ["", f"subjects without clinical data: {len(nc)}"]

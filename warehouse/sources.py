@@ -391,6 +391,9 @@ def read_quarantine(quarantine_dir: Path, batch: Batch) -> None:
             doc = {"reason": f"unreadable reason file: {exc}"}
         if not isinstance(doc, dict):
             doc = {"reason": str(doc)}
+        if isinstance(doc.get("public"), dict):
+            # ingestion's path-free part: export folder names may carry patient names
+            doc = {**doc["public"], "source": doc["public"].get("source_sha256")}
         files = doc.get("files")
         source = doc.get("source") or doc.get("path") or (
             ", ".join(map(str, files)) if isinstance(files, list) else None)

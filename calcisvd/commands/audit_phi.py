@@ -17,6 +17,12 @@ IDs of the clinical CSV files, then search every output for them:
   var/calcisvd.duckdb and var/parquet/ (decoded values), var/logs/, reports/, var/gx/ (Data
   Docs) and var/prefect/ (the Prefect database: logs, parameters, artifacts).
 
+Values match as whole tokens only; IDs shorter than 5 and name parts shorter than 4
+characters are not searched, nor one-word values that are common words
+(tasks/privacy/common_words.txt: a phantom named HEAD, an ID "dicom"); their multi-word forms
+are. Text is also searched with JSON/Python escapes decoded (\\n, \\u00e9), as logs and the
+Prefect database store it.
+
 Findings name the file and the kind of value, never the value. Exit code 0 means no finding,
 1 means identifying data was found. Inputs (drop/, quarantine/) and secrets/ are not searched.
 

@@ -1,6 +1,11 @@
 """Classify a series (head CT, T1w, T2w, FLAIR, T2*/SWI) from its DICOM attributes.
 
-Rules, in order: non-image objects and localizers are skipped; CT is ``ct``; for MR the series
+Rules, in order: non-image objects and localizers are skipped; a site heuristic file
+(dcm2bids-style, :mod:`tasks.ingest.heuristics`) decides for the local series names it
+matches; then the DICOM fields: ImageType (DIFFUSION, ADC, TRACEW, FA, PERFUSION, MIP), a
+diffusion b-value (DiffusionBValue or the vendors' private b-value elements), a Siemens
+``*ep_b`` sequence name, a ContrastBolusAgent (contrast-enhanced CT is not a calcium score
+scan; contrast-enhanced MR is not a native contrast); CT is ``ct``; for MR the series
 description / protocol / sequence-name keywords decide (T2*/SWI words first, so that
 ``t2_fl2d_hemo`` is not read as FLAIR), and when they are silent the timing
 parameters do (times in ms):
@@ -33,13 +38,21 @@ KINDS: Final[tuple[str, ...]] = tuple(BIDS_NAME)
 #: the reason given for an image series without PixelData (the DICOM source quarantines it)
 NO_PIXELS: Final[str] = "no pixel data"
 
+#: a word bounded by non-letters: ``dti_tra_12dir`` holds ``dti``, ``iDose4`` holds no ``dose``
+_W = r"(?<![a-z]){}(?![a-z])"
 _SKIP_WORDS: Final[tuple[tuple[str, str], ...]] = (
     (r"localizer|localiser|scout|survey|topogram|aahead|pilot", "localizer/scout"),
-    (r"dose|screen ?save", "dose report"),
-    (r"\bmip\b|minip|\bmpr\b|projection|phoenix", "derived reformat or projection"),
-    (r"\bmoco\b|\bdwi\b|\bdti\b|diffusion|\badc\b|\btrace\b|perfusion|\bbold\b",
+    (_W.format(r"dose ?(report|info|summary)?") + r"|screen ?save", "dose report"),
+    (_W.format("(mip|minip|mpr)") + r"|projection|phoenix", "derived reformat or projection"),
+    (_W.format("(moco|dwi|dti|adc|trace|tracew|bold|dsc|dce|asl|pasl|pcasl|ep2d_diff)")
+     + r"|diffusion|perfusion|tensor",
      "contrast not used by calcisvd (diffusion/perfusion/fMRI)"),
 )
+#: ImageType values of diffusion / perfusion / derived maps (DICOM PS3.3 C.8.13.1.1.1 and
+#: the vendors' conventions: Siemens DIFFUSION/ADC/TRACEW/FA, GE and Philips PERFUSION)
+_SKIP_IMAGE_TYPES: Final[dict[str, str]] = {
+    "DIFFUSION": "diffusion", "ADC": "diffusion", "TRACEW": "diffusion", "FA": "diffusion",
+    "EADC": "diffusion", "PERFUSION": "perfusion", "MOSAIC": "fMRI/diffusion mosaic"}
 _MR_WORDS: Final[tuple[tuple[str, str], ...]] = (
     (r"\bswi\b|swi_|_swi|t2\*|t2star|t2.?star|\bgre\b|hemo|susc|\bswan\b", "T2starw"),
     (r"flair|dark.?fluid|tirm|\btir\b", "FLAIR"),
@@ -68,8 +81,17 @@ def classify_series(
     scanning_sequence: str = "",
     sequence_name: str = "",
     has_pixels: bool = True,
+    sequence_variant: str = "",
+    contrast_agent: str = "",
+    b_value: float | None = None,
+    heuristics: tuple = (),
+    fields: dict | None = None,
 ) -> Classification:
-    """Decide what a series is; times in ms (DICOM units). See the module docstring."""
+    """Decide what a series is; times in ms (DICOM units). See the module docstring.
+
+    ``heuristics`` are site rules (:func:`tasks.ingest.heuristics.load_heuristics`) matched
+    against ``fields`` (DICOM keyword -> value, e.g. SeriesDescription, ProtocolName).
+    """
     from tasks.ingest.dicom import NON_IMAGE_SOP_PREFIXES, SECONDARY_CAPTURE_PREFIX
 
     modality = (modality or "").upper()
@@ -86,6 +108,27 @@ def classify_series(
         return Classification(None, "localizer/scout (ImageType)")
     if "SCREEN SAVE" in itype or "DOSE_INFO" in itype:
         return Classification(None, "dose report")
+    if heuristics:
+        from tasks.ingest.heuristics import match_heuristics
+
+        site = match_heuristics(heuristics, fields or {})
+        if site is not None:
+            return site
+    for value, why in _SKIP_IMAGE_TYPES.items():
+        if value in itype:
+            return Classification(None, f"contrast not used by calcisvd ({why}; ImageType "
+                                  f"{value})")
+    if b_value is not None and b_value > 0:
+        return Classification(None, f"contrast not used by calcisvd (diffusion; b-value "
+                              f"{b_value:g} s/mm2)")
+    if re.search(r"ep_b\d|ep2d_diff|epse_diff", (sequence_name or "").lower()):
+        return Classification(None, "contrast not used by calcisvd (diffusion; sequence name)")
+    agent = (contrast_agent or "").strip().upper()
+    if agent and agent not in {"NONE", "NO", "N/A", "NA", "0", "-"} and \
+            not agent.startswith(("NO ", "NON", "WITHOUT", "NATIVE", "PLAIN")):
+        what = "calcium scoring needs a non-contrast CT" if modality == "CT" else \
+            "calcisvd uses native (non-contrast) MR"
+        return Classification(None, f"contrast-enhanced series (ContrastBolusAgent set): {what}")
     for pattern, why in _SKIP_WORDS:
         if re.search(pattern, text):
             return Classification(None, f"{why} (series description)")
@@ -109,6 +152,8 @@ def classify_series(
         return Classification("T2starw", "T2*-weighted gradient echo (TR/TE)")
     if tr >= 2500 and te >= 60:
         return Classification("T2w", "T2w (TR/TE)")
-    if (tr <= 2500 and te <= 30) or (ti is not None and ti < 1500 and te <= 10):
+    prepared = "MP" in (sequence_variant or "").upper().split("\\")
+    if (tr <= 2500 and te <= 30) or (ti is not None and ti < 1500 and te <= 10) or \
+            (prepared and te <= 10 and tr <= 3000):
         return Classification("T1w", "T1w (TR/TE)")
     return Classification(None, f"MR contrast not recognised (TR {tr:g} ms, TE {te:g} ms)")

@@ -1,4 +1,4 @@
-"""DICOM to NIfTI with dcm2niix (it handles gantry tilt, slice order and mosaics).
+"""DICOM to NIfTI with dcm2niix (slice order, mosaics; its geometry is checked afterwards).
 
 The series of a session are converted by one dcm2niix call over a staging folder: a folder
 that holds exactly one series is linked as a whole, the files of a series mixed with other
@@ -102,6 +102,7 @@ class Converted:
 
     nifti: Path
     sidecar: dict
+    plain: Path | None = None  # dcm2niix's uncorrected output when ``nifti`` is a variant
 
 
 _VARIANT = re.compile(r"_(Tilt|Eq)_\d+$")
@@ -112,7 +113,9 @@ def collect_outputs(out_dir: Path, series_uids: list[str]) -> dict[str, Converte
     """Map each series UID to its output, or to a plain-words reason when it has none/many.
 
     dcm2niix writes ``<uid>.nii`` and, for gantry-tilted or unevenly spaced CT, corrected
-    copies ``<uid>_Tilt_1.nii`` / ``<uid>_Eq_1.nii``; the corrected copy is preferred.
+    copies ``<uid>_Tilt_1.nii`` / ``<uid>_Eq_1.nii``; the corrected copy is tried first and
+    the uncorrected one kept in ``plain``: :func:`tasks.ingest.geometry.verify_converted`
+    checks them against the DICOM positions (dcm2niix's tilt correction can be wrong).
     """
     by_uid: dict[str, list[Path]] = {u: [] for u in series_uids}
     for nii in sorted(out_dir.glob("*.nii")):
@@ -146,7 +149,8 @@ def collect_outputs(out_dir: Path, series_uids: list[str]) -> dict[str, Converte
         base = plain[0] if plain else chosen
         sidecar_path = base.with_suffix(".json")
         meta = json.loads(sidecar_path.read_text()) if sidecar_path.exists() else {}
-        result[uid] = Converted(nifti=chosen, sidecar=meta)
+        result[uid] = Converted(nifti=chosen, sidecar=meta,
+                                plain=plain[0] if len(plain) == 1 else None)
     return result
 
 

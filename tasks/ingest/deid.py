@@ -39,7 +39,7 @@ SIDECAR_ALLOW: Final[frozenset[str]] = frozenset({
     "SpoilingState", "ParallelReductionFactorInPlane", "PartialFourier",
     "EstimatedEffectiveEchoSpacing", "EstimatedTotalReadoutTime", "SliceTiming",
     "NonlinearGradientCorrection", "Units", "SpiralPitchFactor", "DataCollectionDiameter",
-    "CTDIvol",
+    "CTDIvol", "GeometryCheck", "ResampledBy",
 })
 _NIFTI_TEXT_FIELDS: Final[tuple[tuple[int, int], ...]] = ((4, 18), (148, 80), (228, 24),
                                                           (328, 16))
@@ -72,6 +72,31 @@ def pseudonym(key: bytes, patient_id: str) -> str:
 def keyed_hash(key: bytes, text: str) -> str:
     """A full HMAC-SHA256 hex digest, used for ledger keys (UIDs, relative paths)."""
     return hmac.digest(key, b"ledger:" + text.encode("utf-8"), "sha256").hex()
+
+
+#: PatientID values that name nobody (exports with identities removed or masked)
+PLACEHOLDER_IDS = frozenset({"ANONYMOUS", "ANONYMIZED", "ANONYMISED", "ANON", "UNKNOWN", "NONE",
+                             "NULL", "NA", "N/A", "PATIENT", "TEST", "PHANTOM", "REMOVED",
+                             "DELETED", "MASKED", "XXX", "NOID", "NO ID", "0"})
+
+
+def placeholder_id(value: str) -> str | None:
+    """Why ``value`` is a placeholder rather than a patient identity, or ``None``.
+
+    Empty, masking characters only (``***``, ``---``, ``???``), one character repeated
+    (``0000000``, ``XXXXX``) or a word of :data:`PLACEHOLDER_IDS`.
+    """
+    v = (value or "").strip()
+    if not v:
+        return "empty PatientID"
+    if all(not c.isalnum() for c in v):
+        return f"masked PatientID ({len(v)} non-alphanumeric character(s))"
+    if len(set(v)) == 1:
+        return "PatientID of one repeated character"
+    stem = v.upper().rstrip("0123456789 _-")
+    if v.upper() in PLACEHOLDER_IDS or (len(stem) >= 4 and stem in PLACEHOLDER_IDS):
+        return "placeholder PatientID (a word such as ANONYMOUS, not an identity)"
+    return None
 
 
 def parse_dicom_date(value: str) -> dt.date | None:

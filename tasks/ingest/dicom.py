@@ -7,6 +7,7 @@ with the file size to detect truncation).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ class DicomInstance:
     patient_id: str
     study_uid: str
     series_uid: str
-    study_date: str
+    study_date: str  # the first valid date of DATE_TAGS ("" when none is)
     modality: str
     image_type: tuple[str, ...] = ()
     series_description: str = ""
@@ -71,6 +72,13 @@ class DicomInstance:
     position: tuple[float, ...] = ()  # ImagePositionPatient (mm)
     echo: str = ""  # EchoNumbers: echoes of one series share slice positions
     has_pixels: bool = False
+    date_source: str = ""  # which of DATE_TAGS gave ``study_date``
+    # series-level classification fields (``full=True``)
+    sequence_variant: str = ""
+    slice_thickness: float | None = None  # mm
+    kernel: str = ""  # ConvolutionKernel (CT)
+    contrast_agent: str = ""  # ContrastBolusAgent
+    b_value: float | None = None  # largest diffusion b-value found (s/mm^2)
     extra: dict = field(default_factory=dict, compare=False)
 
 
@@ -134,9 +142,34 @@ def _text(ds, tag: int) -> str:
         return str(value)
 
 
+#: visit date, in order of preference: StudyDate, SeriesDate, AcquisitionDate, ContentDate
+DATE_TAGS: tuple[tuple[str, int], ...] = (
+    ("StudyDate", 0x00080020), ("SeriesDate", 0x00080021), ("AcquisitionDate", 0x00080022),
+    ("ContentDate", 0x00080023))
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_date(value: str) -> bool:
+    from tasks.ingest.deid import parse_dicom_date
+
+    return parse_dicom_date(value) is not None
+
+
+def first_date(get) -> tuple[str, str]:
+    """(value, attribute name) of the first valid date of :data:`DATE_TAGS`, ``get(tag)``
+    giving each element's text; empty, masked (``***``) or impossible dates are missing.
+    (Dates repeat over the files of a study: their validity is cached.)"""
+    for name, tag in DATE_TAGS:
+        value = (get(tag) or "").strip()
+        if value and _valid_date(value):
+            return value, name
+    return "", ""
+
+
 #: the elements every image is read for (the series-level fields need ``full=True``)
 IMAGE_TAGS: list[int] = [
-    0x00080005, 0x00080008, 0x00080016, 0x00080018, 0x00080020, 0x00080021, 0x00080060,
+    0x00080005, 0x00080008, 0x00080016, 0x00080018, 0x00080020, 0x00080021, 0x00080022,
+    0x00080023, 0x00080060,
     0x00100020, 0x00180086, 0x0020000D, 0x0020000E, 0x00200011, 0x00200032, 0x00200037,
     0x00280002, 0x00280008, 0x00280010, 0x00280011, 0x00280030, 0x00280100, 0x7FE00010,
 ]
@@ -198,6 +231,7 @@ def read_instance(path: Path, rel: str, *, full: bool = False, walk: bool = True
                     f"({expected} expected)", series_uid)
     image_type = tuple(v.strip().upper() for v in _text(ds, 0x00080008).split("\\") if v)
     number = _text(ds, 0x00200011)
+    dates = first_date(lambda tag: _text(ds, tag))
     series_fields: dict = {}
     if full:
         scanning = ds.get("ScanningSequence") or ()
@@ -209,14 +243,15 @@ def read_instance(path: Path, rel: str, *, full: bool = False, walk: bool = True
             inversion_time=_float(ds.get("InversionTime")),
             scanning_sequence=scanning if isinstance(scanning, str)
             else "\\".join(map(str, scanning)),
-            sequence_name=str(ds.get("SequenceName", "") or ""))
+            sequence_name=str(ds.get("SequenceName", "") or ""),
+            **_class_fields(lambda tag: _text(ds, tag), lambda tag: _pydicom_raw(ds, tag)))
     return DicomInstance(
         path=Path(path), rel=rel, sha256=sha, size=len(data), sop_uid=sop_uid,
         sop_class=_text(ds, 0x00080016),
         patient_id=_text(ds, 0x00100020),
         study_uid=_text(ds, 0x0020000D),
         series_uid=series_uid,
-        study_date=_text(ds, 0x00080020) or _text(ds, 0x00080021),
+        study_date=dates[0], date_source=dates[1],
         modality=_text(ds, 0x00080060).upper(),
         image_type=image_type,
         series_number=_int(number),
@@ -239,7 +274,56 @@ _SERIES_TEXT = {"series_description": 0x0008103E, "protocol_name": 0x00181030,
 _SERIES_DS = {"repetition_time": 0x00180080, "echo_time": 0x00180081,
               "inversion_time": 0x00180082}
 _SCANNING_SEQUENCE = 0x00180020
+#: classification fields (full=True), read as raw text or raw little-endian numbers
+_CLASS_TEXT = {"sequence_variant": 0x00180021, "kernel": 0x00181210,
+               "contrast_agent": 0x00180010}
+_SLICE_THICKNESS = 0x00180050
+#: b-value elements: DiffusionBValue (FD), Siemens CSA-free (0019,100C IS), GE (0043,1039 IS,
+#: first value, +1e9 on some versions), Philips (2001,1003 FL)
+_B_TEXT = (0x0019100C, 0x00431039)
+_B_BINARY = {0x00189087: "<d", 0x20011003: "<f"}
+_CLASS_TAGS = [*_CLASS_TEXT.values(), _SLICE_THICKNESS, *_B_TEXT, *_B_BINARY]
 _SERIES_TAGS = [*_SERIES_TEXT.values(), *_SERIES_DS.values(), _SCANNING_SEQUENCE]
+
+
+def _pydicom_raw(ds, tag: int) -> bytes | None:
+    """Raw little-endian bytes of a binary element read by pydicom (``None`` otherwise)."""
+    import struct
+
+    elem = ds.get_item(tag, keep_deferred=True)
+    if elem is None:
+        return None
+    value = elem.value
+    if isinstance(value, bytes):
+        return value if getattr(ds, "is_little_endian", True) else None
+    try:
+        return struct.pack(_B_BINARY[tag], float(value))
+    except (TypeError, ValueError, KeyError, struct.error):
+        return None
+
+
+def _class_fields(text, raw) -> dict:
+    """Classification fields from ``text(tag) -> str`` and ``raw(tag) -> bytes | None``."""
+    import struct
+
+    out: dict = {name: text(tag).strip() for name, tag in _CLASS_TEXT.items()}
+    thick = text(_SLICE_THICKNESS).split("\\")[0].strip()
+    try:
+        out["slice_thickness"] = float(thick) if thick else None
+    except ValueError:
+        out["slice_thickness"] = None
+    values: list[float] = []
+    for tag in _B_TEXT:
+        first = text(tag).split("\\")[0].strip()
+        if first and first.lstrip("+-").replace(".", "", 1).isdigit():
+            values.append(float(first) % 1e9)
+    for tag, fmt in _B_BINARY.items():
+        data = raw(tag)
+        if data is not None and len(data) == struct.calcsize(fmt):
+            values.append(struct.unpack(fmt, data)[0])
+    found = [v for v in values if v >= 0 and v == v]
+    out["b_value"] = round(max(found), 3) if found else None
+    return out
 
 
 def _walk_series_fields(text: dict[int, str]) -> dict | None:
@@ -272,14 +356,14 @@ def _from_walk(path: Path, rel: str, data: bytes, sha: str,
     text, a value pydicom would convert differently, anything unexpected)."""
     from tasks.ingest.dicomwalk import _Stop, walk
 
-    tags = IMAGE_TAGS + _SERIES_TAGS if full else IMAGE_TAGS
+    tags = IMAGE_TAGS + _SERIES_TAGS + _CLASS_TAGS if full else IMAGE_TAGS
     hdr = walk(data, tags)
     if hdr is None:
         return None
     text: dict[int, str] = {}
     for tag in tags:
         raw = hdr.raw(tag)
-        if raw is None or tag in _BINARY_TAGS:
+        if raw is None or tag in _BINARY_TAGS or tag in _B_BINARY:
             continue
         if not raw.isascii():
             return None  # character sets are pydicom's job
@@ -308,6 +392,8 @@ def _from_walk(path: Path, rel: str, data: bytes, sha: str,
                     f"truncated pixel data: {length} bytes for {rows}x{cols}x{frames} "
                     f"({expected} expected)", series_uid)
     series_fields = _walk_series_fields(text) if full else {}
+    if series_fields is not None and full:
+        series_fields.update(_class_fields(lambda tag: text.get(tag, ""), hdr.raw))
     if series_fields is None or (full and any(
             (hdr.raw(t) or b"").startswith(b" ") for t in _SERIES_TAGS)):
         return None  # (pydicom keeps leading spaces of text values)
@@ -316,7 +402,7 @@ def _from_walk(path: Path, rel: str, data: bytes, sha: str,
         path=Path(path), rel=rel, sha256=sha, size=len(data), sop_uid=sop_uid,
         sop_class=get(0x00080016, ""), patient_id=get(0x00100020, ""),
         study_uid=get(0x0020000D, ""), series_uid=series_uid,
-        study_date=get(0x00080020, "") or get(0x00080021, ""),
+        **dict(zip(("study_date", "date_source"), first_date(get), strict=True)),
         modality=get(0x00080060, "").upper(),
         image_type=tuple(v.strip().upper() for v in get(0x00080008, "").split("\\") if v),
         series_number=_int(get(0x00200011, "")), rows=rows, columns=cols,

@@ -96,3 +96,22 @@ class Ledger:
                                   instances)
             self._con.executemany("INSERT OR REPLACE INTO series VALUES (?, ?, ?, ?, ?)", series)
             self._con.executemany("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)", sessions)
+
+    def set_outcome(self, path_keys: Iterable[str], series_key: str, outcome: str | None
+                    ) -> None:
+        """Forget files (``outcome=None``: the next run reads them again) or give them and
+        their series a new outcome (e.g. ``dismissed``), in one transaction."""
+        keys = [(k,) for k in path_keys]
+        with self._lock, self._con:
+            if outcome is None:
+                self._con.executemany("DELETE FROM files WHERE path_key = ?", keys)
+            else:
+                self._con.executemany("UPDATE files SET outcome = ? WHERE path_key = ?",
+                                      [(outcome, k) for (k,) in keys])
+            if series_key:
+                self._con.execute("UPDATE series SET outcome = ? WHERE series_key = ? AND "
+                                  "outcome = 'quarantined'", (outcome or "quarantined",
+                                                              series_key))
+                if outcome:
+                    self._con.execute("UPDATE instances SET outcome = ? WHERE series_key = ? "
+                                      "AND outcome = 'quarantined'", (outcome, series_key))

@@ -25,7 +25,14 @@ from tasks.ingest.deid import load_or_create_key, pseudonym
 from tasks.ingest.fsutil import LockBusy, exclusive_lock, recover_dirs
 from tasks.ingest.ledger import Ledger
 from tasks.ingest.plan import SessionPlan, plan_sessions
-from tasks.ingest.quarantine import QuarantineItem, quarantine
+from tasks.ingest.quarantine import (
+    QuarantineItem,
+    mark_resolved,
+    quarantine,
+    quarantined_keys,
+    without_paths,
+    write_skipped,
+)
 from tasks.ingest.scan import scan_drop
 from tasks.ingest.session import SessionResult, build_session
 from tasks.ingest.sources.base import Context, Discovery, FileRow, SeriesInput
@@ -81,15 +88,7 @@ def _rows(series: SeriesInput, outcome: str) -> dict[str, list]:
     }
 
 
-def _without_paths(reason: str, files: list[str]) -> str:
-    """``reason`` with the drop-folder paths it names replaced by ``<file>``, for the log.
-
-    Folder and file names of an export may hold identifiers; ``reason.json`` (inside the
-    quarantine, which holds copies of the files anyway) keeps them, the log does not.
-    """
-    for rel in sorted(files, key=len, reverse=True):
-        reason = reason.replace(rel, "<file>")
-    return reason
+_without_paths = without_paths  # (the log gets reasons without drop-folder paths)
 
 
 @dataclass
@@ -103,6 +102,9 @@ class IngestRun:
     quarantine_reasons: Counter = field(default_factory=Counter)
     started: float = field(default_factory=time.perf_counter)
     timings: dict[str, float] = field(default_factory=dict)
+    skipped_series: list[dict[str, Any]] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)
+    ingested_keys: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.key = load_or_create_key(self.settings.pseudonym_key_path)
@@ -127,10 +129,19 @@ class IngestRun:
         if recover_dirs(self.bids_dir):
             log.warning("finished an interrupted session swap from an earlier run")
         shutil.rmtree(staging_root(self.settings), ignore_errors=True)
+        from tasks.ingest.heuristics import load_heuristics
+
+        cache = self.ledger.file_cache()
+        qdir = Path(self.settings.quarantine_dir or "")
+        held = any(v[3] == "quarantined" for v in cache.values())
         ctx = Context(drop_dir=self.drop_dir, key=self.key,
-                      file_cache=self.ledger.file_cache(), instances=self.ledger.instances(),
+                      file_cache=cache, instances=self.ledger.instances(),
                       series=self.ledger.series(),
-                      workers=max(1, int(self.settings.n_procs or 1)))
+                      workers=max(1, int(self.settings.n_procs or 1)),
+                      heuristics=load_heuristics(self.settings.ingest_heuristics or Path(
+                          self.settings.home) / "heuristics.json"),
+                      placeholder_ids=self.settings.ingest_placeholder_ids,
+                      quarantined_keys=quarantined_keys(qdir) if held else None)
         disc = Discovery()
         for source in scan_drop(self.drop_dir):
             disc.extend(source.discover(ctx))
@@ -139,15 +150,29 @@ class IngestRun:
             self.counts["duplicates"] += disc.duplicates
             log.info("skipped %d re-sent cop(ies) of images already received (same "
                      "SOPInstanceUID and bytes)", disc.duplicates)
+        if disc.held:
+            self.counts["files_in_quarantine"] += disc.held
+            log.warning("%d unchanged file(s) are still in quarantine: fix them in the drop "
+                        "folder (a changed file is read again) or see `calcisvd quarantine "
+                        "list`", disc.held)
         plan = plan_sessions(disc.studies, self.key,
-                             bidsio.read_baselines(baselines_path(self.settings)))
+                             bidsio.read_baselines(baselines_path(self.settings)),
+                             undated=self.settings.ingest_undated,
+                             ct_max_mm=float(self.settings.ingest_ct_max_thickness_mm))
+        for note in plan.merged:
+            log.info("merged studies: %s", note)
+        self.merged += plan.merged
         rows: dict[str, list] = {"files": [(*row, outcome) for row, outcome
                                            in disc.unchanged_rows], "instances": [],
                                  "series": []}
-        for s in disc.skipped:
+        for s in disc.skipped + plan.skipped:
             self.counts["skipped"] += 1
             self.skip_reasons[s.reason] += 1
-            log.info("skipped a series (%d files): %s", len(s.files), s.reason)
+            log.info("skipped series %r (%d files): %s", s.description, len(s.files), s.reason)
+            self.skipped_series.append({"description": s.description, "reason": s.reason,
+                                        "files": len(s.files)})
+            write_skipped(qdir, key=s.key, description=s.description, reason=s.reason,
+                          n_files=len(s.files), run_id=self.run_id)
             for k, v in _rows(s, "skipped").items():
                 rows[k] += v
             rows["series"].append((s.key, "", "", s.kind or "", "skipped"))
@@ -191,6 +216,7 @@ class IngestRun:
             for k, v in _rows(s, "ingested").items():
                 rows[k] += v
             rows["series"].append((s.key, sp.subject, sp.session, s.kind or "", "ingested"))
+            self.ingested_keys.add(s.key)
         for s, _ in res.quarantined:
             for k, v in _rows(s, "quarantined").items():
                 rows[k] += v
@@ -247,6 +273,11 @@ class IngestRun:
             except Exception as exc:  # pybids failures must not fail the ingest
                 log.warning("pybids layout refresh failed: %s", type(exc).__name__)
         self.ledger.close()
+        if self.ingested_keys:
+            resolved = mark_resolved(Path(self.settings.quarantine_dir or ""),
+                                     self.ingested_keys, self.run_id)
+            if resolved:
+                log.info("%d quarantine item(s) resolved by this run", resolved)
         self.timings["finalize"] = time.perf_counter() - t0
         return self.summary(subjects=len(subjects))
 
@@ -262,7 +293,10 @@ class IngestRun:
             "files_unchanged": self.counts["files_unchanged"],
             "duplicate_files": self.counts["duplicates"],
             "dataset_changed": self.changed,
+            "files_in_quarantine": self.counts["files_in_quarantine"],
             "skip_reasons": dict(sorted(self.skip_reasons.items())),
+            "skipped_series": self.skipped_series,
+            "merged_sessions": self.merged,
             "quarantine_reasons": dict(sorted(self.quarantine_reasons.items())),
             "seconds": round(time.perf_counter() - self.started, 3),
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
@@ -309,5 +343,15 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         reasons = summary.get(key) or {}
         if reasons:
             lines += [f"## {title}", ""] + [f"- {r}: {n}" for r, n in reasons.items()] + [""]
+    if summary.get("skipped_series"):
+        lines += ["## Skipped series", "", "| description | files | reason |", "|---|---|---|"]
+        lines += [f"| {s['description']} | {s['files']} | {s['reason']} |"
+                  for s in summary["skipped_series"]] + [""]
+    if summary.get("merged_sessions"):
+        lines += ["## Sessions of several studies", ""]
+        lines += [f"- {m}" for m in summary["merged_sessions"]] + [""]
+    if summary.get("files_in_quarantine"):
+        lines += [f"{summary['files_in_quarantine']} unchanged file(s) still in quarantine "
+                  "(`calcisvd quarantine list`).", ""]
     lines.append(f"Status: {summary.get('status')}; {summary.get('seconds', 0)} s.")
     return "\n".join(lines) + "\n"

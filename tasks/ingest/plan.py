@@ -2,9 +2,18 @@
 
 Rules: the subject's baseline is its earliest study (kept in ``secrets/``); a later study
 becomes session ``M<round(days/30.4375)>``; studies falling in the same month join one
-session; a study dated before an existing baseline, or without a date, goes to quarantine;
-two series of the same kind in one session keep the first (lowest series number) and
-quarantine the others.
+session (the merge is reported in ``Plan.merged``); a study dated before an existing
+baseline goes to quarantine. A study's date is its first valid StudyDate, SeriesDate,
+AcquisitionDate or ContentDate (:data:`tasks.ingest.dicom.DATE_TAGS`); a study with none goes
+to quarantine saying so, unless the ``undated`` rule is ``"baseline"``: the undated studies of
+a subject with no dated study form its baseline session (cross-sectional exports, phantoms).
+
+Two MR series of the same kind in one session keep the first (lowest series number) and
+quarantine the others. For CT (calcium scoring) the reconstruction kept is the thinnest with a
+standard/soft kernel and slice thickness <= ``ct_max_mm`` (3 mm: the Agatston method is
+defined on 3 mm slices, Agatston et al. JACC 1990; thinner slices detect small calcifications
+better, van der Bijl et al. Radiology 2010), else the thinnest; the other reconstructions are
+listed as skipped series, each with its thickness, kernel and the reason.
 """
 
 from __future__ import annotations
@@ -45,6 +54,36 @@ class Plan:
     sessions: list[SessionPlan] = field(default_factory=list)
     quarantine: list[QuarantineItem] = field(default_factory=list)
     quarantine_rows: list[FileRow] = field(default_factory=list)
+    skipped: list[SeriesInput] = field(default_factory=list)  # other CT reconstructions
+    merged: list[str] = field(default_factory=list)  # sessions made of several studies
+
+
+#: ConvolutionKernel words of sharp (bone/lung) CT kernels: GE BONE/BONEPLUS/LUNG/EDGE/DETAIL,
+#: Philips D/E/L/YC, "sharp"; Siemens/Canon kernels by number (H/Hr/J/Br/Qr/FC): >= 50 sharp
+_SHARP_WORDS = ("BONE", "LUNG", "EDGE", "DETAIL", "SHARP", "ULTRA")
+_SHARP_NUMBER = 50
+
+
+def sharp_kernel(kernel: str) -> bool:
+    """True for a bone/lung (sharp) CT reconstruction kernel (see :data:`_SHARP_WORDS`)."""
+    import re
+
+    k = (kernel or "").upper()
+    if any(w in k for w in _SHARP_WORDS):
+        return True
+    m = re.match(r"^(?:HR|QR|BR|BV|H|J|I|FC|B|FL)(\d{2})", k.replace(" ", ""))
+    return bool(m) and int(m.group(1)) >= _SHARP_NUMBER
+
+
+def ct_preference(s: SeriesInput, max_mm: float) -> tuple:
+    """Sort key of CT reconstructions: thin (<= max_mm) standard kernel first, then thinnest."""
+    thick = s.thickness if s.thickness and s.thickness > 0 else float("inf")
+    return (thick > max_mm, sharp_kernel(s.kernel), thick, s.order)
+
+
+def _describe_ct(s: SeriesInput) -> str:
+    thick = f"{s.thickness:g} mm" if s.thickness else "thickness unknown"
+    return f"{thick}, kernel {s.kernel or 'unknown'}"
 
 
 def _reject(plan: Plan, series: list[SeriesInput], reason: str, category: str) -> None:
@@ -53,7 +92,15 @@ def _reject(plan: Plan, series: list[SeriesInput], reason: str, category: str) -
         plan.quarantine_rows += s.file_rows
 
 
-def plan_sessions(studies: list[Study], key: bytes, baselines: dict[str, str]) -> Plan:
+NO_DATE_REASON = (
+    "no visit date: StudyDate, SeriesDate, AcquisitionDate and ContentDate are all empty, "
+    "masked (e.g. '***') or not a date (YYYYMMDD). Set StudyDate in the files and send them "
+    "again (a changed file is read again), or set ingest_undated = \"baseline\" to place "
+    "undated studies of a subject without dated studies at its baseline")
+
+
+def plan_sessions(studies: list[Study], key: bytes, baselines: dict[str, str], *,
+                  undated: str = "quarantine", ct_max_mm: float = 3.0) -> Plan:
     """Assign subject and session labels to ``studies`` (see the module docstring)."""
     plan = Plan()
     by_subject: dict[str, list[Study]] = defaultdict(list)
@@ -64,15 +111,20 @@ def plan_sessions(studies: list[Study], key: bytes, baselines: dict[str, str]) -
         known = baselines.get(subject)
         baseline = dt.date.fromisoformat(known) if known else None
         dated: list[tuple[dt.date, Study]] = []
+        no_date: list[Study] = []
         for st in subj_studies:
             date = st.date
             if date is None and st.days_hint is not None:
                 date = (baseline or ANCHOR_DATE) + dt.timedelta(days=st.days_hint)
             if date is None:
-                _reject(plan, st.series, "study without a valid StudyDate: cannot place it "
-                        "in the subject's timeline", "unsupported")
+                no_date.append(st)
                 continue
             dated.append((date, st))
+        if no_date and undated == "baseline" and not dated and baseline is None:
+            dated = [(ANCHOR_DATE, st) for st in no_date]  # rule: they are the baseline
+        elif no_date:
+            for st in no_date:
+                _reject(plan, st.series, NO_DATE_REASON, "date")
         if not dated:
             continue
         if baseline is None:
@@ -88,13 +140,25 @@ def plan_sessions(studies: list[Study], key: bytes, baselines: dict[str, str]) -
             label = session_label(days)
             sp = sessions.setdefault(label, SessionPlan(subject, label, days,
                                                         baseline.isoformat()))
+            if sp.reid_rows:
+                plan.merged.append(f"{sp.name}: study {len(sp.reid_rows) + 1} of the session "
+                                   f"joined by the same-month rule (day {days})")
             sp.series += st.series
             sp.reid_rows.append({"patient_id": st.patient_id, "subject": subject,
                                  "study_instance_uid": st.study_uid, "session": label})
         for sp in sessions.values():
             chosen: dict[str, SeriesInput] = {}
+            ct = sorted((s for s in sp.series if s.kind == "ct"),
+                        key=lambda s: ct_preference(s, ct_max_mm))
+            for s in ct[1:]:
+                s.kind, s.reason = None, (
+                    f"other CT reconstruction ({_describe_ct(s)}) of {sp.name}: kept the "
+                    f"thinnest standard-kernel one <= {ct_max_mm:g} mm ({_describe_ct(ct[0])})")
+                plan.skipped.append(s)
             for s in sorted(sp.series, key=lambda s: s.order):
                 kind = s.kind or ""
+                if not kind:
+                    continue
                 if kind in chosen:
                     _reject(plan, [s], f"duplicate series: a second {BIDS_NAME[kind]} series "
                             f"for {sp.name}; the first one was kept", "duplicate")

@@ -5,6 +5,12 @@ is a hash of the reason, the files' contents and their paths, so the same fault 
 twice lands in the same folder (and identical files at different paths get folders of their
 own). Files are copied, never moved: the drop folder is left as it was. Symbolic links are
 never followed: a link is named in ``reason.json`` but its target is not copied.
+
+``reason.json`` names the files (for the person fixing them; the quarantine is an input area
+like the drop folder); its ``public`` part (reason with paths replaced, category, counts and a
+SHA-256 of the source paths, never a path) is what the warehouse and logs may hold. Skipped
+series are listed in ``<quarantine>/skipped/<id>.json`` (no copies): description and reason.
+``calcisvd quarantine list | retry ID | dismiss ID`` (:mod:`calcisvd.commands.quarantine`).
 """
 
 from __future__ import annotations
@@ -40,6 +46,79 @@ class QuarantineItem:
         return "q-" + h.hexdigest()[:16]
 
 
+SKIPPED_DIR = "skipped"
+
+
+def without_paths(reason: str, files: list[str]) -> str:
+    """``reason`` with the drop-folder paths it names replaced by ``<file>``.
+
+    Folder and file names of an export may hold identifiers (patient names): logs and the
+    warehouse get this form.
+    """
+    for rel in sorted(files, key=len, reverse=True):
+        reason = reason.replace(rel, "<file>")
+    return reason
+
+
+def source_hash(files: list[str]) -> str:
+    """SHA-256 of the sorted source paths (a pseudonymous handle, not the paths)."""
+    return hashlib.sha256("\0".join(sorted(files)).encode()).hexdigest()
+
+
+def public_record(item: QuarantineItem, run_id: str) -> dict:
+    """The path-free part of a quarantine record (what the warehouse and logs may hold)."""
+    return {"reason": without_paths(item.reason, item.files), "category": item.category,
+            "n_files": len(item.files), "source_sha256": source_hash(item.files),
+            "run_id": run_id}
+
+
+def write_skipped(quarantine_dir: Path, *, key: str, description: str, reason: str,
+                  n_files: int, run_id: str) -> Path:
+    """List one skipped series in ``<quarantine>/skipped/s-<key>.json`` (once)."""
+    path = quarantine_dir / SKIPPED_DIR / f"s-{key[:16]}.json"
+    if not path.exists():
+        doc = {"reason": reason, "category": "skipped", "description": description,
+               "n_files": n_files, "run_id": run_id, "source_sha256": key,
+               "skipped_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        doc["public"] = dict(doc)
+        write_text_atomic(path, json.dumps(doc, indent=2) + "\n")
+    return path
+
+
+def list_items(quarantine_dir: Path) -> list[dict]:
+    """Every quarantine folder's ``reason.json`` (plus ``id``), oldest first."""
+    out = []
+    for path in sorted(Path(quarantine_dir).glob("q-*/reason.json")):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            doc = {"reason": "unreadable reason.json", "category": "?"}
+        doc["id"] = path.parent.name
+        out.append(doc)
+    return sorted(out, key=lambda d: (str(d.get("quarantined_at", "")), d["id"]))
+
+
+def quarantined_keys(quarantine_dir: Path) -> set[str]:
+    """Ledger path keys of the files named by quarantine folders still on disk."""
+    return {k for doc in list_items(quarantine_dir) for k in doc.get("keys", [])}
+
+
+def mark_resolved(quarantine_dir: Path, series_keys: set[str], run_id: str) -> int:
+    """Mark the folders of series now ingested as resolved (``status``); returns how many."""
+    n = 0
+    for doc in list_items(quarantine_dir):
+        if doc.get("series_key") in series_keys and doc.get("status") != "resolved":
+            ident = doc.pop("id")
+            doc["status"] = "resolved"
+            doc["resolved_by"] = run_id
+            if isinstance(doc.get("public"), dict):
+                doc["public"]["status"] = "resolved"
+            write_text_atomic(quarantine_dir / ident / "reason.json",
+                              json.dumps(doc, indent=2) + "\n")
+            n += 1
+    return n
+
+
 def _has_link(drop_dir: Path, rel: str) -> bool:
     """True when ``rel`` or one of its parent folders (below ``drop_dir``) is a symlink."""
     path = Path(drop_dir)
@@ -71,8 +150,13 @@ def quarantine(item: QuarantineItem, drop_dir: Path, quarantine_dir: Path,
         "drop_dir": str(drop_dir),
         "run_id": run_id,
         "quarantined_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "what_to_do": "fix or replace the files in the drop folder (a new copy is picked up "
-                      "by the next ingest run), or delete this folder to dismiss it",
+        "keys": sorted(item.keys),
+        "series_key": item.series_key,
+        "status": "open",
+        "what_to_do": "fix or replace the files in the drop folder (a changed file is read "
+                      "again and its whole series judged anew by the next ingest run), or "
+                      f"`calcisvd quarantine retry {item.ident()}` / `dismiss {item.ident()}`",
+        "public": public_record(item, run_id),
     }
     if not (folder / "reason.json").exists():
         write_text_atomic(folder / "reason.json", json.dumps(reason, indent=2) + "\n")

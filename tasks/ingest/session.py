@@ -82,7 +82,8 @@ def build_session(sp: SessionPlan, *, drop_dir: Path, bids_dir: Path, staging_ro
         for s in sp.series:
             out = outputs.get(s.key)
             if isinstance(out, str):
-                res.quarantined.append((s, s.quarantine_item(out, "conversion")))
+                res.quarantined.append((s, s.quarantine_item(
+                    out, "geometry" if out.startswith("geometry") else "conversion")))
                 continue
             assert out is not None
             base = f"sub-{sp.subject}_ses-{sp.session}_{BIDS_NAME[s.kind or '']}"
@@ -135,8 +136,12 @@ def _convert(sp: SessionPlan, drop_dir: Path, work: Path) -> dict[str, Converted
                 stage_inputs({uid: files[uid]}, alone / "in")
                 run_dcm2niix(exe, alone / "in", alone / "out")
                 by_uid[uid] = collect_outputs(alone / "out", [uid])[uid]
+        from tasks.ingest.geometry import verify_converted
+
         for s in dicom:
-            outputs[s.key] = _check_volume(by_uid[s.series_uid])
+            out = _check_volume(by_uid[s.series_uid])
+            outputs[s.key] = out if isinstance(out, str) else \
+                verify_converted(s.geometry, out, work)
     for s in sp.series:
         if s.source == "nifti":
             try:

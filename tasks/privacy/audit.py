@@ -9,11 +9,20 @@ are not outputs and are not searched.
 
 A match is reported with the file and the *category* of the value, never the value itself,
 so that the audit report does not leak what it found.
+
+Matching is by whole token (no letter or digit on either side), with minimum lengths (IDs
+:data:`MIN_ID_LEN`, name parts :data:`MIN_NAME_PART_LEN` characters) and a list of common
+words (``common_words.txt``) that are not searched alone: a phantom whose PatientName is
+``HEAD`` would otherwise match every "head" of the README, the HTML reports and the Prefect
+database. Text with escapes (JSON ``\\n``, ``\\u00e9``, ``\\"``; logs and Prefect's
+database hold JSON) is also searched with the escapes decoded, so that an ID written right
+after an escaped newline (``...\\nMRN7741203``) is found.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import re
 from collections.abc import Iterable, Iterator
@@ -34,6 +43,18 @@ PHI_ATTRIBUTES: dict[str, str] = {
 }
 MIN_ID_LEN = 5
 MIN_NAME_PART_LEN = 4
+
+
+@functools.cache
+def common_words() -> frozenset[str]:
+    """Lower-case words of ``common_words.txt`` (never searched as a one-word token)."""
+    text = (Path(__file__).with_name("common_words.txt")).read_text(encoding="utf-8")
+    return frozenset(w.lower() for line in text.splitlines() if not line.startswith("#")
+                     for w in line.split())
+
+
+def _single_common(token: str, common: frozenset[str]) -> bool:
+    return token.strip().lower() in common
 
 
 @dataclass(frozen=True)
@@ -61,7 +82,13 @@ def _name_forms(value: str) -> list[str]:
 
 
 def tokens_for(attribute: str, value: str) -> list[str]:
-    """The textual forms under which a DICOM PHI value could reappear."""
+    """The textual forms under which a DICOM PHI value could reappear (common words alone,
+    e.g. a PatientName ``HEAD``, are left out: see the module docstring)."""
+    common = common_words()
+    return [t for t in _tokens_for(attribute, value) if not _single_common(t, common)]
+
+
+def _tokens_for(attribute: str, value: str) -> list[str]:
     value = str(value or "").strip()
     if not value:
         return []
@@ -122,8 +149,38 @@ def _compile(tokens: dict[str, str]) -> re.Pattern[bytes] | None:
                       re.IGNORECASE)
 
 
+_ESCAPE = re.compile(rb"\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[nrtbf\"'/\\\\])")
+_SIMPLE = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f", b'"': b'"',
+           b"'": b"'", b"/": b"/", b"\\": b"\\"}
+
+
+def unescape(data: bytes) -> bytes:
+    """``data`` with JSON/Python string escapes decoded (``\\n``, ``\\u00e9``, ``\\x41``, ...),
+    twice over for doubly escaped JSON (JSON inside a JSON string, as Prefect stores it)."""
+    def one(m: re.Match[bytes]) -> bytes:
+        code = m.group(1)
+        if code[:1] in (b"u", b"x"):
+            return chr(int(code[1:], 16)).encode("utf-8", "replace")
+        return _SIMPLE[code]
+
+    for _ in range(2):
+        if b"\\" not in data:
+            break
+        data = _ESCAPE.sub(one, data)
+    return data
+
+
 def _texts(path: Path) -> Iterator[tuple[str, bytes]]:
     """Decoded views of a file to search: ``(where, bytes)``."""
+    for where, data in _raw_texts(path):
+        yield where, data
+        if b"\\" in data:
+            decoded = unescape(data)
+            if decoded != data:
+                yield f"{where}+unescaped", decoded
+
+
+def _raw_texts(path: Path) -> Iterator[tuple[str, bytes]]:
     name = path.name.lower()
     raw = path.read_bytes()
     yield "bytes", raw

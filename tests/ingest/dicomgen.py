@@ -95,10 +95,15 @@ def write_series(
     image_type: str | None = None,
     description: str | None = None,
     first_instance: int = 0,
+    tilt_deg: float = 0.0,
+    volume: np.ndarray | None = None,
 ) -> list[Path]:
     """Write one series (``kind`` = CT, T1w, T2w, FLAIR, SWI or LOCALIZER) as one file per slice.
 
-    CT values are stored with RescaleIntercept -1024 (HU = stored - 1024).
+    CT values are stored with RescaleIntercept -1024 (HU = stored - 1024). ``tilt_deg``: CT
+    gantry tilt (image planes tilted about the x axis, the table still stepping along z, as a
+    tilted scanner writes them: a sheared stack). ``volume`` (rows, cols, slices) replaces the
+    random pixel values (stored values).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, cols, nslices = shape
@@ -123,6 +128,11 @@ def write_series(
         ds.FrameOfReferenceUID = uid(study_uid, "for")
         ds.ImagePositionPatient = [-cols * spacing / 2, -rows * spacing / 2, k * spacing]
         ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        if tilt_deg:
+            t = np.radians(tilt_deg)
+            ds.ImageOrientationPatient = [1, 0, 0, 0, round(float(np.cos(t)), 6),
+                                          round(float(-np.sin(t)), 6)]
+            ds.GantryDetectorTilt = tilt_deg
         ds.SliceLocation = k * spacing
         ds.PixelSpacing = [spacing, spacing]
         ds.SliceThickness = spacing
@@ -174,6 +184,8 @@ def write_series(
             ds.ImageType = image_type.split("\\")
         if description:
             ds.SeriesDescription = description
+        if volume is not None:
+            data = np.ascontiguousarray(volume[:, :, k - first_instance]).astype(np.uint16)
         ds.PixelData = data.tobytes()
         path = out_dir / f"IM{series_number:03d}{k:04d}"
         pydicom.dcmwrite(path, ds, enforce_file_format=True)

@@ -56,3 +56,44 @@ def test_simulator_style_descriptions():
     loc = classify_series(modality="MR", sop_class=MR, description="localizer",
                           image_type=("ORIGINAL", "PRIMARY", "M", "NORM", "DIS2D"))
     assert loc.kind is None and "localizer" in loc.reason
+
+
+def test_fields_first_and_bounded_words():
+    """Issue 18: DICOM fields decide before descriptions; words bounded by non-letters."""
+    ct = dict(modality="CT", sop_class=CT)
+    assert classify_series(**ct, description="Head 1mm iDose 4").kind == "ct"
+    assert classify_series(**ct, description="Dose Report").kind is None
+    assert "contrast-enhanced" in classify_series(**ct, contrast_agent="Omnipaque").reason
+    assert classify_series(**ct, contrast_agent="NONE").kind == "ct"
+    mr = dict(modality="MR", sop_class=MR)
+    assert "diffusion" in classify_series(**mr, description="dti_tra_12dir").reason
+    assert "b-value 1000" in classify_series(**mr, description="ax t2", b_value=1000).reason
+    assert classify_series(**mr, description="ax t2", b_value=0).kind == "T2w"
+    assert "ImageType ADC" in classify_series(
+        **mr, description="t1", image_type=("DERIVED", "PRIMARY", "ADC")).reason
+    assert "sequence name" in classify_series(**mr, sequence_name="*ep_b1000t").reason
+    assert classify_series(**mr, description="t1_fl3d_fa15").kind == "T1w"  # fa15: flip angle
+    # MPRAGE-like without keywords: magnetization prepared, short TE
+    assert classify_series(**mr, repetition_time=2300, echo_time=2.3, inversion_time=900,
+                           sequence_variant="SK\\SP\\MP", scanning_sequence="GR\\IR"
+                           ).kind == "T1w"
+
+
+def test_site_heuristics_decide_first(tmp_path):
+    from tasks.ingest.heuristics import load_heuristics
+
+    rules = ({"datatype": "anat", "suffix": "T2w", "criteria": {"SeriesDescription": "*kopf*"}},
+             {"datatype": "perf", "suffix": "asl", "criteria": {
+                 "ImageType": ["ORIGINAL", "PRIMARY", "*"], "SeriesDescription": "x*"}})
+    c = classify_series(modality="MR", sop_class=MR, description="t1 kopf", heuristics=rules,
+                        fields={"SeriesDescription": "T1 KOPF"})
+    assert c.kind == "T2w" and c.reason.startswith("site heuristic #1")
+    c = classify_series(modality="MR", sop_class=MR, description="xa", heuristics=rules,
+                        fields={"SeriesDescription": "xa",
+                                "ImageType": ["ORIGINAL", "PRIMARY", "M"]})
+    assert c.kind is None and "perf/asl" in c.reason
+    assert load_heuristics(None) == ()
+    bad = tmp_path / "h.json"
+    bad.write_text('{"series": []}')
+    with pytest.raises(ValueError, match="dcm2bids"):
+        load_heuristics(bad)

@@ -171,7 +171,13 @@ def test_outputs_are_gzip_deterministic(ingested):
     assert hdr[148:228] == bytes(80)  # descrip cleared
 
 
-def test_fixed_file_for_quarantined_series_is_not_ingested_alone(tmp_path):
+def test_fixed_file_makes_the_quarantined_series_judged_whole(tmp_path):
+    """A repaired slice re-sent: its series (the 5 unchanged quarantined slices with it) is
+    re-read and ingested whole; the old quarantine folder is marked resolved."""
+    import json
+
+    import nibabel as nib
+
     settings = make_settings(tmp_path / "home")
     files = write_study(settings.drop_dir, Patient("HOSP0066"), dt.date(2024, 5, 1),
                         visit="v1", kinds=("T1w",), localizer=False, dose=False,
@@ -183,6 +189,12 @@ def test_fixed_file_for_quarantined_series_is_not_ingested_alone(tmp_path):
                                                                        "unreadable": 1}
     files[2].write_bytes(good)  # the hospital re-sends the repaired slice
     second = run_ingest(settings)
-    assert second["ingested"] == 0
-    assert second["quarantine_reasons"] == {"incomplete": 1}
-    assert not list(settings.bids_dir.glob("sub-*"))
+    assert second["ingested"] == 1 and second["quarantined"] == 0
+    assert second["files_in_quarantine"] == 0
+    (t1,) = settings.bids_dir.glob("sub-*/ses-*/anat/*_T1w.nii.gz")
+    assert nib.load(t1).shape[2] == 6
+    status = {json.loads(p.read_text())["status"]
+              for p in settings.quarantine_dir.glob("q-*/reason.json")}
+    assert "resolved" in status
+    third = run_ingest(settings)
+    assert third["ingested"] == 0 and third["files_unchanged"] == 6

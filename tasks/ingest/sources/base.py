@@ -34,6 +34,10 @@ class SeriesInput:
     order: tuple = ()  # sort key (series number) when two series compete for one name
     nifti: Path | None = None  # NIfTI sources: the image file
     sidecar: dict = field(default_factory=dict)  # NIfTI sources: the JSON sidecar
+    description: str = ""  # SeriesDescription (for the list of skipped series)
+    thickness: float | None = None  # SliceThickness, mm (CT reconstruction choice)
+    kernel: str = ""  # ConvolutionKernel (CT reconstruction choice)
+    geometry: object = None  # tasks.ingest.geometry.DicomGeometry (independent check)
 
     def quarantine_item(self, reason: str, category: str) -> QuarantineItem:
         """A quarantine item holding this series' files."""
@@ -64,6 +68,7 @@ class Discovery:
     unchanged_rows: list[tuple[FileRow, str]] = field(default_factory=list)  # (row, outcome)
     unchanged: int = 0
     duplicates: int = 0  # re-sent copies of images already received (same UID and bytes)
+    held: int = 0  # unchanged files still in quarantine (fix them, or quarantine retry)
 
     def extend(self, other: Discovery) -> None:
         """Merge another source's discovery into this one."""
@@ -74,6 +79,7 @@ class Discovery:
         self.unchanged_rows += other.unchanged_rows
         self.unchanged += other.unchanged
         self.duplicates += other.duplicates
+        self.held += other.held
 
 
 @dataclass
@@ -86,6 +92,9 @@ class Context:
     instances: dict[str, tuple[str, str, str]]
     series: dict[str, tuple[str, str, str, str]]
     workers: int = 1  # processes for reading DICOM headers (large drops only)
+    heuristics: tuple = ()  # site rules (tasks.ingest.heuristics.load_heuristics)
+    placeholder_ids: str = "quarantine"  # quarantine | study (see tasks.ingest.deid)
+    quarantined_keys: set[str] | None = None  # path keys named by quarantine folders on disk
 
 
 def unreadable_item(rel: str, path_key: str, exc: OSError) -> QuarantineItem:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter, defaultdict
 
 from calcisvd.io import sha256_file
 from tasks.ingest.classify import NO_PIXELS, classify_series
-from tasks.ingest.deid import keyed_hash, parse_dicom_date
+from tasks.ingest.deid import keyed_hash, parse_dicom_date, placeholder_id
 from tasks.ingest.dicom import DicomInstance, UnreadableFile, read_instance, read_many
 from tasks.ingest.quarantine import QuarantineItem
 from tasks.ingest.sources.base import (
@@ -123,6 +124,7 @@ class DicomExportSource(Source):
         self.damaged: Counter = Counter()
         self.damaged_in_dir: Counter = Counter()  # damaged DICOM whose series is unknown
         todo: list[tuple[str, str, int, int]] = []
+        held: list[tuple[str, str, int, int]] = []  # unchanged files still in quarantine
         for rel in self.files:
             pkey = keyed_hash(ctx.key, "path:" + rel)
             try:
@@ -130,11 +132,18 @@ class DicomExportSource(Source):
             except OSError as exc:
                 disc.quarantine.append(unreadable_item(rel, pkey, exc))
                 continue
-            if cached:
+            if cached == "quarantined" and ctx.quarantined_keys is not None and \
+                    pkey not in ctx.quarantined_keys:
+                todo.append((rel, pkey, size, mtime))  # its quarantine folder is gone: retry
+            elif cached:
                 disc.unchanged += 1
+                if cached == "quarantined":
+                    held.append((rel, pkey, size, mtime))
+                    disc.held += 1
             else:
                 todo.append((rel, pkey, size, mtime))
         results = read_many(ctx.drop_dir, [t[0] for t in todo], ctx.workers)
+        todo, results = self._with_held_series(ctx, todo, results, held, disc)
         for (rel, pkey, size, mtime), inst in zip(todo, results, strict=True):
             if isinstance(inst, UnreadableFile):
                 try:
@@ -159,6 +168,8 @@ class DicomExportSource(Source):
             row = (pkey, size, mtime, inst.sha256)
             ikey = keyed_hash(ctx.key, "sop:" + inst.sop_uid)
             prev = ctx.instances.get(ikey)
+            if prev is not None and prev[2] == "quarantined":
+                prev = None  # a quarantined image sent again (fixed or not): judge it anew
             if prev is not None:
                 if prev[0] == inst.sha256:
                     disc.duplicates += 1
@@ -171,9 +182,34 @@ class DicomExportSource(Source):
                         hashes=[inst.sha256], keys=[pkey]))
                     disc.quarantine_rows.append(row)
                 continue
+            if ctx.placeholder_ids == "study" and placeholder_id(inst.patient_id) and \
+                    inst.study_uid:  # configured rule: the study is the identity
+                inst = dataclasses.replace(inst, patient_id="study:" + inst.study_uid)
             fresh.append((inst, row, ikey))
         self._group(ctx, fresh, disc)
         return disc
+
+    @staticmethod
+    def _with_held_series(ctx: Context, todo: list, results: list, held: list,
+                          disc: Discovery) -> tuple[list, list]:
+        """Add the unchanged quarantined files of every quarantined series that got new or
+        changed files, so that such a series is re-evaluated whole (a fixed re-send)."""
+        if not held:
+            return todo, results
+        resent = {inst.series_uid for inst in results if isinstance(inst, DicomInstance)
+                  and (ctx.series.get(keyed_hash(ctx.key, "series:" + inst.series_uid))
+                       or ("", "", "", ""))[3] == "quarantined"}
+        if not resent:
+            return todo, results
+        extra = read_many(ctx.drop_dir, [t[0] for t in held], ctx.workers)
+        todo, results = list(todo), list(results)
+        for entry, inst in zip(held, extra, strict=True):
+            if isinstance(inst, DicomInstance) and inst.series_uid in resent:
+                todo.append(entry)
+                results.append(inst)
+                disc.unchanged -= 1
+                disc.held -= 1
+        return todo, results
 
     def _attribute_damaged(self, fresh: list[tuple[DicomInstance, FileRow, str]]) -> None:
         """A damaged DICOM file whose header was cut before its SeriesInstanceUID belongs to
@@ -230,8 +266,19 @@ class DicomExportSource(Source):
                 repetition_time=first.repetition_time, echo_time=first.echo_time,
                 inversion_time=first.inversion_time,
                 scanning_sequence=first.scanning_sequence, sequence_name=first.sequence_name,
-                has_pixels=all(i.has_pixels for i in insts))
+                has_pixels=all(i.has_pixels for i in insts),
+                sequence_variant=first.sequence_variant, contrast_agent=first.contrast_agent,
+                b_value=first.b_value, heuristics=ctx.heuristics,
+                fields={"SeriesDescription": first.series_description,
+                        "ProtocolName": first.protocol_name,
+                        "SequenceName": first.sequence_name, "Modality": first.modality,
+                        "ImageType": list(first.image_type),
+                        "ScanningSequence": first.scanning_sequence,
+                        "SeriesNumber": str(first.series_number or "")})
             s.kind, s.reason = c.kind, c.reason
+            s.description = (first.series_description or first.protocol_name)[:64]
+            s.thickness = first.slice_thickness
+            s.kernel = first.kernel
             no_pixels = _no_pixel_problem(unique) if c.kind or c.reason == NO_PIXELS else None
             if no_pixels:  # an image series (CT/MR storage) whose pixels are missing
                 disc.quarantine.append(_item(s, all_files, no_pixels, "unreadable"))
@@ -245,6 +292,9 @@ class DicomExportSource(Source):
                 disc.quarantine.append(_item(s, all_files, geometry, "geometry"))
                 disc.quarantine_rows += s.file_rows
                 continue
+            from tasks.ingest.geometry import from_instances
+
+            s.geometry = from_instances(unique)
             by_study[first.study_uid].append((s, insts))
         for study_uid, members in sorted(by_study.items()):
             self._add_study(study_uid, members, disc)
@@ -265,15 +315,17 @@ class DicomExportSource(Source):
         if len(patients) > 1:
             return (f"series inconsistent with itself: images of {len(patients)} different "
                     "patients (PatientID) in one series", "inconsistent")
-        if "" in patients or not insts[0].study_uid:
-            return ("DICOM image without PatientID or StudyInstanceUID", "unsupported")
+        if not insts[0].study_uid:
+            return ("DICOM image without StudyInstanceUID", "unsupported")
+        why = placeholder_id(insts[0].patient_id)
+        if why:
+            return (f"no patient identity: {why}. Set the real PatientID in the files and send "
+                    "them again, or set ingest_placeholder_ids = \"study\" to treat each study "
+                    "as its own subject", "identity")
         if len({i.study_uid for i in insts}) > 1:
             return ("series spread over several studies (StudyInstanceUID differs)",
                     "inconsistent")
-        prev = ctx.series.get(s.key)
-        if prev is not None and prev[3] == "quarantined":
-            return ("new images for a series that was quarantined by an earlier run; send the "
-                    "whole series again under a new SeriesInstanceUID", "incomplete")
+        prev = ctx.series.get(s.key)  # a quarantined series is judged anew, whole
         if prev is not None and prev[3] == "ingested":
             return ("new images for a series that is already in the dataset (sub-"
                     f"{prev[0]} ses-{prev[1]} {prev[2]}); the series was not changed",
@@ -286,8 +338,8 @@ class DicomExportSource(Source):
         votes = Counter(insts[0].patient_id for _, insts in members)
         patient, _ = max(votes.items(), key=lambda kv: (kv[1], kv[0]))
         dates = Counter(insts[0].study_date for _, insts in members
-                        if insts[0].patient_id == patient)
-        date = parse_dicom_date(dates.most_common(1)[0][0])
+                        if insts[0].patient_id == patient and insts[0].study_date)
+        date = parse_dicom_date(dates.most_common(1)[0][0]) if dates else None
         study = Study(patient_id=patient, study_uid=study_uid, date=date)
         for s, insts in members:
             if insts[0].patient_id != patient:

@@ -77,3 +77,40 @@ def test_excluded_roots_are_not_searched(tmp_path: Path) -> None:
     findings, n = scan([tmp_path], {"MRN7741203": "patient ID"},
                        exclude=[tmp_path / "secrets"])
     assert findings == [] and n == 0
+
+
+def test_phantom_named_head_gives_no_finding(tmp_path: Path) -> None:
+    """A real phantom's PatientName HEAD and an ID 'dicom' are common words, not searched
+    alone; whole tokens only; the real identifying parts are still found."""
+    tokens = {}
+    for attr, value in (("PatientName", "HEAD"), ("PatientID", "dicom"),
+                        ("InstitutionName", "orange"), ("PatientName", "Kowalczyk^HEAD")):
+        tokens.update(dict.fromkeys(tokens_for(attr, value), "x"))
+    assert "HEAD" not in tokens and "dicom" not in tokens and "orange" not in tokens
+    assert "Kowalczyk" in tokens  # the family name of a real name stays
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "README").write_text("Head CT and brain MRI; DICOM to NIfTI; orange button\n")
+    (out / "report.html").write_text("<h1>HEAD</h1> Kowalczyks is another word\n")
+    findings, _ = scan([out], tokens)
+    assert findings == []
+    (out / "leak.txt").write_text("patient Kowalczyk HEAD\n")
+    findings, _ = scan([out], tokens)
+    assert [Path(f.path).name for f in findings] == ["leak.txt"]
+
+
+def test_ids_after_escapes_are_found(tmp_path: Path) -> None:
+    """Logs and Prefect's database hold JSON: an ID right after an escaped newline, or a name
+    with \\u escapes, must still be found."""
+    from tasks.privacy.audit import unescape
+
+    assert unescape(rb"a\nb\u00e9\"c\\nd") == b'a\nb\xc3\xa9"c\nd'
+    tokens = {"MRN7741203": "patient ID", "Jos\u00e9 Garc\u00eda": "patient name"}
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "flow.log").write_text('{"message": "read file\\nMRN7741203 done"}\n')
+    (out / "prefect.db").write_bytes(b'..{"p": "{\\"n\\": \\"Jos\\\\u00e9 Garc\\\\u00eda\\"}"}..')
+    findings, _ = scan([out], tokens)
+    got = {(Path(f.path).name, f.category, f.where) for f in findings}
+    assert ("flow.log", "patient ID", "bytes+unescaped") in got
+    assert ("prefect.db", "patient name", "bytes+unescaped") in got
