@@ -1,6 +1,6 @@
 """ICAC accuracy on simulated CTs: calcium volume ICC, severity kappa, dominant location.
 
-Renders ``--n`` simulated baseline CTs (``calcisvd.simulate.render_session``) with seeds
+Renders ``--n`` simulated baseline CTs (``simulator.render_session``) with seeds
 ``--seed0 + i`` (default 5000+; the methods were developed on seeds 101-103 and on
 ``tasks.icac.phantom``), groups and locations balanced (group = i mod 3, location = (i div 3)
 mod 3), at ``--resolution`` mm (default 1, the study's), runs
@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from bench.truth_grades import icac_grades
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUPS = ("none_mild", "moderate", "severe")
@@ -71,12 +73,15 @@ def load_or_render(i: int, seed: int, res: float, cache: Path) -> dict:
         z = np.load(f, allow_pickle=False)
         return {"hu": z["hu"].astype(np.float32), "affine": z["affine"], "labels": z["labels"],
                 "truth": json.loads(str(z["truth"]))}
-    from calcisvd.simulate import render_session
+    from simulator import render_session
 
     group, loc = GROUPS[i % 3], LOCATIONS[(i // 3) % 3]
     s = render_session(seed=seed, group=group, location=loc, resolution_mm=res)
     hu, aff = s.images["ct"]
     labels = s.masks["calcium_labels"][0]
+    ct_clean, _ = s.meta["ct_clean"]
+    sp = tuple(float(v) for v in np.linalg.norm(aff[:3, :3], axis=0))
+    s.truth["grades"] = icac_grades(s.truth, ct_clean, labels, sp)  # truth side, bench-graded
     cache.mkdir(parents=True, exist_ok=True)
     tmp = f.with_name(f.name + ".part.npz")
     np.savez_compressed(tmp, hu=np.round(hu).astype(np.int16), affine=aff,
@@ -98,6 +103,7 @@ def evaluate(i: int, d: dict) -> dict:
     dt = time.perf_counter() - t0
     truth = d["truth"]
     tr = truth["icac"]
+    grades = truth.get("grades") or icac_grades(truth)
     plaques = truth["plaques"]
     vox = float(np.prod(sp))
     rows = []
@@ -112,7 +118,8 @@ def evaluate(i: int, d: dict) -> dict:
             "truth_rendered_volume": float(tmask.sum() * vox),
             "truth_deposit_volume": t["calcium_volume_mm3"],
             "overlap_volume": float((tmask & got).sum() * vox),
-            "agatston": m["agatston"], "truth_agatston": t["agatston"],
+            "agatston": m["agatston"],
+            "truth_agatston": grades.get("agatston_by_artery", {}).get(f"{artery}_{side}"),
             "n_plaques": m["n_plaques"], "truth_n_plaques": t["n_plaques"],
             "truth_n_visible": int(len(np.setdiff1d(np.unique(d["labels"][tmask]), [0]))),
             "extent": m["circumferential_extent_deg"],
@@ -120,9 +127,9 @@ def evaluate(i: int, d: dict) -> dict:
         })
     return {
         "subject": i, "seconds": dt, "arteries": rows,
-        "severity": r.measures["severity_group"], "truth_severity": tr["severity_group"],
+        "severity": r.measures["severity_group"], "truth_severity": grades["severity_group"],
         "dominant": r.measures["dominant_location"],
-        "truth_dominant": tr["dominant_location"],
+        "truth_dominant": grades["dominant_location"],
         "max_extent": r.measures["max_circumferential_extent_deg"],
         "truth_max_extent": tr["max_circumferential_extent_deg"],
         "total_volume": r.measures["total_calcium_volume_mm3"],

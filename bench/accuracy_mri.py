@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.truth_grades import svd_grades
+
 GROUPS = ("none_mild", "moderate", "severe")
 LOCATIONS = ("MCA", "BA", "ICA")
 BARS = {"wmh_dice": 0.80, "wmh_volume_icc": 0.95, "wmh_abs_volume_diff": 0.15,
@@ -81,7 +83,7 @@ def match(detected: list, truth: list, tol_fn) -> tuple[int, int]:
 
 def run(n: int, resolution: float, seed0: int, out: Path | None = None) -> dict:
     """Render, quantify and score ``n`` sessions (partial results saved to ``out``)."""
-    from calcisvd.simulate import render_session
+    from simulator import render_session
     from tasks.svd.pipeline import quantify_svd
 
     rows = []
@@ -101,7 +103,7 @@ def run(n: int, resolution: float, seed0: int, out: Path | None = None) -> dict:
                              lambda t: max(4.0, t["diameter_mm"]))
         lac_tp, lac_fp = match(r.lesions.get("lacunes", []), s.truth["lacunes"],
                                lambda t: max(5.0, t["diameter_mm"] / 2 + 3.0))
-        tv = s.truth["svd"]
+        tv = dict(s.truth["svd"], **svd_grades(s.truth["svd"]))  # truth graded in bench
         m = r.measures
         rows.append({
             "seed": seed, "group": group, "seconds": round(dt, 2), "wmh_dice": round(dice, 4),

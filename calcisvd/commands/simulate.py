@@ -60,7 +60,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from calcisvd.simulate.export import (
+    from simulator.export import (
         OptionsChanged,
         check_options,
         remove_tree,

@@ -109,8 +109,8 @@ def test_images_have_plausible_tissue_values(sessions):
 
 
 def test_followup_evolves(sessions):
-    from calcisvd.simulate.cohort import sample_patient
-    from calcisvd.simulate.render import PatientRenderer
+    from simulator.cohort import sample_patient
+    from simulator.render import PatientRenderer
 
     spec = sample_patient(5, 2, "severe", "BA")
     r = PatientRenderer(spec, 4.0)

@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from calcisvd.simulate import geometry as geo
-from calcisvd.simulate.anatomy import Anatomy, build_anatomy
-from calcisvd.simulate.cohort import PatientSpec, patient_rng, sample_patient
-from calcisvd.simulate.lesions import Blob, VisitLesions, band_on_grid, plan_visits
-from calcisvd.simulate.truth import icac_truth, jsonable, svd_truth, ventricle_distance
-from calcisvd.simulate.vessels import Plaque, grow, render_arteries, sample_plaques
+from simulator import geometry as geo
+from simulator.anatomy import Anatomy, build_anatomy
+from simulator.arteries import describe, sample_vessels
+from simulator.cohort import PatientSpec, patient_rng, sample_patient
+from simulator.lesions import Blob, VisitLesions, band_on_grid, plan_visits
+from simulator.truth import icac_truth, jsonable, svd_truth, ventricle_distance
+from simulator.vessels import Plaque, grow, plaque_centre, render_arteries, sample_plaques
 
 MR_CONTRASTS = ("T1w", "T2w", "FLAIR", "T2starw")
 #: MR signal per tissue and contrast (arbitrary units, WM ~ 400-800)
@@ -127,14 +128,21 @@ class PatientRenderer:
     def __init__(self, spec: PatientSpec, resolution_mm: float):
         self.spec = spec
         self.res = float(resolution_mm)
+        vrng = patient_rng(spec.seed, spec.index, "vessels")
+        self.vessels = sample_vessels(vrng, spec.age)
+        # ventricle size: ~1 +- 0.12, and "enlarged" (1.4-1.8) in 12% of patients
+        self.ventricle_scale = float(np.clip(vrng.normal(1.0, 0.12), 0.75, 1.3))
+        if vrng.random() < 0.12:
+            self.ventricle_scale = float(vrng.uniform(1.4, 1.8))
         rng = patient_rng(spec.seed, spec.index, "anatomy")
-        self.anat = build_anatomy(self.res, spec.atrophy_mm, rng)
+        self.anat = build_anatomy(self.res, spec.atrophy_mm, rng, self.vessels,
+                                  self.ventricle_scale)
         self.lesions, planner = plan_visits(self.anat, spec,
                                             patient_rng(spec.seed, spec.index, "lesions"))
         self.shape_field = planner.shape_field
         self.wm_region = planner.wm_region.astype(np.float32)
         prng = patient_rng(spec.seed, spec.index, "plaques")
-        self.plaques = sample_plaques(spec.group, spec.location, prng)
+        self.plaques = sample_plaques(spec.group, spec.location, prng, self.vessels)
         self.blood_hu = float(prng.uniform(45, 65))
         self.head = geo.subject_transform(spec.head_scale, prng.uniform(-4, 4, 3))
         self.head_pts = _head_points(self.anat, z_lo=MR_Z_MIN_MM)
@@ -177,7 +185,7 @@ class PatientRenderer:
         ct = ct * (1 - b_ct) + b_ct * CT_HU["wmh"]
         _paint(ct, ct_aff, les.of("lacune"), w_ct, CT_HU["lacune"])
         plaques = self.plaques_for(visit)
-        rv = render_arteries(ct, ct_aff, w_ct, plaques, self.blood_hu)
+        rv = render_arteries(ct, ct_aff, w_ct, plaques, self.blood_hu, self.vessels)
         ct_clean = rv.hu
         ct_noisy = ct_clean + rng.standard_normal(ct_clean.shape, dtype=np.float32) * CT_NOISE_HU
         ct_noisy = np.clip(np.round(ct_noisy), -1024, 3071).astype(np.float32)
@@ -219,7 +227,7 @@ class PatientRenderer:
             "location": spec.location, "resolution_mm": self.res,
             "icac": icac, "svd": svd,
             "plaques": [dict(p.record(), label=k + 1, volume_mm3=round(v, 3),
-                             centre_ras=_plaque_centre(p, w_ct))
+                             centre_ras=plaque_centre(p, self.vessels, w_ct))
                         for k, (p, v) in enumerate(zip(plaques, volumes, strict=True))],
             "microbleeds": _blob_records(les.of("microbleed"), w_fl, spec.head_scale),
             "lacunes": _blob_records(les.of("lacune"), w_fl, spec.head_scale),
@@ -227,6 +235,9 @@ class PatientRenderer:
             "wmh_foci": _blob_records(les.of("wmh_deep") + les.of("punctate"), w_fl,
                                       spec.head_scale),
             "targets": _targets_record(spec, visit),
+            "anatomy": {"head_scale": spec.head_scale, "atrophy_mm": spec.atrophy_mm,
+                        "ventricle_scale": round(self.ventricle_scale, 3),
+                        "vessels": describe(self.vessels)},
             # world (scanner RAS mm) from MNI152 template mm, per image: a registration truth
             "world_from_mni": {k: np.round(np.asarray(v), 5).tolist() for k, v in poses.items()},
         }
@@ -236,15 +247,6 @@ class PatientRenderer:
                  "ventricles": (vent.astype(np.uint8), mr_aff)}
         meta = {"poses_world_from_mni": poses, "ct_clean": (ct_clean, ct_aff)}
         return Session(spec, visit, images, masks, jsonable(truth), meta)
-
-
-def _plaque_centre(p: Plaque, w: NDArray) -> list[float]:
-    from tasks.icac.atlas import centreline
-
-    pts = centreline(p.artery, p.side).sample(0.25)
-    s = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
-    i = int(np.argmin(np.abs(s - (p.s_mm + p.length_mm / 2))))
-    return [round(float(v), 2) for v in geo.apply(w, pts[i])[0]]
 
 
 def _blob_records(blobs: list[Blob], w: NDArray, scale: float) -> list[dict[str, Any]]:

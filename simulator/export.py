@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from calcisvd.simulate import dicom
-from calcisvd.simulate.cohort import PatientSpec, paper_tables, patient_rng, sample_cohort
-from calcisvd.simulate.nifti import write_nifti
+from simulator import dicom
+from simulator.cohort import PatientSpec, paper_tables, patient_rng, sample_cohort
+from simulator.nifti import write_nifti
 
 COHORT_START = dt.date(2021, 3, 1)
 INSTITUTION = "Rivermouth University Hospital"
@@ -139,7 +139,7 @@ def _series(study: dict[str, Any], number: int, desc: str, modality: str,
 def _oblique(arr: np.ndarray, affine: np.ndarray, angle_deg: float = 18.0
              ) -> tuple[np.ndarray, np.ndarray]:
     """Resample onto a grid tilted about the left-right axis (an oblique acquisition)."""
-    from calcisvd.simulate import geometry as geo
+    from simulator import geometry as geo
 
     centre = affine[:3, :3] @ (np.array(arr.shape) / 2.0) + affine[:3, 3]
     rot = geo.rigid((angle_deg, 0, 0), (0, 0, 0))
@@ -239,7 +239,7 @@ def write_truth(job: PatientJob, visit: str, session, uids: dict[str, Any]) -> N
 
 def export_patient(job: PatientJob) -> dict[str, Any]:
     """Render and write every visit of one patient (skipping visits already complete)."""
-    from calcisvd.simulate.render import PatientRenderer
+    from simulator.render import PatientRenderer
 
     todo = [v for v in job.visits
             if not (job.truth_dir / job.spec.patient_id / v / "truth.json").exists()]
@@ -318,7 +318,7 @@ def simulate_cohort(n_subjects: int, seed: int, resolution_mm: float, drop_dir: 
                     n_procs: int = 1, progress: Callable[[int, int], None] | None = None
                     ) -> dict[str, Any]:
     """Write the whole export; returns a summary (counts, faults, paths)."""
-    from calcisvd.simulate import messy as messy_mod
+    from simulator import messy as messy_mod
 
     drop_dir, truth_dir = Path(drop_dir), Path(truth_dir)
     check_options(truth_dir, seed=seed, n_subjects=n_subjects, resolution_mm=resolution_mm,
@@ -336,7 +336,7 @@ def simulate_cohort(n_subjects: int, seed: int, resolution_mm: float, drop_dir: 
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        from calcisvd.simulate.anatomy import load_template, work_resolution
+        from simulator.anatomy import load_template, work_resolution
 
         load_template(work_resolution(resolution_mm))  # shared with forked workers
         with ProcessPoolExecutor(max_workers=n_procs, mp_context=mp.get_context("fork")) as ex:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calcisvd.simulate.cohort import patient_rng, sample_cohort
-from calcisvd.simulate.vessels import Plaque, grow, sample_plaques
+from simulator.cohort import patient_rng, sample_cohort
+from simulator.vessels import Plaque, grow, sample_plaques
 from tasks.icac import severity
 
 
