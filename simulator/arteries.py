@@ -6,8 +6,8 @@ anterior commissure near the origin), then every subject gets
 
 * a smooth non-rigid displacement of the whole tree, 3-8 mm everywhere (its size varies
   smoothly along the tree, so the measurer's template lines are never where the vessels are);
-* tortuosity: a lateral sine wiggle along each segment (amplitude 0.5-2.5 mm, wavelength
-  12-25 mm, tapered to zero at the segment ends so junctions stay joined), larger with age;
+* tortuosity: a lateral sine wiggle along each segment (amplitude 0.5-2 mm, wavelength
+  15-30 mm, tapered to zero at the segment ends so junctions stay joined), larger with age;
 * ectasia (probability 0.25): one stretch of the basilar artery or an ICA widened 1.4-1.8x
   over 8-15 mm, with an extra 3-6 mm bow (dolichoectasia: Pico F et al., Neurology 2003,
   reports it in ~12% of stroke patients; the probability is raised for an elderly cohort);
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage as ndi
 
 STEP_MM = 0.25
 #: wall thickness beyond the lumen used for bone clearance (mm; intracranial arterial wall
@@ -102,6 +103,14 @@ def _dense(ctrl: NDArray, step: float = STEP_MM) -> NDArray:
     return np.stack([np.interp(si, s, c[:, k]) for k in range(3)], 1)
 
 
+def _resample(pts: NDArray, radius: NDArray) -> tuple[NDArray, NDArray]:
+    """Points and radii resampled every ``STEP_MM`` of arc length."""
+    s = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+    si = np.linspace(0, s[-1], max(2, int(np.ceil(s[-1] / STEP_MM)) + 1))
+    return (np.stack([np.interp(si, s, pts[:, k]) for k in range(3)], 1),
+            np.interp(si, s, radius))
+
+
 def _field(rng: np.random.Generator) -> tuple[NDArray, NDArray, NDArray, NDArray]:
     """Random smooth displacement field parameters (Fourier modes, 40-100 mm wavelengths)."""
     k = rng.normal(size=(4, 3))
@@ -119,26 +128,48 @@ def _displace(pts: NDArray, field, amp: tuple[NDArray, NDArray]) -> NDArray:
     k, ph, coef, const = field
     modes = np.sin(pts @ k.T + ph[:, 0])  # N x 4
     f = const / np.linalg.norm(const) + 0.6 * (modes @ coef) / np.sqrt(4)
-    t = tangents(pts)
+    t = tangents(pts, SIDEWAYS_SMOOTH_MM)
     s = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
-    env = np.clip(np.minimum(s, s[-1] - s) / 6.0, 0, 1)[:, None]  # 0 at the ends, 1 past 6 mm
+    # 0 at the ends, 1 past 16 mm: the along-course part is removed gradually (at most
+    # ~0.5 mm per mm of course) so the curve never folds back; short segments (< 40 mm)
+    # keep the shared field throughout
+    env = np.clip(np.minimum(s, s[-1] - s) / 16.0, 0, 1)[:, None] * float(s[-1] >= 40.0)
+    f /= np.linalg.norm(f, axis=1, keepdims=True)
     f = f - env * (f * t).sum(1, keepdims=True) * t
-    f /= np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-6)
+    # renormalise, but not where the field runs along the course (its sideways part would
+    # flip direction there): the displacement shrinks instead, staying continuous
+    f /= np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 0.6)
     ka, pa = amp
     mag = 5.5 + 2.5 * np.sin(pts @ ka + pa)  # 3-8 mm
-    return f * mag[:, None]
+    d = f * mag[:, None]
+    # smoothed along the course (sigma 5 mm): a sideways offset larger than a bend's radius
+    # would otherwise fold the curve at the siphon's knees
+    sm = ndi.gaussian_filter1d(d, 5.0 / STEP_MM, axis=0, mode="nearest")
+    w = env  # ends keep the shared field (junctions stay joined)
+    return w * sm + (1 - w) * d
 
 
 def _perp(t: NDArray, v: NDArray) -> NDArray:
     """Unit vectors of ``v`` made perpendicular to the unit tangents ``t``."""
+    v = v / np.linalg.norm(v, axis=1, keepdims=True)
     w = v - (v * t).sum(1, keepdims=True) * t
-    return w / np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-9)
+    # unit length except where v runs along the course (shorter there, never flipping)
+    return w / np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 0.6)
 
 
-def tangents(pts: NDArray) -> NDArray:
-    """Unit tangents along a polyline."""
+def tangents(pts: NDArray, smooth_mm: float = 0.0) -> NDArray:
+    """Unit tangents along a polyline (optionally smoothed over ``smooth_mm`` of course)."""
     t = np.gradient(pts, axis=0)
-    return t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-9)
+    t /= np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-9)
+    if smooth_mm > 0:
+        t = ndi.gaussian_filter1d(t, smooth_mm / STEP_MM, axis=0, mode="nearest")
+        t /= np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-9)
+    return t
+
+
+#: sideways offsets (displacement, wiggle, bow) are taken perpendicular to the course
+#: smoothed over this length (mm), so tight bends (the siphon's knees) do not fold
+SIDEWAYS_SMOOTH_MM = 8.0
 
 
 def sample_vessels(rng: np.random.Generator, age: float = 70.0) -> list[Vessel]:
@@ -147,7 +178,7 @@ def sample_vessels(rng: np.random.Generator, age: float = 70.0) -> list[Vessel]:
     ka = rng.normal(size=3)
     ka *= 2 * np.pi / 60.0 / np.linalg.norm(ka)
     amp = (ka, float(rng.uniform(0, 2 * np.pi)))
-    tort = float(np.clip(0.5 + (age - 50) / 40 * 1.5 + rng.normal(0, 0.4), 0.5, 2.5))
+    tort = float(np.clip(0.5 + (age - 50) / 40 * 1.2 + rng.normal(0, 0.3), 0.5, 2.0))
     dom = rng.choice(["L", "R", "both"], p=[0.5, 0.25, 0.25])
     va_scale = {"L": 1.0, "R": 1.0}
     if dom != "both":
@@ -175,10 +206,10 @@ def sample_vessels(rng: np.random.Generator, age: float = 70.0) -> list[Vessel]:
             continue
         pts = _dense(ctrl)
         pts = pts + _displace(pts, field, amp)
-        t = tangents(pts)
+        t = tangents(pts, SIDEWAYS_SMOOTH_MM)
         s = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
         env = np.sin(np.pi * s / s[-1])
-        wl = rng.uniform(12, 25)
+        wl = rng.uniform(15, 30)
         n1 = _perp(t, rng.normal(size=(1, 3)).repeat(len(pts), 0))
         n2 = np.cross(t, n1)
         ph = rng.uniform(0, 2 * np.pi)
@@ -195,6 +226,7 @@ def sample_vessels(rng: np.random.Generator, age: float = 70.0) -> list[Vessel]:
             radius = radius * (1 + rng.uniform(0.4, 0.8) * w)
             bow = _perp(t, rng.normal(size=(1, 3)).repeat(len(pts), 0))
             pts = pts + (rng.uniform(3, 6) * np.sin(np.pi * s / s[-1]))[:, None] * bow
+        pts, radius = _resample(pts, radius)
         t = tangents(pts)
         s = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
         bony = np.zeros(len(pts), bool)

@@ -68,6 +68,7 @@ class PatientJob:
     visits: list[str]
     paths: dict[str, dict[str, Path]]  # visit -> {"ct": study dir, "mr": study dir}
     dates: dict[str, dt.date]
+    protocol: str = "paper"  # simulator/protocols.py
     orientation: dict[str, dict[str, str]] = field(default_factory=dict)  # visit->contrast->
 
 
@@ -160,9 +161,11 @@ def write_visit(job: PatientJob, visit: str, session) -> dict[str, Any]:
     h = _study_header(spec, visit, date, "ct")
     out["ct_study_instance_uid"] = h["StudyInstanceUID"]
     hu, aff = session.images["ct"]
-    res = float(np.abs(aff[0, 0]))
-    ct_common = {"KVP": acq["ct"]["kvp"], "XRayTubeCurrent": acq["ct"]["ma"],
-                 "ExposureTime": 1000, "ConvolutionKernel": "STANDARD",
+    res = float(np.abs(aff[2, 2]))
+    prot = session.truth.get("protocol", {})
+    kernel = "BONE" if prot.get("ct_kernel") == "bone" else "STANDARD"
+    ct_common = {"KVP": prot.get("kvp", acq["ct"]["kvp"]), "XRayTubeCurrent": acq["ct"]["ma"],
+                 "ExposureTime": 1000, "ConvolutionKernel": kernel,
                  "GantryDetectorTilt": 0.0, "TableHeight": 160.0,
                  "ReconstructionDiameter": 250.0, "ProtocolName": "HEAD ROUTINE",
                  "CTDIvol": 55.2, "AcquisitionNumber": 1}
@@ -170,7 +173,7 @@ def write_visit(job: PatientJob, visit: str, session) -> dict[str, Any]:
     proj = np.clip((hu + 1000).mean(axis=1) * 2 - 1000, -1024, 3000)[:, None, :]
     dicom.write_image_series(ct_dir / "SE00001", proj, aff, h, scout, slice_axis=1,
                              uid_parts=uid_parts)
-    axial = _series(h, 2, f"HEAD ROUTINE {res:.1f} STND", "CT", **ct_common)
+    axial = _series(h, 2, f"HEAD ROUTINE {res:.1f} {kernel[:4]}", "CT", **ct_common)
     out["series"]["ct"] = str(ct_dir / "SE00002")
     dicom.write_image_series(ct_dir / "SE00002", hu, aff, h, axial, uid_parts=uid_parts)
     dose = _series(h, 999, "Dose Report", "CT", ["DERIVED", "SECONDARY", "SCREEN SAVE"])
@@ -195,6 +198,8 @@ def write_visit(job: PatientJob, visit: str, session) -> dict[str, Any]:
                                  slice_axis=ax, uid_parts=uid_parts, first_instance=n + 1)
     mri = acq["mri"]
     for contrast, (num, desc, seq) in MR_PROTOCOL.items():
+        if contrast not in session.images:  # FLAIR-only / FLAIR+T1 protocols
+            continue
         arr, aff = session.images[contrast]
         times = {"RepetitionTime": float(mri.get(contrast, {}).get("tr_ms", 0)),
                  "EchoTime": float(mri.get(contrast, {}).get("te_ms", 0))}
@@ -213,7 +218,9 @@ def write_visit(job: PatientJob, visit: str, session) -> dict[str, Any]:
         s = _series(h, num, desc, "MR", itype, **fields)
         folder = mr_dir / f"SE{num:05d}"
         dicom.write_image_series(folder, arr, aff, h, s, slice_axis=slice_axis,
-                                 uid_parts=uid_parts)
+                                 uid_parts=uid_parts,
+                                 slice_thickness_mm=prot.get("mr_slice_mm")
+                                 if slice_axis == 2 and orient != "oblique" else None)
         out["series"][contrast] = str(folder)
     return out
 
@@ -244,7 +251,7 @@ def export_patient(job: PatientJob) -> dict[str, Any]:
     todo = [v for v in job.visits
             if not (job.truth_dir / job.spec.patient_id / v / "truth.json").exists()]
     if todo:
-        renderer = PatientRenderer(job.spec, job.resolution_mm)
+        renderer = PatientRenderer(job.spec, job.resolution_mm, job.protocol)
         for visit in todo:
             session = renderer.render(visit)
             uids = write_visit(job, visit, session)
@@ -253,7 +260,8 @@ def export_patient(job: PatientJob) -> dict[str, Any]:
 
 
 def plan_jobs(specs: list[PatientSpec], resolution_mm: float, drop_dir: Path, truth_dir: Path,
-              follow_up: bool, skip_followup: set[str] | None = None) -> list[PatientJob]:
+              follow_up: bool, skip_followup: set[str] | None = None,
+              protocol: str = "paper") -> list[PatientJob]:
     """Assign every study a folder in its weekly export (deterministic numbering)."""
     skip_followup = skip_followup or set()
     studies = []  # (export date, patient id, visit, date)
@@ -275,7 +283,7 @@ def plan_jobs(specs: list[PatientSpec], resolution_mm: float, drop_dir: Path, tr
     for s in specs:
         visits = list(paths[s.patient_id])
         jobs.append(PatientJob(s, resolution_mm, drop_dir, truth_dir, visits,
-                               paths[s.patient_id], study_dates(s)))
+                               paths[s.patient_id], study_dates(s), protocol))
     return jobs
 
 
@@ -315,18 +323,24 @@ def check_options(truth_dir: Path, **options: Any) -> None:
 
 def simulate_cohort(n_subjects: int, seed: int, resolution_mm: float, drop_dir: Path,
                     truth_dir: Path, follow_up: bool = True, messy: bool = False,
-                    n_procs: int = 1, progress: Callable[[int, int], None] | None = None
-                    ) -> dict[str, Any]:
-    """Write the whole export; returns a summary (counts, faults, paths)."""
+                    n_procs: int = 1, progress: Callable[[int, int], None] | None = None,
+                    protocol: str = "paper") -> dict[str, Any]:
+    """Write the whole export; returns a summary (counts, faults, paths).
+
+    ``protocol`` names an acquisition protocol (:mod:`simulator.protocols`)."""
+    from simulator import protocols
+
+    protocols.get(protocol)  # a clear error for an unknown name
+    extra = {} if protocol == "paper" else {"protocol": protocol}
     from simulator import messy as messy_mod
 
     drop_dir, truth_dir = Path(drop_dir), Path(truth_dir)
     check_options(truth_dir, seed=seed, n_subjects=n_subjects, resolution_mm=resolution_mm,
-                  follow_up=follow_up, messy=messy)
+                  follow_up=follow_up, messy=messy, **extra)
     specs = sample_cohort(n_subjects, seed, follow_up=follow_up)
     plan = messy_mod.plan_faults(specs, seed, follow_up) if messy else {}
     skip = {plan["missing_followup"]["patient_id"]} if "missing_followup" in plan else set()
-    jobs = plan_jobs(specs, resolution_mm, drop_dir, truth_dir, follow_up, skip)
+    jobs = plan_jobs(specs, resolution_mm, drop_dir, truth_dir, follow_up, skip, protocol)
     if messy:
         messy_mod.apply_orientation(plan, jobs)
     truth_dir.mkdir(parents=True, exist_ok=True)
@@ -356,7 +370,7 @@ def simulate_cohort(n_subjects: int, seed: int, resolution_mm: float, drop_dir: 
     faults = messy_mod.apply_file_faults(plan, jobs, drop_dir) if messy else []
     cohort = {
         "seed": seed, "n_subjects": n_subjects, "resolution_mm": resolution_mm,
-        "follow_up": follow_up, "messy": messy,
+        "follow_up": follow_up, "messy": messy, **extra,
         "clinical_csv": str(clinical.relative_to(drop_dir)),
         "faults": faults,
         "patients": [dict(s.as_record(), visits=j.visits,
