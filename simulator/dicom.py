@@ -184,7 +184,9 @@ def write_image_series(folder: Path, arr: NDArray, affine: NDArray, study: dict[
     ds.ImageOrientationPatient = [round(float(v), 6) for v in (*col_dir, *row_dir)]
     ds.PixelSpacing = [round(float(sp[1]), 4), round(float(sp[0]), 4)]
     ds.SliceThickness = round(float(slice_thickness_mm or sp[2]), 4)
-    ds.SpacingBetweenSlices = round(float(sp[2]), 4)
+    # perpendicular distance between slice planes (slice step projected on the normal): the
+    # slice step on a gantry-tilted series runs along the table, not along the normal
+    ds.SpacingBetweenSlices = round(float(abs(lps[:3, 2] @ normal)), 4)
     ds.Rows, ds.Columns = int(arr.shape[1]), int(arr.shape[0])
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"

@@ -161,12 +161,13 @@ def write_visit(job: PatientJob, visit: str, session) -> dict[str, Any]:
     h = _study_header(spec, visit, date, "ct")
     out["ct_study_instance_uid"] = h["StudyInstanceUID"]
     hu, aff = session.images["ct"]
-    res = float(np.abs(aff[2, 2]))
     prot = session.truth.get("protocol", {})
+    res = float(prot.get("ct_slice_mm") or np.abs(aff[2, 2]))
     kernel = "BONE" if prot.get("ct_kernel") == "bone" else "STANDARD"
     ct_common = {"KVP": prot.get("kvp", acq["ct"]["kvp"]), "XRayTubeCurrent": acq["ct"]["ma"],
                  "ExposureTime": 1000, "ConvolutionKernel": kernel,
-                 "GantryDetectorTilt": 0.0, "TableHeight": 160.0,
+                 "GantryDetectorTilt": float(prot.get("ct_tilt_deg", 0.0)),
+                 "TableHeight": 160.0,
                  "ReconstructionDiameter": 250.0, "ProtocolName": "HEAD ROUTINE",
                  "CTDIvol": 55.2, "AcquisitionNumber": 1}
     scout = _series(h, 1, "Scout", "CT", ["ORIGINAL", "PRIMARY", "LOCALIZER"], **ct_common)
@@ -175,7 +176,8 @@ def write_visit(job: PatientJob, visit: str, session) -> dict[str, Any]:
                              uid_parts=uid_parts)
     axial = _series(h, 2, f"HEAD ROUTINE {res:.1f} {kernel[:4]}", "CT", **ct_common)
     out["series"]["ct"] = str(ct_dir / "SE00002")
-    dicom.write_image_series(ct_dir / "SE00002", hu, aff, h, axial, uid_parts=uid_parts)
+    dicom.write_image_series(ct_dir / "SE00002", hu, aff, h, axial, uid_parts=uid_parts,
+                             slice_thickness_mm=prot.get("ct_slice_mm"))
     dose = _series(h, 999, "Dose Report", "CT", ["DERIVED", "SECONDARY", "SCREEN SAVE"])
     dicom.write_secondary_capture(ct_dir / "SE00999" / "IM00001", dicom.text_image(
         ["Dose Report", "Series Type Scan Range CTDIvol DLP", "2 Helical 55.20 980.4"]),

@@ -5,7 +5,7 @@ all four MR contrasts, 120 kVp CT with a soft kernel. Other protocols post-proce
 isotropic rendering (see docs/simulator.md for the sources of every range):
 
 MRI
-* ``clinical2d``: 2-D thick slices: in-plane 0.4-1.0 mm, slice thickness 4-8 mm with a gap of
+* ``clinical2d``: (with a 5 mm tilted CT) 2-D thick slices: in-plane 0.4-1.0 mm, slice thickness 4-8 mm with a gap of
   0-30 % of it (routine clinical FLAIR/T1 SE; Wardlaw JM et al., Lancet Neurol 2013 STRIVE
   recommends <= 5 mm, clinical practice reaches 6-8 mm); FLAIR + T1w only; graded lesions.
 * ``clinical2d_flair_stripped``: as ``clinical2d``, FLAIR only, skull-stripped export.
@@ -16,8 +16,14 @@ MRI
 CT
 * ``ct_2.5mm``, ``ct_5mm``: slice thickness 2.5 / 5 mm (slab average, noise / sqrt(slab));
   ``ct_bone``: bone (sharp) kernel, noise 3x; ``ct_100kvp``, ``ct_140kvp``: calcium and bone
-  HU scaled x 1.15 / x 0.90 relative to 120 kVp; ``ct_clinical``: 5 mm, 120 kVp, beam-hardening
-  streaks between the petrous bones. Every CT protocol except ``paper`` adds the streaks.
+  HU scaled x 1.15 / x 0.90 relative to 120 kVp; ``ct_tilt``: gantry tilt 12-25 deg
+  (orbitomeatal-line scanning to spare the lenses); ``ct_clinical``: 5 mm slices with a tilt.
+  Every CT protocol except ``paper`` adds beam-hardening streaks between the petrous bones.
+
+Gantry tilt geometry (as scanners write it): the slice plane is tilted about the left-right
+axis (``ImageOrientationPatient`` column direction ``(0, cos t, -sin t)`` in LPS, down towards
+posterior), successive ``ImagePositionPatient`` advance along the table (z) only, by
+``thickness / cos t``, so the volume is sheared; ``GantryDetectorTilt`` = t.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ class Protocol:
     ct_kernel: str = "soft"
     kvp: float = 120.0
     beam_hardening: bool = False
+    ct_tilt_deg: tuple[float, float] | None = None  # gantry tilt drawn per session
 
 
 PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
@@ -51,7 +58,7 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
     Protocol("paper_graded", graded_lesions=True),
     Protocol("clinical2d", mr_in_plane_mm=(0.4, 1.0), mr_slice_mm=(4.0, 8.0),
              mr_gap_frac=(0.0, 0.3), contrasts=("T1w", "FLAIR"), graded_lesions=True,
-             ct_slice_mm=5.0, beam_hardening=True),
+             ct_slice_mm=5.0, beam_hardening=True, ct_tilt_deg=(12.0, 25.0)),
     Protocol("clinical2d_flair_stripped", mr_in_plane_mm=(0.4, 1.0), mr_slice_mm=(4.0, 8.0),
              mr_gap_frac=(0.0, 0.3), contrasts=("FLAIR",), skull_stripped=True,
              graded_lesions=True, ct_slice_mm=5.0, beam_hardening=True),
@@ -60,7 +67,8 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
     Protocol("ct_bone", ct_kernel="bone", beam_hardening=True),
     Protocol("ct_100kvp", kvp=100.0, beam_hardening=True),
     Protocol("ct_140kvp", kvp=140.0, beam_hardening=True),
-    Protocol("ct_clinical", ct_slice_mm=5.0, beam_hardening=True),
+    Protocol("ct_tilt", ct_tilt_deg=(12.0, 25.0), beam_hardening=True),
+    Protocol("ct_clinical", ct_slice_mm=5.0, beam_hardening=True, ct_tilt_deg=(12.0, 25.0)),
 )}
 
 #: calcium/bone HU relative to 120 kVp (hydroxyapatite attenuation rises at low kVp; the
@@ -135,3 +143,24 @@ def beam_hardening(shape: tuple[int, ...], affine: NDArray, left: NDArray, right
     inside = np.clip(np.minimum(along, L - along) / 5.0, 0, 1)
     out = -depth * np.exp(-0.5 * (perp / w) ** 2) * np.exp(-0.5 * ((pts[2] - zc) / 10.0) ** 2)
     return (out * inside).astype(np.float32)
+
+
+def tilted_grid(affine: NDArray, shape: tuple[int, ...], tilt_deg: float
+                ) -> tuple[NDArray, tuple[int, int, int]]:
+    """A sheared grid covering an axis-aligned one: in-plane rows tilted by ``tilt_deg``
+    about x (down towards posterior), slices stacked along z every ``dz / cos t``."""
+    t = np.radians(tilt_deg)
+    dx, dy, dz = (float(affine[i, i]) for i in range(3))
+    lo = affine[:3, 3]
+    ext = np.array([(n - 1) * d for n, d in zip(shape, (dx, dy, dz), strict=True)])
+    ny = int(np.ceil(ext[1] / (dy * np.cos(t)))) + 1
+    # RAS: rows run anterior -> posterior is -y; a row step goes -y and -z (down posteriorly)
+    a = np.eye(4)
+    a[:3, 0] = (dx, 0, 0)
+    a[:3, 1] = (0, dy * np.cos(t), dy * np.sin(t))
+    step = dz / np.cos(t)
+    a[:3, 2] = (0, 0, step)
+    rise = (ny - 1) * dy * np.sin(t)
+    a[:3, 3] = (lo[0], lo[1], lo[2] - rise)
+    nz = int(np.ceil((ext[2] + rise) / step)) + 1
+    return a, (shape[0], ny, nz)

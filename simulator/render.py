@@ -201,8 +201,7 @@ class PatientRenderer:
                 ct_clean, rv.labels, ct_aff, pr, w_ct, rng)
         ct_noisy = np.clip(np.round(ct_noisy), -1024, 3071).astype(np.float32)
         volumes = [p.volume_mm3(spec.head_scale) for p in plaques]
-        icac = icac_truth(ct_clean, ct_labels, tuple(np.abs(np.diag(ct_aff))[:3]), shown,
-                          volumes)
+        icac = icac_truth(ct_clean, ct_labels, grid_spacing(ct_aff), shown, volumes)
         # ---- MRI ----------------------------------------------------------------------
         images: dict[str, tuple[NDArray, NDArray]] = {"ct": (ct_noisy, ct_aff)}
         poses = {"ct": w_ct.tolist()}
@@ -272,6 +271,8 @@ class PatientRenderer:
                  "ventricles": (vent.astype(np.uint8), mr_aff)}
         truth["protocol"] = {"name": pr.name, "kvp": pr.kvp, "ct_kernel": pr.ct_kernel,
                              "ct_slice_mm": pr.ct_slice_mm or self.res,
+                             "ct_tilt_deg": round(float(np.degrees(np.arctan2(
+                                 ct_aff[2, 1], ct_aff[1, 1]))), 3),
                              "skull_stripped": pr.skull_stripped,
                              "contrasts": [c for c in MR_CONTRASTS if c in images]}
         if pr.mr_slice_mm is not None:
@@ -315,6 +316,13 @@ def render_session(seed: int = 0, group: str = "moderate", location: str = "MCA"
 _PETROUS = (np.array([-22.0, -8.0, -38.0]), np.array([22.0, -8.0, -38.0]))
 
 
+def grid_spacing(aff: NDArray) -> tuple[float, float, float]:
+    """In-plane pixel sizes and the slice spacing perpendicular to the plane (mm); their
+    product is the voxel volume also on a sheared (gantry-tilted) grid."""
+    n0, n1 = (float(np.linalg.norm(aff[:3, i])) for i in (0, 1))
+    return n0, n1, float(abs(np.linalg.det(aff[:3, :3]))) / (n0 * n1)
+
+
 def _ct_protocol(ct_clean: NDArray, labels: NDArray, aff: NDArray, pr, w_ct: NDArray,
                  rng: np.random.Generator):
     """Streaks, kernel (PSF and noise) and slice thickness of a CT protocol."""
@@ -334,6 +342,14 @@ def _ct_protocol(ct_clean: NDArray, labels: NDArray, aff: NDArray, pr, w_ct: NDA
         lab, _ = protocols.thick_slices(labels, aff, pr.ct_slice_mm, 0.0, reduce="max")
         labels = np.where(clean >= 130.0, lab, 0).astype(np.int16)
         aff = aff2
+    if pr.ct_tilt_deg is not None:
+        tilt = float(rng.uniform(*pr.ct_tilt_deg))
+        t_aff, t_shape = protocols.tilted_grid(aff, noisy.shape, tilt)
+        noisy = geo.resample(noisy, aff, t_aff, t_shape, cval=-1000.0)
+        clean = geo.resample(clean.astype(np.float32), aff, t_aff, t_shape, cval=-1000.0)
+        lab = geo.resample(labels.astype(np.float32), aff, t_aff, t_shape, order=0)
+        labels = np.where(clean >= 130.0, np.round(lab), 0).astype(np.int16)
+        aff = t_aff
     return noisy.astype(np.float32), clean.astype(np.float32), labels, aff
 
 
