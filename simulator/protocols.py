@@ -5,9 +5,10 @@ all four MR contrasts, 120 kVp CT with a soft kernel. Other protocols post-proce
 isotropic rendering (see docs/simulator.md for the sources of every range):
 
 MRI
-* ``clinical2d``: (with a 5 mm tilted CT) 2-D thick slices: in-plane 0.4-1.0 mm, slice thickness 4-8 mm with a gap of
-  0-30 % of it (routine clinical FLAIR/T1 SE; Wardlaw JM et al., Lancet Neurol 2013 STRIVE
-  recommends <= 5 mm, clinical practice reaches 6-8 mm); FLAIR + T1w only; graded lesions.
+* ``clinical2d``: 2-D thick slices: in-plane 0.4-1.0 mm, slice thickness 4-8 mm with a gap of
+  0-30 % of it (routine clinical FLAIR/T1 SE; Wardlaw JM et al., Lancet Neurol 2013, STRIVE,
+  recommend <= 5 mm, clinical practice reaches 6-8 mm); FLAIR + T1w only; graded lesions;
+  a 5 mm gantry-tilted CT.
 * ``clinical2d_flair_stripped``: as ``clinical2d``, FLAIR only, skull-stripped export.
 * ``paper_graded``: the paper's 3-D 1 mm geometry with the realistic lesion contrast below.
   Graded protocols: WMH 2.5-8 SD of normal-appearing white matter above it (a smooth field
