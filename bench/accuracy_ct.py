@@ -66,9 +66,10 @@ def weighted_kappa(a: list[str], b: list[str], cats: tuple[str, ...] = GROUPS) -
     return float(1 - (w * obs).sum() / (w * exp).sum())
 
 
-def load_or_render(i: int, seed: int, res: float, cache: Path) -> dict:
+def load_or_render(i: int, seed: int, res: float, cache: Path, protocol: str = "paper") -> dict:
     """Rendered CT (HU, affine), truth labels and truth JSON of subject ``i`` (cached)."""
-    f = cache / f"sub{i:03d}_seed{seed}_res{res:g}.npz"
+    tag = "" if protocol == "paper" else f"_{protocol}"
+    f = cache / f"sub{i:03d}_seed{seed}_res{res:g}{tag}.npz"
     if f.is_file():
         z = np.load(f, allow_pickle=False)
         return {"hu": z["hu"].astype(np.float32), "affine": z["affine"], "labels": z["labels"],
@@ -76,11 +77,13 @@ def load_or_render(i: int, seed: int, res: float, cache: Path) -> dict:
     from simulator import render_session
 
     group, loc = GROUPS[i % 3], LOCATIONS[(i // 3) % 3]
-    s = render_session(seed=seed, group=group, location=loc, resolution_mm=res)
+    s = render_session(seed=seed, group=group, location=loc, resolution_mm=res,
+                       protocol=protocol)
     hu, aff = s.images["ct"]
     labels = s.masks["calcium_labels"][0]
     ct_clean, _ = s.meta["ct_clean"]
     sp = tuple(float(v) for v in np.linalg.norm(aff[:3, :3], axis=0))
+    sp = (sp[0], sp[1], float(abs(np.linalg.det(aff[:3, :3]))) / (sp[0] * sp[1]))  # tilt
     s.truth["grades"] = icac_grades(s.truth, ct_clean, labels, sp)  # truth side, bench-graded
     cache.mkdir(parents=True, exist_ok=True)
     tmp = f.with_name(f.name + ".part.npz")
@@ -185,10 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed0", type=int, default=5000)
     ap.add_argument("--cache", type=Path, default=ROOT / "var" / "bench_cache" / "ct")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "accuracy_ct.json")
+    ap.add_argument("--protocol", default="paper",
+                    help="simulator acquisition protocol (simulator/protocols.py)")
     args = ap.parse_args(argv)
     subjects = []
     for i in range(args.n):
-        d = load_or_render(i, args.seed0 + i, args.resolution, args.cache)
+        d = load_or_render(i, args.seed0 + i, args.resolution, args.cache, args.protocol)
         s = evaluate(i, d)
         subjects.append(s)
         print(f"subject {i:3d}: truth {s['truth_severity']:>9s}/{s['truth_dominant']}, "
@@ -196,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(rendered truth {s['truth_total_rendered']}), {s['seconds']:.1f} s", flush=True)
     summary = summarise(subjects)
     result = {"benchmark": "accuracy_ct", "resolution_mm": args.resolution,
+              "protocol": args.protocol,
               "seeds": [args.seed0, args.seed0 + args.n - 1], "summary": summary,
               "subjects": subjects}
     args.out.parent.mkdir(parents=True, exist_ok=True)
