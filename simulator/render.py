@@ -201,7 +201,7 @@ class PatientRenderer:
                 ct_clean, rv.labels, ct_aff, pr, w_ct, rng)
         ct_noisy = np.clip(np.round(ct_noisy), -1024, 3071).astype(np.float32)
         volumes = [p.volume_mm3(spec.head_scale) for p in plaques]
-        icac = icac_truth(ct_clean, ct_labels, grid_spacing(ct_aff), shown, volumes)
+        icac = icac_truth(ct_clean, ct_labels, grid_spacing(ct_aff), plaques, volumes)
         # ---- MRI ----------------------------------------------------------------------
         images: dict[str, tuple[NDArray, NDArray]] = {"ct": (ct_noisy, ct_aff)}
         poses = {"ct": w_ct.tolist()}
