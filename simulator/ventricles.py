@@ -5,10 +5,12 @@ MNI template's CSF; the simulator does not). Each lateral ventricle is swept alo
 path (frontal horn -> body -> atrium -> occipital horn, with the temporal horn branching down
 and forward from the atrium); its cross-section is an axis-aligned ellipse whose half-width
 and half-height are given per control point. The third ventricle is a thin midline slab.
-Dimensions follow adult anatomy in MNI-like head coordinates (frontal horns ~30 mm apart at
-their lateral walls, body 10-14 mm wide, Evans index ~0.25-0.3 at scale 1, total volume
-~20-30 cm^3 for a 70-year-old; Matsumae M et al., J Neurosurg 1996 report 20-40 cm^3 at
-that age).
+Dimensions follow adult anatomy in MNI-like head coordinates: positions and widths were
+read off the extent of the dark central CSF of the MNI152 2009 T1 template per 6 mm coronal
+slab (frontal horn tips near y = +27 mm, bodies 4-14 mm from the midline at z ~ 22 mm, atria
+near y = -40 mm), widths then set by hand; the temporal horns, which a central-box recipe
+misses, are added. Total ~16 cm^3 at scale 1 before the atrophy dilation (Matsumae M et al.,
+J Neurosurg 1996 report 20-40 cm^3 at 65-75 years, reached with atrophy and the scale).
 
 Per subject: a size factor (``scale``, ~1 +- 0.12; "enlarged ventricles" 1.4-1.8 drawn by the
 caller), left/right asymmetry (+-10%), and a smooth 1-2 mm shift of the path.
@@ -21,13 +23,14 @@ from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
 #: right lateral ventricle path: (x, y, z, half-width, half-height) in head mm
-_LATERAL_R = ((9.0, 31.0, 9.0, 3.0, 4.0), (10.5, 24.0, 13.0, 4.5, 6.0),
-              (11.5, 12.0, 17.0, 5.0, 6.0), (12.5, -3.0, 20.0, 5.0, 4.5),
-              (15.0, -18.0, 20.0, 5.0, 4.5), (21.0, -32.0, 15.0, 5.5, 5.5),
-              (22.0, -46.0, 9.0, 4.0, 4.0), (19.0, -58.0, 6.0, 2.5, 2.5))
-_TEMPORAL_R = ((21.0, -32.0, 15.0, 5.0, 5.0), (28.0, -28.0, 2.0, 3.0, 3.0),
-               (31.0, -19.0, -10.0, 2.5, 2.2), (28.0, -9.0, -17.0, 1.8, 1.8))
-_THIRD = ((0.0, -4.0, 3.0, 1.6, 5.0), (0.0, -12.0, 0.0, 1.8, 6.0), (0.0, -20.0, -2.0, 1.6, 4.5))
+_LATERAL_R = ((10.0, 27.0, 5.0, 3.0, 4.0), (7.0, 20.0, 9.0, 3.5, 6.0),
+              (6.5, 12.0, 11.0, 4.0, 8.0), (7.5, 2.0, 16.0, 4.0, 7.0),
+              (9.0, -8.0, 22.0, 4.5, 5.0), (11.0, -18.0, 23.0, 4.5, 4.5),
+              (13.0, -30.0, 17.0, 5.0, 7.0), (17.0, -40.0, 8.0, 5.5, 7.0),
+              (19.0, -48.0, 5.0, 4.5, 5.0), (18.0, -56.0, 4.0, 3.0, 3.0))
+_TEMPORAL_R = ((17.0, -40.0, 8.0, 4.0, 4.0), (26.0, -32.0, -4.0, 3.0, 3.0),
+               (29.0, -22.0, -14.0, 2.5, 2.2), (27.0, -12.0, -20.0, 1.8, 1.8))
+_THIRD = ((0.0, -2.0, 6.0, 1.6, 5.0), (0.0, -10.0, 2.0, 1.8, 6.0), (0.0, -20.0, -1.0, 1.6, 4.5))
 #: distance reported beyond the crop around the ventricles (mm; lesion placement needs > 10)
 FAR_MM = 60.0
 MARGIN_MM = 32.0
