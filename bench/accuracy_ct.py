@@ -1,6 +1,6 @@
 """ICAC accuracy on simulated CTs: calcium volume ICC, severity kappa, dominant location.
 
-Renders ``--n`` simulated baseline CTs (``calcisvd.simulate.render_session``) with seeds
+Renders ``--n`` simulated baseline CTs (``simulator.render_session``) with seeds
 ``--seed0 + i`` (default 5000+; the methods were developed on seeds 101-103 and on
 ``tasks.icac.phantom``), groups and locations balanced (group = i mod 3, location = (i div 3)
 mod 3), at ``--resolution`` mm (default 1, the study's), runs
@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from bench.truth_grades import icac_grades
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUPS = ("none_mild", "moderate", "severe")
@@ -64,19 +66,25 @@ def weighted_kappa(a: list[str], b: list[str], cats: tuple[str, ...] = GROUPS) -
     return float(1 - (w * obs).sum() / (w * exp).sum())
 
 
-def load_or_render(i: int, seed: int, res: float, cache: Path) -> dict:
+def load_or_render(i: int, seed: int, res: float, cache: Path, protocol: str = "paper") -> dict:
     """Rendered CT (HU, affine), truth labels and truth JSON of subject ``i`` (cached)."""
-    f = cache / f"sub{i:03d}_seed{seed}_res{res:g}.npz"
+    tag = "" if protocol == "paper" else f"_{protocol}"
+    f = cache / f"sub{i:03d}_seed{seed}_res{res:g}{tag}.npz"
     if f.is_file():
         z = np.load(f, allow_pickle=False)
         return {"hu": z["hu"].astype(np.float32), "affine": z["affine"], "labels": z["labels"],
                 "truth": json.loads(str(z["truth"]))}
-    from calcisvd.simulate import render_session
+    from simulator import render_session
 
     group, loc = GROUPS[i % 3], LOCATIONS[(i // 3) % 3]
-    s = render_session(seed=seed, group=group, location=loc, resolution_mm=res)
+    s = render_session(seed=seed, group=group, location=loc, resolution_mm=res,
+                       protocol=protocol)
     hu, aff = s.images["ct"]
     labels = s.masks["calcium_labels"][0]
+    ct_clean, _ = s.meta["ct_clean"]
+    sp = tuple(float(v) for v in np.linalg.norm(aff[:3, :3], axis=0))
+    sp = (sp[0], sp[1], float(abs(np.linalg.det(aff[:3, :3]))) / (sp[0] * sp[1]))  # tilt
+    s.truth["grades"] = icac_grades(s.truth, ct_clean, labels, sp)  # truth side, bench-graded
     cache.mkdir(parents=True, exist_ok=True)
     tmp = f.with_name(f.name + ".part.npz")
     np.savez_compressed(tmp, hu=np.round(hu).astype(np.int16), affine=aff,
@@ -98,6 +106,7 @@ def evaluate(i: int, d: dict) -> dict:
     dt = time.perf_counter() - t0
     truth = d["truth"]
     tr = truth["icac"]
+    grades = truth.get("grades") or icac_grades(truth)
     plaques = truth["plaques"]
     vox = float(np.prod(sp))
     rows = []
@@ -112,7 +121,8 @@ def evaluate(i: int, d: dict) -> dict:
             "truth_rendered_volume": float(tmask.sum() * vox),
             "truth_deposit_volume": t["calcium_volume_mm3"],
             "overlap_volume": float((tmask & got).sum() * vox),
-            "agatston": m["agatston"], "truth_agatston": t["agatston"],
+            "agatston": m["agatston"],
+            "truth_agatston": grades.get("agatston_by_artery", {}).get(f"{artery}_{side}"),
             "n_plaques": m["n_plaques"], "truth_n_plaques": t["n_plaques"],
             "truth_n_visible": int(len(np.setdiff1d(np.unique(d["labels"][tmask]), [0]))),
             "extent": m["circumferential_extent_deg"],
@@ -120,9 +130,9 @@ def evaluate(i: int, d: dict) -> dict:
         })
     return {
         "subject": i, "seconds": dt, "arteries": rows,
-        "severity": r.measures["severity_group"], "truth_severity": tr["severity_group"],
+        "severity": r.measures["severity_group"], "truth_severity": grades["severity_group"],
         "dominant": r.measures["dominant_location"],
-        "truth_dominant": tr["dominant_location"],
+        "truth_dominant": grades["dominant_location"],
         "max_extent": r.measures["max_circumferential_extent_deg"],
         "truth_max_extent": tr["max_circumferential_extent_deg"],
         "total_volume": r.measures["total_calcium_volume_mm3"],
@@ -178,10 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed0", type=int, default=5000)
     ap.add_argument("--cache", type=Path, default=ROOT / "var" / "bench_cache" / "ct")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "accuracy_ct.json")
+    ap.add_argument("--protocol", default="paper",
+                    help="simulator acquisition protocol (simulator/protocols.py)")
     args = ap.parse_args(argv)
     subjects = []
     for i in range(args.n):
-        d = load_or_render(i, args.seed0 + i, args.resolution, args.cache)
+        d = load_or_render(i, args.seed0 + i, args.resolution, args.cache, args.protocol)
         s = evaluate(i, d)
         subjects.append(s)
         print(f"subject {i:3d}: truth {s['truth_severity']:>9s}/{s['truth_dominant']}, "
@@ -189,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(rendered truth {s['truth_total_rendered']}), {s['seconds']:.1f} s", flush=True)
     summary = summarise(subjects)
     result = {"benchmark": "accuracy_ct", "resolution_mm": args.resolution,
+              "protocol": args.protocol,
               "seeds": [args.seed0, args.seed0 + args.n - 1], "summary": summary,
               "subjects": subjects}
     args.out.parent.mkdir(parents=True, exist_ok=True)

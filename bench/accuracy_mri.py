@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.truth_grades import svd_grades
+
 GROUPS = ("none_mild", "moderate", "severe")
 LOCATIONS = ("MCA", "BA", "ICA")
 BARS = {"wmh_dice": 0.80, "wmh_volume_icc": 0.95, "wmh_abs_volume_diff": 0.15,
@@ -79,16 +81,18 @@ def match(detected: list, truth: list, tol_fn) -> tuple[int, int]:
     return tp, len(det) - len(used)
 
 
-def run(n: int, resolution: float, seed0: int, out: Path | None = None) -> dict:
+def run(n: int, resolution: float, seed0: int, out: Path | None = None,
+        protocol: str = "paper") -> dict:
     """Render, quantify and score ``n`` sessions (partial results saved to ``out``)."""
-    from calcisvd.simulate import render_session
+    from simulator import render_session
     from tasks.svd.pipeline import quantify_svd
 
     rows = []
     for i in range(n):
         seed = seed0 + i
         group, loc = GROUPS[i % 3], LOCATIONS[(i // 3) % 3]
-        s = render_session(seed=seed, group=group, location=loc, resolution_mm=resolution)
+        s = render_session(seed=seed, group=group, location=loc, resolution_mm=resolution,
+                           protocol=protocol)
         images = {k: s.images[k] for k in ("T1w", "T2w", "FLAIR", "T2starw") if k in s.images}
         t0 = time.perf_counter()
         r = quantify_svd(images)
@@ -101,7 +105,7 @@ def run(n: int, resolution: float, seed0: int, out: Path | None = None) -> dict:
                              lambda t: max(4.0, t["diameter_mm"]))
         lac_tp, lac_fp = match(r.lesions.get("lacunes", []), s.truth["lacunes"],
                                lambda t: max(5.0, t["diameter_mm"] / 2 + 3.0))
-        tv = s.truth["svd"]
+        tv = dict(s.truth["svd"], **svd_grades(s.truth["svd"]))  # truth graded in bench
         m = r.measures
         rows.append({
             "seed": seed, "group": group, "seconds": round(dt, 2), "wmh_dice": round(dice, 4),
@@ -172,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
                    help="combine the subjects of earlier result files (e.g. runs split over "
                         "processes) instead of running")
+    p.add_argument("--protocol", default="paper",
+                   help="simulator acquisition protocol (simulator/protocols.py)")
     a = p.parse_args(argv)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     if a.merge:
@@ -182,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         from calcisvd.env import apply_offline_env
 
         apply_offline_env()
-        res = run(a.n, a.resolution, a.seed0, a.out)
+        res = run(a.n, a.resolution, a.seed0, a.out, a.protocol)
+        res["protocol"] = a.protocol
     a.out.write_text(json.dumps(res, indent=2, default=float) + "\n")
     print(f"\nMRI accuracy, {res['n_subjects']} subjects at {res['resolution_mm']} mm:")
     for k, v in res["metrics"].items():

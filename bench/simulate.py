@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.truth_grades import dominant_location, severity_group, svd_grades
+
 RESULTS = Path(__file__).resolve().parent / "results" / "simulate.json"
 PAPER_N = 126
 
@@ -32,7 +34,7 @@ def realisation(truth_dir: Path) -> dict:
     rows = []
     for f in sorted(truth_dir.glob("*/*/truth.json")):
         t = json.loads(f.read_text())
-        sv, tg = t["svd"], t["targets"]
+        sv, tg = dict(t["svd"], **svd_grades(t["svd"])), t["targets"]
         rows.append({
             "group": t["group"],
             "faz_equal": sv["fazekas_total"] == tg["fazekas_total"],
@@ -44,8 +46,8 @@ def realisation(truth_dir: Path) -> dict:
             "punct_grade_equal": sv["pv_punctate_grade"] == (
                 0 if tg["pv_punctate_foci"] == 0 else 1 if tg["pv_punctate_foci"] < 3
                 else 2 if tg["pv_punctate_foci"] < 6 else 3),
-            "severity_ok": t["icac"]["severity_group"] == t["group"],
-            "location_ok": t["icac"]["dominant_location"] == t["location"],
+            "severity_ok": severity_group(t["icac"]) == t["group"],
+            "location_ok": dominant_location(t["icac"]) == t["location"],
         })
     if not rows:
         return {}
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from calcisvd.env import apply_offline_env
-    from calcisvd.simulate.export import simulate_cohort
+    from simulator.export import simulate_cohort
 
     apply_offline_env()
     root = args.keep or Path(tempfile.mkdtemp(prefix="calcisvd-bench-sim-"))

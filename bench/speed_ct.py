@@ -1,7 +1,7 @@
 """ICAC speed: time per CT session at 1 mm on one core, and peak memory.
 
 Loads simulated CTs from the accuracy benchmark's cache (``--cache``; renders them with
-``calcisvd.simulate.render_session`` in a child process when missing, so the renderer's memory
+``simulator.render_session`` in a child process when missing, so the renderer's memory
 is not counted), pins every library to one thread (OpenMP/BLAS variables and SimpleITK's
 global thread count) and times :func:`tasks.icac.pipeline.quantify_ct`: a cold first call
 (includes loading the MNI152 template) and ``--repeats`` warm calls per session. It also times

@@ -53,7 +53,7 @@ def run(n: int, resolution: float, seed0: int) -> dict:
     """Time ``n`` sessions, each in its own single-threaded child process."""
     import numpy as np
 
-    from calcisvd.simulate import render_session
+    from simulator import render_session
 
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS="1")

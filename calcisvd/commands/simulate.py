@@ -51,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "oblique series (recorded in <truth>/messy.json)")
     parser.add_argument("--overwrite", action="store_true",
                         help="delete the existing drop/ and truth folders first")
+    parser.add_argument("--protocol", default="paper", metavar="NAME",
+                        help="acquisition protocol (simulator/protocols.py, docs/simulator.md): "
+                             "paper (default, 3-D isotropic), paper_graded, clinical2d, "
+                             "clinical2d_flair_stripped, ct_2.5mm, ct_5mm, ct_bone, ct_100kvp, "
+                             "ct_140kvp, ct_clinical")
     parser.add_argument("--procs", type=int, default=None,
                         help="worker processes (default: settings n_procs)")
 
@@ -67,7 +72,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from calcisvd.simulate.export import (
+    from simulator.export import (
         OptionsChanged,
         check_options,
         remove_tree,
@@ -88,9 +93,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         remove_tree(settings.drop_dir)
         remove_tree(settings.truth_dir)
     try:
+        from simulator import protocols
+
+        protocols.get(args.protocol)
         check_options(settings.truth_dir, seed=seed, n_subjects=n, resolution_mm=res,
-                      follow_up=follow, messy=args.messy)
-    except OptionsChanged as exc:
+                      follow_up=follow, messy=args.messy,
+                      **({} if args.protocol == "paper" else {"protocol": args.protocol}))
+    except (OptionsChanged, ValueError) as exc:
         console.print(f"calcisvd simulate: {exc}")
         return 2
     console.print(f"simulating {n} patients (seed {seed}, {res:g} mm, "
@@ -102,7 +111,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         task = bar.add_task("simulate", total=n)
         summary = simulate_cohort(
             n, seed, res, settings.drop_dir, settings.truth_dir, follow_up=follow,
-            messy=args.messy, n_procs=max(1, min(procs, n)),
+            messy=args.messy, n_procs=max(1, min(procs, n)), protocol=args.protocol,
             progress=lambda done, total: bar.update(task, completed=done))
     console.print(f"wrote {summary['n_sessions']} visits ({summary['rendered']} rendered now), "
                   f"clinical CSV {summary['clinical_csv']}; truth in {summary['truth_dir']}")

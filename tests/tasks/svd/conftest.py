@@ -39,8 +39,8 @@ def phantom_z(phantom2, truth_anatomy):
 
 @pytest.fixture(scope="session")
 def sim_session():
-    """One simulated severe session at 3 mm (calcisvd.simulate, docs/simulator.md)."""
-    from calcisvd.simulate import render_session
+    """One simulated severe session at 3 mm (simulator, docs/simulator.md)."""
+    from simulator import render_session
 
     return render_session(seed=7, group="severe", location="MCA", resolution_mm=3.0)
 

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from calcisvd.simulate import dicom
-from calcisvd.simulate.cohort import PatientSpec, paper_tables, patient_rng, sample_cohort
-from calcisvd.simulate.nifti import write_nifti
+from simulator import dicom
+from simulator.cohort import PatientSpec, paper_tables, patient_rng, sample_cohort
+from simulator.nifti import write_nifti
 
 COHORT_START = dt.date(2021, 3, 1)
 INSTITUTION = "Rivermouth University Hospital"
@@ -68,6 +68,7 @@ class PatientJob:
     visits: list[str]
     paths: dict[str, dict[str, Path]]  # visit -> {"ct": study dir, "mr": study dir}
     dates: dict[str, dt.date]
+    protocol: str = "paper"  # simulator/protocols.py
     orientation: dict[str, dict[str, str]] = field(default_factory=dict)  # visit->contrast->
 
 
@@ -139,7 +140,7 @@ def _series(study: dict[str, Any], number: int, desc: str, modality: str,
 def _oblique(arr: np.ndarray, affine: np.ndarray, angle_deg: float = 18.0
              ) -> tuple[np.ndarray, np.ndarray]:
     """Resample onto a grid tilted about the left-right axis (an oblique acquisition)."""
-    from calcisvd.simulate import geometry as geo
+    from simulator import geometry as geo
 
     centre = affine[:3, :3] @ (np.array(arr.shape) / 2.0) + affine[:3, 3]
     rot = geo.rigid((angle_deg, 0, 0), (0, 0, 0))
@@ -160,19 +161,23 @@ def write_visit(job: PatientJob, visit: str, session) -> dict[str, Any]:
     h = _study_header(spec, visit, date, "ct")
     out["ct_study_instance_uid"] = h["StudyInstanceUID"]
     hu, aff = session.images["ct"]
-    res = float(np.abs(aff[0, 0]))
-    ct_common = {"KVP": acq["ct"]["kvp"], "XRayTubeCurrent": acq["ct"]["ma"],
-                 "ExposureTime": 1000, "ConvolutionKernel": "STANDARD",
-                 "GantryDetectorTilt": 0.0, "TableHeight": 160.0,
+    prot = session.truth.get("protocol", {})
+    res = float(prot.get("ct_slice_mm") or np.abs(aff[2, 2]))
+    kernel = "BONE" if prot.get("ct_kernel") == "bone" else "STANDARD"
+    ct_common = {"KVP": prot.get("kvp", acq["ct"]["kvp"]), "XRayTubeCurrent": acq["ct"]["ma"],
+                 "ExposureTime": 1000, "ConvolutionKernel": kernel,
+                 "GantryDetectorTilt": float(prot.get("ct_tilt_deg", 0.0)),
+                 "TableHeight": 160.0,
                  "ReconstructionDiameter": 250.0, "ProtocolName": "HEAD ROUTINE",
                  "CTDIvol": 55.2, "AcquisitionNumber": 1}
     scout = _series(h, 1, "Scout", "CT", ["ORIGINAL", "PRIMARY", "LOCALIZER"], **ct_common)
     proj = np.clip((hu + 1000).mean(axis=1) * 2 - 1000, -1024, 3000)[:, None, :]
     dicom.write_image_series(ct_dir / "SE00001", proj, aff, h, scout, slice_axis=1,
                              uid_parts=uid_parts)
-    axial = _series(h, 2, f"HEAD ROUTINE {res:.1f} STND", "CT", **ct_common)
+    axial = _series(h, 2, f"HEAD ROUTINE {res:.1f} {kernel[:4]}", "CT", **ct_common)
     out["series"]["ct"] = str(ct_dir / "SE00002")
-    dicom.write_image_series(ct_dir / "SE00002", hu, aff, h, axial, uid_parts=uid_parts)
+    dicom.write_image_series(ct_dir / "SE00002", hu, aff, h, axial, uid_parts=uid_parts,
+                             slice_thickness_mm=prot.get("ct_slice_mm"))
     dose = _series(h, 999, "Dose Report", "CT", ["DERIVED", "SECONDARY", "SCREEN SAVE"])
     dicom.write_secondary_capture(ct_dir / "SE00999" / "IM00001", dicom.text_image(
         ["Dose Report", "Series Type Scan Range CTDIvol DLP", "2 Helical 55.20 980.4"]),
@@ -195,6 +200,8 @@ def write_visit(job: PatientJob, visit: str, session) -> dict[str, Any]:
                                  slice_axis=ax, uid_parts=uid_parts, first_instance=n + 1)
     mri = acq["mri"]
     for contrast, (num, desc, seq) in MR_PROTOCOL.items():
+        if contrast not in session.images:  # FLAIR-only / FLAIR+T1 protocols
+            continue
         arr, aff = session.images[contrast]
         times = {"RepetitionTime": float(mri.get(contrast, {}).get("tr_ms", 0)),
                  "EchoTime": float(mri.get(contrast, {}).get("te_ms", 0))}
@@ -213,7 +220,9 @@ def write_visit(job: PatientJob, visit: str, session) -> dict[str, Any]:
         s = _series(h, num, desc, "MR", itype, **fields)
         folder = mr_dir / f"SE{num:05d}"
         dicom.write_image_series(folder, arr, aff, h, s, slice_axis=slice_axis,
-                                 uid_parts=uid_parts)
+                                 uid_parts=uid_parts,
+                                 slice_thickness_mm=prot.get("mr_slice_mm")
+                                 if slice_axis == 2 and orient != "oblique" else None)
         out["series"][contrast] = str(folder)
     return out
 
@@ -239,12 +248,12 @@ def write_truth(job: PatientJob, visit: str, session, uids: dict[str, Any]) -> N
 
 def export_patient(job: PatientJob) -> dict[str, Any]:
     """Render and write every visit of one patient (skipping visits already complete)."""
-    from calcisvd.simulate.render import PatientRenderer
+    from simulator.render import PatientRenderer
 
     todo = [v for v in job.visits
             if not (job.truth_dir / job.spec.patient_id / v / "truth.json").exists()]
     if todo:
-        renderer = PatientRenderer(job.spec, job.resolution_mm)
+        renderer = PatientRenderer(job.spec, job.resolution_mm, job.protocol)
         for visit in todo:
             session = renderer.render(visit)
             uids = write_visit(job, visit, session)
@@ -253,7 +262,8 @@ def export_patient(job: PatientJob) -> dict[str, Any]:
 
 
 def plan_jobs(specs: list[PatientSpec], resolution_mm: float, drop_dir: Path, truth_dir: Path,
-              follow_up: bool, skip_followup: set[str] | None = None) -> list[PatientJob]:
+              follow_up: bool, skip_followup: set[str] | None = None,
+              protocol: str = "paper") -> list[PatientJob]:
     """Assign every study a folder in its weekly export (deterministic numbering)."""
     skip_followup = skip_followup or set()
     studies = []  # (export date, patient id, visit, date)
@@ -275,7 +285,7 @@ def plan_jobs(specs: list[PatientSpec], resolution_mm: float, drop_dir: Path, tr
     for s in specs:
         visits = list(paths[s.patient_id])
         jobs.append(PatientJob(s, resolution_mm, drop_dir, truth_dir, visits,
-                               paths[s.patient_id], study_dates(s)))
+                               paths[s.patient_id], study_dates(s), protocol))
     return jobs
 
 
@@ -315,18 +325,24 @@ def check_options(truth_dir: Path, **options: Any) -> None:
 
 def simulate_cohort(n_subjects: int, seed: int, resolution_mm: float, drop_dir: Path,
                     truth_dir: Path, follow_up: bool = True, messy: bool = False,
-                    n_procs: int = 1, progress: Callable[[int, int], None] | None = None
-                    ) -> dict[str, Any]:
-    """Write the whole export; returns a summary (counts, faults, paths)."""
-    from calcisvd.simulate import messy as messy_mod
+                    n_procs: int = 1, progress: Callable[[int, int], None] | None = None,
+                    protocol: str = "paper") -> dict[str, Any]:
+    """Write the whole export; returns a summary (counts, faults, paths).
+
+    ``protocol`` names an acquisition protocol (:mod:`simulator.protocols`)."""
+    from simulator import protocols
+
+    protocols.get(protocol)  # a clear error for an unknown name
+    extra = {} if protocol == "paper" else {"protocol": protocol}
+    from simulator import messy as messy_mod
 
     drop_dir, truth_dir = Path(drop_dir), Path(truth_dir)
     check_options(truth_dir, seed=seed, n_subjects=n_subjects, resolution_mm=resolution_mm,
-                  follow_up=follow_up, messy=messy)
+                  follow_up=follow_up, messy=messy, **extra)
     specs = sample_cohort(n_subjects, seed, follow_up=follow_up)
     plan = messy_mod.plan_faults(specs, seed, follow_up) if messy else {}
     skip = {plan["missing_followup"]["patient_id"]} if "missing_followup" in plan else set()
-    jobs = plan_jobs(specs, resolution_mm, drop_dir, truth_dir, follow_up, skip)
+    jobs = plan_jobs(specs, resolution_mm, drop_dir, truth_dir, follow_up, skip, protocol)
     if messy:
         messy_mod.apply_orientation(plan, jobs)
     truth_dir.mkdir(parents=True, exist_ok=True)
@@ -336,7 +352,7 @@ def simulate_cohort(n_subjects: int, seed: int, resolution_mm: float, drop_dir: 
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        from calcisvd.simulate.anatomy import load_template, work_resolution
+        from simulator.anatomy import load_template, work_resolution
 
         load_template(work_resolution(resolution_mm))  # shared with forked workers
         with ProcessPoolExecutor(max_workers=n_procs, mp_context=mp.get_context("fork")) as ex:
@@ -356,7 +372,7 @@ def simulate_cohort(n_subjects: int, seed: int, resolution_mm: float, drop_dir: 
     faults = messy_mod.apply_file_faults(plan, jobs, drop_dir) if messy else []
     cohort = {
         "seed": seed, "n_subjects": n_subjects, "resolution_mm": resolution_mm,
-        "follow_up": follow_up, "messy": messy,
+        "follow_up": follow_up, "messy": messy, **extra,
         "clinical_csv": str(clinical.relative_to(drop_dir)),
         "faults": faults,
         "patients": [dict(s.as_record(), visits=j.visits,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calcisvd.simulate.cohort import (
+from simulator.cohort import (
     GROUPS,
     allocate,
     paper_tables,

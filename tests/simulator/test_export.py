@@ -36,7 +36,7 @@ def test_command_is_deterministic_and_rerunnable(tmp_path):
 
 
 def test_parallel_export_equals_serial(tmp_path):
-    from calcisvd.simulate.export import simulate_cohort
+    from simulator.export import simulate_cohort
 
     for procs, name in ((1, "serial"), (2, "parallel")):
         simulate_cohort(2, 4, 4.0, tmp_path / name / "drop", tmp_path / name / "truth",
@@ -51,7 +51,7 @@ def test_other_options_on_an_existing_export_are_refused(tmp_path):
 
     import pytest
 
-    from calcisvd.simulate.export import OptionsChanged, check_options
+    from simulator.export import OptionsChanged, check_options
 
     truth = tmp_path / "truth"
     truth.mkdir()

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage as ndi
+from scipy.spatial import cKDTree
 
-from tasks.icac.atlas import CENTRELINES
+from simulator.arteries import BONE_WALL_MM, WALL_MM, Vessel
+from simulator.ventricles import ventricle_signed_distance
 
 PAD_MM = 24.0
 
@@ -37,11 +39,9 @@ class Template:
     gm: NDArray
     wm: NDArray
     brain: NDArray  # brain mask fraction
-    vent: NDArray  # ventricle mask (bool)
     d_out: NDArray  # distance outside the brain mask (mm)
     d_in: NDArray  # distance inside the brain mask (mm)
-    vessel_dist: NDArray  # distance to the nearest artery centreline (mm)
-    vent_sd: NDArray | None = None  # signed distance to the ventricle wall (mm, < 0 inside)
+    csf_free: NDArray  # template CSF fraction (brain mask minus GM and WM)
 
     @property
     def spacing(self) -> float:
@@ -85,40 +85,9 @@ def load_template(resolution_mm: int) -> Template:
     wm[over] /= s[over]
     d_in = ndi.distance_transform_edt(mask).astype(np.float32) * r
     d_out = ndi.distance_transform_edt(~mask).astype(np.float32) * r
-    vent = _ventricles(gm, wm, t1d, mask, d_in, aff)
-    tpl = Template(aff, gm.astype(np.float32), wm.astype(np.float32),
-                   mask.astype(np.float32), vent, d_out, d_in, np.zeros(1, np.float32))
-    tpl.vessel_dist = _vessel_distance(tpl)
-    d_v_out = ndi.distance_transform_edt(~vent).astype(np.float32) * r
-    d_v_in = ndi.distance_transform_edt(vent).astype(np.float32) * r
-    tpl.vent_sd = np.where(vent, -d_v_in, d_v_out).astype(np.float32)
-    return tpl
-
-
-def _ventricles(gm, wm, t1, mask, d_in, aff) -> NDArray:
-    """Lateral and third ventricles: central CSF-dark components larger than 1 cm^3."""
-    r = aff[0, 0]
-    idx = np.indices(gm.shape, dtype=np.float32)
-    x, y, z = (aff[i, i] * idx[i] + aff[i, 3] for i in range(3))
-    box = (np.abs(x) < 32) & (y > -50) & (y < 36) & (z > -8) & (z < 36)
-    cand = ((1 - gm - wm) > 0.5) & (t1 < 0.5) & box & (d_in > 15) & mask
-    lab, n = ndi.label(cand)
-    if n == 0:
-        return cand
-    sizes = ndi.sum(cand, lab, np.arange(1, n + 1)) * r**3
-    keep = np.flatnonzero(sizes > 1000.0) + 1
-    return np.isin(lab, keep)
-
-
-def _vessel_distance(tpl: Template) -> NDArray:
-    """Distance (mm) from every working voxel to the nearest artery centreline point."""
-    pts = np.concatenate([c.sample(0.5) for c in CENTRELINES])
-    inv = np.linalg.inv(tpl.affine)
-    ijk = pts @ inv[:3, :3].T + inv[:3, 3]
-    seed = np.ones(tpl.gm.shape, dtype=bool)
-    ii = np.clip(np.round(ijk).astype(int), 0, np.array(tpl.gm.shape) - 1)
-    seed[ii[:, 0], ii[:, 1], ii[:, 2]] = False
-    return ndi.distance_transform_edt(seed).astype(np.float32) * tpl.spacing
+    csf = np.clip(mask - gm - wm, 0, 1).astype(np.float32)
+    return Template(aff, gm.astype(np.float32), wm.astype(np.float32),
+                    mask.astype(np.float32), d_out, d_in, csf)
 
 
 def band(d: NDArray, lo: float, hi: float, r: float) -> NDArray:
@@ -158,19 +127,30 @@ def smooth_noise(shape: tuple[int, ...], rng: np.random.Generator, sigma_vox: fl
     return ((up - up.mean()) / (up.std() + 1e-6)).astype(np.float32)
 
 
-def build_anatomy(resolution_mm: float, atrophy_mm: float, rng: np.random.Generator) -> Anatomy:
-    """Tissue fractions of one subject: template + atrophy + skull and scalp layers."""
+def build_anatomy(resolution_mm: float, atrophy_mm: float, rng: np.random.Generator,
+                  vessels: list[Vessel] | None = None,
+                  ventricle_scale: float = 1.0) -> Anatomy:
+    """Tissue fractions of one subject: template brain, own ventricles, atrophy, skull, scalp.
+
+    Ventricles come from :mod:`.ventricles` (own shape, ``ventricle_scale`` enlarges it), are
+    dilated by ``atrophy_mm``; the template's own central CSF near them is filled with white
+    matter, so the image's ventricles are the simulator's. Bone is cleared around the
+    subject's ``vessels`` and a bone shell laid beside their bony stretches.
+    """
     t = load_template(work_resolution(resolution_mm))
     r = t.spacing
-    # ventricles dilated by atrophy_mm (signed distance to the template ventricles)
-    sd = t.vent_sd
+    world = t.world()
+    sd = ventricle_signed_distance(world, r, rng, ventricle_scale)
     vent = np.clip((atrophy_mm - sd) / r + 0.5, 0, 1).astype(np.float32) * (t.brain > 0)
+    # the template's own deep CSF (its ventricles) near ours becomes white matter
+    fill = (sd < 15.0) & (t.d_in > 8.0)
+    wm0 = np.where(fill, t.wm + t.csf_free, t.wm)
     # cortical erosion: the outer atrophy_mm/3 of the brain becomes CSF
     keep = np.clip((t.d_in - atrophy_mm / 3.0) / r + 0.5, 0, 1).astype(np.float32)
     keep = np.where(t.brain > 0, keep, 0).astype(np.float32)
     tissue = (1 - vent) * keep
     gm = t.gm * tissue
-    wm = t.wm * tissue
+    wm = wm0 * tissue
     csf = np.clip(t.brain - gm - wm, 0, 1)
     # skull thickness varies smoothly over the head (+-25%)
     var = 1.0 + 0.25 * np.clip(smooth_noise(t.gm.shape, rng, 12.0 / r), -2, 2) / 2
@@ -179,19 +159,66 @@ def build_anatomy(resolution_mm: float, atrophy_mm: float, rng: np.random.Genera
     table = band(d, *LAYERS_MM["inner_table"], r) + band(d, *LAYERS_MM["outer_table"], r)
     diploe = band(d, *LAYERS_MM["diploe"], r)
     scalp = band(d, *LAYERS_MM["scalp"], r)
-    world = t.world()
     # foramen magnum: no bone around the brainstem below the skull base
     canal = ((np.abs(world[0]) < 13) & (world[1] > -50) & (world[1] < -18)
              & (world[2] < -52))
-    # canals around the arteries: soft tissue instead of bone (keeps calcium apart from bone)
-    clear = (t.vessel_dist < 5.0) | canal
-    soft = np.where(clear, table + diploe, 0)
-    table = np.where(clear, 0, table)
-    diploe = np.where(clear, 0, diploe)
-    scalp = np.clip(scalp + soft, 0, 1)
+    table = np.where(canal, 0, table)
+    scalp = np.clip(scalp + np.where(canal, diploe, 0), 0, 1)
+    diploe = np.where(canal, 0, diploe)
+    if vessels:
+        table, diploe, scalp = _vessel_bone(t.affine, table, diploe, scalp, vessels)
     deep = ((np.abs(world[0]) > 8) & (np.abs(world[0]) < 30) & (world[1] > -28)
             & (world[1] < 20) & (world[2] > -6) & (world[2] < 18) & (t.brain > 0))
     f32 = np.float32
     return Anatomy(t.affine, gm.astype(f32), wm.astype(f32), csf.astype(f32), vent.astype(f32),
                    table.astype(f32), diploe.astype(f32), scalp.astype(f32), deep,
                    np.maximum(sd - atrophy_mm, 0).astype(f32))
+
+
+#: bone kept this far (mm) outside the lumen of non-bony stretches: soft-tissue channels
+CLEAR_MM = 3.0
+#: bone shell beside bony stretches: thickness (mm) and half-angle (deg) around the bone side
+SHELL_MM, SHELL_HALF_DEG = 3.0, 75.0
+
+
+def _vessel_bone(aff: NDArray, table: NDArray, diploe: NDArray, scalp: NDArray,
+                 vessels: list[Vessel]) -> tuple[NDArray, NDArray, NDArray]:
+    """Clear bone around the arteries; lay a bone shell beside their bony stretches."""
+    r = float(aff[0, 0])
+    pts = np.concatenate([v.points for v in vessels])
+    rad = np.concatenate([v.radius for v in vessels])
+    bony = np.concatenate([v.bony for v in vessels])
+    bdir = np.concatenate([v.bone_dir for v in vessels])
+    gap = np.concatenate([np.full(len(v.points), v.bone_gap_mm) for v in vessels])
+    reach = rad.max() + WALL_MM + 1.0 + SHELL_MM + CLEAR_MM
+    inv = np.linalg.inv(aff)
+    vox = pts @ inv[:3, :3].T + inv[:3, 3]
+    lo = np.maximum(np.floor(vox.min(0) - reach / r).astype(int), 0)
+    hi = np.minimum(np.ceil(vox.max(0) + reach / r).astype(int) + 1, table.shape)
+    sl = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    idx = np.stack(np.meshgrid(*[np.arange(q.start, q.stop) for q in sl], indexing="ij"), -1)
+    c = idx.reshape(-1, 3) * r + aff[:3, 3]
+    dist, j = cKDTree(pts).query(c, distance_upper_bound=reach)
+    ok = np.isfinite(dist)
+    jj = np.where(ok, j, 0)
+    dist = np.where(ok, dist, np.inf)
+    inner = rad[jj] + BONE_WALL_MM + gap[jj]
+    clear_r = np.where(bony[jj], inner, rad[jj] + CLEAR_MM)
+    clear = (dist < clear_r + r / 2).reshape(idx.shape[:3])
+    cosang = ((c - pts[jj]) * bdir[jj]).sum(1) / np.maximum(dist, 1e-6)
+    shell = (np.clip((dist - inner) / r + 0.5, 0, 1)
+             - np.clip((dist - inner - SHELL_MM) / r + 0.5, 0, 1))
+    shell = np.where(ok & bony[jj] & (cosang > np.cos(np.radians(SHELL_HALF_DEG))), shell, 0)
+    shell = shell.reshape(idx.shape[:3]).astype(np.float32)
+    tb, dp, sc = table[sl], diploe[sl], scalp[sl]
+    soft = np.where(clear, tb + dp, 0)
+    tb = np.where(clear, 0, tb)
+    dp = np.where(clear, 0, dp)
+    tb = np.maximum(tb, shell)
+    over = tb + dp > 1
+    dp = np.where(over, np.clip(1 - tb, 0, 1), dp)
+    table, diploe, scalp = table.copy(), diploe.copy(), scalp.copy()
+    table[sl], diploe[sl] = tb, dp
+    scalp[sl] = np.clip(sc + soft - shell, 0, 1)
+    return table, diploe, scalp
+

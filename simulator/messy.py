@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from calcisvd.simulate import dicom
-from calcisvd.simulate.cohort import PatientSpec
+from simulator import dicom
+from simulator.cohort import PatientSpec
 
 
 def plan_faults(specs: list[PatientSpec], seed: int, follow_up: bool) -> dict[str, Any]:

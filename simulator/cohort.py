@@ -7,9 +7,10 @@ image renderer then places lesions to realise these targets; the ground truth is
 recomputed from the rendered masks.
 
 Counts use stochastic rounding (``floor(x) + Bernoulli(frac(x))``) so that their means equal the
-published means; WMH volume and Fazekas grade are made mutually consistent with the rules of
-:mod:`tasks.svd.rules` (see :func:`plan_wmh`) and the group's WMH volumes are then shifted so
-that their mean equals Table 2's (the feasibility clamp would otherwise bias it).
+published means; WMH volume and Fazekas grade are made mutually consistent with the Fazekas
+volume proxies of docs/markers.md (see :func:`plan_wmh`; constants below, not imported) and
+the group's WMH volumes are then shifted so that their mean equals Table 2's (the
+feasibility clamp would otherwise bias it).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Programmatic API (for tests of quantification; nothing is written unless asked)::
 
-    from calcisvd.simulate import render_session, write_session_nifti
+    from simulator import render_session, write_session_nifti
 
     s = render_session(seed=1, group="severe", location="BA", resolution_mm=2.0,
                        visit="baseline")          # or visit="followup"
@@ -29,19 +29,19 @@ __all__ = ["render_session", "write_session_nifti", "sample_cohort", "simulate_c
 
 def __getattr__(name: str) -> Any:
     if name in {"render_session", "PatientRenderer", "Session"}:
-        from calcisvd.simulate import render
+        from simulator import render
 
         return getattr(render, name)
     if name == "write_session_nifti":
-        from calcisvd.simulate.nifti import write_session_nifti
+        from simulator.nifti import write_session_nifti
 
         return write_session_nifti
     if name == "sample_cohort":
-        from calcisvd.simulate.cohort import sample_cohort
+        from simulator.cohort import sample_cohort
 
         return sample_cohort
     if name == "simulate_cohort":
-        from calcisvd.simulate.export import simulate_cohort
+        from simulator.export import simulate_cohort
 
         return simulate_cohort
     raise AttributeError(name)

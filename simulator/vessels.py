@@ -1,21 +1,25 @@
-"""Intracranial arteries and their calcified plaques: sampling and CT rendering.
+"""Calcified plaques on the subject's own arteries (:mod:`.arteries`): sampling and CT rendering.
 
-Arteries are tubes along :data:`tasks.icac.atlas.CENTRELINES` (template mm, carried into the
-world by the subject's transform) filled with blood (45-65 HU). A plaque is a wall deposit: an
-arc of the vessel wall (``arc_deg`` of the circumference starting at ``phi_deg``), ``length_mm``
-along the centreline, ``thickness_mm`` thick, reaching ``intrusion`` of its thickness into the
-lumen (stenosis for the severe group), at a uniform density ``hu`` (130 to >1000 HU).
+Arteries are tubes along the subject's vessels (subject head mm, carried into the world by the
+subject's pose) filled with blood (45-65 HU). A plaque is a wall deposit: an arc of the vessel
+wall (``arc_deg`` of the circumference starting at ``phi_deg``), ``length_mm`` along the
+centreline, ``thickness_mm`` thick, reaching ``intrusion`` of its thickness into the lumen
+(stenosis for the severe group), at a uniform density ``hu`` (130 to >1000 HU at 120 kVp).
 
 Volume of a deposit (the ground-truth calcium volume): ``arc/360 * pi * (r_out^2 - r_in^2) * L``
-with ``r_in = R - intrusion * h`` and ``r_out = r_in + h`` (R the lumen radius).
+with ``r_in = R - intrusion * h`` and ``r_out = r_in + h`` (R the local lumen radius).
+
+Plaques in a bony stretch (petrous-cavernous ICA, vertebral entry) are turned towards the bone
+with probability 0.7; their ``bone_gap_mm`` (outer deposit surface to the bone shell, 0-1 mm)
+is recorded; ``None`` for plaques away from bone.
 
 Rendering supersamples each voxel near an artery (``ss^3`` points) so deposits get partial
 volume like a real CT's point-spread.
 
-Group rules (margins kept generous against :func:`tasks.icac.severity.severity_group`):
-none/mild 1-2 small plaques (arc <= 90 deg) in the dominant artery; moderate 3-8 plaques over
->= 2 segments (arc <= 120 deg, total well below 400 mm^3); severe one plaque of 200-330 deg
-plus others. The dominant location always holds the largest calcium volume.
+Group recipes (the paper's words, ``../shared/paper/README.md``): none/mild 1-2 small plaques
+(arc <= 90 deg) in the dominant artery; moderate 3-8 plaques over >= 2 segments (arc <= 120 deg);
+severe one plaque of 200-330 deg narrowing the lumen plus others. The dominant location always
+holds the largest calcium volume.
 """
 
 from __future__ import annotations
@@ -26,12 +30,11 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
-from calcisvd.simulate.geometry import apply, voxel_centres
-from tasks.icac.atlas import CENTRELINES, Centreline, centreline
+from simulator.arteries import BONE_WALL_MM, Vessel, find, tangents
+from simulator.geometry import apply, voxel_centres
 
-STEP_MM = 0.25
-#: ICA plaques start past the petrous apex (control point 2): no deposits inside the bone
-_START_MM = {"ICA": 14.0}
+#: ICA plaques start 8 mm into the carotid canal (petrous segment), VA ones 2 mm past the entry
+_START_MM = {"ICA": 8.0, "VA": 2.0}
 _SIDES = {"ICA": ("L", "R"), "MCA": ("L", "R"), "BA": ("M",), "VA": ("L", "R")}
 
 
@@ -48,11 +51,12 @@ class Plaque:
     thickness_mm: float
     intrusion: float
     hu: float
+    radius_mm: float = 2.0  # local lumen radius
+    bone_gap_mm: float | None = None  # outer surface to bone (mm); None away from bone
 
     def volume_mm3(self, scale: float = 1.0) -> float:
         """True deposit volume in the world (template volume times scale^3)."""
-        rr = centreline(self.artery, self.side).radius_mm
-        r_in = rr - self.intrusion * self.thickness_mm
+        r_in = self.radius_mm - self.intrusion * self.thickness_mm
         r_out = r_in + self.thickness_mm
         return float(self.arc_deg / 360.0 * np.pi * (r_out**2 - r_in**2) * self.length_mm
                      * scale**3)
@@ -62,36 +66,63 @@ class Plaque:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
-def segment_length(c: Centreline) -> float:
-    """Length (mm) of a centreline."""
-    p = np.asarray(c.points)
-    return float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum())
-
-
-def _place(artery: str, side: str, length: float, taken: list[Plaque],
-           rng: np.random.Generator) -> float | None:
-    c = centreline(artery, side)
-    lo, hi = _START_MM.get(artery, 1.0), segment_length(c) - 1.0 - length
+def _place(v: Vessel, length: float, taken: list[Plaque], rng: np.random.Generator,
+           bony: bool = False) -> float | None:
+    lo, hi = _START_MM.get(v.artery, 1.0), v.length_mm - 1.0 - length
+    if bony and v.bony.any():
+        sb = v.s[v.bony]
+        lo, hi = max(lo, float(sb.min())), min(hi, float(sb.max()) - length)
     for _ in range(50):
         s = rng.uniform(lo, hi) if hi > lo else lo
-        if all(p.artery != artery or p.side != side
+        if all(p.artery != v.artery or p.side != v.side
                or s > p.s_mm + p.length_mm + 5.0 or s + length < p.s_mm - 5.0 for p in taken):
             return float(s)
     return None
 
 
-def _plaque(artery, side, rng, taken, length, arc, thick, hu, intrusion=0.35) -> Plaque | None:
-    s = _place(artery, side, length, taken, rng)
+def frame(t: NDArray) -> tuple[NDArray, NDArray]:
+    """Wall-angle frame (n1, n2) per unit tangent, in subject head space (0 deg along n1)."""
+    ref = np.where(np.abs(t[:, 2:3]) > 0.9, np.array([[1.0, 0, 0]]), np.array([[0, 0, 1.0]]))
+    n1 = np.cross(t, ref)
+    n1 /= np.linalg.norm(n1, axis=1, keepdims=True)
+    return n1, np.cross(t, n1)
+
+
+def _plaque_on(vessels: list[Vessel], artery, side, rng, taken, length, arc, thick, hu,
+               intrusion=0.35) -> Plaque | None:
+    v = find(vessels, artery, side)
+    if v is None:
+        return None
+    bony_try = bool(v.bony.any() and rng.random() < 0.5)
+    s = _place(v, length, taken, rng, bony=bony_try)
     if s is None:
         return None
-    p = Plaque(artery, side, s, float(length), float(arc), float(rng.uniform(0, 360)),
-               float(thick), float(intrusion), float(hu))
+    i = v.at(s + length / 2)
+    radius = float(v.radius[i])
+    thick = min(float(thick), 0.8 * radius)
+    phi = float(rng.uniform(0, 360))
+    gap = None
+    if bony_try and v.bony[i] and rng.random() < 0.7:
+        t = tangents(v.points)[i:i + 1]
+        n1, n2 = frame(t)
+        b = v.bone_dir[i]
+        phi_b = float(np.degrees(np.arctan2(b @ n2[0], b @ n1[0])) % 360.0)
+        phi = (phi_b - arc / 2 + rng.uniform(-0.2, 0.2) * arc) % 360.0
+        r_out = radius - intrusion * thick + thick
+        gap = max(0.0, radius + BONE_WALL_MM + v.bone_gap_mm - r_out)
+    p = Plaque(artery, side, s, float(length), float(arc), phi, thick, float(intrusion),
+               float(hu), radius, gap)
     taken.append(p)
     return p
 
 
-def sample_plaques(group: str, location: str, rng: np.random.Generator) -> list[Plaque]:
+def sample_plaques(group: str, location: str, rng: np.random.Generator,
+                   vessels: list[Vessel]) -> list[Plaque]:
     """Plaques of one patient for a severity group and dominant location (baseline)."""
+
+    def _plaque(*args, **kw) -> Plaque | None:
+        return _plaque_on(vessels, *args, **kw)
+
     out: list[Plaque] = []
     dom_sides = _SIDES[location]
     u = rng.uniform
@@ -174,33 +205,34 @@ class RenderedVessels:
 
 
 def render_arteries(hu: NDArray, affine: NDArray, world_from_mni: NDArray,
-                    plaques: list[Plaque], blood_hu: float) -> RenderedVessels:
+                    plaques: list[Plaque], blood_hu: float,
+                    vessels: list[Vessel]) -> RenderedVessels:
     """Draw the arteries (blood) and the plaques into a CT array (HU) on grid ``affine``.
 
-    Returns a new HU array, the label map (plaque index + 1 where the voxel's largest deposit
-    fraction lies and the voxel is >= 130 HU after partial volume) and each plaque's supersampled
-    volume.
+    ``world_from_mni`` maps subject head mm to the scanner world. Returns a new HU array, the
+    label map (plaque index + 1 where the voxel's largest deposit fraction lies and the voxel is
+    >= 130 HU after partial volume) and each plaque's supersampled volume.
     """
     hu = hu.copy()
     sp = np.abs(np.diag(affine)[:3])
     ss = int(np.clip(np.round(sp.max() / 0.45), 2, 5))
     lin = np.linalg.norm(world_from_mni[:3, :3], axis=0).mean()
-    pts, seg, arc_s, tang = [], [], [], []
-    for i, c in enumerate(CENTRELINES):
-        p = apply(world_from_mni, c.sample(STEP_MM))
-        d = np.linalg.norm(np.diff(p, axis=0), axis=1)
-        s = np.concatenate([[0], np.cumsum(d)]) / lin  # template mm
-        t = np.gradient(p, axis=0)
-        t /= np.linalg.norm(t, axis=1, keepdims=True)
-        pts.append(p)
-        seg.append(np.full(len(p), i))
-        arc_s.append(s)
-        tang.append(t)
+    rot = world_from_mni[:3, :3] / lin
+    pts, seg, arc_s, rad, f1, f2 = [], [], [], [], [], []
+    for i, v in enumerate(vessels):
+        n1, n2 = frame(tangents(v.points))  # head-space frame, carried by the pose rotation
+        pts.append(apply(world_from_mni, v.points))
+        seg.append(np.full(len(v.points), i))
+        arc_s.append(v.s)
+        rad.append(v.radius * lin)
+        f1.append(n1 @ rot.T)
+        f2.append(n2 @ rot.T)
     pts_a, seg_a = np.concatenate(pts), np.concatenate(seg)
-    s_a, t_a = np.concatenate(arc_s), np.concatenate(tang)
-    radius = np.array([c.radius_mm for c in CENTRELINES]) * lin
+    s_a, r_a = np.concatenate(arc_s), np.concatenate(rad)
+    n1_a, n2_a = np.concatenate(f1), np.concatenate(f2)
+    t_a = np.cross(n1_a, n2_a)
     tree = cKDTree(pts_a)
-    reach = radius.max() + 2.0 + sp.max()
+    reach = r_a.max() + 2.0 + sp.max()
     inv = np.linalg.inv(affine)
     vox = pts_a @ inv[:3, :3].T + inv[:3, 3]
     lo = np.floor(vox.min(0) - reach / sp).astype(int)
@@ -218,19 +250,15 @@ def render_arteries(hu: NDArray, affine: NDArray, world_from_mni: NDArray,
     t = t_a[j]
     radial -= (radial * t).sum(1, keepdims=True) * t
     rho = np.linalg.norm(radial, axis=1)
-    ref = np.where(np.abs(t[:, 2:3]) > 0.9, np.array([[1.0, 0, 0]]), np.array([[0, 0, 1.0]]))
-    n1 = np.cross(t, ref)
-    n1 /= np.linalg.norm(n1, axis=1, keepdims=True)
-    n2 = np.cross(t, n1)
-    ang = np.degrees(np.arctan2((radial * n2).sum(1), (radial * n1).sum(1))) % 360.0
-    lumen = rho < radius[sg]
+    ang = np.degrees(np.arctan2((radial * n2_a[j]).sum(1), (radial * n1_a[j]).sum(1))) % 360.0
+    lumen = rho < r_a[j]
     mat_hu = np.full(len(sub), np.nan)
     mat_hu[lumen] = blood_hu
     owner = np.full(len(sub), -1)
-    seg_index = {(c.artery, c.side): i for i, c in enumerate(CENTRELINES)}
+    seg_index = {(v.artery, v.side): i for i, v in enumerate(vessels)}
     for k, p in enumerate(plaques):
         si = seg_index[(p.artery, p.side)]
-        r_in = (centreline(p.artery, p.side).radius_mm - p.intrusion * p.thickness_mm) * lin
+        r_in = (p.radius_mm - p.intrusion * p.thickness_mm) * lin
         r_out = r_in + p.thickness_mm * lin
         da = (ang - p.phi_deg) % 360.0
         inside = ((sg == si) & (s_a[j] >= p.s_mm) & (s_a[j] <= p.s_mm + p.length_mm)
@@ -257,3 +285,10 @@ def render_arteries(hu: NDArray, affine: NDArray, world_from_mni: NDArray,
         lab_flat[near[has]] = best[has] + 1
         labels[sl] = lab_flat.reshape(labels[sl].shape)
     return RenderedVessels(hu, labels, fractions)
+
+
+def plaque_centre(p: Plaque, vessels: list[Vessel], w: NDArray) -> list[float]:
+    """World position (mm) of a plaque's mid-point on its centreline."""
+    v = find(vessels, p.artery, p.side)
+    assert v is not None
+    return [round(float(x), 2) for x in apply(w, v.points[v.at(p.s_mm + p.length_mm / 2)])[0]]

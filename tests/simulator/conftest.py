@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from tests.simulate.sim_helpers import RES
+from tests.simulator.sim_helpers import RES
 
 
 @pytest.fixture(scope="session")
 def messy_export(tmp_path_factory) -> dict:
     """A 3-patient messy export with follow-up at 4 mm (written once per test session)."""
-    from calcisvd.simulate.export import simulate_cohort
+    from simulator.export import simulate_cohort
 
     root = tmp_path_factory.mktemp("sim")
     summary = simulate_cohort(3, 11, RES, root / "drop", root / "truth", follow_up=True,
@@ -25,7 +25,7 @@ def messy_export(tmp_path_factory) -> dict:
 @pytest.fixture(scope="session")
 def sessions() -> dict:
     """One rendered baseline per severity group (in memory, 4 mm)."""
-    from calcisvd.simulate import render_session
+    from simulator import render_session
 
     return {g: render_session(seed=5, group=g, location=loc, resolution_mm=RES, index=i)
             for i, (g, loc) in enumerate([("none_mild", "ICA"), ("moderate", "MCA"),

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from tasks.icac import severity
-from tasks.svd import rules
+from bench.truth_grades import icac_grades, svd_grades
 
 
 def _vox(aff):
@@ -21,8 +20,13 @@ def test_api_shapes_and_names(sessions):
     assert set(s.images) == {"ct", "T1w", "T2w", "FLAIR", "T2starw"}
     for arr, aff in s.images.values():
         assert arr.dtype == np.float32 and arr.ndim == 3 and aff.shape == (4, 4)
-    assert set(SVD_MEASURES) <= set(s.truth["svd"])
-    assert set(ICAC_SESSION_MEASURES) <= set(s.truth["icac"])
+    graded = ("fazekas_pv", "fazekas_deep", "fazekas_total", "pv_punctate_grade", "svd_score",
+              "pv_punctate_foci", "microbleed_contrast")
+    assert set(SVD_MEASURES) - set(graded) <= set(s.truth["svd"])
+    assert not set(graded[:5]) & set(s.truth["svd"])  # raw truth: no grades stored
+    icac_graded = ("severity_group", "dominant_location", "total_agatston")
+    assert set(ICAC_SESSION_MEASURES) - set(icac_graded) <= set(s.truth["icac"])
+    assert not set(icac_graded) & set(s.truth["icac"])
     assert len(s.truth["icac"]["arteries"]) == 7
     for kind in ("plaques", "microbleeds", "lacunes", "pvs"):
         for item in s.truth[kind]:
@@ -33,11 +37,11 @@ def test_api_shapes_and_names(sessions):
 def test_icac_truth_matches_group_location_and_rule(sessions, group):
     s = sessions[group]
     ic = s.truth["icac"]
-    assert ic["severity_group"] == group
-    assert ic["dominant_location"] == s.truth["location"]
-    assert ic["severity_group"] == severity.severity_group(
-        ic["total_plaques"], ic["n_segments_involved"], ic["max_circumferential_extent_deg"],
-        ic["total_calcium_volume_mm3"])
+    labels, aff = s.masks["calcium_labels"]
+    clean, caff = s.meta["ct_clean"]
+    g = icac_grades(s.truth, clean, labels, tuple(np.abs(np.diag(aff))[:3]))
+    assert g["severity_group"] == group
+    assert g["dominant_location"] == s.truth["location"]
     vols = sum(p["volume_mm3"] for p in s.truth["plaques"])
     assert ic["total_calcium_volume_mm3"] == pytest.approx(vols, rel=1e-3)
     if group == "severe":
@@ -45,13 +49,11 @@ def test_icac_truth_matches_group_location_and_rule(sessions, group):
     else:
         assert ic["max_circumferential_extent_deg"] <= 120
         assert ic["total_calcium_volume_mm3"] < 200
-    labels, aff = s.masks["calcium_labels"]
-    clean, caff = s.meta["ct_clean"]
     assert np.array_equal(aff, caff)
     if (labels > 0).any():
         assert clean[labels > 0].min() >= 130  # labelled voxels are calcified
     if group == "severe":  # small deposits vanish in 4 mm voxels; the severe one does not
-        assert ic["total_agatston"] > 0 and ic["total_mass_mg"] > 0
+        assert g["total_agatston"] > 0 and ic["total_mass_mg"] > 0
 
 
 @pytest.mark.parametrize("group", ["none_mild", "moderate", "severe"])
@@ -66,11 +68,8 @@ def test_svd_truth_matches_masks_and_rules(sessions, group):
     assert len(np.unique(mb[mb > 0])) == sv["microbleed_count"] == len(s.truth["microbleeds"])
     lac, _ = s.masks["lacunes"]
     assert len(np.unique(lac[lac > 0])) == sv["lacune_count"] == len(s.truth["lacunes"])
-    assert sv["fazekas_pv"] == rules.fazekas_pv(sv["wmh_pv_volume_cm3"])
-    assert sv["fazekas_total"] == sv["fazekas_pv"] + sv["fazekas_deep"]
-    assert sv["svd_score"] == rules.svd_score(sv["lacune_count"], sv["microbleed_count"],
-                                              sv["fazekas_pv"], sv["fazekas_deep"],
-                                              sv["bg_pvs_count"])
+    assert sv["ventricle_volume_cm3"] == pytest.approx(
+        (s.masks["ventricles"][0] > 0).sum() * vox / 1000, abs=1e-3)
     # the split at 10 mm from the ventricle wall
     vent, _ = s.masks["ventricles"]
     dist = ndi.distance_transform_edt(vent == 0, sampling=np.abs(np.diag(aff))[:3])
@@ -81,7 +80,7 @@ def test_svd_truth_matches_masks_and_rules(sessions, group):
 @pytest.mark.parametrize("group", ["none_mild", "moderate", "severe"])
 def test_truth_realises_the_targets(sessions, group):
     s = sessions[group]
-    sv, t = s.truth["svd"], s.truth["targets"]
+    sv, t = dict(s.truth["svd"], **svd_grades(s.truth["svd"])), s.truth["targets"]
     assert sv["microbleed_count"] == t["microbleed_count"]
     assert sv["lacune_count"] == t["lacune_count"]
     # PV band volume is fitted on the FLAIR grid; punctate foci and rims may add a little
@@ -109,8 +108,8 @@ def test_images_have_plausible_tissue_values(sessions):
 
 
 def test_followup_evolves(sessions):
-    from calcisvd.simulate.cohort import sample_patient
-    from calcisvd.simulate.render import PatientRenderer
+    from simulator.cohort import sample_patient
+    from simulator.render import PatientRenderer
 
     spec = sample_patient(5, 2, "severe", "BA")
     r = PatientRenderer(spec, 4.0)

@@ -16,12 +16,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from calcisvd.simulate import geometry as geo
-from calcisvd.simulate.anatomy import Anatomy, build_anatomy
-from calcisvd.simulate.cohort import PatientSpec, patient_rng, sample_patient
-from calcisvd.simulate.lesions import Blob, VisitLesions, band_on_grid, plan_visits
-from calcisvd.simulate.truth import icac_truth, jsonable, svd_truth, ventricle_distance
-from calcisvd.simulate.vessels import Plaque, grow, render_arteries, sample_plaques
+from simulator import geometry as geo
+from simulator import protocols
+from simulator.anatomy import Anatomy, build_anatomy, smooth_noise
+from simulator.arteries import describe, sample_vessels
+from simulator.cohort import PatientSpec, patient_rng, sample_patient
+from simulator.lesions import Blob, VisitLesions, band_on_grid, plan_visits
+from simulator.truth import icac_truth, jsonable, svd_truth, ventricle_distance
+from simulator.vessels import Plaque, grow, plaque_centre, render_arteries, sample_plaques
 
 MR_CONTRASTS = ("T1w", "T2w", "FLAIR", "T2starw")
 #: MR signal per tissue and contrast (arbitrary units, WM ~ 400-800)
@@ -113,8 +115,8 @@ def _head_points(anat: Anatomy, z_lo: float = -1e9, z_hi: float = 1e9) -> NDArra
     return pts[(pts[:, 2] >= z_lo) & (pts[:, 2] <= z_hi)]
 
 
-def _mr_work(anat: Anatomy, contrast: str) -> NDArray:
-    s = MR_SIGNAL[contrast]
+def _mr_work(anat: Anatomy, contrast: str, s: dict[str, float] | None = None) -> NDArray:
+    s = MR_SIGNAL[contrast] if s is None else s
     img = (anat.gm * s["gm"] + anat.wm * s["wm"] + anat.csf * s["csf"]
            + anat.bone_table * s["table"] + anat.bone_diploe * s["diploe"]
            + anat.scalp * s["scalp"])
@@ -124,17 +126,25 @@ def _mr_work(anat: Anatomy, contrast: str) -> NDArray:
 class PatientRenderer:
     """Anatomy and lesion plans of one patient, rendered visit by visit."""
 
-    def __init__(self, spec: PatientSpec, resolution_mm: float):
+    def __init__(self, spec: PatientSpec, resolution_mm: float, protocol: str = "paper"):
         self.spec = spec
         self.res = float(resolution_mm)
+        self.protocol = protocols.get(protocol)
+        vrng = patient_rng(spec.seed, spec.index, "vessels")
+        self.vessels = sample_vessels(vrng, spec.age)
+        # ventricle size: ~1 +- 0.12, and "enlarged" (1.4-1.8) in 12% of patients
+        self.ventricle_scale = float(np.clip(vrng.normal(1.0, 0.12), 0.75, 1.3))
+        if vrng.random() < 0.12:
+            self.ventricle_scale = float(vrng.uniform(1.4, 1.8))
         rng = patient_rng(spec.seed, spec.index, "anatomy")
-        self.anat = build_anatomy(self.res, spec.atrophy_mm, rng)
+        self.anat = build_anatomy(self.res, spec.atrophy_mm, rng, self.vessels,
+                                  self.ventricle_scale)
         self.lesions, planner = plan_visits(self.anat, spec,
                                             patient_rng(spec.seed, spec.index, "lesions"))
         self.shape_field = planner.shape_field
         self.wm_region = planner.wm_region.astype(np.float32)
         prng = patient_rng(spec.seed, spec.index, "plaques")
-        self.plaques = sample_plaques(spec.group, spec.location, prng)
+        self.plaques = sample_plaques(spec.group, spec.location, prng, self.vessels)
         self.blood_hu = float(prng.uniform(45, 65))
         self.head = geo.subject_transform(spec.head_scale, prng.uniform(-4, 4, 3))
         self.head_pts = _head_points(self.anat, z_lo=MR_Z_MIN_MM)
@@ -165,9 +175,11 @@ class PatientRenderer:
         p_ct = geo.rigid(rng.uniform([-8, -2, -2], [8, 2, 2]), rng.uniform(-8, 8, 3))
         w_ct = p_ct @ self.head
         ct_aff, ct_shape = geo.bbox_grid(geo.apply(w_ct, self.ct_pts), sp, margin_mm=2.0)
+        pr = self.protocol
+        kf = protocols.kvp_factor(pr.kvp)  # calcium and bone HU shift with kVp
         tissue = (anat.gm * CT_HU["gm"] + anat.wm * CT_HU["wm"] + anat.csf * CT_HU["csf"]
-                  + anat.bone_table * CT_HU["table"] + anat.bone_diploe * CT_HU["diploe"]
-                  + anat.scalp * CT_HU["scalp"])
+                  + anat.bone_table * CT_HU["table"] * kf
+                  + anat.bone_diploe * CT_HU["diploe"] * kf + anat.scalp * CT_HU["scalp"])
         filled = (anat.gm + anat.wm + anat.csf + anat.bone_table + anat.bone_diploe
                   + anat.scalp)
         tissue = tissue + (1 - np.clip(filled, 0, 1)) * CT_HU["air"]
@@ -177,12 +189,19 @@ class PatientRenderer:
         ct = ct * (1 - b_ct) + b_ct * CT_HU["wmh"]
         _paint(ct, ct_aff, les.of("lacune"), w_ct, CT_HU["lacune"])
         plaques = self.plaques_for(visit)
-        rv = render_arteries(ct, ct_aff, w_ct, plaques, self.blood_hu)
+        shown = plaques if kf == 1.0 else [Plaque(**dict(vars(p), hu=p.hu * kf)) for p in plaques]
+        rv = render_arteries(ct, ct_aff, w_ct, shown, self.blood_hu, self.vessels)
         ct_clean = rv.hu
-        ct_noisy = ct_clean + rng.standard_normal(ct_clean.shape, dtype=np.float32) * CT_NOISE_HU
+        ct_labels = rv.labels
+        if pr.name == "paper":
+            ct_noisy = ct_clean + rng.standard_normal(ct_clean.shape,
+                                                      dtype=np.float32) * CT_NOISE_HU
+        else:
+            ct_noisy, ct_clean, ct_labels, ct_aff = _ct_protocol(
+                ct_clean, rv.labels, ct_aff, pr, w_ct, rng)
         ct_noisy = np.clip(np.round(ct_noisy), -1024, 3071).astype(np.float32)
         volumes = [p.volume_mm3(spec.head_scale) for p in plaques]
-        icac = icac_truth(ct_clean, rv.labels, sp, plaques, volumes)
+        icac = icac_truth(ct_clean, ct_labels, grid_spacing(ct_aff), plaques, volumes)
         # ---- MRI ----------------------------------------------------------------------
         images: dict[str, tuple[NDArray, NDArray]] = {"ct": (ct_noisy, ct_aff)}
         poses = {"ct": w_ct.tolist()}
@@ -190,20 +209,33 @@ class PatientRenderer:
             motion = (np.eye(4) if contrast == "FLAIR"
                       else geo.rigid(rng.uniform(-1.5, 1.5, 3), rng.uniform(-1.5, 1.5, 3)))
             w = motion @ w_fl
+            if contrast not in pr.contrasts and contrast != "FLAIR":
+                continue
             poses[contrast] = w.tolist()
-            s = MR_SIGNAL[contrast]
-            img = geo.resample(_mr_work(anat, contrast), anat.affine, mr_aff, mr_shape, w)
+            s = dict(MR_SIGNAL[contrast])
+            if pr.graded_lesions and contrast == "FLAIR":
+                s["gm"] = s["wm"] * float(rng.uniform(1.04, 1.12))  # weak GM/WM contrast
+            img = geo.resample(_mr_work(anat, contrast, s), anat.affine, mr_aff, mr_shape, w)
             b = band if contrast == "FLAIR" else geo.resample(band, mr_aff, mr_aff, mr_shape,
                                                                motion)
-            img = img * (1 - b) + b * s["wmh"]
-            _paint(img, mr_aff, les.of("wmh_deep") + les.of("punctate"), w, s["wmh"])
+            if pr.graded_lesions:
+                img = _graded_lesions(img, mr_aff, b, les, w, s, self.res, rng)
+            else:
+                img = img * (1 - b) + b * s["wmh"]
+                _paint(img, mr_aff, les.of("wmh_deep") + les.of("punctate"), w, s["wmh"])
             _paint(img, mr_aff, les.of("pvs"), w, s["csf"])
             _paint(img, mr_aff, les.of("lacune"), w, s["rim"], grow_mm=1.3)
             _paint(img, mr_aff, les.of("lacune"), w, s["csf"])
             _paint(img, mr_aff, les.of("microbleed"), w, s["mb"],
                    factor=BLOOMING if contrast == "T2starw" else 1.0)
-            img *= _bias(mr_shape, rng)
+            img *= _bias(mr_shape, rng, 0.25 if pr.graded_lesions else 0.12)
             img = _rician(img, 0.025 * s["wm"], rng)
+            if pr.graded_lesions:  # vendor intensity scaling
+                img *= float(np.exp(rng.uniform(np.log(0.3), np.log(4.0))))
+            if pr.skull_stripped:
+                brain = geo.resample(anat.gm + anat.wm + anat.vent, anat.affine, mr_aff,
+                                     mr_shape, w) >= 0.5
+                img = np.where(brain, img, 0).astype(np.float32)
             images[contrast] = (img, mr_aff)
         # ---- truth masks on the FLAIR grid ------------------------------------------------
         foci = _label(mr_shape, mr_aff, les.of("wmh_deep") + les.of("punctate"), w_fl) > 0
@@ -219,7 +251,7 @@ class PatientRenderer:
             "location": spec.location, "resolution_mm": self.res,
             "icac": icac, "svd": svd,
             "plaques": [dict(p.record(), label=k + 1, volume_mm3=round(v, 3),
-                             centre_ras=_plaque_centre(p, w_ct))
+                             centre_ras=plaque_centre(p, self.vessels, w_ct))
                         for k, (p, v) in enumerate(zip(plaques, volumes, strict=True))],
             "microbleeds": _blob_records(les.of("microbleed"), w_fl, spec.head_scale),
             "lacunes": _blob_records(les.of("lacune"), w_fl, spec.head_scale),
@@ -227,24 +259,27 @@ class PatientRenderer:
             "wmh_foci": _blob_records(les.of("wmh_deep") + les.of("punctate"), w_fl,
                                       spec.head_scale),
             "targets": _targets_record(spec, visit),
+            "anatomy": {"head_scale": spec.head_scale, "atrophy_mm": spec.atrophy_mm,
+                        "ventricle_scale": round(self.ventricle_scale, 3),
+                        "vessels": describe(self.vessels)},
             # world (scanner RAS mm) from MNI152 template mm, per image: a registration truth
             "world_from_mni": {k: np.round(np.asarray(v), 5).tolist() for k, v in poses.items()},
         }
-        masks = {"calcium_labels": (rv.labels, ct_aff), "wmh_mask": (wmh.astype(np.uint8),
+        masks = {"calcium_labels": (ct_labels, ct_aff), "wmh_mask": (wmh.astype(np.uint8),
                                                                      mr_aff),
                  "microbleeds": (mbl, mr_aff), "lacunes": (lac, mr_aff), "pvs": (pvs, mr_aff),
                  "ventricles": (vent.astype(np.uint8), mr_aff)}
+        truth["protocol"] = {"name": pr.name, "kvp": pr.kvp, "ct_kernel": pr.ct_kernel,
+                             "ct_slice_mm": pr.ct_slice_mm or self.res,
+                             "ct_tilt_deg": round(float(np.degrees(np.arctan2(
+                                 ct_aff[2, 1], ct_aff[1, 1]))), 3),
+                             "skull_stripped": pr.skull_stripped,
+                             "contrasts": [c for c in MR_CONTRASTS if c in images]}
+        if pr.mr_slice_mm is not None:
+            images, masks, geom = _mr_thick(images, masks, pr, rng)
+            truth["protocol"].update(geom)
         meta = {"poses_world_from_mni": poses, "ct_clean": (ct_clean, ct_aff)}
         return Session(spec, visit, images, masks, jsonable(truth), meta)
-
-
-def _plaque_centre(p: Plaque, w: NDArray) -> list[float]:
-    from tasks.icac.atlas import centreline
-
-    pts = centreline(p.artery, p.side).sample(0.25)
-    s = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
-    i = int(np.argmin(np.abs(s - (p.s_mm + p.length_mm / 2))))
-    return [round(float(v), 2) for v in geo.apply(w, pts[i])[0]]
 
 
 def _blob_records(blobs: list[Blob], w: NDArray, scale: float) -> list[dict[str, Any]]:
@@ -269,7 +304,90 @@ def _targets_record(spec: PatientSpec, visit: str) -> dict[str, Any]:
 
 def render_session(seed: int = 0, group: str = "moderate", location: str = "MCA",
                    resolution_mm: float = 2.0, visit: str = "baseline",
-                   index: int = 0) -> Session:
-    """Render one simulated visit of one patient (in memory); see the package doc."""
+                   index: int = 0, protocol: str = "paper") -> Session:
+    """Render one simulated visit of one patient (in memory); see the package doc.
+
+    ``protocol`` names an acquisition protocol of :mod:`.protocols` (default ``paper``)."""
     spec = sample_patient(seed, index, group, location, follow_up=True)
-    return PatientRenderer(spec, resolution_mm).render(visit)
+    return PatientRenderer(spec, resolution_mm, protocol).render(visit)
+
+
+#: petrous apices in head mm (beam-hardening streaks run between them)
+_PETROUS = (np.array([-22.0, -8.0, -38.0]), np.array([22.0, -8.0, -38.0]))
+
+
+def grid_spacing(aff: NDArray) -> tuple[float, float, float]:
+    """In-plane pixel sizes and the slice spacing perpendicular to the plane (mm); their
+    product is the voxel volume also on a sheared (gantry-tilted) grid."""
+    n0, n1 = (float(np.linalg.norm(aff[:3, i])) for i in (0, 1))
+    return n0, n1, float(abs(np.linalg.det(aff[:3, :3]))) / (n0 * n1)
+
+
+def _ct_protocol(ct_clean: NDArray, labels: NDArray, aff: NDArray, pr, w_ct: NDArray,
+                 rng: np.random.Generator):
+    """Streaks, kernel (PSF and noise) and slice thickness of a CT protocol."""
+    from scipy import ndimage as ndi
+
+    noise_sd, psf_mm = protocols.KERNEL[pr.ct_kernel]
+    sp = float(aff[0, 0])
+    clean = ct_clean
+    if pr.beam_hardening:
+        left, right = (geo.apply(w_ct, p)[0] for p in _PETROUS)
+        clean = clean + protocols.beam_hardening(clean.shape, aff, left, right, rng)
+    seen = ndi.gaussian_filter(clean, psf_mm / sp) if psf_mm > 0 else clean
+    noisy = seen + rng.standard_normal(seen.shape, dtype=np.float32) * noise_sd
+    if pr.ct_slice_mm is not None and pr.ct_slice_mm > sp * 1.01:
+        noisy, aff2 = protocols.thick_slices(noisy, aff, pr.ct_slice_mm, 0.0)
+        clean, _ = protocols.thick_slices(clean.astype(np.float32), aff, pr.ct_slice_mm, 0.0)
+        lab, _ = protocols.thick_slices(labels, aff, pr.ct_slice_mm, 0.0, reduce="max")
+        labels = np.where(clean >= 130.0, lab, 0).astype(np.int16)
+        aff = aff2
+    if pr.ct_tilt_deg is not None:
+        tilt = float(rng.uniform(*pr.ct_tilt_deg))
+        t_aff, t_shape = protocols.tilted_grid(aff, noisy.shape, tilt)
+        noisy = geo.resample(noisy, aff, t_aff, t_shape, cval=-1000.0)
+        clean = geo.resample(clean.astype(np.float32), aff, t_aff, t_shape, cval=-1000.0)
+        lab = geo.resample(labels.astype(np.float32), aff, t_aff, t_shape, order=0)
+        labels = np.where(clean >= 130.0, np.round(lab), 0).astype(np.int16)
+        aff = t_aff
+    return noisy.astype(np.float32), clean.astype(np.float32), labels, aff
+
+
+def _graded_lesions(img: NDArray, aff: NDArray, band: NDArray, les: VisitLesions,
+                    w: NDArray, s: dict[str, float], res: float,
+                    rng: np.random.Generator) -> NDArray:
+    """WMH 2.5-8 SD of NAWM above it, graded (smooth field), fuzzy borders (1-1.5 mm)."""
+    from scipy import ndimage as ndi
+
+    frac = band.copy()
+    _paint(frac, aff, les.of("wmh_deep") + les.of("punctate"), w, 1.0)
+    frac = ndi.gaussian_filter(frac, float(rng.uniform(1.0, 1.5)) / res / 2.355 * 2)
+    texture = 1.0 + 0.03 * smooth_noise(img.shape, rng, 3.0 / res)
+    img = img * texture
+    nawm_sd = s["wm"] * float(np.hypot(0.03, 0.025))  # texture and noise
+    k = 2.5 + 5.5 * (0.5 + 0.5 * np.clip(smooth_noise(img.shape, rng, 6.0 / res), -1, 1))
+    value = s["wm"] + k * nawm_sd
+    return (img * (1 - frac) + frac * value).astype(np.float32)
+
+
+def _mr_thick(images, masks, pr, rng: np.random.Generator):
+    """2-D thick-slice MR: every MR image and FLAIR-grid mask on the same slab grid."""
+    t = float(rng.uniform(*pr.mr_slice_mm))
+    gap = t * float(rng.uniform(*pr.mr_gap_frac))
+    ip = float(rng.uniform(*pr.mr_in_plane_mm))
+    out_i = {}
+    for k, (arr, aff) in images.items():
+        out_i[k] = ((arr, aff) if k == "ct"
+                    else protocols.thick_slices(arr, aff, t, gap, ip))
+    out_m = {}
+    for k, (arr, aff) in masks.items():
+        if k == "calcium_labels":
+            out_m[k] = (arr, aff)
+        elif k in ("wmh_mask", "ventricles"):
+            m, a = protocols.thick_slices(arr.astype(np.float32), aff, t, gap, ip, order=1)
+            out_m[k] = ((m >= 0.5).astype(np.uint8), a)
+        else:
+            m, a = protocols.thick_slices(arr, aff, t, gap, ip, order=0, reduce="max")
+            out_m[k] = (m, a)
+    geom = {"mr_slice_mm": round(t, 3), "mr_gap_mm": round(gap, 3), "mr_in_plane_mm": round(ip, 3)}
+    return out_i, out_m, geom

@@ -23,9 +23,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
-from calcisvd.simulate.anatomy import Anatomy, smooth_noise
-from calcisvd.simulate.cohort import PatientSpec, VisitTargets
-from calcisvd.simulate.geometry import lobe_factor, rotation
+from simulator.anatomy import Anatomy, smooth_noise
+from simulator.cohort import PatientSpec, VisitTargets
+from simulator.geometry import lobe_factor, rotation
 
 PV_MAX_MM = 8.5
 DEEP_MARGIN_MM = 11.5
@@ -365,7 +365,7 @@ def band_on_grid(dist_mm: NDArray, shape_field: NDArray, wm_region: NDArray, ven
     out.ravel()[sel] = values(hi)
     lab, n = ndi.label(out >= 0.5, structure=np.ones((3, 3, 3), bool))
     if n:
-        from calcisvd.simulate.truth import label_min_max
+        from simulator.truth import label_min_max
 
         touching = label_min_max(dist_mm, lab, n)[0] <= spacing * 1.01
         keep = np.concatenate([[False], touching])

@@ -9,11 +9,11 @@ import numpy as np
 import pydicom
 import pytest
 
-from tests.simulate.sim_helpers import fault, in_drop, truth_of
+from tests.simulator.sim_helpers import fault, in_drop, truth_of
 
 
 def test_every_fault_is_recorded(messy_export):
-    from calcisvd.simulate.export import MESSY_FAULTS
+    from simulator.export import MESSY_FAULTS
 
     names = {f["fault"] for f in messy_export["summary"]["faults"]}
     assert names == set(MESSY_FAULTS)

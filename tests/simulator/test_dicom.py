@@ -10,9 +10,9 @@ import numpy as np
 import pydicom
 import pytest
 
-from calcisvd.simulate.cohort import sample_cohort
-from calcisvd.simulate.render import PatientRenderer
-from tests.simulate.sim_helpers import RES, fault, in_drop, truth_of
+from simulator.cohort import sample_cohort
+from simulator.render import PatientRenderer
+from tests.simulator.sim_helpers import RES, fault, in_drop, truth_of
 
 DCM2NIIX = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "dcm2niix"
 

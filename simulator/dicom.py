@@ -166,8 +166,12 @@ def _write(ds, path: Path) -> None:
 
 def write_image_series(folder: Path, arr: NDArray, affine: NDArray, study: dict[str, Any],
                        series: SeriesSpec, slice_axis: int = 2, uid_parts: tuple = (),
-                       first_instance: int = 1) -> list[Path]:
-    """Write one image series, one file per slice (``IM00001``...); returns the paths."""
+                       first_instance: int = 1,
+                       slice_thickness_mm: float | None = None) -> list[Path]:
+    """Write one image series, one file per slice (``IM00001``...); returns the paths.
+
+    ``slice_thickness_mm`` (default: the slice spacing) is less than the spacing when the
+    protocol leaves gaps between slices."""
     folder.mkdir(parents=True, exist_ok=True)
     arr, aff = scanner_order(arr, affine, slice_axis)
     lps = LPS @ aff
@@ -179,8 +183,10 @@ def write_image_series(folder: Path, arr: NDArray, affine: NDArray, study: dict[
     ds = _base_dataset(study, series, CT_IMAGE if ct else MR_IMAGE)
     ds.ImageOrientationPatient = [round(float(v), 6) for v in (*col_dir, *row_dir)]
     ds.PixelSpacing = [round(float(sp[1]), 4), round(float(sp[0]), 4)]
-    ds.SliceThickness = round(float(sp[2]), 4)
-    ds.SpacingBetweenSlices = round(float(sp[2]), 4)
+    ds.SliceThickness = round(float(slice_thickness_mm or sp[2]), 4)
+    # perpendicular distance between slice planes (slice step projected on the normal): the
+    # slice step on a gantry-tilted series runs along the table, not along the normal
+    ds.SpacingBetweenSlices = round(float(abs(lps[:3, 2] @ normal)), 4)
     ds.Rows, ds.Columns = int(arr.shape[1]), int(arr.shape[0])
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"

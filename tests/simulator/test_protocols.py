@@ -1,0 +1,119 @@
+"""Acquisition protocols: the stated geometry reaches the DICOM headers; contrasts and values."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pydicom
+import pytest
+
+from simulator import protocols
+
+
+def _headers(folder):
+    files = sorted(p for p in folder.iterdir() if p.name.startswith("IM"))
+    return [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+
+
+@pytest.fixture(scope="module")
+def clinical_export(tmp_path_factory) -> dict:
+    from simulator.export import simulate_cohort
+
+    root = tmp_path_factory.mktemp("proto")
+    simulate_cohort(1, 3, 4.0, root / "drop", root / "truth", follow_up=False,
+                    protocol="clinical2d")
+    truth = json.loads(next((root / "truth").glob("*/baseline/truth.json")).read_text())
+    return {"root": root, "truth": truth}
+
+
+def test_unknown_protocol_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown protocol 'nope'"):
+        protocols.get("nope")
+
+
+def test_clinical2d_mr_geometry_in_dicom(clinical_export):
+    t, drop = clinical_export["truth"], clinical_export["root"] / "drop"
+    pr = t["protocol"]
+    assert 4.0 <= pr["mr_slice_mm"] <= 8.0 and 0.4 <= pr["mr_in_plane_mm"] <= 1.0
+    assert 0 <= pr["mr_gap_mm"] <= 0.3 * pr["mr_slice_mm"] + 1e-6
+    assert set(t["series_dirs"]) >= {"FLAIR", "T1w"}
+    assert "T2w" not in t["series_dirs"] and "T2starw" not in t["series_dirs"]
+    hs = _headers(drop / t["series_dirs"]["FLAIR"])
+    h = hs[0]
+    assert float(h.SliceThickness) == pytest.approx(pr["mr_slice_mm"], abs=1e-3)
+    assert float(h.SpacingBetweenSlices) == pytest.approx(pr["mr_slice_mm"] + pr["mr_gap_mm"],
+                                                          abs=2e-3 * 4)
+    assert [float(v) for v in h.PixelSpacing] == pytest.approx([pr["mr_in_plane_mm"]] * 2,
+                                                               abs=1e-3)
+    z = [float(x.ImagePositionPatient[2]) for x in hs]
+    assert np.allclose(np.abs(np.diff(z)), float(h.SpacingBetweenSlices), atol=1e-3)
+
+
+def test_gantry_tilt_geometry_as_scanners_write_it(clinical_export):
+    t, drop = clinical_export["truth"], clinical_export["root"] / "drop"
+    tilt = t["protocol"]["ct_tilt_deg"]
+    assert 12.0 <= tilt <= 25.0
+    hs = _headers(drop / t["series_dirs"]["ct"])
+    h = hs[0]
+    assert float(h.GantryDetectorTilt) == pytest.approx(tilt, abs=1e-3)
+    iop = np.array([float(v) for v in h.ImageOrientationPatient])
+    c = np.cos(np.radians(tilt))
+    s = np.sin(np.radians(tilt))
+    assert iop[:3] == pytest.approx([1, 0, 0], abs=1e-5)
+    assert iop[3:] == pytest.approx([0, c, -s], abs=1e-5)  # rows tilted, down posteriorly
+    ipp = np.array([[float(v) for v in x.ImagePositionPatient] for x in hs])
+    step = np.diff(ipp, axis=0)
+    assert np.allclose(step[:, :2], 0, atol=1e-3)  # slices advance along the table only
+    assert np.allclose(np.abs(step[:, 2]), 5.0 / c, atol=2e-3)
+    assert float(h.SliceThickness) == pytest.approx(5.0)
+    assert float(h.SpacingBetweenSlices) == pytest.approx(5.0, abs=2e-3)
+    assert float(h.KVP) == 120.0
+
+
+@pytest.mark.parametrize("kvp", [100.0, 140.0])
+def test_kvp_shifts_calcium_and_bone_hu(kvp):
+    from simulator import render_session
+
+    base = render_session(seed=4, group="severe", location="ICA", resolution_mm=4.0)
+    s = render_session(seed=4, group="severe", location="ICA", resolution_mm=4.0,
+                       protocol=f"ct_{int(kvp)}kvp")
+    b0, b1 = base.meta["ct_clean"][0], s.meta["ct_clean"][0]
+    bone = b0 > 800
+    ratio = np.median(b1[bone]) / np.median(b0[bone])
+    assert ratio == pytest.approx(protocols.kvp_factor(kvp), rel=0.05)
+    assert s.truth["protocol"]["kvp"] == kvp
+    # the true deposit volumes do not depend on kVp
+    assert s.truth["icac"]["total_calcium_volume_mm3"] == base.truth["icac"][
+        "total_calcium_volume_mm3"]
+
+
+def test_graded_lesions_contrast_and_weak_gm_wm():
+    from simulator import render_session
+
+    s = render_session(seed=6, group="severe", location="MCA", resolution_mm=3.0,
+                       protocol="paper_graded")
+    p = render_session(seed=6, group="severe", location="MCA", resolution_mm=3.0)
+    fl, _ = s.images["FLAIR"]
+    wmh = s.masks["wmh_mask"][0] > 0
+    vent = s.masks["ventricles"][0] > 0
+    from scipy import ndimage as ndi
+
+    far = ~ndi.binary_dilation(wmh | vent, iterations=2)
+    p_fl = p.images["FLAIR"][0]
+    # contrast relative to the surrounding tissue is far lower than the paper protocol's
+    c_graded = np.median(fl[wmh]) / np.median(fl[far & (fl > np.percentile(fl, 60))])
+    c_paper = np.median(p_fl[wmh]) / np.median(p_fl[far & (p_fl > np.percentile(p_fl, 60))])
+    assert c_graded < c_paper
+    assert fl[wmh].std() / fl[wmh].mean() > p_fl[wmh].std() / p_fl[wmh].mean()  # graded
+
+
+def test_skull_stripped_flair_only():
+    from simulator import render_session
+
+    s = render_session(seed=2, group="moderate", location="BA", resolution_mm=4.0,
+                       protocol="clinical2d_flair_stripped")
+    assert set(s.images) == {"ct", "FLAIR"}
+    fl, _ = s.images["FLAIR"]
+    assert (fl == 0).mean() > 0.3  # everything outside the brain is zero
+    assert s.truth["protocol"]["skull_stripped"] is True
