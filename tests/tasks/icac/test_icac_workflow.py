@@ -8,7 +8,13 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from calcisvd.measures import ARTERIES, ARTERY_MEASURES, ICAC_SESSION_MEASURES
+from calcisvd.measures import (
+    ARTERIES,
+    ARTERY_MEASURES,
+    ICAC_ARTERY_LOCATION,
+    ICAC_QC_MEASURES,
+    ICAC_SESSION_MEASURES,
+)
 
 #: outputnode field -> (node, output) feeding it (Nipype drops identity nodes when it runs)
 _SOURCES = {"measures": ("measure", "measures"), "calcium_dseg": ("segment", "calcium_dseg"),
@@ -38,6 +44,8 @@ def test_ct_icac_workflow_runs_and_reuses_cache(phantom_nifti: Path, tmp_path: P
     assert [(a["artery"], a["side"]) for a in m["arteries"]] == list(ARTERIES)
     assert all(set(ARTERY_MEASURES) <= set(a) for a in m["arteries"])
     assert set(ICAC_SESSION_MEASURES) <= set(m)
+    assert set(ICAC_QC_MEASURES) <= set(m) and m["qc_kvp"] == 120.0
+    assert all(set(ICAC_ARTERY_LOCATION) <= set(a) for a in m["arteries"])
     assert m["dominant_location"] == "BA"
     assert m["n_segments_involved"] == 3
 
