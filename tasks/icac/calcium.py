@@ -21,8 +21,7 @@ Segmentation (:func:`segment_calcium`), absolute HU:
    component must lie, by its median voxel, within ``lumen radius + WALL_MM`` (3 mm) of the
    centreline: deposits are in the vessel wall, and the margin covers registration error
    (about 1 mm mean) and partial volume; this drops isolated bone fragments and dural
-   calcifications elsewhere in the (deliberately wide, 6 mm) artery region. A lone voxel
-   touching the bone zone below ``RIM_MAX_HU`` (200 HU) is the bone's partial-volume rim.
+   calcifications elsewhere in the (deliberately wide, 6 mm) artery region.
 
 Limitation: the part of a deposit in the bone zone beyond the vessel wall is not counted, and a
 deposit that is as thick as the bone it touches cannot be told apart from it.
@@ -58,11 +57,6 @@ PLAQUE_GAP_MM = 2.0  #: deposits closer than this are one plaque
 NEAR_VESSEL_MM = 1.5
 WALL_MM = 3.0
 WALL_KEEP_MM: float | None = 1.0
-#: a lone voxel touching the bone zone whose HU is below this is taken for the bone's
-#: partial-volume rim (bone of ~1000 HU filling 13-20 % of a voxel gives 130-200 HU, the
-#: Agatston weight-1 band); seen on tasks/icac/phantom.py seed 7 at 2 mm (a 152 HU voxel at the
-#: carotid canal's edge). A voxel rule would drop real 5-15 mm^3 plaques at 2.5 mm voxels.
-RIM_MAX_HU = 200.0
 PLAQUE_RADIUS_OFFSET_MM = 0.25  #: intimal deposits sit on the lumen boundary, slightly outside
 CENTRE_PRIOR_MM = 1.0  #: SD of the vessel-centre shift allowed by the circle fit
 HALF_MAX_FRACTION = 0.5  #: FWHM rule for the angular extent
@@ -135,8 +129,7 @@ def segment_calcium(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
     for obj in range(1, n + 1):
         sel = order[bounds[obj - 1]:bounds[obj]]
         limit = near_vessel_mm if obj in touching else wall_mm
-        rim = obj in touching and len(sel) == 1 and hu[tuple(idx[sel[0]])] < RIM_MAX_HU
-        if np.median(excess[sel]) > limit or rim:
+        if np.median(excess[sel]) > limit:
             comps[tuple(idx[sel].T)] = 0
     keep = comps > 0
     out[keep] = regions[keep]
