@@ -17,6 +17,16 @@ Metrics (targets of issue 6):
 * dominant location: accuracy over subjects with calcium, >= 90 %;
 * also: circumferential extent error, plaque counts, Agatston ICC.
 
+Issue 17 additions: plaque detection sensitivity for plaques of >= ``MIN_PLAQUE_MM3`` (5 mm^3,
+analytic deposit volume), overall and for plaques touching bone reported apart (a plaque is
+*detected* when at least half of its rendered >= 130 HU voxels are in the measured calcium; it
+*touches bone* when a voxel next to it, outside every plaque, is >= 300 HU); false-positive
+calcium mm^3 per subject; the QC status of each result (``ok``/``review``); and
+``--protocol``: a simulator acquisition protocol (``simulator/protocols.py``: ``paper``,
+``ct_2.5mm``, ``ct_5mm``, ``ct_bone``, ``ct_100kvp``, ``ct_140kvp``, ``ct_tilt``,
+``ct_clinical``) at ``--resolution`` mm. The CT is measured with a sidecar carrying the
+slice thickness and the protocol's kVp.
+
 Rendered sessions are cached (``--cache``, default ``var/bench_cache/ct``) so reruns only
 re-measure. Writes ``bench/results/accuracy_ct.json`` and prints a summary.
 Run: ``.venv/bin/python -m bench.accuracy_ct [--n 24] [--resolution 1.0]``.
@@ -35,6 +45,7 @@ from bench.truth_grades import icac_grades
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUPS = ("none_mild", "moderate", "severe")
+MIN_PLAQUE_MM3 = 5.0
 LOCATIONS = ("MCA", "BA", "ICA")
 
 
@@ -73,7 +84,7 @@ def load_or_render(i: int, seed: int, res: float, cache: Path, protocol: str = "
     if f.is_file():
         z = np.load(f, allow_pickle=False)
         return {"hu": z["hu"].astype(np.float32), "affine": z["affine"], "labels": z["labels"],
-                "truth": json.loads(str(z["truth"]))}
+                "truth": json.loads(str(z["truth"])), "kvp": _kvp(protocol)}
     from simulator import render_session
 
     group, loc = GROUPS[i % 3], LOCATIONS[(i // 3) % 3]
@@ -91,10 +102,42 @@ def load_or_render(i: int, seed: int, res: float, cache: Path, protocol: str = "
                         labels=labels.astype(np.int16), truth=json.dumps(s.truth))
     tmp.replace(f)  # atomic: a concurrent reader never sees a half-written file
     return {"hu": np.round(hu).astype(np.float32), "affine": aff, "labels": labels,
-            "truth": s.truth}
+            "truth": s.truth, "kvp": _kvp(protocol)}
 
 
-def evaluate(i: int, d: dict) -> dict:
+def _kvp(protocol: str) -> float:
+    """Tube voltage (kV) the simulator's ``protocol`` renders the CT at."""
+    from simulator.protocols import get
+
+    return float(get(protocol).kvp)
+
+
+def plaque_detection(hu: np.ndarray, labels: np.ndarray, found: np.ndarray,
+                     plaques: list[dict]) -> list[dict]:
+    """Per truth plaque: volume, rendered voxels, fraction found, bone contact (bench rules)."""
+    from scipy import ndimage
+
+    out = []
+    boxes = ndimage.find_objects(labels.astype(np.int32))
+    for p in plaques:
+        k = int(p["label"])
+        box = boxes[k - 1] if k - 1 < len(boxes) else None
+        if box is None:
+            out.append({"label": k, "artery": p["artery"], "side": p["side"],
+                        "volume_mm3": p.get("volume_mm3"), "rendered_voxels": 0,
+                        "found_fraction": 0.0, "touches_bone": False})
+            continue
+        box = tuple(slice(max(0, b.start - 2), b.stop + 2) for b in box)
+        m = labels[box] == k
+        ring = ndimage.binary_dilation(m, structure=np.ones((3, 3, 3), bool)) & (labels[box] == 0)
+        out.append({"label": k, "artery": p["artery"], "side": p["side"],
+                    "volume_mm3": p.get("volume_mm3"), "rendered_voxels": int(m.sum()),
+                    "found_fraction": float((found[box] & m).sum() / max(1, m.sum())),
+                    "touches_bone": bool((hu[box][ring] >= 300.0).any())})
+    return out
+
+
+def evaluate(i: int, d: dict, kvp: float = 120.0) -> dict:
     """Run the chain on one subject and pair its measures with the truth."""
     from calcisvd.measures import ARTERIES
     from tasks.icac.pipeline import quantify_ct
@@ -102,7 +145,8 @@ def evaluate(i: int, d: dict) -> dict:
     aff = np.asarray(d["affine"], float)
     sp = tuple(float(s) for s in np.linalg.norm(aff[:3, :3], axis=0))
     t0 = time.perf_counter()
-    r = quantify_ct(d["hu"], sp, aff)
+    r = quantify_ct(d["hu"], sp, aff, sidecar={"KVP": kvp, "SliceThickness": sp[2],
+                                                "GantryDetectorTilt": 0.0})
     dt = time.perf_counter() - t0
     truth = d["truth"]
     tr = truth["icac"]
@@ -130,6 +174,10 @@ def evaluate(i: int, d: dict) -> dict:
         })
     return {
         "subject": i, "seconds": dt, "arteries": rows,
+        "status": r.measures["status"], "reason": r.measures["reason"],
+        "qc": {k: v for k, v in r.measures.items() if k.startswith("qc_")},
+        "plaques": plaque_detection(d["hu"], np.asarray(d["labels"]), r.calcium > 0,
+                                    plaques),
         "severity": r.measures["severity_group"], "truth_severity": grades["severity_group"],
         "dominant": r.measures["dominant_location"],
         "truth_dominant": grades["dominant_location"],
@@ -173,7 +221,22 @@ def summarise(subjects: list[dict]) -> dict:
     tv = col("truth_rendered_volume")
     out["rendered_volume_recall"] = float(col("overlap_volume").sum() / max(tv.sum(), 1e-9))
     out["seconds_per_subject_mean"] = float(np.mean([s["seconds"] for s in subjects]))
-    out["targets"] = {"volume_icc": 0.95, "severity_kappa": 0.85, "dominant_accuracy": 0.90}
+    big = [p for s in subjects for p in s.get("plaques", [])
+           if (p["volume_mm3"] or 0.0) >= MIN_PLAQUE_MM3]
+
+    def sens(ps: list[dict]) -> dict:
+        hit = sum(p["found_fraction"] >= 0.5 for p in ps)
+        return {"n": len(ps), "detected": int(hit),
+                "sensitivity": float(hit / len(ps)) if ps else None}
+
+    out["plaque_detection_ge5mm3"] = {
+        "all": sens(big), "bone_touching": sens([p for p in big if p["touches_bone"]]),
+        "not_touching_bone": sens([p for p in big if not p["touches_bone"]])}
+    out["status_counts"] = {st: sum(s.get("status") == st for s in subjects)
+                            for st in ("ok", "review")}
+    out["targets"] = {"volume_icc": 0.95, "severity_kappa": 0.85, "dominant_accuracy": 0.90,
+                      "plaque_sensitivity": 0.90, "bone_touching_sensitivity": 0.80,
+                      "false_positive_mm3_per_subject": 5.0}
     return out
 
 
@@ -184,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     apply_offline_env()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=24)
-    ap.add_argument("--resolution", type=float, default=1.0)
+    ap.add_argument("--resolution", type=float, default=1.0, help="voxel size in mm")
     ap.add_argument("--seed0", type=int, default=5000)
     ap.add_argument("--cache", type=Path, default=ROOT / "var" / "bench_cache" / "ct")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "accuracy_ct.json")
@@ -194,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     subjects = []
     for i in range(args.n):
         d = load_or_render(i, args.seed0 + i, args.resolution, args.cache, args.protocol)
-        s = evaluate(i, d)
+        s = evaluate(i, d, kvp=d["kvp"])
         subjects.append(s)
         print(f"subject {i:3d}: truth {s['truth_severity']:>9s}/{s['truth_dominant']}, "
               f"measured {s['severity']:>9s}/{s['dominant']}, volume {s['total_volume']:.0f} "
@@ -220,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  max extent MAE {s['max_extent_mae_deg']:.1f} deg; FP volume/subject "
           f"{s['false_positive_volume_mm3_per_subject']:.1f} mm^3; recall "
           f"{s['rendered_volume_recall']:.2f}; {s['seconds_per_subject_mean']:.1f} s/subject")
+    pd = s["plaque_detection_ge5mm3"]
+    print(f"  plaques >= {MIN_PLAQUE_MM3:g} mm^3 detected: {pd['all']['sensitivity']} "
+          f"(n {pd['all']['n']}; target >= 0.90); touching bone: "
+          f"{pd['bone_touching']['sensitivity']} (n {pd['bone_touching']['n']}; >= 0.80)")
+    print(f"  QC status: {s['status_counts']}")
     print(f"  wrote {args.out}")
     return 0
 

@@ -8,9 +8,10 @@ with this shape (``null`` where a marker could not be computed; ``reason`` says 
       "pipeline": {"name": "calcisvd", "version": "0.1.0", "code_revision": "<git sha>",
                     "inputs_hash": "<sha256 over input NIfTI bytes + settings>",
                     "created": "<UTC ISO time>"},
-      "icac": {"status": "ok" | "missing" | "failed", "reason": null | "...",
-               "arteries": [ {"artery": "ICA", "side": "L", <ARTERY_MEASURES>...}, ... ],
-               <ICAC_SESSION_MEASURES>...},
+      "icac": {"status": "ok" | "review" | "missing" | "failed", "reason": null | "...",
+               "arteries": [ {"artery": "ICA", "side": "L", <ARTERY_MEASURES>...,
+                              <ICAC_ARTERY_LOCATION>...}, ... ],
+               <ICAC_SESSION_MEASURES>..., <ICAC_QC_MEASURES>...},
       "svd":  {"status": "ok" | "missing" | "failed", "reason": null | "...",
                <SVD_MEASURES>...}
     }
@@ -52,6 +53,29 @@ ICAC_SESSION_MEASURES: Final[dict[str, str]] = {
     "max_circumferential_extent_deg": "degree",
     "severity_group": "none_mild|moderate|severe",
     "dominant_location": "ICA|MCA|BA|VA|null",
+}
+
+#: per artery and side: where along the vessel course the calcium lies (additive to
+#: ARTERY_MEASURES; ``null`` without calcium). Segments by artery: ICA petrous|cavernous|
+#: supraclinoid, MCA M1, BA basilar, VA V4 (see tasks/icac/atlas.py SEGMENTS).
+ICAC_ARTERY_LOCATION: Final[dict[str, str]] = {
+    "location_segment": "petrous|cavernous|supraclinoid|M1|basilar|V4|null",  # most volume
+    "location_arc": "0-1",  # volume-weighted position along the vessel, 0 = proximal end
+    "bone_touching_volume_mm3": "mm^3",  # calcium in plaques that touch the skull
+}
+
+#: per session ICAC quality control (a CT whose checks fail gets status ``review``; the
+#: plausible ranges and their sources are in tasks/icac/ctqc.py)
+ICAC_QC_MEASURES: Final[dict[str, str]] = {
+    "qc_intracranial_volume_ml": "mL",  # intracranial space inside the field of view
+    "qc_intracranial_coverage": "0-1",  # fraction of the template's intracranial space in FOV
+    "qc_air_hu": "HU",  # median of the air around the head
+    "qc_csf_hu": "HU",  # CSF estimate (low decile of smoothed intracranial soft tissue)
+    "qc_brain_hu": "HU",  # median intracranial soft tissue
+    "qc_registration_dice": "0-1",  # CT vs registered template intracranial masks
+    "qc_slice_thickness_mm": "mm",
+    "qc_gantry_tilt_deg": "degree",  # sidecar GantryDetectorTilt, else the affine's shear
+    "qc_kvp": "kV",  # tube voltage from the sidecar (KVP)
 }
 
 #: per session SVD markers: name -> unit

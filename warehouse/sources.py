@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from calcisvd.measures import ARTERY_MEASURES, ICAC_SESSION_MEASURES, SVD_MEASURES
+from calcisvd.measures import (
+    ARTERY_MEASURES,
+    ICAC_ARTERY_LOCATION,
+    ICAC_QC_MEASURES,
+    ICAC_SESSION_MEASURES,
+    SVD_MEASURES,
+)
 
 #: column -> kind (``str``, ``float``, ``int``, ``bool``, ``json``) of each staged table
 COLUMNS: dict[str, dict[str, str]] = {
@@ -42,6 +48,8 @@ COLUMNS: dict[str, dict[str, str]] = {
         "subject": "str", "session": "str", "artery": "str", "side": "str",
         "calcium_volume_mm3": "float", "agatston": "float", "mass_mg": "float",
         "n_plaques": "int", "max_hu": "float", "circumferential_extent_deg": "float",
+        # calcisvd.measures.ICAC_ARTERY_LOCATION (migration 002)
+        "location_segment": "str", "location_arc": "float", "bone_touching_volume_mm3": "float",
     },
     "icac_session_measures": {
         "subject": "str", "session": "str", "status": "str", "reason": "str",
@@ -50,6 +58,11 @@ COLUMNS: dict[str, dict[str, str]] = {
         "max_circumferential_extent_deg": "float", "severity_group": "str",
         "dominant_location": "str", "code_version": "str", "code_revision": "str",
         "inputs_hash": "str", "quantified_at": "str",
+        # calcisvd.measures.ICAC_QC_MEASURES (migration 002)
+        "qc_intracranial_volume_ml": "float", "qc_intracranial_coverage": "float",
+        "qc_air_hu": "float", "qc_csf_hu": "float", "qc_brain_hu": "float",
+        "qc_registration_dice": "float", "qc_slice_thickness_mm": "float",
+        "qc_gantry_tilt_deg": "float", "qc_kvp": "float",
     },
     "svd_measures": {
         "subject": "str", "session": "str", "status": "str", "reason": "str",
@@ -63,6 +76,8 @@ COLUMNS: dict[str, dict[str, str]] = {
 }
 assert set(ARTERY_MEASURES) <= set(COLUMNS["icac_artery_measures"])
 assert set(ICAC_SESSION_MEASURES) <= set(COLUMNS["icac_session_measures"])
+assert set(ICAC_ARTERY_LOCATION) <= set(COLUMNS["icac_artery_measures"])
+assert set(ICAC_QC_MEASURES) <= set(COLUMNS["icac_session_measures"])
 assert set(SVD_MEASURES) <= set(COLUMNS["svd_measures"])
 
 #: BIDS filename tail -> modality

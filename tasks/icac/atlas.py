@@ -93,3 +93,35 @@ def centreline(artery: str, side: str) -> Centreline:
         if c.artery == artery and c.side == side:
             return c
     raise KeyError(f"no centreline for {artery} {side}")
+
+
+#: named segments per artery: (name, first control point, last control point). ICA after the
+#: Bouthillier classification (Neurosurgery 1996;38:425-33) collapsed to the three intracranial
+#: parts read on CT: petrous (C2, carotid canal to the foramen lacerum), cavernous (C3-C4, up to
+#: the anterior knee of the siphon), supraclinoid (C5-C7, to the terminus). The other arteries
+#: are one segment each: MCA M1, the basilar trunk and the intradural vertebral artery (V4).
+SEGMENTS: dict[str, tuple[tuple[str, int, int], ...]] = {
+    "ICA": (("petrous", 0, 2), ("cavernous", 2, 5), ("supraclinoid", 5, 7)),
+    "MCA": (("M1", 0, 3),),
+    "BA": (("basilar", 0, 3),),
+    "VA": (("V4", 0, 3),),
+}
+
+
+def control_point_indices(c: Centreline, step_mm: float = 0.5) -> np.ndarray:
+    """Index of each control point in ``c.sample(step_mm)`` (same sampling rule)."""
+    pts = np.asarray(c.points, dtype=float)
+    idx = [0]
+    for a, b in zip(pts[:-1], pts[1:], strict=True):
+        idx.append(idx[-1] + max(1, int(np.ceil(np.linalg.norm(b - a) / step_mm))))
+    return np.asarray(idx)
+
+
+def segment_names(c: Centreline, step_mm: float = 0.5) -> list[str]:
+    """Segment name of every point of ``c.sample(step_mm)`` (see :data:`SEGMENTS`)."""
+    cp = control_point_indices(c, step_mm)
+    names = [""] * (int(cp[-1]) + 1)
+    for name, first, last in SEGMENTS[c.artery]:
+        for i in range(int(cp[first]), int(cp[last]) + 1):
+            names[i] = name
+    return names

@@ -42,7 +42,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from calcisvd.measures import ARTERIES, ARTERY_MEASURES, ICAC_SESSION_MEASURES
+from calcisvd.measures import (
+    ARTERIES,
+    ARTERY_MEASURES,
+    ICAC_ARTERY_LOCATION,
+    ICAC_QC_MEASURES,
+    ICAC_SESSION_MEASURES,
+)
 from tasks.icac import scores, severity
 from tasks.icac.regions import MappedCentreline
 
@@ -213,22 +219,59 @@ def plaque_labels(mask: NDArray[np.bool_], spacing: tuple[float, ...],
     return labels, int(n)
 
 
+def location_along_vessel(points: NDArray, line: MappedCentreline) -> dict[str, Any]:
+    """Segment holding most of ``points`` (N x 3, mm) and their mean position along the vessel.
+
+    Each point goes to its nearest centreline point; the position is that point's index over
+    the line's length (0 = proximal end: petrous entry, M1 origin, vertebrobasilar junction's
+    proximal vertebral end, basilar origin), the segment its name in
+    :data:`tasks.icac.atlas.SEGMENTS`. Returns the ICAC_ARTERY_LOCATION fields but the
+    bone-touching volume.
+    """
+    from scipy.spatial import cKDTree
+
+    from tasks.icac.atlas import centreline, segment_names
+
+    if len(points) == 0 or len(line.points) < 2:
+        return {"location_segment": None, "location_arc": None}
+    _, nn = cKDTree(line.points).query(points)
+    names = segment_names(centreline(line.artery, line.side))
+    idx = np.rint(nn * (len(names) - 1) / (len(line.points) - 1)).astype(int)
+    segs, counts = np.unique(np.asarray(names, dtype=object)[idx], return_counts=True)
+    return {"location_segment": str(segs[int(np.argmax(counts))]),
+            "location_arc": round(float(nn.mean()) / (len(line.points) - 1), 3)}
+
+
 def artery_measures(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
                     mask: NDArray[np.bool_], line: MappedCentreline | None,
-                    mass_calibration: float = scores.DEFAULT_MASS_CALIBRATION) -> dict[str, Any]:
-    """ARTERY_MEASURES for the calcified voxels ``mask`` of one artery segment."""
+                    mass_calibration: float = scores.DEFAULT_MASS_CALIBRATION,
+                    bone: NDArray[np.bool_] | None = None) -> dict[str, Any]:
+    """ARTERY_MEASURES and ICAC_ARTERY_LOCATION for the calcified voxels ``mask`` of one artery.
+
+    ``bone`` (the skull mask on the same grid) gives ``bone_touching_volume_mm3``: the volume of
+    the plaques with a voxel face-, edge- or corner-adjacent to bone (``None`` without it).
+    """
+    from scipy import ndimage
 
     from tasks.icac.ctio import voxel_to_world
 
     labels, n = plaque_labels(mask, spacing)
     extent = 0.0
+    loc: dict[str, Any] = {"location_segment": None, "location_arc": None}
+    touching = None if bone is None else 0.0
     if n and line is not None:
         for obj in range(1, n + 1):
             vox = np.argwhere(labels == obj)
             pts = voxel_to_world(affine, vox)
             extent = max(extent, circumferential_extent_deg(pts, line.points, line.radius_mm,
                                                             hu=hu[tuple(vox.T)]))
+        loc = location_along_vessel(voxel_to_world(affine, np.argwhere(mask)), line)
+    if n and bone is not None:
+        near = ndimage.binary_dilation(bone, structure=_S26) & mask
+        hit = np.setdiff1d(np.unique(labels[near]), [0])
+        touching = float(np.isin(labels, hit).sum() * float(np.prod(spacing)))
     return {
+        **loc, "bone_touching_volume_mm3": touching,
         "calcium_volume_mm3": scores.calcium_volume_mm3(hu, mask, spacing),
         "agatston": scores.agatston_score(hu, mask, spacing),
         "mass_mg": scores.mass_score_mg(hu, mask, spacing, mass_calibration),
@@ -240,8 +283,11 @@ def artery_measures(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
 
 def measure_icac(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
                  calcium: NDArray, lines: list[MappedCentreline],
-                 mass_calibration: float = scores.DEFAULT_MASS_CALIBRATION) -> dict[str, Any]:
+                 mass_calibration: float = scores.DEFAULT_MASS_CALIBRATION,
+                 skull: NDArray[np.bool_] | None = None) -> dict[str, Any]:
     """Per-artery and session ICAC measures (``calcisvd.measures`` names) from a calcium map.
+
+    With ``skull`` each artery also gets ``bone_touching_volume_mm3`` (else ``None``).
 
     Returns ``{"status": "ok", "reason": None, "arteries": [...], <ICAC_SESSION_MEASURES>}``.
     Without calcium every number is 0, ``severity_group`` is ``none_mild`` and
@@ -255,14 +301,17 @@ def measure_icac(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
         box = ndimage.find_objects((calcium > 0).astype(np.uint8))[0]
         box = tuple(slice(max(0, s.start - 1), s.stop + 1) for s in box)
         sub_hu, sub_cal = hu[box], calcium[box]
+        sub_bone = None if skull is None else skull[box]
         sub_aff = affine.copy()
         sub_aff[:3, 3] = affine[:3, :3] @ np.array([s.start for s in box]) + affine[:3, 3]
     for label, (artery, side) in enumerate(ARTERIES, start=1):
         if calcium.any():
             m = artery_measures(sub_hu, spacing, sub_aff, sub_cal == label, by_label.get(label),
-                                mass_calibration)
+                                mass_calibration, sub_bone)
         else:
             m = {k: 0 if k == "n_plaques" else 0.0 for k in ARTERY_MEASURES}
+            m.update({"location_segment": None, "location_arc": None,
+                      "bone_touching_volume_mm3": None if skull is None else 0.0})
         arteries.append({"artery": artery, "side": side, **m})
     return {"status": "ok", "reason": None, "arteries": arteries, **session_summary(arteries)}
 
@@ -296,6 +345,7 @@ def unavailable_measures(status: str, reason: str) -> dict[str, Any]:
     """
     if status not in ("missing", "failed"):
         raise ValueError(f"status must be 'missing' or 'failed', not {status!r}")
-    arteries = [{"artery": a, "side": s, **dict.fromkeys(ARTERY_MEASURES)} for a, s in ARTERIES]
+    arteries = [{"artery": a, "side": s, **dict.fromkeys(ARTERY_MEASURES),
+                 **dict.fromkeys(ICAC_ARTERY_LOCATION)} for a, s in ARTERIES]
     return {"status": status, "reason": reason, "arteries": arteries,
-            **dict.fromkeys(ICAC_SESSION_MEASURES)}
+            **dict.fromkeys(ICAC_SESSION_MEASURES), **dict.fromkeys(ICAC_QC_MEASURES)}

@@ -86,3 +86,24 @@ def load_label(path: str | Path) -> NDArray:
 
     img = nib.as_closest_canonical(nib.load(str(path)))
     return np.asarray(img.dataobj)
+
+
+def load_sidecar(ct_path: str | Path) -> dict:
+    """The BIDS JSON sidecar next to a CT NIfTI (``x_ct.nii.gz`` -> ``x_ct.json``), or ``{}``.
+
+    Raises ``ValueError`` naming the file when the sidecar exists but is not a JSON object.
+    """
+    import json
+
+    p = Path(ct_path)
+    stem = p.name[:-7] if p.name.endswith(".nii.gz") else p.stem
+    side = p.with_name(stem + ".json")
+    if not side.is_file():
+        return {}
+    try:
+        doc = json.loads(side.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{side}: unreadable JSON sidecar ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise ValueError(f"{side}: JSON sidecar is not an object")
+    return doc

@@ -1,9 +1,10 @@
 """A synthetic head CT with known calcifications, for tests and quick benchmarks.
 
-Not the project's simulator (``calcisvd.simulate``): a small, fast stand-in built from the same
+Not the project's simulator (``simulator``): a small, fast stand-in built from the same
 MNI152 intracranial mask and artery atlas. Anatomy (HU): air -1000, scalp 40, skull 1000 (a
 7 mm shell around the intracranial space, which also forms the skull base), brain 30, arterial
-lumen 50, and a 2.5 mm soft-tissue canal around each artery where it runs through bone. Plaques
+lumen 50, CSF 8 (two ellipsoidal lateral ventricles), and a 2.5 mm soft-tissue canal around
+each artery where it runs through bone. Plaques
 are wall deposits (an arc of the circumference, over a length of the vessel) rendered with
 partial volume (3x3x3 sub-samples per voxel); Gaussian noise is added last.
 
@@ -22,7 +23,9 @@ from calcisvd.measures import ARTERIES
 from tasks.icac.atlas import CENTRELINES, Centreline
 
 HU = {"air": -1000.0, "scalp": 40.0, "bone": 1000.0, "brain": 30.0, "blood": 50.0,
-      "canal": 40.0}
+      "canal": 40.0, "csf": 8.0}
+#: lateral ventricles: ellipsoids (centre, semi-axes; template RAS mm), about 32 mL of CSF
+VENTRICLES = (((-12.0, -5.0, 15.0), (9.0, 30.0, 14.0)), ((12.0, -5.0, 15.0), (9.0, 30.0, 14.0)))
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,9 @@ def render_phantom(plaques: list[Plaque] | tuple[Plaque, ...] = (),
     hu[dist <= 12.0] = HU["scalp"]
     hu[dist <= 7.0] = HU["bone"]
     hu[dist <= 0.0] = HU["brain"]
+    for centre, axes in VENTRICLES:
+        r2 = (((mni - np.asarray(centre)) / np.asarray(axes)) ** 2).sum(1).reshape(shape)
+        hu[(r2 <= 1.0) & (dist <= -5.0)] = HU["csf"]
     inside_z = (mni[:, 2] >= z_range_mm[0]) & (mni[:, 2] <= z_range_mm[1])
     hu.reshape(-1)[~inside_z] = HU["air"]
 

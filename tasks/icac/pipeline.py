@@ -3,7 +3,8 @@
 The Nipype workflow (:func:`tasks.workflows.ct.init_ct_icac_wf`) runs the same steps one
 interface at a time; this function chains them in memory:
 check -> skull and intracranial masks -> registration to MNI152 -> artery regions ->
-calcified voxels -> measures.
+calcified voxels -> measures -> QC metrics (:mod:`tasks.icac.ctqc`; status ``review`` with
+the reasons when a check fails).
 """
 
 from __future__ import annotations
@@ -31,12 +32,17 @@ class ICACResult:
 
 
 def quantify_ct(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
-                region_radius_mm: float = REGION_RADIUS_MM) -> ICACResult:
+                region_radius_mm: float = REGION_RADIUS_MM,
+                sidecar: dict | None = None) -> ICACResult:
     """Run the calcification chain on a canonical HU array (see module doc).
+
+    ``sidecar`` is the CT's BIDS JSON (``KVP``, ``SliceThickness``, ``GantryDetectorTilt``);
+    without it the kVp is unknown and the result is ``review``.
 
     Raises :class:`tasks.icac.headmask.DegenerateImageError` for images that are not a head CT.
     """
     from tasks.icac.calcium import measure_icac, segment_calcium
+    from tasks.icac.ctqc import apply_qc, qc_metrics
     from tasks.icac.headmask import check_ct, intracranial_mask, skull_mask
     from tasks.icac.regions import artery_regions, map_centrelines
     from tasks.icac.registration import register_to_template, transform_to_matrix
@@ -48,5 +54,6 @@ def quantify_ct(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
     lines = map_centrelines(m)
     regions = artery_regions(hu.shape, affine, lines, region_radius_mm)
     calcium = segment_calcium(hu, spacing, affine, regions, skull, lines)
-    measures = measure_icac(hu, spacing, affine, calcium, lines)
+    measures = measure_icac(hu, spacing, affine, calcium, lines, skull=skull)
+    measures = apply_qc(measures, qc_metrics(hu, spacing, affine, ic, m, sidecar))
     return ICACResult(measures, calcium, regions, ic, skull, m, lines)

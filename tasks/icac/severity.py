@@ -10,12 +10,20 @@ calcisvd turns these words into a rule on measured plaques, in the spirit of the
 ICAC grading (circumferential extent as the sign of luminal narrowing):
 
 1. *severe* if any plaque covers at least ``SEVERE_ARC_DEG`` (180 degrees) of the vessel wall
-   circumference (a half-circumferential or circumferential deposit narrows the lumen), or the
-   total calcium volume is at least ``SEVERE_VOLUME_MM3``;
+   circumference (a half-circumferential or circumferential deposit narrows the lumen);
 2. otherwise *moderate* if there are at least ``MODERATE_MIN_PLAQUES`` (3) plaques spread over at
    least ``MODERATE_MIN_SEGMENTS`` (2) artery segments (artery + side) - "several, widely
    distributed";
 3. otherwise *none/mild* (0-2 spots, or spots confined to one segment).
+
+The study defines *severe* by luminal narrowing and gives no volume or score cut-off (its
+README and tables.yaml hold none), so calcium volume does not make a session severe: an earlier
+``SEVERE_VOLUME_MM3 = 400`` had no source and was removed (issue 17). The arc of 180 degrees is
+the midpoint of the 90-270 degree circularity grade of Kockelkoren's CT score (Kockelkoren R et
+al., PLoS One 2017;12:e0168360; circumferential grading of carotid siphon calcification also in
+Babiarz LS et al., AJNR 2005;26:1505-11); it is calcisvd's operational reading of "luminal
+narrowing", not the study's. ``severity_group`` still accepts the total volume so callers keep
+one signature, and ignores it.
 
 The dominant location is the artery (ICA, MCA, BA, VA; sides pooled) holding the largest
 calcium volume; ``None`` when no calcium was found.
@@ -26,7 +34,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 SEVERE_ARC_DEG = 180.0
-SEVERE_VOLUME_MM3 = 400.0
 MODERATE_MIN_PLAQUES = 3
 MODERATE_MIN_SEGMENTS = 2
 
@@ -35,11 +42,14 @@ def severity_group(
     n_plaques: int,
     n_segments_involved: int,
     max_circumferential_extent_deg: float,
-    total_calcium_volume_mm3: float,
+    total_calcium_volume_mm3: float | None = None,
 ) -> str:
-    """Severity group (``none_mild``, ``moderate``, ``severe``) by the rule in the module doc."""
-    if (max_circumferential_extent_deg >= SEVERE_ARC_DEG
-            or total_calcium_volume_mm3 >= SEVERE_VOLUME_MM3):
+    """Severity group (``none_mild``, ``moderate``, ``severe``) by the rule in the module doc.
+
+    ``total_calcium_volume_mm3`` is accepted and not used (the study has no volume rule).
+    """
+    del total_calcium_volume_mm3
+    if max_circumferential_extent_deg >= SEVERE_ARC_DEG:
         return "severe"
     if n_plaques >= MODERATE_MIN_PLAQUES and n_segments_involved >= MODERATE_MIN_SEGMENTS:
         return "moderate"

@@ -169,6 +169,9 @@ class _MeasureICACInputSpec(BaseInterfaceInputSpec):
     ct_file = File(exists=True, mandatory=True, desc="head CT NIfTI in HU")
     calcium_dseg = File(exists=True, mandatory=True, desc="calcium label map")
     centrelines = File(exists=True, mandatory=True, desc="centrelines JSON (CT RAS mm)")
+    skull_mask = File(exists=True, desc="skull mask (for the bone-touching volume)")
+    intracranial_mask = File(exists=True, desc="intracranial mask (QC metrics)")
+    transform = File(exists=True, desc="JSON from RegisterCTToTemplate (QC metrics)")
 
 
 class _MeasureICACOutputSpec(TraitedSpec):
@@ -177,18 +180,36 @@ class _MeasureICACOutputSpec(TraitedSpec):
 
 
 class MeasureICAC(SimpleInterface):
-    """Per-artery and session ICAC measures (:func:`tasks.icac.calcium.measure_icac`)."""
+    """Per-artery and session ICAC measures (:func:`tasks.icac.calcium.measure_icac`).
+
+    With ``intracranial_mask`` and ``transform`` the QC metrics of :mod:`tasks.icac.ctqc` are
+    added (the CT's JSON sidecar, next to ``ct_file``, gives kVp, slice thickness and tilt) and
+    the status becomes ``review`` with the reasons when a check fails.
+    """
 
     input_spec = _MeasureICACInputSpec
     output_spec = _MeasureICACOutputSpec
 
     def _run_interface(self, runtime):
+        import numpy as np
+        from nipype.interfaces.base import isdefined
+
         from tasks.icac.calcium import measure_icac
-        from tasks.icac.ctio import load_ct, load_label
+        from tasks.icac.ctio import load_ct, load_label, load_sidecar
+        from tasks.icac.ctqc import apply_qc, qc_metrics
 
         ct = load_ct(self.inputs.ct_file)
+        skull = (load_label(self.inputs.skull_mask) > 0
+                 if isdefined(self.inputs.skull_mask) else None)
         m = measure_icac(ct.hu, ct.spacing, ct.affine, load_label(self.inputs.calcium_dseg),
-                         _lines(self.inputs.centrelines))
+                         _lines(self.inputs.centrelines), skull=skull)
+        if isdefined(self.inputs.intracranial_mask) and isdefined(self.inputs.transform):
+            mat = np.asarray(json.loads(Path(self.inputs.transform).read_text())
+                             ["ct_to_template"])
+            qc = qc_metrics(ct.hu, ct.spacing, ct.affine,
+                            load_label(self.inputs.intracranial_mask) > 0, mat,
+                            load_sidecar(self.inputs.ct_file))
+            m = apply_qc(m, qc)
         out = _out("icac_measures.json")
         Path(out).write_text(json.dumps(m, indent=1))
         self._results["measures"] = m

@@ -37,7 +37,9 @@ def init_ct_icac_wf(*, name: str = "ct_icac_wf", omp_nthreads: int = 1,
     Outputs
     -------
     measures
-        dict ``{"status": "ok", "reason": None, "arteries": [...], <ICAC_SESSION_MEASURES>}``.
+        dict ``{"status": "ok" | "review", "reason": ..., "arteries": [...],
+        <ICAC_SESSION_MEASURES>, <ICAC_QC_MEASURES>}``; the CT's JSON sidecar (next to
+        ``ct_file``) gives kVp, slice thickness and gantry tilt to the QC.
     calcium_dseg
         calcified voxels labelled 1..7 in :data:`calcisvd.measures.ARTERIES` order.
     artery_regions
@@ -76,6 +78,9 @@ def init_ct_icac_wf(*, name: str = "ct_icac_wf", omp_nthreads: int = 1,
         (inputnode, measure, [("ct_file", "ct_file")]),
         (segment, measure, [("calcium_dseg", "calcium_dseg")]),
         (regions, measure, [("centrelines", "centrelines")]),
+        (masks, measure, [("skull_mask", "skull_mask"),
+                          ("intracranial_mask", "intracranial_mask")]),
+        (register, measure, [("transform", "transform")]),
         (inputnode, report, [("ct_file", "ct_file")]),
         (segment, report, [("calcium_dseg", "calcium_dseg")]),
         (regions, report, [("artery_regions", "artery_regions")]),

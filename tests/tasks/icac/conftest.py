@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -35,4 +36,7 @@ def phantom_nifti(phantom: PhantomCT, tmp_path_factory) -> Path:
     aff[:3, 3] = phantom.affine[:3, 3] + phantom.affine[:3, 0] * (phantom.hu.shape[0] - 1)
     path = tmp_path_factory.mktemp("ct") / "sub-01_ses-M00_ct.nii.gz"
     nib.save(nib.Nifti1Image(data, aff), str(path))
+    # the BIDS sidecar the QC reads (kVp, slice thickness, tilt), as ingest writes it
+    path.with_name("sub-01_ses-M00_ct.json").write_text(json.dumps(
+        {"Modality": "CT", "KVP": 120, "SliceThickness": 2.0, "GantryDetectorTilt": 0.0}))
     return path

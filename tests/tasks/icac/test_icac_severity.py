@@ -14,7 +14,8 @@ from tasks.icac.calcium import session_summary
     ((5, 1, 90.0, 30.0), "none_mild"),  # several but in one segment
     ((3, 2, 90.0, 30.0), "moderate"),
     ((3, 2, 180.0, 30.0), "severe"),  # half-circumferential: narrowing
-    ((1, 1, 10.0, 400.0), "severe"),  # extensive volume
+    ((1, 1, 10.0, 5000.0), "none_mild"),  # volume alone is no narrowing (no source, issue 17)
+    ((1, 1, 179.0, None), "none_mild"),
 ])
 def test_severity_group(args, group):
     assert severity.severity_group(*args) == group

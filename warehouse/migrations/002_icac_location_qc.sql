@@ -1,0 +1,39 @@
+-- Issue 17: ICAC location along the vessel (calcisvd.measures.ICAC_ARTERY_LOCATION) and
+-- CT quality control (ICAC_QC_MEASURES); status may now also be 'review'. Additive only:
+-- new nullable columns at the end of the curated, history and staging tables.
+ALTER TABLE main.icac_artery_measures ADD COLUMN location_segment VARCHAR;
+ALTER TABLE main.icac_artery_measures ADD COLUMN location_arc DOUBLE;
+ALTER TABLE main.icac_artery_measures ADD COLUMN bone_touching_volume_mm3 DOUBLE;
+ALTER TABLE main.icac_artery_measures_history ADD COLUMN location_segment VARCHAR;
+ALTER TABLE main.icac_artery_measures_history ADD COLUMN location_arc DOUBLE;
+ALTER TABLE main.icac_artery_measures_history ADD COLUMN bone_touching_volume_mm3 DOUBLE;
+ALTER TABLE staging.icac_artery_measures ADD COLUMN location_segment VARCHAR;
+ALTER TABLE staging.icac_artery_measures ADD COLUMN location_arc DOUBLE;
+ALTER TABLE staging.icac_artery_measures ADD COLUMN bone_touching_volume_mm3 DOUBLE;
+ALTER TABLE main.icac_session_measures ADD COLUMN qc_intracranial_volume_ml DOUBLE;
+ALTER TABLE main.icac_session_measures ADD COLUMN qc_intracranial_coverage DOUBLE;
+ALTER TABLE main.icac_session_measures ADD COLUMN qc_air_hu DOUBLE;
+ALTER TABLE main.icac_session_measures ADD COLUMN qc_csf_hu DOUBLE;
+ALTER TABLE main.icac_session_measures ADD COLUMN qc_brain_hu DOUBLE;
+ALTER TABLE main.icac_session_measures ADD COLUMN qc_registration_dice DOUBLE;
+ALTER TABLE main.icac_session_measures ADD COLUMN qc_slice_thickness_mm DOUBLE;
+ALTER TABLE main.icac_session_measures ADD COLUMN qc_gantry_tilt_deg DOUBLE;
+ALTER TABLE main.icac_session_measures ADD COLUMN qc_kvp DOUBLE;
+ALTER TABLE main.icac_session_measures_history ADD COLUMN qc_intracranial_volume_ml DOUBLE;
+ALTER TABLE main.icac_session_measures_history ADD COLUMN qc_intracranial_coverage DOUBLE;
+ALTER TABLE main.icac_session_measures_history ADD COLUMN qc_air_hu DOUBLE;
+ALTER TABLE main.icac_session_measures_history ADD COLUMN qc_csf_hu DOUBLE;
+ALTER TABLE main.icac_session_measures_history ADD COLUMN qc_brain_hu DOUBLE;
+ALTER TABLE main.icac_session_measures_history ADD COLUMN qc_registration_dice DOUBLE;
+ALTER TABLE main.icac_session_measures_history ADD COLUMN qc_slice_thickness_mm DOUBLE;
+ALTER TABLE main.icac_session_measures_history ADD COLUMN qc_gantry_tilt_deg DOUBLE;
+ALTER TABLE main.icac_session_measures_history ADD COLUMN qc_kvp DOUBLE;
+ALTER TABLE staging.icac_session_measures ADD COLUMN qc_intracranial_volume_ml DOUBLE;
+ALTER TABLE staging.icac_session_measures ADD COLUMN qc_intracranial_coverage DOUBLE;
+ALTER TABLE staging.icac_session_measures ADD COLUMN qc_air_hu DOUBLE;
+ALTER TABLE staging.icac_session_measures ADD COLUMN qc_csf_hu DOUBLE;
+ALTER TABLE staging.icac_session_measures ADD COLUMN qc_brain_hu DOUBLE;
+ALTER TABLE staging.icac_session_measures ADD COLUMN qc_registration_dice DOUBLE;
+ALTER TABLE staging.icac_session_measures ADD COLUMN qc_slice_thickness_mm DOUBLE;
+ALTER TABLE staging.icac_session_measures ADD COLUMN qc_gantry_tilt_deg DOUBLE;
+ALTER TABLE staging.icac_session_measures ADD COLUMN qc_kvp DOUBLE;
