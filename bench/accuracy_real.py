@@ -119,9 +119,10 @@ def unlabelled(folder: Path) -> dict:
         res = quantify_svd({name: _load(f)})
         s = _mask_summary(res)
         lo, hi = BARS["brain_volume_l"]
-        s["passed"] = bool(s["svd_status"] != "review" and lo <= s.get("brain_volume_l", 0) <= hi)
+        vol = s.get("brain_volume_l", 0)
+        s["passed"] = bool(s["svd_status"] != "review" and lo <= vol <= hi)
         out["cases"][f.name] = s
-        print(f"{f.name}: {s["svd_status"]} brain {s.get('brain_volume_l')} L", flush=True)
+        print(f"{f.name}: {s['svd_status']} brain {s.get('brain_volume_l')} L", flush=True)
     return out
 
 
@@ -142,7 +143,7 @@ def ge_t1w(series: Path) -> dict:
     res = quantify_svd({"T1w": (arr, aff)})
     out = {"status": "present", "path": str(series), "shape": list(arr.shape),
            **_mask_summary(res)}
-    print("GE T1w: {res.measures['status']}: {res.measures['reason']}")
+    print(f"GE T1w: {res.measures['status']}: {res.measures['reason']}")
     return out
 
 
