@@ -81,6 +81,7 @@ SVD_QC: Final[dict[str, str]] = {
     "registration_scale": "ratio",  # subject/template volume of the affine
     "mask_fov_fraction": "fraction",  # template brain mask inside the field of view
     "registration_nmi": "ratio",  # normalised mutual information, template T1 vs image
+    "mask_foreground_fraction": "fraction",  # brain-mask voxels that are head foreground
     "nawm_median": "scanner units",  # reference contrast, bias-corrected
     "nawm_sd": "scanner units",  # robust (MAD) SD
     "nawm_cov": "ratio",
