@@ -4,20 +4,21 @@ Segmentation (unsupervised outlier detection, after e.g. Jack CR et al., Stroke 
 de Boer R et al., NeuroImage 2009): on the bias-corrected FLAIR, robust z relative to the
 normal-appearing white matter (NAWM; median 0, MAD-SD 1),
 
-1. seeds: z > ``k_seed`` at least ``ribbon_mm`` below the brain surface (no cortex);
-2. growth: hysteresis into voxels with z > ``k_grow`` (not ventricle, not CSF-like);
-   both thresholds are raised to at least the grey-matter level + 3 SD (+ 1.5 SD for
-   growth), with the GM level and SD the robust median/SD of FLAIR z in the GM class (FLAIR:
-   WMH > GM > WM), so cortex is not taken for lesion however low the noise is; seeds are
-   detected on z smoothed with a Gaussian of sigma 0.5 voxel;
+1. seeds: z (smoothed, sigma ``SMOOTH_MM``) > k_seed, at least ``RIBBON_MM`` below the brain
+   surface and ``CORTEX_MM`` from sulcal CSF, in the registered template's WM territory;
+2. growth: hysteresis into voxels with z > k_grow (not ventricle; WM territory or
+   periventricular); k_seed/k_grow are the grey-matter-territory level + 3/1.5 SD, clamped to
+   [``K_SEED_SD``, ``SEED_CAP_SD``] and [``K_GROW_SD``, ``GROW_CAP_SD``] so that they never
+   rise above real lesion contrast (:func:`gm_guarded_levels`);
 3. partial-volume edge at half the lesion level: keep voxels with
-   z > max(k_grow, ``half`` x L), L = the 75th percentile of z over the seed voxels (the
-   session's pure-lesion level), i.e. voxels at least half lesion by intensity;
-4. lesions smaller than ``min_volume_mm3`` are dropped; with a T1w, voxels brighter than NAWM
-   on T1w (z > 1.5, e.g. fat or enhancing vessels) are removed; the gliotic FLAIR rim of
-   lacunes (voxels within ``exclude_mm`` of a given ``exclude`` mask) is not WMH, and neither
-   is a lesion at least half of which lies within ``exclude_mm`` plus one voxel of a lacune or
-   of a ``cavities`` voxel (PVS candidates: a small lacune can pass for a PVS).
+   z > max(k_grow, ``HALF_LEVEL`` x L), L = the 75th percentile of z over the seed voxels;
+4. lesions smaller than ``MIN_VOLUME_MM3`` are dropped; with a T1w, voxels brighter than NAWM
+   on T1w (z > ``T1_BRIGHT_SD``) are removed; the gliotic FLAIR rim of lacunes (voxels within
+   ``RIM_MM`` of ``exclude``) is not WMH, and neither is a lesion at least ``RIM_FRACTION`` of
+   which lies within ``RIM_MM`` plus half the in-plane voxel of a lacune or of a ``cavities``
+   voxel (PVS candidates: a small lacune can pass for a PVS).
+
+Every length is in mm on the true (possibly anisotropic) voxel grid.
 
 Split: periventricular (PV) = WMH within 10 mm of the ventricle wall, deep = the rest
 (Fazekas 1987; the usual 10 mm rule, e.g. DeCarli C et al., Stroke 2005).
