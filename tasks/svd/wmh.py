@@ -49,8 +49,10 @@ K_GROW_SD = 2.0
 #: session's lesion level), i.e. at least half lesion by intensity; for real graded lesions
 #: (L ~ 5-6 SD) this is 2.5-3 SD, near the growth level
 HALF_LEVEL = 0.5
-#: Gaussian smoothing of FLAIR z before seeding, sigma in mm (noise, not anatomy: < 1 voxel)
-SMOOTH_MM = 0.7
+#: Gaussian smoothing of FLAIR z before seeding, sigma in mm: white-noise SD falls to 0.52 at
+#: 2 mm and 0.15 at 1 mm voxels (measured), so a 3 SD seed is >= 5.8 noise SD, while lesions of
+#: >= 3 mm keep their level
+SMOOTH_MM = 1.0
 #: no seed within this depth of the brain-mask surface (cortex and dura), mm
 RIBBON_MM = 3.0
 #: cortex: no seed within CORTEX_MM, no growth within CORTEX_GROW_MM of sulcal CSF (CSF-class
