@@ -140,12 +140,7 @@ def qc_metrics(*, brain: NDArray[np.bool_], affine: NDArray, reference_image: ND
         out["mask_fov_fraction"] = round(float(template["fov_fraction"]), 4)
         warped = template.get("warped_t1")
         if warped is not None:
-            from scipy import ndimage
-
-            from tasks.svd.image import ball
-
-            zone = ndimage.binary_dilation(brain, ball(5.0, spacing)) if brain.sum() < 5e6 \
-                else brain
+            zone = _grown(brain, spacing, 5.0)
             out["registration_nmi"] = round(nmi(warped[zone], reference_image[zone]), 4)
     fg = head_mask(reference_image, spacing)
     out["mask_foreground_fraction"] = round(float(fg[brain].mean()), 4)
@@ -158,6 +153,18 @@ def qc_metrics(*, brain: NDArray[np.bool_], affine: NDArray, reference_image: ND
     level = np.abs(ras_h[:, 2] - centre[2]) <= 10.0
     if level.any():
         out["mask_lateral_offset_mm"] = round(abs(float(ras_h[level, 0].mean() - centre[0])), 1)
+    return out
+
+
+def _grown(mask: NDArray[np.bool_], spacing: tuple[float, ...], mm: float) -> NDArray[np.bool_]:
+    """``mask`` grown by ``mm`` (distance transform on its bounding box, fast at 1 mm)."""
+    from scipy import ndimage
+
+    from tasks.svd.anatomy import bounding_box
+
+    box = bounding_box(mask, margin=int(np.ceil(mm / min(spacing))) + 1)
+    out = np.zeros_like(mask)
+    out[box] = ndimage.distance_transform_edt(~mask[box], sampling=spacing) <= mm
     return out
 
 
