@@ -12,8 +12,8 @@ with this shape (``null`` where a marker could not be computed; ``reason`` says 
                "arteries": [ {"artery": "ICA", "side": "L", <ARTERY_MEASURES>...,
                               <ICAC_ARTERY_LOCATION>...}, ... ],
                <ICAC_SESSION_MEASURES>..., <ICAC_QC_MEASURES>...},
-      "svd":  {"status": "ok" | "missing" | "failed", "reason": null | "...",
-               <SVD_MEASURES>...}
+      "svd":  {"status": "ok" | "review" | "missing" | "failed", "reason": null | "...",
+               <SVD_MEASURES>..., "qc": {<SVD_QC>...} | null}
     }
 
 and the same numbers flattened to ``sub-X_ses-Y_measures.tsv`` (one row per artery plus a
@@ -93,6 +93,25 @@ SVD_MEASURES: Final[dict[str, str]] = {
     "pvs_count": "count",  # enlarged perivascular spaces (not lacunes)
     "pv_punctate_grade": "0-3",  # periventricular punctate lesions grade (docs/markers.md)
     "svd_score": "0-4",
+}
+
+#: per session MRI quality-control metrics (``svd.qc``; tasks/svd/review.py): name -> unit.
+#: ``status`` is ``review`` (with the reasons in ``reason``) when one lies outside the plausible
+#: human range of ``tasks.svd.review.PLAUSIBLE``. Not loaded into the warehouse (yet).
+SVD_QC: Final[dict[str, str]] = {
+    "brain_volume_ml": "mL",
+    "mask_vertex_offset_mm": "mm",  # head top - mask centroid - template top-to-centroid
+    "mask_lateral_offset_mm": "mm",  # |brain-mask centroid - head centroid| left-right
+    "registration_scale": "ratio",  # subject/template volume of the affine
+    "mask_fov_fraction": "fraction",  # template brain mask inside the field of view
+    "registration_nmi": "ratio",  # normalised mutual information, template T1 vs image
+    "mask_foreground_fraction": "fraction",  # brain-mask voxels that are head foreground
+    "nawm_median": "scanner units",  # reference contrast, bias-corrected
+    "nawm_sd": "scanner units",  # robust (MAD) SD
+    "nawm_cov": "ratio",
+    "wmh_contrast_sd": "SD",  # median FLAIR z of the WMH voxels
+    "slice_thickness_mm": "mm",
+    "inplane_mm": "mm",
 }
 
 SEVERITY_GROUPS: Final[tuple[str, ...]] = ("none_mild", "moderate", "severe")

@@ -125,6 +125,8 @@ class _AnatomyOutputSpec(TraitedSpec):
     flair_z = File()
     t2starw_z = File()
     notes = traits.List(traits.Str, desc="remarks for the measures' reason")
+    wm_prior = File(desc="registered MNI152 WM probability (float32), if registered")
+    qc_json = File(desc="QC metrics of the session (tasks.svd.review.qc_metrics)")
 
 
 class MRIAnatomy(SimpleInterface):
@@ -145,7 +147,7 @@ class MRIAnatomy(SimpleInterface):
         affine = next(iter(loaded.values()))[1]
         full = {k: np.asarray(v[0], np.float32) for k, v in loaded.items()}
         spacing = spacing_from_affine(affine)
-        brain, prior = brain_mask(full, spacing, affine=affine)
+        brain, prior, info = brain_mask(full, spacing, affine=affine)
         box = bounding_box(brain)
         anat, zimg = segment_anatomy({k: v[box] for k, v in full.items()}, spacing,
                                      brain=brain[box],
@@ -164,6 +166,18 @@ class MRIAnatomy(SimpleInterface):
                                                 os.path.join(cwd, f"{m}_z.nii"), "float32")
         notes = [] if anat.ventricles.any() else ["no ventricles found: all WMH counted as deep"]
         self._results["notes"] = notes
+        from tasks.svd.pipeline import session_qc
+        from tasks.svd.register import choose_reference
+
+        ref = choose_reference(list(full))
+        qc = session_qc(uncrop(anat.brain, box, shape), affine, full[ref], info,
+                        (anat.nawm or {}).get(ref), None)
+        path = Path(cwd, "qc.json")
+        path.write_text(json.dumps(qc, indent=2))
+        self._results["qc_json"] = str(path)
+        if info is not None:
+            self._results["wm_prior"] = _save(info["wm_prior"], affine,
+                                              os.path.join(cwd, "wm_prior.nii"), "float32")
         return runtime
 
 
@@ -197,6 +211,7 @@ class _WMHInputSpec(_AnatomyMasksInputSpec):
     t1w_z = File(exists=True)
     lacune_mask = File(exists=True, desc="lacunes: their FLAIR rim is not WMH")
     pvs_mask = File(exists=True, desc="PVS candidates (small cavities): a rim is not WMH")
+    wm_prior = File(exists=True, desc="registered template WM probability (WM territory)")
 
 
 class _WMHOutputSpec(TraitedSpec):
@@ -214,7 +229,7 @@ class WMHSegmentation(SimpleInterface):
         import numpy as np
 
         from tasks.svd.anatomy import uncrop
-        from tasks.svd.wmh import segment_wmh, wmh_measures
+        from tasks.svd.wmh import lesion_contrast_sd, segment_wmh, wmh_measures
 
         anat, box, affine, _, shape, spacing = _anatomy(
             self.inputs.brain_mask, self.inputs.tissue_dseg, self.inputs.ventricle_mask)
@@ -223,11 +238,14 @@ class WMHSegmentation(SimpleInterface):
         t1z = None if t1 is None else np.asarray(_load(t1)[0], np.float32)[box]
         mask = segment_wmh(flair, anat, spacing, t1_z=t1z,
                            exclude=_opt_mask(self.inputs.lacune_mask, box),
-                           cavities=_opt_mask(self.inputs.pvs_mask, box))
+                           cavities=_opt_mask(self.inputs.pvs_mask, box),
+                           wm_prior=None if (w := _opt(self.inputs.wm_prior)) is None
+                           else np.asarray(_load(w)[0], np.float32)[box])
         res = wmh_measures(mask, anat.dist_ventricle_mm, spacing)
         self._results["wmh_mask"] = _save(uncrop(mask, box, shape), affine,
                                           os.path.join(runtime.cwd, "wmh_mask.nii.gz"))
         out = {k: v for k, v in res.__dict__.items() if not hasattr(v, "shape")}
+        out["lesion_contrast_sd"] = lesion_contrast_sd(flair, mask)
         path = Path(runtime.cwd, "wmh.json")
         path.write_text(json.dumps(out, indent=2))
         self._results["wmh_json"] = str(path)
@@ -322,6 +340,7 @@ class _MeasuresInputSpec(BaseInterfaceInputSpec):
     lacunes_json = File(exists=True)
     reasons = InputMultiObject(traits.Str, desc="known reasons (missing contrasts)")
     notes = InputMultiObject(traits.Str, desc="remarks from earlier steps")
+    qc_json = File(exists=True, desc="QC metrics (MRIAnatomy); implausible ones -> review")
 
 
 class _MeasuresOutputSpec(TraitedSpec):
@@ -350,6 +369,13 @@ class SVDMeasures(SimpleInterface):
             lacunes=None if lac is None else lac["lacunes"],
             pvs=None if lac is None else lac["pvs"],
             bg_pvs_count=None if lac is None else lac["bg_pvs_count"], reasons=reasons)
+        qc = read("qc_json")
+        if qc is not None:
+            from tasks.svd.pipeline import apply_review
+
+            if wmh is not None and wmh.get("lesion_contrast_sd") is not None:
+                qc["wmh_contrast_sd"] = round(float(wmh["lesion_contrast_sd"]), 2)
+            m = apply_review(m, qc)
         self._results["measures"] = m
         path = Path(runtime.cwd, "svd_measures.json")
         path.write_text(json.dumps(m, indent=2))

@@ -31,6 +31,8 @@ class Anatomy:
     ventricles: NDArray[np.bool_]
     dist_ventricle_mm: NDArray[np.float32]  #: distance to the ventricle wall (mm)
     depth_mm: NDArray[np.float32]  #: distance to the brain surface (mm)
+    #: contrast -> (median, robust SD) of the bias-corrected intensity in NAWM (QC)
+    nawm: dict | None = None
 
 
 def _largest_component(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
@@ -44,28 +46,30 @@ def _largest_component(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
 
 def brain_mask(images: dict[str, NDArray], spacing: tuple[float, ...], *,
                affine: NDArray | None = None, trim_mm: float = 2.0
-               ) -> tuple[NDArray[np.bool_], NDArray[np.float32] | None]:
-    """Brain mask and ventricle prior: MNI152 registration when ``affine`` is given.
+               ) -> tuple[NDArray[np.bool_], NDArray[np.float32] | None, dict | None]:
+    """Brain mask, ventricle prior and registration summary (MNI152 registration when
+    ``affine`` is given).
 
     The intensity mask (:func:`intensity_brain_mask`) initialises the registration
-    (:func:`tasks.svd.atlas.atlas_masks`) and is the fallback (with no prior) when the
-    registration fails or gives an implausible volume.
+    (:func:`tasks.svd.atlas.atlas_masks`) and is the fallback (with no prior and no summary)
+    when the registration fails or gives an implausible volume. The summary (``scale``,
+    ``fov_fraction``, ``metric``, ``warped_t1``) feeds the QC metrics (:mod:`tasks.svd.review`).
     """
     rough = intensity_brain_mask(images, spacing)
     if affine is None:
-        return rough, None
+        return rough, None, None
     from tasks.svd.atlas import atlas_masks
 
     try:
-        brain, prior = atlas_masks(images, affine, rough)
+        brain, prior, info = atlas_masks(images, affine, rough)
     except (RuntimeError, OSError, ValueError):
-        return rough, None
+        return rough, None, None
     vox_ml = float(np.prod(spacing)) / 1000.0
     if brain.sum() < 0.5 * rough.sum() or brain.sum() * vox_ml < 50:
-        return rough, None
+        return rough, None, None
     # the template mask is generous (it includes the outer CSF): trim its outer 2 mm
     depth = ndimage.distance_transform_edt(brain, sampling=spacing)
-    return brain & (depth > trim_mm), prior
+    return brain & (depth > trim_mm), prior, info
 
 
 def intensity_brain_mask(images: dict[str, NDArray], spacing: tuple[float, ...], *,
@@ -123,7 +127,9 @@ def bias_correct(arr: NDArray, mask: NDArray[np.bool_], spacing: tuple[float, ..
     msk.CopyInformation(img)
     small = sitk.Shrink(img, [shrink] * 3)
     small_m = sitk.Shrink(msk, [shrink] * 3)
-    n4 = sitk.N4BiasFieldCorrectionImageFilter()
+    from tasks.svd.image import single_threaded
+
+    n4 = single_threaded(sitk.N4BiasFieldCorrectionImageFilter())
     n4.SetMaximumNumberOfIterations([iterations])
     small = sitk.Maximum(small, 1e-3)
     n4.Execute(small, small_m)
@@ -276,24 +282,40 @@ def distance_mm(mask: NDArray[np.bool_], spacing: tuple[float, ...]) -> NDArray[
     return ndimage.distance_transform_edt(~mask, sampling=spacing).astype(np.float32)
 
 
+#: ventricles from the image: CSF-like voxels connected to the registered template ventricles,
+#: at least this deep below the brain-mask surface (keeps sulcal and cisternal CSF out; the
+#: lateral ventricles lie >= 15 mm deep in adults, MNI152 template) ...
+VENTRICLE_MIN_DEPTH_MM = 8.0
+#: ... and within this distance of the template ventricles: enlarged ventricles (atrophy,
+#: hydrocephalus: Evans index up to ~0.4 vs 0.25-0.3 normal) extend up to ~20 mm beyond the
+#: template's; the affine registration already absorbs head size
+VENTRICLE_REACH_MM = 25.0
+
+
 def ventricles_from_prior(csf: NDArray[np.bool_], prior: NDArray, spacing: tuple[float, ...],
-                          *, margin_mm: float = 4.0, min_volume_cm3: float = 0.5
+                          *, depth_mm: NDArray | None = None,
+                          min_depth_mm: float = VENTRICLE_MIN_DEPTH_MM,
+                          reach_mm: float = VENTRICLE_REACH_MM, min_volume_cm3: float = 0.5
                           ) -> NDArray[np.bool_]:
-    """Ventricles as the subject's CSF inside the registered template ventricles grown by
-    ``margin_mm`` (allows for enlargement/atrophy the affine registration misses); components
-    under ``min_volume_cm3`` or not overlapping the prior itself are dropped."""
+    """Ventricles from the image: the connected components of CSF-like voxels (at least
+    ``min_depth_mm`` below the brain surface and within ``reach_mm`` of the registered template
+    ventricles) that overlap the template ventricles themselves (the seed region), so enlarged
+    ventricles are covered whole; components under ``min_volume_cm3`` are dropped."""
     p = prior > 0.5
     if not p.any():
         return np.zeros_like(csf)
-    near = ndimage.distance_transform_edt(~p, sampling=spacing) <= margin_mm
-    vent = csf & near
-    lab, n = ndimage.label(vent)
+    near = ndimage.distance_transform_edt(~p, sampling=spacing) <= reach_mm
+    allowed = csf & near
+    if depth_mm is not None:
+        allowed &= (depth_mm >= min_depth_mm) | p
+    lab, n = ndimage.label(allowed)
     if n == 0:
-        return vent
+        return allowed
     sizes = np.bincount(lab.ravel()) * float(np.prod(spacing)) / 1000.0
     sizes[0] = 0
     core = np.zeros(n + 1, bool)
-    core[np.unique(lab[p & vent])] = True  # must overlap the prior itself
+    core[np.unique(lab[p & allowed])] = True  # connected to the template's ventricles
+    core[0] = False
     return np.isin(lab, np.flatnonzero((sizes >= min_volume_cm3) & core))
 
 
@@ -368,7 +390,7 @@ def segment_anatomy(images: dict[str, NDArray], spacing: tuple[float, ...], *,
     from tasks.svd.image import robust_zscore
 
     if brain is None:
-        brain, ventricle_prior = brain_mask(images, spacing)
+        brain, ventricle_prior, _ = brain_mask(images, spacing)
     corrected = {}
     for name, arr in images.items():
         corrected[name] = arr
@@ -386,7 +408,7 @@ def segment_anatomy(images: dict[str, NDArray], spacing: tuple[float, ...], *,
     csf = csf_like(z0, brain, tissue)
     vent = None
     if ventricle_prior is not None and (ventricle_prior > 0.5).any():
-        vent = ventricles_from_prior(csf, ventricle_prior, spacing)
+        vent = ventricles_from_prior(csf, ventricle_prior, spacing, depth_mm=depth)
         if vent.sum() < 0.3 * (ventricle_prior > 0.5).sum():
             vent = None  # prior and image disagree: fall back to the intensity rule
     if vent is None:
@@ -397,11 +419,13 @@ def segment_anatomy(images: dict[str, NDArray], spacing: tuple[float, ...], *,
     if ref_mask.sum() < 100:
         ref_mask = brain & (tissue != CSF)
     zimg = {}
+    nawm = {}
     for name, arr in corrected.items():
         med, sd = robust_stats(arr[ref_mask])
+        nawm[name] = (float(med), float(sd))
         z = np.zeros(arr.shape, np.float32)
         z[brain] = (arr[brain] - med) / sd
         zimg[name] = z
     anat = Anatomy(brain=brain, tissue=tissue, ventricles=vent, dist_ventricle_mm=dist_v,
-                   depth_mm=depth)
+                   depth_mm=depth, nawm=nawm)
     return anat, zimg

@@ -15,9 +15,13 @@ import functools
 import numpy as np
 from numpy.typing import NDArray
 
-from tasks.svd.image import from_sitk, to_sitk
+from tasks.svd.image import from_sitk, single_threaded, to_sitk
 
 #: contrasts in order of similarity to the T1-weighted template
+#: on the MNI152 2009 template (nilearn, 2 mm) the brain mask's top lies 72 mm above its centroid
+TEMPLATE_TOP_TO_CENTROID_MM = 72.0
+#: scalp + skull at the vertex, typical adult (skull 5-8 mm, scalp 3-8 mm; textbook anatomy)
+SCALP_MM = 12.0
 _PREFERRED = ("T1w", "FLAIR", "T2w", "T2starw")
 
 
@@ -30,6 +34,15 @@ def load_mni(resolution_mm: int = 2) -> tuple[NDArray, NDArray, NDArray]:
     mask = datasets.load_mni152_brain_mask(resolution=resolution_mm)
     return (t1.get_fdata(dtype=np.float32), mask.get_fdata(dtype=np.float32),
             np.asarray(t1.affine, float))
+
+
+@functools.lru_cache(maxsize=2)
+def wm_prior(resolution_mm: int = 2) -> NDArray[np.float32]:
+    """White-matter probability of the MNI152 2009 template (nilearn), in [0, 1]."""
+    from nilearn import datasets
+
+    wm = datasets.load_mni152_wm_template(resolution=resolution_mm)
+    return np.clip(wm.get_fdata(dtype=np.float32), 0.0, 1.0)
 
 
 @functools.lru_cache(maxsize=2)
@@ -64,13 +77,15 @@ def ventricle_prior(resolution_mm: int = 2) -> NDArray[np.float32]:
 def atlas_masks(images: dict[str, NDArray], affine: NDArray,
                 rough: NDArray[np.bool_] | None = None, *,
                 iterations: int = 60, refine: bool = True
-                ) -> tuple[NDArray[np.bool_], NDArray[np.float32]]:
+                ) -> tuple[NDArray[np.bool_], NDArray[np.float32], dict]:
     """Template brain mask and ventricle prior registered to the subject grid (``affine``).
 
     ``images`` are on that grid; the first of T1w, FLAIR, T2w, T2*w present is the fixed image.
     ``rough`` (a head or rough brain mask) sets the initial translation (centre of mass) and
     restricts the metric to its dilation; without it the whole image is used. Returns
-    (brain mask, ventricle prior in [0, 1]).
+    (brain mask, ventricle prior in [0, 1], info) with info = ``scale`` (subject/template
+    volume), ``fov_fraction`` (share of the template mask inside the field of view),
+    ``metric`` (final Mattes MI) and ``warped_t1`` (the template T1 on the subject grid).
     """
     import SimpleITK as sitk
 
@@ -86,13 +101,17 @@ def atlas_masks(images: dict[str, NDArray], affine: NDArray,
     if rough is not None and rough.any():
         fix_centre = np.asarray(fixed.TransformContinuousIndexToPhysicalPoint(
             [float(v) for v in _centre_of_mass(rough)]))
+        # a head scanned with its neck has its centre of mass low: start no lower than the
+        # template's centroid-to-top distance (+ scalp) below the top of the head
+        top = _top_ras(rough, affine)
+        fix_centre[2] = max(fix_centre[2], top - TEMPLATE_TOP_TO_CENTROID_MM - SCALP_MM)
     else:
         fix_centre = np.asarray(fixed.TransformContinuousIndexToPhysicalPoint(
             [(s - 1) / 2.0 for s in fixed.GetSize()]))
     tx.SetCenter([float(v) for v in fix_centre])
     tx.SetTranslation([float(v) for v in mov_centre - fix_centre])
 
-    reg = sitk.ImageRegistrationMethod()
+    reg = single_threaded(sitk.ImageRegistrationMethod())
     reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     reg.SetMetricSamplingStrategy(reg.RANDOM)
     reg.SetMetricSamplingPercentage(0.2, 7)
@@ -144,7 +163,23 @@ def atlas_masks(images: dict[str, NDArray], affine: NDArray,
     brain, _ = from_sitk(warped)
     vprior = to_sitk(ventricle_prior(2), taff)
     vent, _ = from_sitk(sitk.Resample(vprior, fixed, tx, sitk.sitkLinear, 0.0, sitk.sitkFloat32))
-    return brain > 0.5, vent.astype(np.float32)
+    t1w, _ = from_sitk(sitk.Resample(moving, fixed, tx, sitk.sitkLinear, 0.0, sitk.sitkFloat32))
+    wm, _ = from_sitk(sitk.Resample(to_sitk(wm_prior(2), taff), fixed, tx, sitk.sitkLinear, 0.0,
+                                    sitk.sitkFloat32))
+    # tx maps subject points to template points: the subject/template volume scale is 1/det
+    scale = 1.0 / abs(float(np.linalg.det(np.asarray(tx.GetMatrix()).reshape(3, 3))))
+    tpl_ml = float((tmask > 0.5).sum()) * float(abs(np.linalg.det(taff[:3, :3]))) / 1000.0
+    got_ml = float((brain > 0.5).sum()) * float(np.prod(fixed.GetSpacing())) / 1000.0
+    info = {"scale": scale, "fov_fraction": min(1.0, got_ml / max(tpl_ml * scale, 1e-6)),
+            "metric": float(reg.GetMetricValue()), "warped_t1": t1w.astype(np.float32),
+            "wm_prior": wm.astype(np.float32)}
+    return brain > 0.5, vent.astype(np.float32), info
+
+
+def _top_ras(mask: NDArray, affine: NDArray) -> float:
+    """Highest superior (RAS z, mm; LPS z is the same) coordinate of ``mask``."""
+    idx = np.argwhere(np.asarray(mask) > 0)
+    return float((idx @ np.asarray(affine)[:3, :3].T + np.asarray(affine)[:3, 3])[:, 2].max())
 
 
 def _centre_of_mass(mask: NDArray) -> NDArray:

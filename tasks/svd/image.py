@@ -12,6 +12,17 @@ from numpy.typing import NDArray
 
 _LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
+#: threads of every SimpleITK filter whose result depends on the summation order (registration
+#: metrics, N4): one, so that masks and measures are byte-identical on any machine, thread count
+#: and run order (ITK splits sums per thread; a different split changes the rounding).
+SITK_THREADS = 1
+
+
+def single_threaded(process):
+    """Set a SimpleITK filter or registration method to :data:`SITK_THREADS` threads."""
+    process.SetNumberOfThreads(SITK_THREADS)
+    return process
+
 
 class DegenerateImageError(ValueError):
     """An input image cannot be analysed (constant, empty, non-finite or not 3-D)."""

@@ -26,7 +26,7 @@ from tasks.svd.anatomy import (
     segment_anatomy,
     uncrop,
 )
-from tasks.svd.image import spacing_from_affine
+from tasks.svd.image import DegenerateImageError, spacing_from_affine
 from tasks.svd.lesions import (
     Lesion,
     basal_ganglia_region,
@@ -35,7 +35,29 @@ from tasks.svd.lesions import (
     detect_microbleeds,
 )
 from tasks.svd.register import coregister
-from tasks.svd.wmh import WMHResult, segment_wmh, wmh_measures
+from tasks.svd.wmh import WMHResult, lesion_contrast_sd, segment_wmh, wmh_measures
+
+#: slices thicker than this (mm) cannot resolve PVS (< 3 mm wide) from lacunes (>= 3 mm): STRIVE
+#: (Wardlaw JM et al., Lancet Neurol 2013) sizes; lacunes and PVS are then not reported
+CAVITY_MAX_SLICE_MM = 3.0
+
+
+def cavities_measurable(spacing: tuple[float, ...]) -> bool:
+    """True when the slice thickness allows telling PVS (< 3 mm) from lacunes (>= 3 mm)."""
+    return float(max(spacing)) <= CAVITY_MAX_SLICE_MM
+
+
+def apply_review(measures: dict[str, Any], qc: dict[str, Any]) -> dict[str, Any]:
+    """Attach the QC metrics; status ``review`` with the reasons when any is implausible."""
+    from tasks.svd.review import review_reasons
+
+    m = dict(measures)
+    m["qc"] = qc
+    bad = review_reasons(qc)
+    if bad and m.get("status") == "ok":
+        m["status"] = "review"
+        m["reason"] = "; ".join(bad + ([m["reason"]] if m.get("reason") else []))
+    return m
 
 
 @dataclass
@@ -54,6 +76,7 @@ def empty_measures(status: str, reason: str | None) -> dict[str, Any]:
     """A measures dict with every SVD marker ``None``."""
     out: dict[str, Any] = {"status": status, "reason": reason}
     out.update({k: None for k in SVD_MEASURES})
+    out["qc"] = None
     return out
 
 
@@ -115,7 +138,12 @@ def quantify_svd(images: Mapping[str, tuple[NDArray, NDArray] | None], *,
                          affine=np.eye(4), images={})
     ref, full_affine, full = coregister(present, register=register)
     spacing = spacing_from_affine(full_affine)
-    brain, prior = brain_mask(full, spacing, affine=full_affine)
+    try:
+        brain, prior, reg_info = brain_mask(full, spacing, affine=full_affine)
+    except DegenerateImageError as exc:
+        m = empty_measures("review", f"no brain found in the {ref} image ({exc}): markers "
+                                     "not computed")
+        return SVDResult(measures=m, reference=ref, affine=full_affine, images=full)
     box = bounding_box(brain)
     arrs = {k: v[box] for k, v in full.items()}
     affine = crop_affine(full_affine, box)
@@ -138,7 +166,10 @@ def quantify_svd(images: Mapping[str, tuple[NDArray, NDArray] | None], *,
         reasons.append("no T2*w or T2w: microbleeds not computed")
     lac = pvs = None
     bg = None
-    if {"T1w", "FLAIR", "T2w"} & set(zimg):
+    if not cavities_measurable(spacing):
+        reasons.append(f"slices {max(spacing):.1f} mm thick (> {CAVITY_MAX_SLICE_MM:g} mm): "
+                       "lacunes and PVS not measurable")
+    elif {"T1w", "FLAIR", "T2w"} & set(zimg):
         lac_mask, pvs_mask, lac, pvs = detect_lacunes(zimg, anat, spacing, affine)
         res.masks.update(lacunes=lac_mask, pvs=pvs_mask)
         res.lesions.update(lacunes=lac, pvs=pvs)
@@ -146,18 +177,35 @@ def quantify_svd(images: Mapping[str, tuple[NDArray, NDArray] | None], *,
     else:
         reasons.append("no T1w/T2w/FLAIR: lacunes and PVS not computed")
     wmh = None
+    contrast_sd = None
     if "FLAIR" in zimg:
         mask = segment_wmh(zimg["FLAIR"], anat, spacing, t1_z=zimg.get("T1w"),
-                           exclude=res.masks.get("lacunes"), cavities=res.masks.get("pvs"))
+                           exclude=res.masks.get("lacunes"), cavities=res.masks.get("pvs"),
+                           wm_prior=None if reg_info is None else reg_info["wm_prior"][box])
         wmh = wmh_measures(mask, anat.dist_ventricle_mm, spacing)
+        contrast_sd = lesion_contrast_sd(zimg["FLAIR"], mask)
         res.masks["wmh"] = mask
     else:
         reasons.append("no FLAIR: WMH markers not computed")
     shape = next(iter(full.values())).shape
     res.masks = {k: uncrop(v, box, shape) for k, v in res.masks.items()}
-    res.measures = assemble_measures(wmh=wmh, microbleeds=mbs, contrast=contrast, lacunes=lac,
-                                     pvs=pvs, bg_pvs_count=bg, reasons=reasons)
+    m = assemble_measures(wmh=wmh, microbleeds=mbs, contrast=contrast, lacunes=lac,
+                          pvs=pvs, bg_pvs_count=bg, reasons=reasons)
+    res.measures = apply_review(m, session_qc(res.masks["brain"], full_affine, full[ref],
+                                              reg_info, (anat.nawm or {}).get(ref),
+                                              contrast_sd))
     return res
+
+
+def session_qc(brain: NDArray, affine: NDArray, reference_image: NDArray,
+               reg_info: Mapping | None, nawm: tuple[float, float] | None,
+               wmh_contrast_sd: float | None) -> dict[str, Any]:
+    """QC metrics (:func:`tasks.svd.review.qc_metrics`) of one session on the full grid."""
+    from tasks.svd.review import qc_metrics
+
+    return qc_metrics(brain=np.asarray(brain) > 0, affine=affine,
+                      reference_image=reference_image, template=reg_info, nawm=nawm,
+                      wmh_contrast_sd=wmh_contrast_sd)
 
 
 def anatomy_from_masks(brain: NDArray, tissue: NDArray, ventricles: NDArray,

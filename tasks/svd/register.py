@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from tasks.svd.image import check_image, from_sitk, to_sitk
+from tasks.svd.image import check_image, from_sitk, single_threaded, to_sitk
 
 REFERENCE_ORDER = ("FLAIR", "T2w", "T1w", "T2starw")
 MODALITIES = ("T1w", "T2w", "FLAIR", "T2starw")
@@ -46,7 +46,7 @@ def rigid_register(fixed_arr: NDArray, fixed_affine: NDArray, moving_arr: NDArra
     init = sitk.Euler3DTransform()
     init.SetCenter(centre)
 
-    reg = sitk.ImageRegistrationMethod()
+    reg = single_threaded(sitk.ImageRegistrationMethod())
     reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     reg.SetMetricSamplingStrategy(reg.RANDOM)
     reg.SetMetricSamplingPercentage(sampling, seed)
@@ -76,7 +76,7 @@ def _metric(fixed, moving, tx, sampling: float, seed: int) -> float:
     """Mattes MI (lower is better) of ``moving`` under ``tx`` at shrink factor 4."""
     import SimpleITK as sitk
 
-    reg = sitk.ImageRegistrationMethod()
+    reg = single_threaded(sitk.ImageRegistrationMethod())
     reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     reg.SetMetricSamplingStrategy(reg.RANDOM)
     reg.SetMetricSamplingPercentage(sampling, seed)

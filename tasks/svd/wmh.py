@@ -4,20 +4,21 @@ Segmentation (unsupervised outlier detection, after e.g. Jack CR et al., Stroke 
 de Boer R et al., NeuroImage 2009): on the bias-corrected FLAIR, robust z relative to the
 normal-appearing white matter (NAWM; median 0, MAD-SD 1),
 
-1. seeds: z > ``k_seed`` at least ``ribbon_mm`` below the brain surface (no cortex);
-2. growth: hysteresis into voxels with z > ``k_grow`` (not ventricle, not CSF-like);
-   both thresholds are raised to at least the grey-matter level + 3 SD (+ 1.5 SD for
-   growth), with the GM level and SD the robust median/SD of FLAIR z in the GM class (FLAIR:
-   WMH > GM > WM), so cortex is not taken for lesion however low the noise is; seeds are
-   detected on z smoothed with a Gaussian of sigma 0.5 voxel;
+1. seeds: z (smoothed, sigma ``SMOOTH_MM``) > k_seed, at least ``RIBBON_MM`` below the brain
+   surface and ``CORTEX_MM`` from sulcal CSF, in the registered template's WM territory;
+2. growth: hysteresis into voxels with z > k_grow (not ventricle; WM territory);
+   k_seed/k_grow are the grey-matter-territory level + 3/1.5 SD, clamped to
+   [``K_SEED_SD``, ``SEED_CAP_SD``] and [``K_GROW_SD``, ``GROW_CAP_SD``] so that they never
+   rise above real lesion contrast (:func:`gm_guarded_levels`);
 3. partial-volume edge at half the lesion level: keep voxels with
-   z > max(k_grow, ``half`` x L), L = the 75th percentile of z over the seed voxels (the
-   session's pure-lesion level), i.e. voxels at least half lesion by intensity;
-4. lesions smaller than ``min_volume_mm3`` are dropped; with a T1w, voxels brighter than NAWM
-   on T1w (z > 1.5, e.g. fat or enhancing vessels) are removed; the gliotic FLAIR rim of
-   lacunes (voxels within ``exclude_mm`` of a given ``exclude`` mask) is not WMH, and neither
-   is a lesion at least half of which lies within ``exclude_mm`` plus one voxel of a lacune or
-   of a ``cavities`` voxel (PVS candidates: a small lacune can pass for a PVS).
+   z > max(k_grow, ``HALF_LEVEL`` x L), L = the 75th percentile of z over the seed voxels;
+4. lesions smaller than ``MIN_VOLUME_MM3`` are dropped; with a T1w, voxels brighter than NAWM
+   on T1w (z > ``T1_BRIGHT_SD``) are removed; the gliotic FLAIR rim of lacunes (voxels within
+   ``RIM_MM`` of ``exclude``) is not WMH, and neither is a lesion at least ``RIM_FRACTION`` of
+   which lies within ``RIM_MM`` plus half the in-plane voxel of a lacune or of a ``cavities``
+   voxel (PVS candidates: a small lacune can pass for a PVS).
+
+Every length is in mm on the true (possibly anisotropic) voxel grid.
 
 Split: periventricular (PV) = WMH within 10 mm of the ventricle wall, deep = the rest
 (Fazekas 1987; the usual 10 mm rule, e.g. DeCarli C et al., Stroke 2005).
@@ -34,9 +35,60 @@ from scipy import ndimage
 from tasks.svd import rules
 from tasks.svd.anatomy import Anatomy
 from tasks.svd.components import CONN26, components
-from tasks.svd.image import robust_stats
 
 PV_DISTANCE_MM = 10.0
+
+# ---- every constant of the WMH segmentation, with unit and source ----------------------------
+#: seed level, robust SD above NAWM (FLAIR smoothed with SMOOTH_MM): real WMH/MS lesions lie
+#: 2.5-7 SD above NAWM with graded intensity (issue 16: 5 clinical FLAIR + 3 MS cases); 3 SD
+#: catches the cores of the faint ones while noise alone gives < 0.2% false seeds
+K_SEED_SD = 3.0
+#: growth level, robust SD above NAWM (hysteresis; Jack CR et al., Stroke 2001 used 2-3 SD)
+K_GROW_SD = 2.0
+#: partial-volume edge: a grown voxel needs z > HALF x L (L = 75th percentile of seed z, the
+#: session's lesion level), i.e. at least half lesion by intensity; for real graded lesions
+#: (L ~ 5-6 SD) this is 2.5-3 SD, near the growth level
+HALF_LEVEL = 0.5
+#: Gaussian smoothing of FLAIR z before seeding, sigma in mm: white-noise SD falls to 0.52 at
+#: 2 mm and 0.15 at 1 mm voxels (measured), so a 3 SD seed is >= 5.8 noise SD, while lesions of
+#: >= 3 mm keep their level
+SMOOTH_MM = 1.0
+#: no seed within this depth of the brain-mask surface (cortex and dura), mm
+RIBBON_MM = 3.0
+#: cortex: no seed within CORTEX_MM, no growth within CORTEX_GROW_MM of sulcal CSF (CSF-class
+#: voxels not near the ventricles) or of the brain surface; mean cortical thickness 2.5 mm
+#: (Fischl B, Dale AM, PNAS 2000); measured in mm on the true anisotropic grid
+CORTEX_MM = 3.0
+CORTEX_GROW_MM = 1.5
+#: white-matter territory: seeds where the registered MNI152 2009 WM probability (nilearn;
+#: Fonov VS et al., NeuroImage 2011) is >= WM_PRIOR_SEED, growth where >= WM_PRIOR_GROW; keeps
+#: cortex and deep grey matter (caudate, thalamus: next to the ventricles) out without any
+#: grey-matter intensity level. Measured on simulator seeds 2100 and 2102 at 2 mm with lesions
+#: pulled to 30% of their contrast (bench/accuracy_mri_variants.py): letting growth also into
+#: everything within 10 mm of the ventricles leaked into deep GM (48 mL found for 12 mL).
+WM_PRIOR_SEED = 0.5
+WM_PRIOR_GROW = 0.2
+#: grey-matter guard: FLAIR GM is brighter than NAWM (by ~3 SD in simulated sessions 2000-2001,
+#: 1-3 SD on clinical FLAIR), so the seed and growth levels are at least the GM level + 3 SD
+#: (+ 1.5 SD): GM level = robust median/SD of FLAIR z in grey-matter *territory* (registered
+#: template WM probability < WM_PRIOR_GROW, CSF-class and ventricles excluded), never the
+#: intensity GM class, which takes in the lesions themselves (issue 16: 93-99.9% of real
+#: lesion voxels). Both levels are capped so that they can never rise above real lesions
+#: (2.5-7 SD; the 127 mL clinical case had its 90th percentile at 6.75 SD).
+GM_GUARD_SEED_SD = 3.0
+GM_GUARD_GROW_SD = 1.5
+SEED_CAP_SD = 5.0
+GROW_CAP_SD = 3.5
+#: lesions smaller than this are dropped (noise), mm^3
+MIN_VOLUME_MM3 = 4.0
+#: with a T1w, voxels brighter than NAWM by this many SD are not WMH (fat, enhancing vessels)
+T1_BRIGHT_SD = 1.5
+#: gliotic rim of a lacune: voxels within RIM_MM of a lacune are not WMH; a lesion at least
+#: RIM_FRACTION of which lies within RIM_MM + half the in-plane voxel of a lacune or PVS
+#: candidate is that cavity's rim (STRIVE: lacunes have a hyperintense rim, Wardlaw JM et al.,
+#: Lancet Neurol 2013). Only in-plane voxel size enters, so thick slices do not widen the zone.
+RIM_MM = 3.0
+RIM_FRACTION = 0.5
 
 
 @dataclass
@@ -57,57 +109,79 @@ class WMHResult:
 
 
 def segment_wmh(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
-                t1_z: NDArray | None = None, k_seed: float = 4.0, k_grow: float = 2.0,
-                half: float = 0.5, ribbon_mm: float = 3.0,
-                min_volume_mm3: float = 4.0, exclude: NDArray | None = None,
-                exclude_mm: float = 3.0, cavities: NDArray | None = None
+                t1_z: NDArray | None = None, exclude: NDArray | None = None,
+                cavities: NDArray | None = None, wm_prior: NDArray | None = None
                 ) -> NDArray[np.bool_]:
-    """WMH mask from the NAWM-referenced FLAIR z-score (see module docstring)."""
-    from tasks.svd.anatomy import GM
+    """WMH mask from the NAWM-referenced FLAIR z-score (see module docstring and the
+    constants above; every length is in mm on the true voxel grid)."""
+    from tasks.svd.anatomy import CSF, distance_mm
 
+    sp = np.asarray(spacing, float)
+    k_seed, k_grow = gm_guarded_levels(flair_z, anat, wm_prior)
     region = anat.brain & ~anat.ventricles & (anat.dist_ventricle_mm > 0.0)
-    gm = (anat.tissue == GM) & (anat.depth_mm >= ribbon_mm)
-    if gm.sum() > 100:
-        gm_med, gm_sd = robust_stats(flair_z[gm])
-        k_seed = max(k_seed, gm_med + 3.0 * gm_sd)
-        k_grow = max(k_grow, gm_med + 1.5 * gm_sd)
-    zs = ndimage.gaussian_filter(flair_z, 0.5)
-    seeds = region & (zs > k_seed) & (anat.depth_mm >= ribbon_mm)
-    grow = region & (flair_z > k_grow)
+    sulcal = (anat.tissue == CSF) & (anat.dist_ventricle_mm > 3.0)
+    d_cortex = np.minimum(distance_mm(sulcal, spacing), anat.depth_mm)
+    zs = ndimage.gaussian_filter(flair_z, SMOOTH_MM / sp)
+    seeds = region & (zs > k_seed) & (anat.depth_mm >= RIBBON_MM) & (d_cortex >= CORTEX_MM)
+    grow = region & (flair_z > k_grow) & (d_cortex >= CORTEX_GROW_MM)
+    if wm_prior is not None:
+        seeds &= wm_prior >= WM_PRIOR_SEED
+        grow &= wm_prior >= WM_PRIOR_GROW
     if t1_z is not None:
-        seeds &= t1_z < 1.5
-        grow &= t1_z < 1.5
+        seeds &= t1_z < T1_BRIGHT_SD
+        grow &= t1_z < T1_BRIGHT_SD
     if exclude is not None and np.any(exclude):
-        from tasks.svd.anatomy import distance_mm
-
-        near = distance_mm(np.asarray(exclude, bool), spacing) <= exclude_mm
+        near = distance_mm(np.asarray(exclude, bool), spacing) <= RIM_MM
         seeds &= ~near
         grow &= ~near
     if not seeds.any():
         return np.zeros(flair_z.shape, bool)
     level = float(np.percentile(flair_z[seeds], 75))
-    grow &= flair_z > max(k_grow, half * level)
-    lab, n = ndimage.label(grow, structure=CONN26)
+    grow &= flair_z > max(k_grow, HALF_LEVEL * level)
+    lab, _ = ndimage.label(grow, structure=CONN26)
     keep_ids = np.unique(lab[seeds & grow])
     mask = np.isin(lab, keep_ids[keep_ids > 0])
     vox = float(np.prod(spacing))
     lab2, n2 = ndimage.label(mask, structure=CONN26)
     if n2:
         sizes = np.bincount(lab2.ravel()) * vox
-        small = np.flatnonzero(sizes < min_volume_mm3)
+        small = np.flatnonzero(sizes < MIN_VOLUME_MM3)
         mask[np.isin(lab2, small[small > 0])] = False
     rims = [m for m in (exclude, cavities) if m is not None and np.any(m)]
     if rims and mask.any():
-        from tasks.svd.anatomy import distance_mm
-
         # a lesion lying mostly in the rim zone of a cavity (a lacune missed or taken for a
-        # PVS, or a lacune's rim reaching past exclude_mm) is that cavity's gliotic rim
-        near = distance_mm(np.logical_or.reduce(rims), spacing) <= exclude_mm + max(spacing)
+        # PVS, or a lacune's rim reaching past RIM_MM) is that cavity's gliotic rim
+        inplane = float(sorted(spacing)[1])
+        near = distance_mm(np.logical_or.reduce(rims), spacing) <= RIM_MM + 0.5 * inplane
         lab3, n3 = ndimage.label(mask, structure=CONN26)
         frac = ndimage.mean(near, lab3, np.arange(1, n3 + 1))
-        rim = np.flatnonzero(np.asarray(frac) >= 0.5) + 1
+        rim = np.flatnonzero(np.asarray(frac) >= RIM_FRACTION) + 1
         mask[np.isin(lab3, rim)] = False
     return mask
+
+
+def gm_guarded_levels(flair_z: NDArray, anat: Anatomy, wm_prior: NDArray | None
+                      ) -> tuple[float, float]:
+    """(seed, growth) levels in robust SD above NAWM: K_SEED_SD/K_GROW_SD raised to the
+    grey-matter-territory level + GM_GUARD_*_SD, capped at SEED_CAP_SD/GROW_CAP_SD."""
+    from tasks.svd.anatomy import CSF, GM
+    from tasks.svd.image import robust_stats
+
+    if wm_prior is not None:
+        gm = anat.brain & (wm_prior < WM_PRIOR_GROW) & (anat.tissue != CSF)
+    else:
+        gm = anat.tissue == GM
+    gm &= ~anat.ventricles & (anat.depth_mm >= RIBBON_MM)
+    if gm.sum() <= 100:
+        return K_SEED_SD, K_GROW_SD
+    med, sd = robust_stats(flair_z[gm])
+    return (float(np.clip(med + GM_GUARD_SEED_SD * sd, K_SEED_SD, SEED_CAP_SD)),
+            float(np.clip(med + GM_GUARD_GROW_SD * sd, K_GROW_SD, GROW_CAP_SD)))
+
+
+def lesion_contrast_sd(flair_z: NDArray, wmh: NDArray[np.bool_]) -> float | None:
+    """Median FLAIR z (robust SD above NAWM) of the WMH voxels; ``None`` without WMH (QC)."""
+    return float(np.median(flair_z[wmh])) if np.any(wmh) else None
 
 
 def punctate_foci(wmh: NDArray[np.bool_], dist_ventricle_mm: NDArray,

@@ -57,7 +57,7 @@ def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2star
                 (coreg, anat, [(m, m) for m in present]),
                 (coreg, report, [(m, m) for m in present]),
                 (coreg, outputnode, [("reference", "reference")]),
-                (anat, measures, [("notes", "notes")]),
+                (anat, measures, [("notes", "notes"), ("qc_json", "qc_json")]),
                 (anat, report, [("brain_mask", "brain_mask"),
                                 ("ventricle_mask", "ventricle_mask")]),
                 (anat, outputnode, [("brain_mask", "brain_mask"),
@@ -76,6 +76,7 @@ def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2star
                     (wmh, outputnode, [("wmh_mask", "wmh_mask")])])
         if has_t1w:
             wf.connect(anat, "t1w_z", wmh, "t1w_z")
+        wf.connect(anat, "wm_prior", wmh, "wm_prior")
     else:
         reasons.append("no FLAIR: WMH markers not computed")
     if has_t2starw or has_t2w:

@@ -9,7 +9,7 @@ from calcisvd.measures import SVD_MEASURES
 from tasks.svd.image import DegenerateImageError
 from tasks.svd.pipeline import assemble_measures, quantify_svd
 
-KEYS = set(SVD_MEASURES) | {"status", "reason"}
+KEYS = set(SVD_MEASURES) | {"status", "reason"} | {"qc"}
 
 
 def test_measures_shape_and_values(sim_session, sim_result):

@@ -88,7 +88,7 @@ def test_workflow_runs_and_reuses_cache(tmp_path, nifti_session):
 
     res = _run(factory, nifti_session, tmp_path)
     m = res.measures
-    assert set(m) == set(SVD_MEASURES) | {"status", "reason"}
+    assert set(m) == set(SVD_MEASURES) | {"status", "reason", "qc"}
     assert m["status"] == "ok" and m["wmh_volume_cm3"] > 1.0
     for field in ("wmh_mask", "microbleed_mask", "lacune_mask", "pvs_mask", "ventricle_mask",
                   "brain_mask"):

@@ -1,0 +1,182 @@
+"""Quality-control metrics of one MRI session and the rules that send it to ``review``.
+
+A result the method cannot stand behind is marked ``review`` with a plain reason, never ``ok``
+(DEVELOPERS.md). The metrics (:func:`qc_metrics`) are stored in the session's measures under
+``svd.qc`` (names and units in :data:`calcisvd.measures.SVD_QC`); :func:`review_reasons` turns
+those outside plausible human ranges into reasons. Every range is in :data:`PLAUSIBLE` with
+its unit and source. Pure functions (numpy only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+#: metric -> (low, high, unit, source). ``None`` = no bound on that side.
+PLAUSIBLE: dict[str, tuple[float | None, float | None, str, str]] = {
+    "brain_volume_ml": (
+        900.0, 2100.0, "mL",
+        "adult intracranial volume 1.1-1.9 L (Buckner RL et al., NeuroImage 2004, eTIV); the "
+        "mask is the registered MNI152 brain mask (it includes sulcal CSF, 1883 mL on the "
+        "template) trimmed by 2 mm, so it lies between brain and intracranial volume; "
+        "margins of 200 mL for atrophy and large heads"),
+    "mask_vertex_offset_mm": (
+        -15.0, 35.0, "mm",
+        "distance from the top of the head to the top of the registered brain mask, measured "
+        "as (head top - mask centroid) - 72 mm x scale^(1/3); on the MNI152 2009 template the "
+        "mask top lies 72 mm above its centroid; scalp + skull at the vertex add 0 "
+        "(skull-stripped export) to ~20 mm (skull 5-8 mm, scalp 3-8 mm, textbook anatomy); "
+        "a mask that slid into the neck is 40 mm or more below"),
+    "mask_lateral_offset_mm": (
+        None, 20.0, "mm",
+        "left-right distance between the brain-mask centroid and the head's centroid at the "
+        "brain's height; the brain is midline (normal midline shift 0-5 mm; >20 mm is not a "
+        "registration of a brain)"),
+    "registration_scale": (
+        0.6, 1.5, "ratio",
+        "volume scale of the template-to-subject affine (determinant); adult head size varies "
+        "by about +-25% in volume around the MNI152 template (Buckner 2004 atlas scaling "
+        "factor 0.8-1.5); outside means the template was fitted to something else"),
+    "mask_fov_fraction": (
+        0.97, None, "fraction",
+        "fraction of the registered template brain mask inside the image field of view; a "
+        "brain cut by the field of view loses markers silently"),
+    "registration_nmi": (
+        1.05, None, "ratio",
+        "normalised mutual information (Studholme C et al., Pattern Recognit 1999; (H(A)+H(B))"
+        "/H(A,B), 32 bins) of the registered template T1 and the image within the mask grown "
+        "by 5 mm; measured here: simulated sessions seeds 2000-2001 at 2 mm (FLAIR or "
+        "FLAIR reference) 1.09-1.14, the fruit-like ellipsoid phantom of the tests 1.007"),
+    "mask_foreground_fraction": (
+        0.6, None, "fraction",
+        "share of the brain mask that is head foreground (> 15% of the robust maximum); CSF "
+        "(ventricles + sulci, dark on T1w/FLAIR) is 10-30% of intracranial volume in adults "
+        "and the elderly; an object smaller than the template leaves most of the mask empty "
+        "(fruit phantom of the tests: ~0.15)"),
+    "nawm_cov": (
+        None, 0.35, "ratio",
+        "robust SD / median of the reference contrast in normal-appearing white matter; "
+        "white matter is homogeneous (CoV 0.03-0.15 on bias-corrected clinical images); "
+        "larger means noise, residual bias or no white matter"),
+}
+
+
+def _ras(mask: NDArray, affine: NDArray) -> NDArray:
+    idx = np.argwhere(mask)
+    return idx @ np.asarray(affine)[:3, :3].T + np.asarray(affine)[:3, 3]
+
+
+def head_mask(image: NDArray, spacing: tuple[float, ...], frac: float = 0.15
+              ) -> NDArray[np.bool_]:
+    """Head foreground: Gaussian (1 mm) smoothed image above ``frac`` of its robust maximum
+    (99.5th percentile of voxels above the 5th percentile)."""
+    from scipy import ndimage
+
+    sm = ndimage.gaussian_filter(np.asarray(image, np.float32), 1.0 / np.asarray(spacing))
+    pos = sm[sm > np.percentile(sm, 5)]
+    hi = float(np.percentile(pos, 99.5)) if pos.size else 0.0
+    return sm > frac * hi
+
+
+def nmi(a: NDArray, b: NDArray, bins: int = 32) -> float:
+    """Normalised mutual information (H(A) + H(B)) / H(A, B) of two samples (1 = independent,
+    2 = identical); each sample is binned between its 1st and 99th percentiles."""
+    a = np.asarray(a, float)
+    b = np.asarray(b, float)
+    if a.size < 100:
+        return float("nan")
+    edges = [np.linspace(*np.percentile(x, [1, 99]), bins + 1) for x in (a, b)]
+    if any(e[0] == e[-1] for e in edges):
+        return 1.0
+    h, _, _ = np.histogram2d(np.clip(a, edges[0][0], edges[0][-1]),
+                             np.clip(b, edges[1][0], edges[1][-1]), bins=edges)
+    p = h / h.sum()
+
+    def ent(q):
+        q = q[q > 0]
+        return float(-(q * np.log(q)).sum())
+
+    return (ent(p.sum(1)) + ent(p.sum(0))) / ent(p)
+
+
+def qc_metrics(*, brain: NDArray[np.bool_], affine: NDArray, reference_image: NDArray,
+               template: Mapping[str, Any] | None, nawm: tuple[float, float] | None,
+               wmh_contrast_sd: float | None) -> dict[str, float | None]:
+    """QC metrics of a session (names and units in :data:`calcisvd.measures.SVD_QC`).
+
+    ``brain`` is the final brain mask on the reference grid (``affine``); ``template`` the
+    registration summary from :func:`tasks.svd.atlas.atlas_masks` (``scale``, ``fov_fraction``,
+    ``warped_t1``; ``None`` when the template was not used); ``nawm`` the (median, robust SD)
+    of the bias-corrected reference contrast in NAWM; ``wmh_contrast_sd`` the median FLAIR z of
+    the WMH voxels.
+    """
+    from tasks.svd.image import spacing_from_affine
+
+    spacing = spacing_from_affine(affine)
+    vox_ml = float(np.prod(spacing)) / 1000.0
+    out: dict[str, float | None] = {k: None for k in (
+        "brain_volume_ml", "mask_vertex_offset_mm", "mask_lateral_offset_mm",
+        "registration_scale", "mask_fov_fraction", "registration_nmi",
+        "mask_foreground_fraction", "nawm_median",
+        "nawm_sd", "nawm_cov", "wmh_contrast_sd", "slice_thickness_mm", "inplane_mm")}
+    out["slice_thickness_mm"] = round(float(max(spacing)), 3)
+    out["inplane_mm"] = round(float(sorted(spacing)[1]), 3)
+    out["brain_volume_ml"] = round(float(brain.sum()) * vox_ml, 1)
+    if nawm is not None:
+        out["nawm_median"] = round(float(nawm[0]), 4)
+        out["nawm_sd"] = round(float(nawm[1]), 4)
+        out["nawm_cov"] = round(float(nawm[1] / nawm[0]), 4) if nawm[0] > 0 else None
+    if wmh_contrast_sd is not None:
+        out["wmh_contrast_sd"] = round(float(wmh_contrast_sd), 2)
+    if not brain.any():
+        return out
+    scale = 1.0
+    if template is not None:
+        scale = float(template["scale"])
+        out["registration_scale"] = round(scale, 3)
+        out["mask_fov_fraction"] = round(float(template["fov_fraction"]), 4)
+        warped = template.get("warped_t1")
+        if warped is not None:
+            zone = _grown(brain, spacing, 5.0)
+            out["registration_nmi"] = round(nmi(warped[zone], reference_image[zone]), 4)
+    fg = head_mask(reference_image, spacing)
+    out["mask_foreground_fraction"] = round(float(fg[brain].mean()), 4)
+    head = fg | brain
+    ras_b = _ras(brain, affine)
+    ras_h = _ras(head, affine)
+    centre = ras_b.mean(0)
+    top = float(ras_h[:, 2].max())
+    out["mask_vertex_offset_mm"] = round(top - float(centre[2]) - 72.0 * scale ** (1 / 3), 1)
+    level = np.abs(ras_h[:, 2] - centre[2]) <= 10.0
+    if level.any():
+        out["mask_lateral_offset_mm"] = round(abs(float(ras_h[level, 0].mean() - centre[0])), 1)
+    return out
+
+
+def _grown(mask: NDArray[np.bool_], spacing: tuple[float, ...], mm: float) -> NDArray[np.bool_]:
+    """``mask`` grown by ``mm`` (distance transform on its bounding box, fast at 1 mm)."""
+    from scipy import ndimage
+
+    from tasks.svd.anatomy import bounding_box
+
+    box = bounding_box(mask, margin=int(np.ceil(mm / min(spacing))) + 1)
+    out = np.zeros_like(mask)
+    out[box] = ndimage.distance_transform_edt(~mask[box], sampling=spacing) <= mm
+    return out
+
+
+def review_reasons(qc: Mapping[str, float | None]) -> list[str]:
+    """Plain reasons for every QC metric outside :data:`PLAUSIBLE` (empty list = plausible)."""
+    out = []
+    for name, (lo, hi, unit, _) in PLAUSIBLE.items():
+        v = qc.get(name)
+        if v is None or not np.isfinite(v):
+            continue
+        if lo is not None and v < lo:
+            out.append(f"QC {name} {v:g} {unit} below the plausible {lo:g}")
+        elif hi is not None and v > hi:
+            out.append(f"QC {name} {v:g} {unit} above the plausible {hi:g}")
+    return out

@@ -1,0 +1,106 @@
+"""QC metrics and the ``review`` status: a non-head and a brain mask in the neck are not ``ok``;
+results are byte-identical whatever SimpleITK's thread count."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tasks.svd.pipeline import cavities_measurable, quantify_svd
+from tasks.svd.review import PLAUSIBLE, nmi, qc_metrics, review_reasons
+
+
+def fruit_phantom(spacing_mm: float = 2.0, seed: int = 0):
+    """A fruit-like MR phantom: a 90 x 75 x 75 mm ellipsoid (flesh) with a darker rind, 12
+    bright seeds (round blobs of 4-8 mm) and a central dark core; Rician-like noise."""
+    rng = np.random.default_rng(seed)
+    n = int(160 / spacing_mm)
+    c = (np.arange(n) - n / 2 + 0.5) * spacing_mm
+    x, y, z = np.meshgrid(c, c, c, indexing="ij")
+    r = np.sqrt((x / 45) ** 2 + (y / 37.5) ** 2 + (z / 37.5) ** 2)
+    img = np.where(r < 1, 600.0, 0.0)
+    img[(r >= 0.92) & (r < 1)] = 300.0
+    img[r < 0.25] = 350.0
+    for _ in range(12):
+        p = rng.uniform(-25, 25, 3)
+        rad = rng.uniform(2, 4)
+        img[(x - p[0]) ** 2 + (y - p[1]) ** 2 + (z - p[2]) ** 2 < rad ** 2] = 950.0
+    img = np.abs(img + rng.normal(0, 20, img.shape) + 1j * rng.normal(0, 20, img.shape))
+    affine = np.diag([spacing_mm] * 3 + [1.0])
+    affine[:3, 3] = -n / 2 * spacing_mm
+    return img.astype(np.float32), affine
+
+
+def test_fruit_is_review_not_ok():
+    img, aff = fruit_phantom()
+    m = quantify_svd({"T1w": (img, aff)}).measures
+    assert m["status"] == "review", m
+    assert "QC" in m["reason"] or "no brain" in m["reason"]
+
+
+def test_simulated_head_is_ok_with_plausible_qc(sim_result):
+    m = sim_result.measures
+    assert m["status"] == "ok", m["reason"]
+    qc = m["qc"]
+    assert review_reasons(qc) == []
+    lo, hi = PLAUSIBLE["brain_volume_ml"][:2]
+    assert lo <= qc["brain_volume_ml"] <= hi
+    assert qc["slice_thickness_mm"] == pytest.approx(3.0)
+    assert qc["wmh_contrast_sd"] > 2.0  # severe session: lesions well above NAWM
+
+
+def test_brain_mask_shifted_into_the_neck_is_review(sim_session, sim_result):
+    brain = sim_result.masks["brain"] > 0
+    aff = sim_result.affine
+    ref = sim_result.images[sim_result.reference]
+    axis = int(np.argmax(np.abs(aff[2, :3])))
+    step = int(round(50.0 / abs(aff[2, axis])))
+    shifted = np.zeros_like(brain)
+    sl = [slice(None)] * 3
+    src = [slice(None)] * 3
+    sl[axis] = slice(0, brain.shape[axis] - step) if aff[2, axis] > 0 else slice(step, None)
+    src[axis] = slice(step, None) if aff[2, axis] > 0 else slice(0, brain.shape[axis] - step)
+    shifted[tuple(sl)] = brain[tuple(src)]  # 50 mm inferior
+    template = {"scale": 1.0, "fov_fraction": shifted.sum() / brain.sum(), "warped_t1": None}
+    good = qc_metrics(brain=brain, affine=aff, reference_image=ref, template=template | {
+        "fov_fraction": 1.0}, nawm=None, wmh_contrast_sd=None)
+    bad = qc_metrics(brain=shifted, affine=aff, reference_image=ref, template=template,
+                     nawm=None, wmh_contrast_sd=None)
+    assert review_reasons(good) == []
+    reasons = review_reasons(bad)
+    assert any("mask_vertex_offset_mm" in r for r in reasons), (bad, reasons)
+
+
+def test_nmi_tells_related_from_unrelated():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=20000)
+    assert nmi(a, a) > 1.9
+    assert nmi(a, 2 * a + rng.normal(0, 0.1, a.size)) > 1.2
+    assert nmi(a, rng.normal(size=a.size)) < 1.02
+
+
+def test_thick_slices_leave_cavities_unmeasured():
+    assert cavities_measurable((1.0, 1.0, 1.0))
+    assert not cavities_measurable((0.5, 0.5, 6.0))
+
+
+def test_byte_identical_on_1_and_2_threads(sim_session):
+    import SimpleITK as sitk
+
+    imgs = {k: sim_session.images[k] for k in ("T1w", "FLAIR")}
+    before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    runs = []
+    try:
+        for n in (1, 2, 1):
+            sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(n)
+            r = quantify_svd(imgs)
+            runs.append((json.dumps(r.measures, sort_keys=True),
+                         {k: np.ascontiguousarray(v).tobytes() for k, v in r.masks.items()}))
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(before)
+    assert runs[0][0] == runs[1][0] == runs[2][0]
+    assert runs[0][1].keys() == runs[1][1].keys()
+    for k in runs[0][1]:
+        assert runs[0][1][k] == runs[1][1][k] == runs[2][1][k], k
