@@ -82,7 +82,7 @@ def variants(s, resolution: float, slab_mm: float, gap_mm: float, alpha: float):
 def run(n: int, resolution: float, seed0: int, slab_mm: float, gap_mm: float,
         alpha: float) -> dict:
     """Render ``n`` sessions, degrade, quantify, score."""
-    from calcisvd.simulate import render_session
+    from simulator import render_session
     from tasks.svd.pipeline import quantify_svd
 
     rows = []

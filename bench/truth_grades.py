@@ -26,6 +26,7 @@ benchmarks grade them here, written from the definitions in ``../shared/paper/RE
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -119,4 +120,17 @@ def icac_grades(truth: dict[str, Any], ct_clean: NDArray | None = None,
                 agatston(ct_clean, np.isin(labels, labs), spacing) if labs else 0.0)
         out["agatston_by_artery"] = per
         out["total_agatston"] = float(sum(per.values()))
+    return out
+
+
+def truth_grades(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Grades of one ``truth.json`` document, per block (``svd``, ``icac``), for the
+    analytics report's truth-vs-measured comparison; a block lacking raw fields is left out."""
+    out: dict[str, dict[str, Any]] = {}
+    with contextlib.suppress(KeyError, TypeError):
+        out["svd"] = svd_grades(doc["svd"])
+    with contextlib.suppress(KeyError, TypeError):
+        icac = doc["icac"]
+        out["icac"] = {"severity_group": severity_group(icac),
+                       "dominant_location": dominant_location(icac)}
     return out

@@ -136,7 +136,8 @@ def analyze_flow(settings: Settings | None = None, published_path: Path | None =
         from tasks.stats.truth import load_truth_table, truth_frames
 
         truth = truth_frames(frames, load_truth_table(settings.truth_dir,
-                                                      settings.reid_map_path))
+                                                      settings.reid_map_path,
+                                                      grade=_truth_grader()))
     log.info("analyze: %d subject(s) at baseline%s", len(frames.baseline),
              ", ground truth present" if truth is not None else "")
     result = analyze_task(frames, truth, published_path, options)
@@ -163,3 +164,14 @@ def analyze_flow(settings: Settings | None = None, published_path: Path | None =
     atomic_write_json(Path(paths.directory) / SUMMARY_FILE,
                       {**out, "inputs_fingerprint": fingerprint})
     return out
+
+
+def _truth_grader():
+    """The truth side's grading of the simulator's raw truth (``bench/truth_grades.py``,
+    written from the published definitions, not the measurer's rules); None outside a
+    source checkout, where the report then leaves true grades unknown."""
+    try:
+        from bench.truth_grades import truth_grades
+    except ImportError:
+        return None
+    return truth_grades

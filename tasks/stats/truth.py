@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from calcisvd.measures import ICAC_SESSION_MEASURES, SVD_MEASURES
@@ -26,8 +28,16 @@ def _session_order(label: str) -> int:
     return int(digits) if digits else 0
 
 
-def load_truth_table(truth_dir: Path, reid_map: Path) -> pd.DataFrame | None:
-    """One row per (subject, session) with the true markers; None without truth or map."""
+def load_truth_table(truth_dir: Path, reid_map: Path,
+                     grade: Callable[[dict], dict[str, dict]] | None = None,
+                     ) -> pd.DataFrame | None:
+    """One row per (subject, session) with the true markers; None without truth or map.
+
+    The simulator stores raw truth (volumes, counts, extents); grades (Fazekas, SVD score,
+    severity group...) come from ``grade(doc)`` -> ``{"svd": {...}, "icac": {...}}``, the
+    truth side's own reading of the published definitions (``bench/truth_grades.py``), never
+    the measurer's rules. Without ``grade`` the grade columns are missing (NaN), not copied
+    from the measured values."""
     if not Path(truth_dir).is_dir() or not Path(reid_map).is_file():
         return None
     sessions: dict[str, set[str]] = {}
@@ -51,10 +61,12 @@ def load_truth_table(truth_dir: Path, reid_map: Path) -> pd.DataFrame | None:
         else:
             continue  # follow-up simulated but not ingested (e.g. --messy dropped it)
         row: dict[str, Any] = {"subject": subject, "session": session}
+        grades = grade(doc) if grade is not None else {}
         for block in ("icac", "svd"):
+            values = {**(doc.get(block) or {}), **grades.get(block, {})}
             for m in MARKERS:
-                if m in doc.get(block, {}):
-                    row[m] = doc[block][m]
+                if m in values:
+                    row[m] = values[m]
         rows.append(row)
     return pd.DataFrame(rows) if rows else None
 
@@ -75,9 +87,9 @@ def truth_frames(measured: AnalysisFrames, truth: pd.DataFrame | None) -> Analys
         idx = out.set_index(key).index
         for m in MARKERS:
             col = m + suffix
-            if col in out.columns and m in source.columns:
-                vals = source[m].reindex(idx).to_numpy()
-                out[col] = vals
+            if col in out.columns:  # a marker the truth lacks is unknown, not the measured one
+                out[col] = (source[m].reindex(idx).to_numpy() if m in source.columns
+                            else np.nan)
         return out
 
     baseline = replace(measured.baseline, first, "subject")
