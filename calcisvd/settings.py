@@ -82,7 +82,7 @@ class Settings:
     receive_host: str = "127.0.0.1"  # listen address; 0.0.0.0 for every interface
     receive_port: int = 11112  # DICOM port of `calcisvd receive` (1-65535)
     dicomweb_url: str | None = None  # DICOMweb root of the PACS, e.g. http://pacs:8042/dicom-web
-    pacs_patient_list: Path | None = None  # one PatientID a line; default secrets/pacs_patients.txt
+    pacs_patient_list: Path | None = None  # PatientIDs, one a line (secrets/pacs_patients.txt)
     dicomweb_query: str | None = None  # extra QIDO-RS filters "Key=value;Key=value"
     dicomweb_lookback_days: int = 30  # re-ask this many days before the last pull's date
 

@@ -13,6 +13,7 @@ attributes and no UIDs.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -95,7 +96,7 @@ class StorageSCP:
     # pynetdicom wiring ------------------------------------------------------------------
     def make_ae(self):
         """The pynetdicom AE: every storage SOP class x every transfer syntax, plus C-ECHO."""
-        from pynetdicom import ALL_TRANSFER_SYNTAXES, AE, AllStoragePresentationContexts
+        from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
         from pynetdicom.sop_class import Verification
 
         ae = AE(ae_title=self.cfg.ae_title)
@@ -111,7 +112,8 @@ class StorageSCP:
         """(event, handler) pairs for ``AE.start_server``."""
         from pynetdicom import evt
 
-        return [(evt.EVT_CONN_OPEN, self._on_open), (evt.EVT_ACCEPTED, self._on_accepted), (evt.EVT_C_STORE, self._on_store),
+        return [(evt.EVT_CONN_OPEN, self._on_open), (evt.EVT_ACCEPTED, self._on_accepted),
+                (evt.EVT_C_STORE, self._on_store),
                 (evt.EVT_C_ECHO, self._on_echo), (evt.EVT_RELEASED, self._on_released),
                 (evt.EVT_ABORTED, self._on_aborted), (evt.EVT_REJECTED, self._on_rejected),
                 (evt.EVT_CONN_CLOSE, self._on_close)]
@@ -162,10 +164,8 @@ class StorageSCP:
 
         sock = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
 
     def _on_accepted(self, event) -> None:
         self._state(event)
