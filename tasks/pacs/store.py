@@ -149,3 +149,18 @@ def recover_incoming(drop_dir: Path, prefix: str) -> list[Path]:
             if published is not None:
                 out.append(published)
     return out
+
+
+def discard_incoming(drop_dir: Path, prefix: str) -> int:
+    """Delete every ``drop/.incoming/<prefix>-*`` batch (incomplete pulls); how many."""
+    import shutil
+
+    root = Path(drop_dir) / INCOMING
+    if not root.is_dir():
+        return 0
+    n = 0
+    for d in sorted(root.iterdir()):
+        if d.is_dir() and d.name.startswith(prefix + "-"):
+            shutil.rmtree(d)
+            n += 1
+    return n
