@@ -177,3 +177,17 @@ def test_sigkill_loses_nothing_acknowledged(cohort, tmp_path):
     assert not any((drop / INCOMING).rglob("*"))
     name = uid_digest(acked[0])
     assert [p.name for p in (drop / PUBLISHED).rglob(f"{name}.dcm")] == [f"{name}.dcm"]
+
+
+def test_invalid_settings_end_with_a_clear_message(tmp_path):
+    import os
+
+    from tests.pacs.helpers import BIN
+
+    env = {**os.environ, "CALCISVD_HOME": str(tmp_path / "h")}
+    proc = subprocess.run([str(BIN / "calcisvd"), "receive", "--ae-title", "X" * 17],
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2 and "at most 16" in proc.stderr
+    proc = subprocess.run([str(BIN / "calcisvd"), "receive", "--port", "70000"],
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2 and "outside 1-65535" in proc.stderr
