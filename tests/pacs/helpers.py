@@ -55,6 +55,15 @@ def echo(port: int, ae_title: str = "CALCISVD", timeout: float = 5.0) -> int | N
     return int(status.Status) if status else None
 
 
+def _listening(port: int) -> bool:
+    """True when something accepts TCP connections on 127.0.0.1:port."""
+    import socket
+
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 class ReceiverProcess:
     """``calcisvd receive`` as a real process on 127.0.0.1:port, for one home."""
 
@@ -75,7 +84,7 @@ class ReceiverProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"calcisvd receive exited ({self.proc.returncode})")
-            if echo(self.port, self.ae_title, timeout=2) == 0:
+            if _listening(self.port) and echo(self.port, self.ae_title, timeout=5) == 0:
                 return self
             time.sleep(0.2)
         self.kill()

@@ -96,6 +96,25 @@ def test_pull_flow_fetches_new_studies_once(cohort, orthanc, settings, prefect_h
     later = pull_flow(settings=dataclasses.replace(s, dicomweb_lookback_days=100000))
     assert later["instances"] == len(by_date[second])
     assert len(list((s.drop_dir / "pacs").rglob("*.dcm"))) == n_first + len(by_date[second])
+    study_uid = str(pydicom.dcmread(by_date[first][0]).StudyInstanceUID)
+    recorded = _prefect_records()
+    assert "pacs-retrieve-0" in recorded  # the records were read
+    assert pid not in recorded and study_uid not in recorded
+
+
+def _prefect_records() -> str:
+    """Every flow run, task run, log and artifact in the Prefect API, as one JSON text."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    async def read() -> str:
+        async with get_client() as client:
+            parts = [await client.read_flow_runs(), await client.read_task_runs(),
+                     await client.read_logs(), await client.read_artifacts()]
+        return json.dumps([[r.model_dump(mode="json") for r in p] for p in parts])
+
+    return asyncio.run(read())
 
 
 def test_pull_command_refuses_without_cohort(tmp_path):
