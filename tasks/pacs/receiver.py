@@ -96,9 +96,12 @@ class StorageSCP:
     # pynetdicom wiring ------------------------------------------------------------------
     def make_ae(self):
         """The pynetdicom AE: every storage SOP class x every transfer syntax, plus C-ECHO."""
-        from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
+        from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, _config
         from pynetdicom.sop_class import Verification
 
+        # pynetdicom's own debug log would print C-STORE identifiers (PatientID, UIDs)
+        _config.LOG_REQUEST_IDENTIFIERS = False
+        _config.LOG_RESPONSE_IDENTIFIERS = False
         ae = AE(ae_title=self.cfg.ae_title)
         for cx in AllStoragePresentationContexts:
             ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)

@@ -75,8 +75,8 @@ class ReceiverProcess:
         """Start and wait until it answers C-ECHO."""
         env = {**os.environ, "CALCISVD_HOME": str(self.home)}
         self.home.mkdir(parents=True, exist_ok=True)
-        self.log = open(self.home.parent / f"receive-{time.monotonic_ns()}.log",  # noqa: SIM115
-                        "wb")
+        self.log_path = self.home.parent / f"receive-{time.monotonic_ns()}.log"
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 - the process's stdout/stderr
         self.proc = subprocess.Popen(
             [str(BIN / "calcisvd"), "receive", "--host", "127.0.0.1", "--port", str(self.port),
              "--ae-title", self.ae_title], env=env, stdout=self.log, stderr=subprocess.STDOUT)
