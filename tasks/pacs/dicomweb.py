@@ -112,6 +112,17 @@ def to_fetch(refs: list[StudyRef], state: dict[str, Any], key: bytes) -> list[St
     return out
 
 
+class PacsError(RuntimeError):
+    """A DICOMweb request failed; the message holds no identifier (no URL, no query)."""
+
+
+def _what_failed(exc: BaseException) -> str:
+    """HTTP status or exception type only: request URLs carry PatientIDs and UIDs."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    return f"HTTP {status}" if status else type(exc).__name__
+
+
 def make_client(cfg: DicomwebConfig, timeout_s: float = 120.0):
     """A dicomweb-client for the configured PACS."""
     from dicomweb_client.api import DICOMwebClient
@@ -126,10 +137,14 @@ def query(client, cfg: DicomwebConfig, since: str | None) -> list[StudyRef]:
         base["StudyDate"] = since
     fields = ["StudyDate", "NumberOfStudyRelatedInstances"]
     results: list[dict] = []
-    for pid in cfg.patient_ids or (None,):
+    for i, pid in enumerate(cfg.patient_ids or (None,)):
         filters = dict(base) if pid is None else {**base, "PatientID": pid}
-        results += client.search_for_studies(search_filters=filters, fields=fields,
-                                             get_remaining=True)
+        try:
+            results += client.search_for_studies(search_filters=filters, fields=fields,
+                                                 get_remaining=True)
+        except Exception as exc:  # re-raised without the URL (it holds the PatientID)
+            raise PacsError(f"QIDO-RS study search failed for patient {i + 1} of the list: "
+                            f"{_what_failed(exc)}") from None
     return study_refs(results)
 
 
@@ -158,8 +173,11 @@ def retrieve(client, drop_dir: Path, ref: StudyRef) -> tuple[str | None, int]:
         for ds in client.iter_study(ref.uid, media_types=MEDIA_TYPES):
             batch.write(part10_bytes(ds), str(ds.StudyInstanceUID),
                         str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(batch.path, ignore_errors=True)  # not complete: never published
+        if isinstance(exc, Exception):  # re-raised without the URL (it holds the UID)
+            raise PacsError(f"WADO-RS retrieve failed after {batch.count} instance(s): "
+                            f"{_what_failed(exc)}") from None
         raise
     published = batch.publish()
     return (published.name if published else None), batch.count

@@ -128,3 +128,20 @@ def test_pull_command_refuses_without_cohort(tmp_path):
     proc = subprocess.run([str(BIN / "calcisvd"), "pull"], env=env, capture_output=True,
                           text=True, timeout=120, check=False)
     assert proc.returncode == 2 and "no cohort to pull" in proc.stderr
+
+
+def test_failures_name_no_identifier(orthanc, settings):
+    from tasks.pacs.config import dicomweb_config
+    from tasks.pacs.dicomweb import PacsError, StudyRef, make_client, query, retrieve
+
+    pid, uid = "HOSP-SECRET-77", "1.2.826.0.1.999.42"
+    s = _pull_settings(settings, orthanc, [pid])
+    bad = dicomweb_config(dataclasses.replace(s, dicomweb_url=orthanc.url + "/no-such-root"))
+    with pytest.raises(PacsError) as exc:
+        query(make_client(bad), bad, "20240101-")
+    assert "HTTP 404" in str(exc.value) and pid not in str(exc.value)
+    assert exc.value.__cause__ is None and exc.value.__suppress_context__
+    with pytest.raises(PacsError) as exc:
+        retrieve(make_client(bad), s.drop_dir, StudyRef(uid, "", 1))
+    assert uid not in str(exc.value)
+    assert not list(s.drop_dir.rglob("*.dcm"))  # nothing published, nothing left behind
