@@ -193,3 +193,31 @@ def test_invalid_settings_end_with_a_clear_message(tmp_path):
     proc = subprocess.run([str(BIN / "calcisvd"), "receive", "--port", "70000"],
                           env=env, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2 and "outside 1-65535" in proc.stderr
+
+
+def test_compressed_and_implicit_transfer_syntaxes_stored_as_sent(cohort, receiver):
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
+    from pynetdicom import AE
+
+    ct = [d for d in _datasets(cohort / "drop") if d.Modality == "CT" and "PixelData" in d][:3]
+    rle, implicit, deflated = (pydicom.Dataset(d) for d in ct)
+    for ds, src in zip((rle, implicit, deflated), ct, strict=True):
+        ds.file_meta = pydicom.dataset.FileMetaDataset(src.file_meta)
+    rle.compress(RLELossless)
+    implicit.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    deflated.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    ae = AE(ae_title="SYNTAXES")
+    for ts in (RLELossless, ImplicitVRLittleEndian, DeflatedExplicitVRLittleEndian):
+        ae.add_requested_context(ct[0].SOPClassUID, ts)
+    assoc = ae.associate("127.0.0.1", receiver.port, ae_title=receiver.ae_title)
+    assert assoc.is_established
+    assert [int(assoc.send_c_store(d).Status) for d in (rle, implicit, deflated)] == [0, 0, 0]
+    assoc.release()
+    assert receiver.stop() == 0
+    got = _received(receiver.home / "drop")
+    for ds, src, ts in zip((rle, implicit, deflated), ct,
+                           (RLELossless, ImplicitVRLittleEndian,
+                            DeflatedExplicitVRLittleEndian), strict=True):
+        stored = pydicom.dcmread(got[str(ds.SOPInstanceUID)])
+        assert stored.file_meta.TransferSyntaxUID == ts  # not transcoded
+        assert (stored.pixel_array == src.pixel_array).all()
