@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import subprocess
 
 import pydicom
 import pytest
 
 from tasks.ingest.pipeline import run_ingest
 from tests.ingest.ingest_fixtures import make_settings, tree_digest
-from tests.pacs.helpers import ReceiverProcess, dicom_files, share_key_and_clinical
+from tests.pacs.helpers import BIN, ReceiverProcess, dicom_files, share_key_and_clinical
 from tests.pacs.orthanc import free_port
 
 
@@ -58,3 +59,11 @@ def test_push_pull_and_folder_drop_give_identical_bids(cohort, orthanc, tmp_path
 
     assert tree_digest(push.bids_dir) == reference
     assert tree_digest(pull.bids_dir) == reference
+    for home in (push.home, pull.home):  # association log, pull state: no identifiers
+        proc = subprocess.run([str(BIN / "calcisvd"), "audit-phi", "--home", str(home),
+                               "--extra", str(home / "var" / "pacs")],
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stdout[-2000:]
+        assert "0 finding(s)" in proc.stdout
+        assert not proc.stdout.startswith("audit-phi: 0 identifying")  # it had PHI to seek
+    assert (push.logs_dir / "receive-associations.jsonl").stat().st_size > 0
