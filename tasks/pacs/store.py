@@ -32,9 +32,27 @@ def uid_digest(uid: str) -> str:
 
 
 def new_batch_name(prefix: str) -> str:
-    """``<prefix>-<UTC time>-<random>``: unique, sortable, without identifiers."""
+    """``<prefix>-<UTC time>-p<pid>-<random>``: unique, sortable, without identifiers; the
+    process id tells recovery whether the batch's writer is still alive."""
     now = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    return f"{prefix}-{now}-{secrets.token_hex(4)}"
+    return f"{prefix}-{now}-p{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _writer_alive(name: str) -> bool:
+    """True when the batch's name carries the id of a running process other than this one."""
+    part = next((p for p in name.split("-") if p.startswith("p") and p[1:].isdigit()), None)
+    if part is None:
+        return False
+    pid = int(part[1:])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fsync_dir(path: Path) -> None:
@@ -139,14 +157,15 @@ def _remove_empty_tree(path: Path) -> None:
 def recover_incoming(drop_dir: Path, prefix: str) -> list[Path]:
     """Publish every ``drop/.incoming/<prefix>-*`` batch a stopped process left behind.
 
-    Call it before the process starts receiving (no batch of this prefix is then in use).
+    Batches of another running process (a second receiver on the same drop folder) are left
+    to it; this process's own batches are published (call it before receiving, or after).
     """
     root = Path(drop_dir) / INCOMING
     if not root.is_dir():
         return []
     out: list[Path] = []
     for d in sorted(root.iterdir()):
-        if d.is_dir() and d.name.startswith(prefix + "-"):
+        if d.is_dir() and d.name.startswith(prefix + "-") and not _writer_alive(d.name):
             published = publish_dir(d, drop_dir)
             if published is not None:
                 out.append(published)

@@ -55,3 +55,24 @@ def test_recover_publishes_complete_files_and_drops_partial_ones(tmp_path):
 def test_empty_batch_publishes_nothing(tmp_path):
     assert Batch(tmp_path / "drop", "push-6").publish() is None
     assert not (tmp_path / "drop" / PUBLISHED).exists()
+
+
+def test_recovery_leaves_a_running_writers_batch_alone(tmp_path):
+    import subprocess
+    import sys
+
+    from tasks.pacs.store import new_batch_name
+
+    drop = tmp_path / "drop"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = Batch(drop, f"push-20250101T000000Z-p{other.pid}-abcd")
+        live.write(b"in flight", "1", "2", "3")
+        mine = Batch(drop, new_batch_name("push"))
+        mine.write(b"mine", "1", "2", "4")
+        assert recover_incoming(drop, "push") == [drop / PUBLISHED / mine.name]
+        assert live.path.exists()
+    finally:
+        other.kill()
+        other.wait()
+    assert recover_incoming(drop, "push") == [drop / PUBLISHED / live.name]
