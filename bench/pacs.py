@@ -100,17 +100,21 @@ def receive_rates(work: Path, source: Path, files: list[Path], repeats: int) -> 
         via_orthanc, via_pynetdicom, conv = [], [], []
         for i in range(repeats):
             rx = ReceiverProcess(work / f"rate-orthanc-{i}", free_port()).start()
-            orthanc.add_modality("rx", rx.ae_title, rx.port)
-            t0 = time.perf_counter()
-            out = orthanc.store("rx", studies)
-            via_orthanc.append(time.perf_counter() - t0)
-            assert out["FailedInstancesCount"] == 0, out
-            rx.stop()
+            try:
+                orthanc.add_modality("rx", rx.ae_title, rx.port)
+                t0 = time.perf_counter()
+                out = orthanc.store("rx", studies)
+                via_orthanc.append(time.perf_counter() - t0)
+                assert out["FailedInstancesCount"] == 0, out
+            finally:
+                rx.stop()
             rx = ReceiverProcess(work / f"rate-scu-{i}", free_port()).start()
-            seconds, acked = pynetdicom_send(files, rx.port, rx.ae_title)
+            try:
+                seconds, acked = pynetdicom_send(files, rx.port, rx.ae_title)
+            finally:
+                rx.stop()
             assert acked == len(files), f"{len(files) - acked} instance(s) not acknowledged"
             via_pynetdicom.append(seconds)
-            rx.stop()
             conv.append(dcm2niix_seconds(source, work / "dcm2niix-out"))
     finally:
         orthanc.stop()
@@ -174,6 +178,7 @@ def latency(work: Path, src_home: Path, files: list[Path], mode: str) -> dict[st
     orthanc = start_orthanc(work / f"orthanc-{mode}")
     timings: dict[str, float] = {}
     try:
+        rx = None
         if mode == "push":
             rx = ReceiverProcess(home, free_port()).start()
             orthanc.add_modality("rx", rx.ae_title, rx.port)
@@ -192,7 +197,6 @@ def latency(work: Path, src_home: Path, files: list[Path], mode: str) -> dict[st
             t0 = time.perf_counter()
             ingest = ingest_flow(settings=settings)
             timings["ingest"] = time.perf_counter() - t0
-            rx.stop()
         else:
             t0 = time.perf_counter()
             out = pull_flow(settings=settings, ingest=True)
@@ -201,6 +205,8 @@ def latency(work: Path, src_home: Path, files: list[Path], mode: str) -> dict[st
         _downstream(settings, timings)
         total = time.perf_counter() - t_arrive
     finally:
+        if rx is not None:
+            rx.stop()
         orthanc.stop()
     return {"seconds_to_warehouse": round(total, 2),
             "stages_s": {k: round(v, 2) for k, v in timings.items()},
@@ -221,7 +227,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from calcisvd.env import apply_offline_env
     from calcisvd.orchestration import foreground_flow_runs
 
-    work = Path(tempfile.mkdtemp(prefix="calcisvd-bench-pacs-"))
+    # /var/tmp: something on this shared machine removed /tmp/calcisvd-* folders mid-run
+    work = Path(tempfile.mkdtemp(prefix="pacsbench-", dir="/var/tmp"))
     try:
         src_home = work / "source"
         t0 = time.perf_counter()
