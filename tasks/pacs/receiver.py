@@ -147,11 +147,11 @@ class StorageSCP:
         self.log.write({"event": "stop", "pid": os.getpid()})
 
     # handlers ---------------------------------------------------------------------------
-    def _state(self, event) -> _Assoc:
+    def _state(self, event, create: bool = True) -> _Assoc | None:
         key = id(event.assoc)
         with self._lock:
             a = self._assocs.get(key)
-            if a is None:
+            if a is None and create:
                 req = event.assoc.requestor
                 acc = event.assoc.acceptor
                 a = _Assoc(calling_ae=_text(req.ae_title), called_ae=_text(acc.ae_title),
@@ -203,14 +203,19 @@ class StorageSCP:
         self._state(event).echoes += 1
         return SUCCESS
 
+    def _set_outcome(self, event, outcome: str) -> None:
+        a = self._state(event, create=outcome == "rejected")
+        if a is not None:  # None: the connection was already closed and logged
+            a.outcome = outcome
+
     def _on_released(self, event) -> None:
-        self._state(event).outcome = "released"
+        self._set_outcome(event, "released")
 
     def _on_aborted(self, event) -> None:
-        self._state(event).outcome = "aborted"
+        self._set_outcome(event, "aborted")
 
     def _on_rejected(self, event) -> None:
-        self._state(event).outcome = "rejected"
+        self._set_outcome(event, "rejected")
 
     def _on_close(self, event) -> None:
         with self._lock:
