@@ -17,7 +17,7 @@ from calcisvd import __version__
 
 COMMANDS: tuple[str, ...] = (
     "init", "simulate", "ingest", "quantify", "load", "validate", "analyze", "run", "status",
-    "sql", "audit-phi", "quarantine",
+    "sql", "audit-phi", "quarantine", "receive", "pull",
 )
 
 EPILOG = """\

@@ -123,6 +123,15 @@ class Settings(BaseSettings):
         """Only the values given: :func:`load_settings` layers the sources itself."""
         return (init_settings,)
 
+    # PACS (docs: README "Receiving from a PACS"; validated by tasks/pacs/config.py)
+    receive_ae_title: str = "CALCISVD"  # AE title of `calcisvd receive` (1-16 characters)
+    receive_host: str = "127.0.0.1"  # listen address; 0.0.0.0 for every interface
+    receive_port: int = 11112  # DICOM port of `calcisvd receive` (1-65535)
+    dicomweb_url: str | None = None  # DICOMweb root of the PACS, e.g. http://pacs:8042/dicom-web
+    pacs_patient_list: Path | None = None  # PatientIDs, one a line (secrets/pacs_patients.txt)
+    dicomweb_query: str | None = None  # extra QIDO-RS filters "Key=value;Key=value"
+    dicomweb_lookback_days: int = 30  # re-ask this many days before the last pull's date
+
     def resolved(self) -> Settings:
         """Return a copy with every derived path filled in and made absolute."""
         home = Path(self.home).expanduser().resolve()
