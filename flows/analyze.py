@@ -15,7 +15,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
 from calcisvd.settings import REPO_ROOT, Settings
-from flows.common import run_name, settings_or_default
+from flows.common import flow_entry, flow_name, run_name
 
 
 @task(name="read-warehouse", cache_policy=NONE)
@@ -57,16 +57,17 @@ def write_report_task(result: Any, frames: Any, truth: Any, reports_dir: Path,
     return write_report(result, frames, reports_dir, truth=truth, run_info=run_info)
 
 
-@flow(name="analyze", flow_run_name=run_name("analyze"), log_prints=True)
+@flow(name=flow_name("analyze"), flow_run_name=run_name("analyze"), log_prints=True)
 def analyze_flow(settings: Settings | None = None, published_path: Path | None = None,
-                 n_boot: int = 2000, n_perm: int = 9999, seed: int = 20240601) -> dict[str, Any]:
+                 n_boot: int = 2000, n_perm: int = 9999, seed: int = 20240601,
+                 home: str | None = None, config: str | None = None) -> dict[str, Any]:
     """Analyse the warehouse and write ``<reports_dir>/analysis-<stamp>/``; returns paths and
     headline numbers."""
     from tasks.stats.analysis import summary_markdown
     from tasks.stats.published import default_published_path, paper_agreement
     from tasks.stats.tables import Options
 
-    settings = settings_or_default(settings)
+    settings = flow_entry(settings, home, config)
     log = get_run_logger()
     published_path = Path(published_path or default_published_path(REPO_ROOT))
     options = Options(n_boot=n_boot, n_perm=n_perm, seed=seed)

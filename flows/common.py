@@ -1,30 +1,74 @@
-"""Shared orchestration helpers: settings at flow entry, task runners, names, progress."""
+"""Shared orchestration helpers: the one flow entry, names and tags, task runners, progress.
+
+Every calcisvd flow follows one scheme (:data:`FLOW_PREFIX`): flow name ``calcisvd-<stage>``
+(:func:`flow_name`), run name ``<stage>-<YYYY-MM-DDTHH-MM-SSZ>`` (:func:`run_name`), run tags
+``calcisvd`` and ``<stage>`` (:func:`stage_tags`: the command line and the pipeline's subflows
+use it; the deployments of prefect.yaml carry the same tags), so the failure and zombie
+automations of ``ops/notifications.py`` (which match the ``calcisvd`` tag) see every run.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from calcisvd.settings import Settings, load_settings
 
+#: flow names are ``calcisvd-<stage>``; every run carries the tag ``calcisvd``
+FLOW_PREFIX = RUN_TAG = "calcisvd"
+
+
+def flow_entry(settings: Settings | None, home: str | None = None,
+               config: str | None = None) -> Settings:
+    """The one entry of every flow: the settings passed in (a caller already set up), or,
+    when the flow is the entry point (a deployment run on a worker), the offline environment,
+    the settings of ``config``/``home``/the environment, and logging."""
+    if settings is not None:
+        return settings
+    from calcisvd.env import apply_offline_env
+    from calcisvd.logging import setup_logging
+
+    apply_offline_env()
+    settings = load_settings(config_file=Path(config) if config else None,
+                             overrides={"home": Path(home) if home else None})
+    setup_logging(settings)
+    return settings
+
 
 def settings_or_default(settings: Settings | None) -> Settings:
-    """The settings passed in, or those of the environment (deployments, workers)."""
-    return settings if settings is not None else load_settings()
+    """The settings passed in, or those of the environment (:func:`flow_entry`)."""
+    return flow_entry(settings)
+
+
+def flow_name(stage: str) -> str:
+    """``calcisvd-<stage>``: the name of the flow of a stage."""
+    return f"{FLOW_PREFIX}-{stage}"
 
 
 def utc_stamp() -> str:
-    """``YYYY-MM-DD HH:MM UTC`` for run names a person reads."""
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """``YYYY-MM-DDTHH-MM-SSZ`` (UTC): sorts as text, no spaces, safe in file names."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
 
 
 def run_name(stage: str):
-    """A ``flow_run_name`` callable: ``<stage> <date time UTC>``."""
+    """A ``flow_run_name`` callable: ``<stage>-<YYYY-MM-DDTHH-MM-SSZ>``."""
     def _name() -> str:
-        return f"{stage} {utc_stamp()}"
+        return f"{stage}-{utc_stamp()}"
     return _name
+
+
+@contextmanager
+def stage_tags(stage: str) -> Iterator[None]:
+    """Flow runs created inside this block are tagged ``calcisvd`` and ``<stage>``."""
+    from prefect import tags
+
+    with tags(RUN_TAG, stage):
+        yield
 
 
 def make_task_runner(settings: Settings, max_workers: int | None = None) -> Any:

@@ -15,7 +15,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from calcisvd.settings import Settings
-from flows.common import make_task_runner, run_name, settings_or_default
+from flows.common import flow_entry, flow_name, make_task_runner, run_name, stage_tags
 
 STAGES = ("ingest", "quantify", "load", "validate", "analyze")
 
@@ -57,18 +57,20 @@ def where_to_look(settings: Settings) -> dict[str, str]:
     }
 
 
-@flow(name="calcisvd-pipeline", flow_run_name=run_name("pipeline"))
+@flow(name=flow_name("pipeline"), flow_run_name=run_name("pipeline"))
 def pipeline_flow(settings: Settings | None = None,
-                  stages: list[str] | None = None) -> dict[str, Any]:
+                  stages: list[str] | None = None, home: str | None = None,
+                  config: str | None = None) -> dict[str, Any]:
     """Run the stages in order; stop at the first stage that fails (its state is Failed)."""
-    settings = settings_or_default(settings)
+    settings = flow_entry(settings, home, config)
     log = get_run_logger()
     timings: dict[str, float] = {}
     results: dict[str, Any] = {}
     for name in [s for s in STAGES if stages is None or s in stages]:
         t0 = time.perf_counter()
         log.info("stage %s: starting", name)
-        results[name] = _stage(name, settings)
+        with stage_tags(name):  # the subflow's run: tags calcisvd + stage
+            results[name] = _stage(name, settings)
         timings[name] = round(time.perf_counter() - t0, 2)
         log.info("stage %s: done in %.1f s", name, timings[name])
     look = where_to_look(settings)

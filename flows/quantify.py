@@ -14,10 +14,12 @@ from prefect.cache_policies import NONE
 from calcisvd.settings import Settings
 from flows.common import (
     Progress,
+    flow_entry,
+    flow_name,
     make_task_runner,
     retry_transient_only,
     run_name,
-    settings_or_default,
+    stage_tags,
 )
 from tasks.quantify.sessions import Session, discover_sessions, needs_quantification
 
@@ -64,12 +66,13 @@ def plan_quantification(settings: Settings, force: bool = False) -> tuple[list[S
     return todo, current
 
 
-@flow(name="quantify", flow_run_name=run_name("quantify"), log_prints=True)
-def quantify_flow(settings: Settings | None = None, force: bool = False) -> dict[str, Any]:
+@flow(name=flow_name("quantify"), flow_run_name=run_name("quantify"), log_prints=True)
+def quantify_flow(settings: Settings | None = None, force: bool = False,
+                  home: str | None = None, config: str | None = None) -> dict[str, Any]:
     """Quantify new or changed sessions; returns counts and per-session results."""
     from tasks.qc.report import write_group_index
 
-    settings = settings_or_default(settings)
+    settings = flow_entry(settings, home, config)
     log = get_run_logger()
     todo, current = plan_quantification(settings, force)
     log.info("quantify: %d session(s) to process, %d up to date", len(todo), current)
@@ -104,5 +107,6 @@ def quantify_flow(settings: Settings | None = None, force: bool = False) -> dict
 
 def run_quantify(settings: Settings, force: bool = False) -> dict[str, Any]:
     """Run the flow with the task runner the settings ask for."""
-    return quantify_flow.with_options(task_runner=make_task_runner(settings))(
-        settings=settings, force=force)
+    with stage_tags("quantify"):
+        return quantify_flow.with_options(task_runner=make_task_runner(settings))(
+            settings=settings, force=force)

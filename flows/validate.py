@@ -14,7 +14,7 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 
 from calcisvd.settings import Settings
-from flows.common import run_name, settings_or_default
+from flows.common import flow_entry, flow_name, run_name
 
 
 class CuratedValidationError(RuntimeError):
@@ -29,13 +29,14 @@ def validate_task(settings: Settings, flow_run_id: str | None) -> Any:
     return validate_curated(settings, flow_run_id=flow_run_id)
 
 
-@flow(name="calcisvd-validate", flow_run_name=run_name("validate"), log_prints=True)
-def validate_flow(settings: Settings | None = None) -> dict[str, Any]:
+@flow(name=flow_name("validate"), flow_run_name=run_name("validate"), log_prints=True)
+def validate_flow(settings: Settings | None = None, home: str | None = None,
+                  config: str | None = None) -> dict[str, Any]:
     """Validate the curated tables; Failed when an expectation fails."""
     from prefect.artifacts import create_markdown_artifact
     from prefect.runtime import flow_run
 
-    settings = settings_or_default(settings)
+    settings = flow_entry(settings, home, config)
     result = validate_task(settings, str(flow_run.id) if flow_run.id else None)
     create_markdown_artifact(key="warehouse-validation", markdown=result.report.markdown(),
                              description="expectation results of the curated tables")

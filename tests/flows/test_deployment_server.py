@@ -48,7 +48,7 @@ def test_deploy_and_run_on_local_server(local_server: LocalServer) -> None:
                          timeout=600)
     states = {run["name"]: run["state"]["type"] for run in local_server.flow_runs(5)}
     assert "COMPLETED" in states.values(), states
-    assert any(name.startswith("pipeline ") for name in states), states
+    assert any(name.startswith("pipeline-") for name in states), states
 
 
 @pytest.mark.slow
@@ -87,7 +87,7 @@ def test_two_workers_share_one_pool_and_storage(local_server: LocalServer,
     runs = new_runs()
     assert len(runs) == 2, [r["name"] for r in runs]
     assert {r["state"]["type"] for r in runs} == {"COMPLETED"}, runs
-    assert all(r["name"].startswith("pipeline ") for r in runs), [r["name"] for r in runs]
+    assert all(r["name"].startswith("pipeline-") for r in runs), [r["name"] for r in runs]
     sessions = sorted(p.relative_to(home / "bids_dataset").as_posix()
                       for p in (home / "bids_dataset").glob("sub-*/ses-*"))
     assert len(sessions) == 2 and len({s.split("/")[0] for s in sessions}) == 1, sessions
