@@ -2,17 +2,18 @@
 
 Every calcisvd flow follows one scheme (:data:`FLOW_PREFIX`): flow name ``calcisvd-<stage>``
 (:func:`flow_name`), run name ``<stage>-<YYYY-MM-DDTHH-MM-SSZ>`` (:func:`run_name`), run tags
-``calcisvd`` and ``<stage>`` (:func:`stage_tags`: the command line and the pipeline's subflows
-use it; the deployments of prefect.yaml carry the same tags), so the failure and zombie
-automations of ``ops/notifications.py`` (which match the ``calcisvd`` tag) see every run.
+``calcisvd`` and ``<stage>`` (:func:`tag_run`, called by :func:`flow_entry` at the start of
+every flow: command-line runs and subflows included; the deployments of prefect.yaml carry the
+same tags), so the failure and zombie automations of ``ops/notifications.py`` (which match the
+``calcisvd`` tag) see every run. The tags are set on the flow run itself, not through
+``prefect.tags()``: that context would tag every task run too, and a tagged task run asks the
+API for a concurrency lease (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,11 @@ FLOW_PREFIX = RUN_TAG = "calcisvd"
 
 def flow_entry(settings: Settings | None, home: str | None = None,
                config: str | None = None) -> Settings:
-    """The one entry of every flow: the settings passed in (a caller already set up), or,
-    when the flow is the entry point (a deployment run on a worker), the offline environment,
-    the settings of ``config``/``home``/the environment, and logging."""
+    """The one entry of every flow: tags the run (:func:`tag_run`); returns the settings passed
+    in (a caller already set up), or, when the flow is the entry point (a deployment run on a
+    worker), sets the offline environment, reads the settings of ``config``/``home``/the
+    environment and sets up logging."""
+    tag_run()
     if settings is not None:
         return settings
     from calcisvd.env import apply_offline_env
@@ -62,13 +65,26 @@ def run_name(stage: str):
     return _name
 
 
-@contextmanager
-def stage_tags(stage: str) -> Iterator[None]:
-    """Flow runs created inside this block are tagged ``calcisvd`` and ``<stage>``."""
-    from prefect import tags
+def tag_run() -> list[str]:
+    """Add ``calcisvd`` and the stage (from the flow name) to the current flow run's tags.
 
-    with tags(RUN_TAG, stage):
-        yield
+    Returns the run's tags; outside a flow run (a plain function call) does nothing.
+    """
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None or ctx.flow is None:
+        return []
+    stage = ctx.flow.name.removeprefix(f"{FLOW_PREFIX}-")
+    have = list(ctx.flow_run.tags or [])
+    tags = have + [t for t in (RUN_TAG, stage) if t not in have]
+    if tags != have:
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(ctx.flow_run.id, tags=tags)
+        ctx.flow_run.tags = tags  # events the engine emits (heartbeats) carry them too
+    return tags
 
 
 def make_task_runner(settings: Settings, max_workers: int | None = None) -> Any:

@@ -19,7 +19,6 @@ from flows.common import (
     make_task_runner,
     retry_transient_only,
     run_name,
-    stage_tags,
 )
 from tasks.quantify.sessions import Session, discover_sessions, needs_quantification
 
@@ -107,6 +106,5 @@ def quantify_flow(settings: Settings | None = None, force: bool = False,
 
 def run_quantify(settings: Settings, force: bool = False) -> dict[str, Any]:
     """Run the flow with the task runner the settings ask for."""
-    with stage_tags("quantify"):
-        return quantify_flow.with_options(task_runner=make_task_runner(settings))(
-            settings=settings, force=force)
+    return quantify_flow.with_options(task_runner=make_task_runner(settings))(
+        settings=settings, force=force)
