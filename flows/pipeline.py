@@ -52,6 +52,8 @@ def where_to_look(settings: Settings) -> dict[str, str]:
         "QC index": str(settings.derivatives_dir / "index.html"),
         "Data Docs": str(settings.gx_dir / "gx" / "uncommitted" / "data_docs" / "local_site"
                          / "index.html"),
+        "data quality": str(settings.gx_dir / "gx" / "uncommitted" / "data_docs"
+                            / "local_site" / "data-quality-curated.html"),  # works offline
         "warehouse": str(settings.warehouse_path),
         "SQL": 'calcisvd sql "SELECT * FROM v_baseline_cohort LIMIT 5"',
     }
