@@ -81,8 +81,14 @@ def tag_run() -> list[str]:
     if tags != have:
         from prefect.client.orchestration import get_client
 
-        with get_client(sync_client=True) as client:
-            client.update_flow_run(ctx.flow_run.id, tags=tags)
+        try:
+            with get_client(sync_client=True) as client:
+                client.update_flow_run(ctx.flow_run.id, tags=tags)
+        except Exception as exc:  # the API hiccuped: the work matters more than the tag
+            from calcisvd.logging import get_logger
+
+            get_logger("flows").warning("could not tag flow run %s: %s", ctx.flow_run.id, exc)
+            return have
         ctx.flow_run.tags = tags  # events the engine emits (heartbeats) carry them too
     return tags
 
