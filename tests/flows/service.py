@@ -17,7 +17,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -150,11 +149,6 @@ def stop_process(proc: subprocess.Popen, timeout: float = 60) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=30)
-
-
-def in_seconds(seconds: float) -> str:
-    """An ISO UTC time ``seconds`` from now (an interval schedule's anchor date)."""
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).replace(microsecond=0).isoformat()
 
 
 class PostgresCluster:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.flows.service import BIN, REPO, LocalServer, PostgresCluster, in_seconds, stop_process
+from tests.flows.service import BIN, REPO, LocalServer, PostgresCluster, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -46,17 +46,28 @@ def _wait_for(what: str, check, timeout: float, logs: list[Path]):
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{tails}")
 
 
-def _finished_run(srv: LocalServer, deployment_id: str, *, auto_scheduled: bool | None = None,
-                  since: datetime | None = None):
-    """The first finished run of the deployment (matching the filters), or None."""
+def _finished_run(srv: LocalServer, deployment_id: str, *, at: datetime | None = None):
+    """The first finished run of the deployment (the scheduler's run due ``at``), or None."""
     for run in srv.flow_runs(50, deployment_id):
-        if auto_scheduled is not None and bool(run.get("auto_scheduled")) != auto_scheduled:
-            continue
-        if since is not None and _parse(run["created"]) < since:
+        if at is not None and (not run.get("auto_scheduled")
+                               or _parse(run["expected_start_time"]) != at):
             continue
         if run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
             return run
     return None
+
+
+def _shorten(srv: LocalServer, dep: dict, interval_s: int, lead_s: float = 30) -> datetime:
+    """Replace the deployment's schedule by an interval one whose first run is due in
+    ``lead_s`` seconds (the operator's CLI); the time that run is due. Retried when the CLI
+    itself took so long (a loaded machine) that the due time had passed."""
+    for _ in range(3):
+        due = (datetime.now(UTC) + timedelta(seconds=lead_s)).replace(microsecond=0)
+        srv.prefect("deployment", "schedule", "create", dep["full_name"], "--interval",
+                    str(interval_s), "--anchor-date", due.isoformat(), "--replace", "-y")
+        if datetime.now(UTC) < due - timedelta(seconds=5):
+            return due
+    pytest.fail("`prefect deployment schedule create` took longer than the lead time 3 times")
 
 
 def exercise_service(srv: LocalServer) -> dict[str, int]:
@@ -90,31 +101,31 @@ def exercise_service(srv: LocalServer) -> dict[str, int]:
         assert (t.hour, t.minute) == (2, 0), run["expected_start_time"]
     assert len(ing_runs) >= 3 and len(night_runs) >= 1, (len(ing_runs), len(night_runs))
 
-    # 2. the ingest schedule shortened: one run due in 15 s, the next one an hour later
-    t_short = datetime.fromisoformat(in_seconds(0))
-    srv.prefect("deployment", "schedule", "create", ingest["full_name"], "--interval", "3600",
-                "--anchor-date", in_seconds(15), "--replace", "-y")
+    # 2. the ingest schedule shortened: one run due in 30 s, the next one an hour later
+    due = _shorten(srv, ingest, 3600)
+    _wait_for("the scheduler's run of the shortened ingest schedule",
+              lambda: [r for r in auto_runs(ingest)
+                       if _parse(r["expected_start_time"]) == due], 60, logs)
     worker = srv.start_worker(POOL, srv.root / "worker.log")
     try:
         run = _wait_for("the scheduled ingest run on the worker",
-                        lambda: _finished_run(srv, ingest["id"], auto_scheduled=True,
-                                              since=t_short), 300, logs)
+                        lambda: _finished_run(srv, ingest["id"], at=due), 300, logs)
         assert run["state"]["type"] == "COMPLETED", run["state"]
         assert sorted((home / "bids_dataset").glob("sub-*/ses-*")), "nothing ingested"
 
         # 3. its event triggered quantify-and-load, which the worker runs
         run = _wait_for("quantify-and-load triggered by the ingest event",
-                        lambda: _finished_run(srv, qload["id"]), 600, logs)
+                        lambda: _finished_run(srv, qload["id"]), 900, logs)
         assert run["state"]["type"] == "COMPLETED", run["state"]
         assert (home / "var" / "calcisvd.duckdb").is_file()
 
         # 4. the nightly schedule shortened: the analytics run writes the report
-        t_night = datetime.fromisoformat(in_seconds(0))
-        srv.prefect("deployment", "schedule", "create", nightly["full_name"], "--interval",
-                    "86400", "--anchor-date", in_seconds(10), "--replace", "-y")
+        due = _shorten(srv, nightly, 86400)
+        _wait_for("the scheduler's run of the shortened nightly schedule",
+                  lambda: [r for r in auto_runs(nightly)
+                           if _parse(r["expected_start_time"]) == due], 60, logs)
         run = _wait_for("the scheduled analytics run",
-                        lambda: _finished_run(srv, nightly["id"], auto_scheduled=True,
-                                              since=t_night), 300, logs)
+                        lambda: _finished_run(srv, nightly["id"], at=due), 300, logs)
         assert run["state"]["type"] == "COMPLETED", run["state"]
         assert (home / "reports" / "latest" / "report.html").is_file()
     finally:
