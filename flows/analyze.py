@@ -15,7 +15,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
 from calcisvd.settings import REPO_ROOT, Settings
-from flows.common import flow_entry, flow_name, run_name
+from flows.common import flow_entry, flow_name, run_name, untagged_tasks
 
 
 @task(name="read-warehouse", cache_policy=NONE)
@@ -58,6 +58,7 @@ def write_report_task(result: Any, frames: Any, truth: Any, reports_dir: Path,
 
 
 @flow(name=flow_name("analyze"), flow_run_name=run_name("analyze"), log_prints=True)
+@untagged_tasks
 def analyze_flow(settings: Settings | None = None, published_path: Path | None = None,
                  n_boot: int = 2000, n_perm: int = 9999, seed: int = 20240601,
                  home: str | None = None, config: str | None = None) -> dict[str, Any]:

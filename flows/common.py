@@ -2,18 +2,22 @@
 
 Every calcisvd flow follows one scheme (:data:`FLOW_PREFIX`): flow name ``calcisvd-<stage>``
 (:func:`flow_name`), run name ``<stage>-<YYYY-MM-DDTHH-MM-SSZ>`` (:func:`run_name`), run tags
-``calcisvd`` and ``<stage>`` (:func:`tag_run`, called by :func:`flow_entry` at the start of
-every flow: command-line runs and subflows included; the deployments of prefect.yaml carry the
-same tags), so the failure and zombie automations of ``ops/notifications.py`` (which match the
-``calcisvd`` tag) see every run. The tags are set on the flow run itself, not through
-``prefect.tags()``: that context would tag every task run too, and a tagged task run asks the
-API for a concurrency lease (docs/architecture.md).
+``calcisvd`` and ``<stage>``, so the failure and zombie automations of ``ops/notifications.py``
+(which match the ``calcisvd`` tag) see every run. A run's tags must be there when it is created
+(the server caches a run's related resources, tags included, for its events): the command line
+and the pipeline create runs inside :func:`stage_tags`, the deployments of prefect.yaml carry
+the same tags, and :func:`tag_run` (in :func:`flow_entry`) adds them to a run started another
+way. Each flow body runs under :func:`untagged_tasks`: task runs stay untagged, since a tagged
+task run asks the API for a concurrency lease (docs/architecture.md).
 """
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,6 +67,27 @@ def run_name(stage: str):
     def _name() -> str:
         return f"{stage}-{utc_stamp()}"
     return _name
+
+
+@contextmanager
+def stage_tags(stage: str) -> Iterator[None]:
+    """Flow runs created inside this block are tagged ``calcisvd`` and ``<stage>``."""
+    from prefect import tags
+
+    with tags(RUN_TAG, stage):
+        yield
+
+
+def untagged_tasks(fn: Callable) -> Callable:
+    """Decorator (under ``@flow``): the body runs with no tags in context, so its task runs
+    are untagged while the flow run keeps the tags it was created with."""
+    @functools.wraps(fn)
+    def body(*args: Any, **kwargs: Any) -> Any:
+        from prefect.context import TagsContext
+
+        with TagsContext(current_tags=set()):
+            return fn(*args, **kwargs)
+    return body
 
 
 def tag_run() -> list[str]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
-from flows.common import flow_entry, flow_name, run_name
+from flows.common import flow_entry, flow_name, run_name, untagged_tasks
 
 if TYPE_CHECKING:
     from calcisvd.settings import Settings
@@ -92,6 +92,7 @@ def _publish(summary: dict[str, Any]) -> None:
 
 @flow(name=flow_name("ingest"), flow_run_name=run_name("ingest"), log_prints=False,
       validate_parameters=False)
+@untagged_tasks
 def ingest_flow(settings: Settings | None = None, home: str | None = None,
                 config: str | None = None, lock_timeout_s: float | None = 600.0
                 ) -> dict[str, Any]:

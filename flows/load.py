@@ -14,7 +14,7 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 
 from calcisvd.settings import Settings
-from flows.common import flow_entry, flow_name, run_name
+from flows.common import flow_entry, flow_name, run_name, untagged_tasks
 
 
 @task(name="warehouse-load-batch", cache_policy=NONE)
@@ -38,6 +38,7 @@ def report_task(summary: Any) -> None:
 
 
 @flow(name=flow_name("load"), flow_run_name=run_name("load"), log_prints=True)
+@untagged_tasks
 def load_flow(settings: Settings | None = None, home: str | None = None, config: str | None = None
               ) -> dict[str, Any]:
     """Load the derivatives into the warehouse; Failed when the batch fails validation."""

@@ -15,7 +15,14 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from calcisvd.settings import Settings
-from flows.common import flow_entry, flow_name, make_task_runner, run_name
+from flows.common import (
+    flow_entry,
+    flow_name,
+    make_task_runner,
+    run_name,
+    stage_tags,
+    untagged_tasks,
+)
 
 STAGES = ("ingest", "quantify", "load", "validate", "analyze")
 
@@ -60,6 +67,7 @@ def where_to_look(settings: Settings) -> dict[str, str]:
 
 
 @flow(name=flow_name("pipeline"), flow_run_name=run_name("pipeline"))
+@untagged_tasks
 def pipeline_flow(settings: Settings | None = None,
                   stages: list[str] | None = None, home: str | None = None,
                   config: str | None = None) -> dict[str, Any]:
@@ -71,7 +79,8 @@ def pipeline_flow(settings: Settings | None = None,
     for name in [s for s in STAGES if stages is None or s in stages]:
         t0 = time.perf_counter()
         log.info("stage %s: starting", name)
-        results[name] = _stage(name, settings)
+        with stage_tags(name):  # the subflow's run: tags calcisvd + stage
+            results[name] = _stage(name, settings)
         timings[name] = round(time.perf_counter() - t0, 2)
         log.info("stage %s: done in %.1f s", name, timings[name])
     look = where_to_look(settings)

@@ -19,6 +19,8 @@ from flows.common import (
     make_task_runner,
     retry_transient_only,
     run_name,
+    stage_tags,
+    untagged_tasks,
 )
 from tasks.quantify.sessions import Session, discover_sessions, needs_quantification
 
@@ -66,6 +68,7 @@ def plan_quantification(settings: Settings, force: bool = False) -> tuple[list[S
 
 
 @flow(name=flow_name("quantify"), flow_run_name=run_name("quantify"), log_prints=True)
+@untagged_tasks
 def quantify_flow(settings: Settings | None = None, force: bool = False,
                   home: str | None = None, config: str | None = None) -> dict[str, Any]:
     """Quantify new or changed sessions; returns counts and per-session results."""
@@ -106,5 +109,6 @@ def quantify_flow(settings: Settings | None = None, force: bool = False,
 
 def run_quantify(settings: Settings, force: bool = False) -> dict[str, Any]:
     """Run the flow with the task runner the settings ask for."""
-    return quantify_flow.with_options(task_runner=make_task_runner(settings))(
-        settings=settings, force=force)
+    with stage_tags("quantify"):
+        return quantify_flow.with_options(task_runner=make_task_runner(settings))(
+            settings=settings, force=force)

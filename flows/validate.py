@@ -14,7 +14,7 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 
 from calcisvd.settings import Settings
-from flows.common import flow_entry, flow_name, run_name
+from flows.common import flow_entry, flow_name, run_name, untagged_tasks
 
 
 class CuratedValidationError(RuntimeError):
@@ -30,6 +30,7 @@ def validate_task(settings: Settings, flow_run_id: str | None) -> Any:
 
 
 @flow(name=flow_name("validate"), flow_run_name=run_name("validate"), log_prints=True)
+@untagged_tasks
 def validate_flow(settings: Settings | None = None, home: str | None = None,
                   config: str | None = None) -> dict[str, Any]:
     """Validate the curated tables; Failed when an expectation fails."""
