@@ -38,6 +38,15 @@ bench: $(STAMP)  ## accuracy, speed and pipeline benchmarks (writes bench/result
 prefect-local: $(STAMP)  ## try the deployments: local Prefect server + work pool + worker
 	bash ops/local_prefect.sh
 
+.PHONY: prefect-postgres prefect-postgres-stop
+PG_DIR  ?= var/prefect-postgres
+PG_PORT ?=
+prefect-postgres:  ## PostgreSQL for the Prefect server in PG_DIR: init, start, print the DB URL
+	@bash ops/prefect_postgres.sh start $(PG_DIR) $(PG_PORT)
+
+prefect-postgres-stop:  ## stop the PostgreSQL cluster in PG_DIR
+	@bash ops/prefect_postgres.sh stop $(PG_DIR)
+
 clean-data:  ## remove generated data under the default home (drop, BIDS, warehouse, reports)
 	rm -rf drop quarantine reports var simulated_truth secrets
 	find bids_dataset -mindepth 1 ! -name .gitkeep ! -name README.md -delete 2>/dev/null || true

@@ -23,7 +23,6 @@ Writes ``bench/results/pacs.json`` and prints a summary.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shutil
 import statistics
@@ -182,7 +181,7 @@ def latency(work: Path, src_home: Path, files: list[Path], mode: str) -> dict[st
             (settings.secrets_dir / "pacs_patients.txt").write_text("".join(sorted(
                 {str(pydicom.dcmread(f, stop_before_pixels=True).PatientID) + "\n"
                  for f in files})))
-            settings = dataclasses.replace(settings, dicomweb_url=orthanc.dicomweb_url)
+            settings = settings.replace(dicomweb_url=orthanc.dicomweb_url)
         t_arrive = time.perf_counter()
         studies = orthanc.upload(files)
         timings["arrive_in_orthanc"] = time.perf_counter() - t_arrive

@@ -105,10 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings)
     if getattr(command, "RUNS_FLOWS", False):  # flow runs in the foreground of this process
         from calcisvd.orchestration import foreground_flow_runs
+        from flows.common import stage_tags  # runs tagged calcisvd + stage: alerts see them
 
-        with foreground_flow_runs():
+        with foreground_flow_runs(), stage_tags(_STAGE.get(args.command, args.command)):
             return int(command.run(args, settings) or 0)
     return int(command.run(args, settings) or 0)
+
+
+#: the stage (flow) a command runs, where its name differs
+_STAGE = {"run": "pipeline"}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,7 +12,8 @@ Each suite file is a GX 1.x expectation suite (``name``, ``expectations`` of ``t
 GX 1.x cannot validate DuckDB through SQLAlchemy, so every source is fetched with DuckDB into a
 pandas DataFrame and validated through a GX pandas data source. The GX file context lives under
 ``settings.gx_dir`` (``<gx_dir>/gx/``); Data Docs HTML is rebuilt after each validation at
-``<gx_dir>/gx/uncommitted/data_docs/local_site/index.html`` (:func:`docs_index_path`).
+``<gx_dir>/gx/uncommitted/data_docs/local_site/index.html`` (:func:`docs_index_path`), without
+remote assets, beside a self-contained ``data-quality-<target>.html`` (``offline_docs.py``).
 GX is imported lazily (it takes seconds) and one context is kept per process and directory.
 """
 
@@ -60,6 +61,7 @@ class ValidationReport:
     target: str  # staging | curated
     outcomes: list[Outcome] = field(default_factory=list)
     docs_index: Path | None = None
+    quality_page: Path | None = None  # self-contained, works offline (offline_docs.py)
 
     @property
     def success(self) -> bool:
@@ -92,6 +94,8 @@ class ValidationReport:
             lines += [f"- `{o.describe()}`" for o in bad]
         if self.docs_index:
             lines += ["", f"Data Docs: `{self.docs_index}`"]
+        if self.quality_page:
+            lines += ["", f"Data quality page (offline): `{self.quality_page}`"]
         return "\n".join(lines) + "\n"
 
 
@@ -253,7 +257,11 @@ def validate_frames(frames: dict[str, Any], *, gx_dir: Path, target: str,
                 success=bool(r.success), element_count=res.get("element_count"),
                 unexpected_count=res.get("unexpected_count"), observed=res))
     if build_docs:
+        from expectations.offline_docs import write_quality_page
+
         report.docs_index = build_docs_for_run(gx_dir, run_id.run_name, list(frames))
+        report.quality_page = write_quality_page(report, report.docs_index.parent,
+                                                 run_id.run_name)
     return report
 
 
@@ -271,6 +279,9 @@ def build_docs_for_run(gx_dir: Path, run_name: str, suites: list[str]) -> Path:
     keys += [ExpectationSuiteIdentifier(name=s) for s in suites if s not in rendered]
     ctx.build_data_docs(resource_identifiers=keys)
     rendered.update(suites)
+    from expectations.offline_docs import make_site_offline
+
+    make_site_offline(docs_index_path(gx_dir).parent)  # no CDN/S3 requests: works offline
     return docs_index_path(gx_dir)
 
 

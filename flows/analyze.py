@@ -15,7 +15,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
 from calcisvd.settings import REPO_ROOT, Settings
-from flows.common import run_name, settings_or_default
+from flows.common import flow_entry, flow_name, run_name, untagged_tasks
 
 
 @task(name="read-warehouse", cache_policy=NONE)
@@ -102,16 +102,18 @@ def report_is_current(settings: Settings) -> bool:
     return previous_summary(settings.reports_dir, fingerprint) is not None
 
 
-@flow(name="analyze", flow_run_name=run_name("analyze"), log_prints=True)
+@flow(name=flow_name("analyze"), flow_run_name=run_name("analyze"), log_prints=True)
+@untagged_tasks
 def analyze_flow(settings: Settings | None = None, published_path: Path | None = None,
                  n_boot: int = 2000, n_perm: int = 9999, seed: int = 20240601,
-                 force: bool = False) -> dict[str, Any]:
+                 force: bool = False, home: str | None = None, config: str | None = None,
+                 ) -> dict[str, Any]:
     """Analyse the warehouse and write ``<reports_dir>/analysis-<stamp>/``; returns paths and
     headline numbers. When the curated tables, options and code are those of the latest
     report, that report stands and nothing is recomputed (unless ``force``)."""
     from warehouse.stamps import analysis_fingerprint
 
-    settings = settings_or_default(settings)
+    settings = flow_entry(settings, home, config)
     log = get_run_logger()
     if not Path(settings.warehouse_path).is_file():
         raise FileNotFoundError(f"no warehouse at {settings.warehouse_path}: "

@@ -8,13 +8,13 @@ one task per session converts and writes, one task finalizes and publishes the s
 
 from __future__ import annotations
 
-import datetime as dt
 import subprocess
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
+
+from flows.common import flow_entry, flow_name, run_name, untagged_tasks
 
 if TYPE_CHECKING:
     from calcisvd.settings import Settings
@@ -34,11 +34,6 @@ def _transient(task_, task_run, state) -> bool:
     except Exception:
         return False
     return False
-
-
-def flow_run_name() -> str:
-    """``ingest-<UTC time>``, so the run list says when each run happened."""
-    return "ingest-" + dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
 
 
 @task(name="ingest-plan", cache_policy=NONE, persist_result=False)
@@ -95,7 +90,9 @@ def _publish(summary: dict[str, Any]) -> None:
                              description="calcisvd ingest: counts only, no identifiers")
 
 
-@flow(name="ingest", flow_run_name=flow_run_name, log_prints=False, validate_parameters=False)
+@flow(name=flow_name("ingest"), flow_run_name=run_name("ingest"), log_prints=False,
+      validate_parameters=False)
+@untagged_tasks
 def ingest_flow(settings: Settings | None = None, home: str | None = None,
                 config: str | None = None, lock_timeout_s: float | None = 600.0
                 ) -> dict[str, Any]:
@@ -104,18 +101,10 @@ def ingest_flow(settings: Settings | None = None, home: str | None = None,
     A second run while one is in progress waits up to ``lock_timeout_s`` seconds for the lock
     (``None`` waits forever), then ends cleanly with ``status: locked``.
     """
-    from calcisvd.settings import load_settings
     from tasks.ingest.fsutil import LockBusy
     from tasks.ingest.pipeline import IngestRun, ingest_lock, locked_summary, make_run_id
 
-    if settings is None:  # a deployment run: this flow is the entry point
-        from calcisvd.env import apply_offline_env
-        from calcisvd.logging import setup_logging
-
-        apply_offline_env()
-        settings = load_settings(config_file=Path(config) if config else None,
-                                 overrides={"home": Path(home) if home else None})
-        setup_logging(settings)
+    settings = flow_entry(settings, home, config)  # a deployment run: the entry point
     run_id = make_run_id()
     try:
         with ingest_lock(settings, lock_timeout_s):

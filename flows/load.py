@@ -14,7 +14,7 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 
 from calcisvd.settings import Settings
-from flows.common import run_name, settings_or_default
+from flows.common import flow_entry, flow_name, run_name, untagged_tasks
 
 
 @task(name="warehouse-load-batch", cache_policy=NONE)
@@ -38,15 +38,17 @@ def report_task(summary: Any) -> None:
                              description="expectation results of the staged batch")
 
 
-@flow(name="calcisvd-load", flow_run_name=run_name("load"), log_prints=True)
-def load_flow(settings: Settings | None = None, force: bool = False) -> dict[str, Any]:
+@flow(name=flow_name("load"), flow_run_name=run_name("load"), log_prints=True)
+@untagged_tasks
+def load_flow(settings: Settings | None = None, force: bool = False, home: str | None = None,
+              config: str | None = None) -> dict[str, Any]:
     """Load the derivatives into the warehouse; Failed when the batch fails validation.
     Inputs unchanged since the last load are not loaded again unless ``force``."""
     from prefect.runtime import flow_run
 
     from warehouse.load import BatchValidationError
 
-    settings = settings_or_default(settings)
+    settings = flow_entry(settings, home, config)
     summary = load_batch_task(settings, str(flow_run.id) if flow_run.id else None, force)
     if summary.status == "unchanged":
         print(f"load: inputs unchanged since load {summary.run_id}; nothing to do")

@@ -15,7 +15,14 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from calcisvd.settings import Settings
-from flows.common import make_task_runner, run_name, settings_or_default
+from flows.common import (
+    flow_entry,
+    flow_name,
+    make_task_runner,
+    run_name,
+    stage_tags,
+    untagged_tasks,
+)
 
 STAGES = ("ingest", "quantify", "load", "validate", "analyze")
 
@@ -66,17 +73,21 @@ def where_to_look(settings: Settings) -> dict[str, str]:
         "QC index": str(settings.derivatives_dir / "index.html"),
         "Data Docs": str(settings.gx_dir / "gx" / "uncommitted" / "data_docs" / "local_site"
                          / "index.html"),
+        "data quality": str(settings.gx_dir / "gx" / "uncommitted" / "data_docs"
+                            / "local_site" / "data-quality-curated.html"),  # works offline
         "warehouse": str(settings.warehouse_path),
         "SQL": 'calcisvd sql "SELECT * FROM v_baseline_cohort LIMIT 5"',
     }
 
 
-@flow(name="calcisvd-pipeline", flow_run_name=run_name("pipeline"))
+@flow(name=flow_name("pipeline"), flow_run_name=run_name("pipeline"))
+@untagged_tasks
 def pipeline_flow(settings: Settings | None = None, stages: list[str] | None = None,
-                  retry_failed: bool = False) -> dict[str, Any]:
+                  retry_failed: bool = False, home: str | None = None,
+                  config: str | None = None) -> dict[str, Any]:
     """Run the stages in order; stop at the first stage that fails (its state is Failed).
     ``retry_failed`` re-quantifies sessions whose last failure was a data error too."""
-    settings = settings_or_default(settings)
+    settings = flow_entry(settings, home, config)
     log = get_run_logger()
     timings: dict[str, float] = {}
     results: dict[str, Any] = {}
@@ -88,7 +99,8 @@ def pipeline_flow(settings: Settings | None = None, stages: list[str] | None = N
             log.info("stage %s: inputs unchanged since its last run; skipped", name)
             continue
         log.info("stage %s: starting", name)
-        results[name] = _stage(name, settings, retry_failed)
+        with stage_tags(name):  # the subflow's run: tags calcisvd + stage
+            results[name] = _stage(name, settings, retry_failed)
         timings[name] = round(time.perf_counter() - t0, 2)
         log.info("stage %s: done in %.1f s", name, timings[name])
     look = where_to_look(settings)

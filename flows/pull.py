@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
+from flows.common import flow_entry, flow_name, run_name, untagged_tasks
+
 if TYPE_CHECKING:
     from calcisvd.settings import Settings
     from tasks.pacs.config import DicomwebConfig
     from tasks.pacs.dicomweb import StudyRef
-
-
-def flow_run_name() -> str:
-    """``pacs-pull-<UTC time>``."""
-    return "pacs-pull-" + dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
 
 
 @task(name="pacs-query", cache_policy=NONE, persist_result=False, retries=2,
@@ -84,26 +80,19 @@ def pull(settings: Settings, cfg: DicomwebConfig) -> dict[str, Any]:
             "seconds": round(time.monotonic() - t0, 3)}
 
 
-@flow(name="pacs-pull", flow_run_name=flow_run_name, log_prints=False,
+@flow(name=flow_name("pull"), flow_run_name=run_name("pull"), log_prints=False,
       validate_parameters=False)
+@untagged_tasks
 def pull_flow(settings: Settings | None = None, home: str | None = None,
               config: str | None = None, ingest: bool = False) -> dict[str, Any]:
     """Pull new studies of the cohort from the PACS; with ``ingest``, ingest them right after.
 
     A second pull while one runs ends at once with ``status: locked``.
     """
-    from calcisvd.settings import load_settings
     from tasks.ingest.fsutil import LockBusy
     from tasks.pacs.config import dicomweb_config
 
-    if settings is None:  # a deployment run: this flow is the entry point
-        from calcisvd.env import apply_offline_env
-        from calcisvd.logging import setup_logging
-
-        apply_offline_env()
-        settings = load_settings(config_file=Path(config) if config else None,
-                                 overrides={"home": Path(home) if home else None})
-        setup_logging(settings)
+    settings = flow_entry(settings, home, config)
     cfg = dicomweb_config(settings)
     try:
         summary = pull(settings, cfg)

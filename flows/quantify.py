@@ -14,10 +14,13 @@ from prefect.cache_policies import NONE
 from calcisvd.settings import Settings
 from flows.common import (
     Progress,
+    flow_entry,
+    flow_name,
     make_task_runner,
     retry_transient_only,
     run_name,
-    settings_or_default,
+    stage_tags,
+    untagged_tasks,
 )
 from tasks.quantify.sessions import Session, discover_sessions, needs_quantification
 
@@ -68,14 +71,16 @@ def plan_quantification(settings: Settings, force: bool = False, retry_failed: b
     return todo, current, still_failed
 
 
-@flow(name="quantify", flow_run_name=run_name("quantify"), log_prints=True)
+@flow(name=flow_name("quantify"), flow_run_name=run_name("quantify"), log_prints=True)
+@untagged_tasks
 def quantify_flow(settings: Settings | None = None, force: bool = False,
-                  retry_failed: bool = False) -> dict[str, Any]:
+                  retry_failed: bool = False, home: str | None = None,
+                  config: str | None = None) -> dict[str, Any]:
     """Quantify new or changed sessions, and those whose last failure was transient (all
     failed ones with ``retry_failed``); returns counts and per-session results."""
     from tasks.qc.report import write_group_index
 
-    settings = settings_or_default(settings)
+    settings = flow_entry(settings, home, config)
     log = get_run_logger()
     todo, current, still_failed = plan_quantification(settings, force, retry_failed)
     log.info("quantify: %d session(s) to process, %d up to date", len(todo), current)
@@ -114,5 +119,6 @@ def quantify_flow(settings: Settings | None = None, force: bool = False,
 def run_quantify(settings: Settings, force: bool = False,
                  retry_failed: bool = False) -> dict[str, Any]:
     """Run the flow with the task runner the settings ask for."""
-    return quantify_flow.with_options(task_runner=make_task_runner(settings))(
-        settings=settings, force=force, retry_failed=retry_failed)
+    with stage_tags("quantify"):
+        return quantify_flow.with_options(task_runner=make_task_runner(settings))(
+            settings=settings, force=force, retry_failed=retry_failed)

@@ -14,7 +14,7 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 
 from calcisvd.settings import Settings
-from flows.common import run_name, settings_or_default
+from flows.common import flow_entry, flow_name, run_name, untagged_tasks
 
 
 class CuratedValidationError(RuntimeError):
@@ -30,14 +30,16 @@ def validate_task(settings: Settings, flow_run_id: str | None, force: bool = Fal
     return validate_curated(settings, flow_run_id=flow_run_id, skip_unchanged=not force)
 
 
-@flow(name="calcisvd-validate", flow_run_name=run_name("validate"), log_prints=True)
-def validate_flow(settings: Settings | None = None, force: bool = False) -> dict[str, Any]:
+@flow(name=flow_name("validate"), flow_run_name=run_name("validate"), log_prints=True)
+@untagged_tasks
+def validate_flow(settings: Settings | None = None, force: bool = False,
+                  home: str | None = None, config: str | None = None) -> dict[str, Any]:
     """Validate the curated tables; Failed when an expectation fails. Tables unchanged since
     the last validation are not validated again unless ``force``."""
     from prefect.artifacts import create_markdown_artifact
     from prefect.runtime import flow_run
 
-    settings = settings_or_default(settings)
+    settings = flow_entry(settings, home, config)
     result = validate_task(settings, str(flow_run.id) if flow_run.id else None, force)
     if result.skipped:
         print(f"validate: curated tables unchanged since validation {result.run_id}")

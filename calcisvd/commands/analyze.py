@@ -33,7 +33,7 @@ When the curated tables, the options and the statistics code are those of the la
 
 Writes <reports_dir>/analysis-YYYYMMDD-HHMMSS/ with report.html, report.md, one CSV per
 table, figures/*.png and run.json; reports/latest points at the newest, reports/index.html
-lists them all. Runs as the Prefect flow "analyze" (artifacts: Table 2 and a summary).
+lists them all. Runs as the Prefect flow "calcisvd-analyze" (artifacts: Table 2 and a summary).
 
 Example:
   calcisvd analyze

@@ -35,7 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Serve until SIGTERM/SIGINT; exit code 0, or 2 for invalid settings."""
-    import dataclasses
     import signal
     import sys
     import threading
@@ -46,7 +45,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     over = {k: v for k, v in {"receive_ae_title": args.ae_title, "receive_host": args.host,
                               "receive_port": args.port}.items() if v is not None}
     try:
-        cfg = receiver_config(dataclasses.replace(settings, **over))
+        cfg = receiver_config(settings.replace(**over))
     except ValueError as exc:
         print(f"calcisvd receive: {exc}", file=sys.stderr)
         return 2

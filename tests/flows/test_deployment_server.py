@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+from tests.flows.service import BIN, REPO, LocalServer
 
 
 def test_prefect_yaml_entrypoints_import() -> None:
@@ -35,64 +28,16 @@ def test_prefect_yaml_entrypoints_import() -> None:
     assert trig[0]["expect"] == ["calcisvd.ingest.new-sessions"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_health(url: str, timeout: float = 180) -> None:
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(1)
-    raise TimeoutError("prefect server did not start")
-
-
-class LocalServer:
-    """A real ``prefect server start`` on a free port, and the CLI pointed at it."""
-
-    def __init__(self, root: Path):
-        self.port = _free_port()
-        self.api = f"http://127.0.0.1:{self.port}/api"
-        self.env = dict(os.environ, PREFECT_HOME=str(root / "prefect"), PREFECT_API_URL=self.api,
-                        CALCISVD_HOME=str(root / "home"), CALCISVD_REPO=str(REPO),
-                        PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")
-
-    def prefect(self, *args: str, timeout: float = 300, env: dict | None = None) -> str:
-        res = subprocess.run([str(BIN / "prefect"), *args], env=env or self.env, cwd=REPO,
-                             capture_output=True, text=True, timeout=timeout)
-        assert res.returncode == 0, res.stdout + res.stderr
-        return res.stdout
-
-    def flow_runs(self, limit: int = 20) -> list[dict]:
-        body = json.dumps({"limit": limit}).encode()
-        req = urllib.request.Request(f"{self.api}/flow_runs/filter", data=body,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return json.loads(r.read())
-
-
 @pytest.fixture(scope="module")
 def local_server(tmp_path_factory: pytest.TempPathFactory):
     """One server for the module, with the process work pool and every deployment."""
-    root = tmp_path_factory.mktemp("prefect-server")
-    srv = LocalServer(root)
-    proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
-                             "--port", str(srv.port)], env=srv.env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    srv = LocalServer(tmp_path_factory.mktemp("prefect-server")).start()
     try:
-        _wait_health(srv.api)
         srv.prefect("work-pool", "create", "calcisvd-local", "--type", "process")
         srv.prefect("--no-prompt", "deploy", "--name", "pipeline")
         yield srv
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+        srv.stop()
 
 
 @pytest.mark.slow
@@ -103,7 +48,7 @@ def test_deploy_and_run_on_local_server(local_server: LocalServer) -> None:
                          timeout=600)
     states = {run["name"]: run["state"]["type"] for run in local_server.flow_runs(5)}
     assert "COMPLETED" in states.values(), states
-    assert any(name.startswith("pipeline ") for name in states), states
+    assert any(name.startswith("pipeline-") for name in states), states
 
 
 @pytest.mark.slow
@@ -142,7 +87,7 @@ def test_two_workers_share_one_pool_and_storage(local_server: LocalServer,
     runs = new_runs()
     assert len(runs) == 2, [r["name"] for r in runs]
     assert {r["state"]["type"] for r in runs} == {"COMPLETED"}, runs
-    assert all(r["name"].startswith("pipeline ") for r in runs), [r["name"] for r in runs]
+    assert all(r["name"].startswith("pipeline-") for r in runs), [r["name"] for r in runs]
     sessions = sorted(p.relative_to(home / "bids_dataset").as_posix()
                       for p in (home / "bids_dataset").glob("sub-*/ses-*"))
     assert len(sessions) == 2 and len({s.split("/")[0] for s in sessions}) == 1, sessions

@@ -76,9 +76,7 @@ def test_deleted_quarantine_folder_means_retry(tmp_path):
 def test_undated_rule_baseline(tmp_path):
     settings = make_settings(tmp_path / "home")
     _t1(settings.drop_dir, Patient("HOSP0104", extra=MASKED))
-    from dataclasses import replace
-
-    out = run_ingest(replace(settings, ingest_undated="baseline"))
+    out = run_ingest(settings.replace(ingest_undated="baseline"))
     assert out["ingested"] == 1
     assert list(settings.bids_dir.glob("sub-*/ses-M00/anat/*_T1w.nii.gz"))
 
@@ -106,8 +104,6 @@ def test_quarantine_command_list_retry_dismiss(tmp_path, capsys):
 
 
 def test_placeholder_identities(tmp_path):
-    from dataclasses import replace
-
     from tasks.ingest.deid import placeholder_id
 
     for value in ("", "***", "ANONYMOUS", "0000000", "XXXX", "anonymized", "---"):
@@ -120,7 +116,7 @@ def test_placeholder_identities(tmp_path):
     assert out["ingested"] == 0 and out["quarantine_reasons"] == {"identity": 1}
     ruled = make_settings(tmp_path / "home2")
     _t1(ruled.drop_dir, Patient("***"))
-    assert run_ingest(replace(ruled, ingest_placeholder_ids="study"))["ingested"] == 1
+    assert run_ingest(ruled.replace(ingest_placeholder_ids="study"))["ingested"] == 1
 
 
 def test_series_choice_and_skipped_list(tmp_path, capsys):

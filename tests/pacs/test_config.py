@@ -59,15 +59,14 @@ def test_filters_and_patient_list(tmp_path):
 
 
 def test_dicomweb_config_requires_url_and_cohort(settings, tmp_path):
-    import dataclasses
 
     with pytest.raises(ValueError, match="dicomweb_url"):
         dicomweb_config(settings)
-    s = dataclasses.replace(settings, dicomweb_url="http://127.0.0.1:1/dicom-web/")
+    s = settings.replace(dicomweb_url="http://127.0.0.1:1/dicom-web/")
     with pytest.raises(ValueError, match="no cohort to pull"):
         dicomweb_config(s)
     with pytest.raises(ValueError, match="file not found"):
-        dicomweb_config(dataclasses.replace(s, pacs_patient_list=tmp_path / "none.txt"))
+        dicomweb_config(s.replace(pacs_patient_list=tmp_path / "none.txt"))
     settings.secrets_dir.mkdir(parents=True)
     (settings.secrets_dir / "pacs_patients.txt").write_text("P9\n")
     cfg = dicomweb_config(s)

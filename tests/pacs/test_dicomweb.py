@@ -53,7 +53,7 @@ def test_since_filter_and_what_to_fetch(tmp_path):
 def _pull_settings(settings, orthanc, patient_ids):
     settings.secrets_dir.mkdir(parents=True, exist_ok=True)
     (settings.secrets_dir / "pacs_patients.txt").write_text("\n".join(patient_ids) + "\n")
-    return dataclasses.replace(settings, dicomweb_url=orthanc.dicomweb_url)
+    return settings.replace(dicomweb_url=orthanc.dicomweb_url)
 
 
 def _study_files(drop):
@@ -93,7 +93,7 @@ def test_pull_flow_fetches_new_studies_once(cohort, orthanc, settings, prefect_h
 
     orthanc.upload(by_date[second])  # the follow-up arrives in the PACS
     # its StudyDate is a year after the baseline but before "today": widen the look-back
-    later = pull_flow(settings=dataclasses.replace(s, dicomweb_lookback_days=100000))
+    later = pull_flow(settings=s.replace(dicomweb_lookback_days=100000))
     assert later["instances"] == len(by_date[second])
     assert len(list((s.drop_dir / "pacs").rglob("*.dcm"))) == n_first + len(by_date[second])
     study_uid = str(pydicom.dcmread(by_date[first][0]).StudyInstanceUID)
@@ -136,7 +136,7 @@ def test_failures_name_no_identifier(orthanc, settings):
 
     pid, uid = "HOSP-SECRET-77", "1.2.826.0.1.999.42"
     s = _pull_settings(settings, orthanc, [pid])
-    bad = dicomweb_config(dataclasses.replace(s, dicomweb_url=orthanc.url + "/no-such-root"))
+    bad = dicomweb_config(s.replace(dicomweb_url=orthanc.url + "/no-such-root"))
     with pytest.raises(PacsError) as exc:
         query(make_client(bad), bad, "20240101-")
     assert "HTTP 404" in str(exc.value) and pid not in str(exc.value)

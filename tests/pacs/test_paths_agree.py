@@ -6,7 +6,6 @@ simulated cohort by its own path and is ingested by the unchanged ingestion.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import subprocess
 
@@ -52,7 +51,7 @@ def test_push_pull_and_folder_drop_give_identical_bids(cohort, orthanc, tmp_path
     pull = make_settings(pull_home)
     (pull.secrets_dir / "pacs_patients.txt").write_text(
         str(pydicom.dcmread(files[0]).PatientID) + "\n")
-    summary = pull_flow(settings=dataclasses.replace(pull, dicomweb_url=orthanc.dicomweb_url),
+    summary = pull_flow(settings=pull.replace(dicomweb_url=orthanc.dicomweb_url),
                         ingest=True)
     assert summary["instances"] == len(files)
     assert summary["ingest"]["quarantined"] == 0
