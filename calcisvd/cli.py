@@ -87,15 +87,28 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"calcisvd: configuration error: {exc}", file=sys.stderr)
         return 2
-    apply_offline_env(prefect_home=str(settings.prefect_home))
-    setup_logging(settings)
-    command = _module(args.command)
-    if getattr(command, "RUNS_FLOWS", False):  # flow runs in the foreground of this process
-        from calcisvd.orchestration import foreground_flow_runs
+    from calcisvd.resources import EXIT_RESOURCE, as_resource_error
 
-        with foreground_flow_runs():
-            return int(command.run(args, settings) or 0)
-    return int(command.run(args, settings) or 0)
+    try:
+        apply_offline_env(prefect_home=str(settings.prefect_home))
+        setup_logging(settings)
+        command = _module(args.command)
+        if getattr(command, "RUNS_FLOWS", False) or args.command == "status":
+            from calcisvd.resources import check_writable
+
+            check_writable(Path(settings.prefect_home))  # Prefect's database lives there
+        if getattr(command, "RUNS_FLOWS", False):  # flow runs in the foreground of this process
+            from calcisvd.orchestration import foreground_flow_runs
+
+            with foreground_flow_runs():
+                return int(command.run(args, settings) or 0)
+        return int(command.run(args, settings) or 0)
+    except Exception as exc:  # a full disk or a read-only home: one sentence, no traceback
+        err = as_resource_error(exc)
+        if err is None:
+            raise
+        print(f"calcisvd {args.command}: {err}", file=sys.stderr)
+        return EXIT_RESOURCE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,9 @@ import json
 
 from calcisvd.settings import Settings
 
+#: exit code of a run that quarantined input or failed a session (the rest was ingested)
+EXIT_PARTIAL = 4
+
 HELP = "turn new scans in drop/ into the de-identified BIDS dataset"
 DESCRIPTION = """Turn new scans in drop/ into the de-identified BIDS dataset.
 
@@ -28,6 +31,10 @@ Examples:
   calcisvd ingest                 # through the Prefect flow (run visible in the Prefect UI)
   calcisvd ingest --no-prefect    # same work, plain Python (no Prefect server)
   calcisvd ingest --json          # print the summary as JSON
+
+Exit codes: 0 ok, 3 another run holds the lock, 4 partial (input quarantined or a session
+failed; everything else was ingested), 5 a resource problem (disk full, read-only home,
+no permission), named in one sentence.
 """
 
 #: runs Prefect flows in this process (the CLI starts them without heartbeats)
@@ -44,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the command; returns the process exit code (0 ok, 3 another run holds the lock)."""
+    """Run the command; returns the process exit code (0 ok, 3 another run holds the lock,
+    4 partial: some input was quarantined or a session failed in this run)."""
     if args.no_prefect:
         from tasks.ingest.pipeline import run_ingest
 
@@ -59,4 +67,4 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         from tasks.ingest.pipeline import summary_markdown
 
         print(summary_markdown(summary))
-    return 3 if summary.get("status") == "locked" else 0
+    return {"locked": 3, "partial": EXIT_PARTIAL}.get(str(summary.get("status")), 0)

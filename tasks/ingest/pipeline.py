@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from calcisvd.logging import get_logger
+from calcisvd.resources import ResourceError
 from tasks.ingest import bidsio
 from tasks.ingest.deid import load_or_create_key, pseudonym
 from tasks.ingest.fsutil import LockBusy, exclusive_lock, recover_dirs
+from tasks.ingest.isolation import discover_isolated, failure_reason, raise_if_resource
 from tasks.ingest.ledger import Ledger
 from tasks.ingest.plan import SessionPlan, plan_sessions
 from tasks.ingest.quarantine import QuarantineItem, quarantine
@@ -133,7 +135,7 @@ class IngestRun:
                       workers=max(1, int(self.settings.n_procs or 1)))
         disc = Discovery()
         for source in scan_drop(self.drop_dir):
-            disc.extend(source.discover(ctx))
+            disc.extend(discover_isolated(source, ctx))
         self.counts["files_unchanged"] += disc.unchanged
         if disc.duplicates:
             self.counts["duplicates"] += disc.duplicates
@@ -167,7 +169,11 @@ class IngestRun:
     def _quarantine(self, items: list[QuarantineItem], rows: list[FileRow]) -> None:
         qdir = Path(self.settings.quarantine_dir or "")
         for item in items:
-            folder = quarantine(item, self.drop_dir, qdir, self.run_id)
+            try:
+                folder = quarantine(item, self.drop_dir, qdir, self.run_id)
+            except OSError as exc:
+                raise_if_resource(exc, qdir)
+                raise
             self.counts["quarantined"] += 1
             self.quarantine_reasons[item.category] += 1
             log.warning("quarantined %d file(s) in %s: %s", len(item.files), folder.name,
@@ -181,9 +187,17 @@ class IngestRun:
         """Convert and write one session, record it; returns a PHI-free summary."""
         from tasks.ingest.convert import find_dcm2niix
 
-        res: SessionResult = build_session(
-            sp, drop_dir=self.drop_dir, bids_dir=self.bids_dir,
-            staging_root=staging_root(self.settings), dcm2niix=find_dcm2niix())
+        try:
+            res: SessionResult = build_session(
+                sp, drop_dir=self.drop_dir, bids_dir=self.bids_dir,
+                staging_root=staging_root(self.settings), dcm2niix=find_dcm2niix())
+        except Exception as exc:  # one session's input must not stop the others
+            raise_if_resource(exc, self.bids_dir)
+            res = SessionResult(sp.subject, sp.session, sp.days)
+            why = failure_reason(exc)
+            res.quarantined = [(s, s.quarantine_item(
+                f"the session could not be converted ({why}); its other series are "
+                "quarantined with it", "conversion")) for s in sp.series]
         self._quarantine([q for _, q in res.quarantined],
                          [r for s, _ in res.quarantined for r in s.file_rows])
         rows: dict[str, list] = {"files": [], "instances": [], "series": []}
@@ -216,6 +230,8 @@ class IngestRun:
         """
         try:
             self.ingest_session(sp)
+        except ResourceError:
+            raise  # the machine lacks something: every other session would fail the same way
         except Exception as exc:  # the run goes on with the other sessions
             log.error("%s failed (%s); it will be retried by the next run", sp.name,
                       type(exc).__name__)
@@ -254,7 +270,7 @@ class IngestRun:
         """Counts only (no identifiers)."""
         return {
             "run_id": self.run_id,
-            "status": "ok",
+            "status": "partial" if self.counts["quarantined"] else "ok",
             "ingested": self.counts["ingested"],
             "skipped": self.counts["skipped"],
             "quarantined": self.counts["quarantined"],
@@ -290,6 +306,8 @@ def run_ingest(settings: Settings, *, run_id: str | None = None,
                 failed = sum(pool.map(run.try_ingest_session, sessions))
             summary = run.finalize()
             summary["failed_sessions"] = failed
+            if failed:
+                summary["status"] = "partial"
             return summary
     except LockBusy:
         log.warning("%s: another ingest run is in progress; nothing done", run_id)
@@ -309,5 +327,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         reasons = summary.get(key) or {}
         if reasons:
             lines += [f"## {title}", ""] + [f"- {r}: {n}" for r, n in reasons.items()] + [""]
+    lines.append(f"{summary.get('ingested', 0)} ingested, {summary.get('quarantined', 0)} "
+                 f"quarantined, {summary.get('failed_sessions', 0)} failed session(s).")
     lines.append(f"Status: {summary.get('status')}; {summary.get('seconds', 0)} s.")
     return "\n".join(lines) + "\n"
