@@ -115,7 +115,21 @@ def collect_status(settings: Settings, runs: int = 10,
     report["backlog"] = backlog(settings)
     report["quarantine"] = quarantine_entries(settings.quarantine_dir, limit=0)
     report["warehouse"] = warehouse_counts(settings)
+    report["clinical"] = clinical_status(settings)
     return report
+
+
+def clinical_status(settings: Settings) -> dict[str, Any]:
+    """The last ingest's clinical report: files, unusable files, held-back rows, conflicts."""
+    import json
+
+    from tasks.ingest.pipeline import clinical_report_path
+
+    path = clinical_report_path(settings)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def format_status(report: dict[str, Any]) -> str:
@@ -142,6 +156,14 @@ def format_status(report: dict[str, Any]) -> str:
     q = report["quarantine"]
     lines += ["", f"quarantine: {len(q)} input(s)"]
     lines += [f"  {e['file']}: {e['reason']}" for e in q[:20]]
+    c = report.get("clinical") or {}
+    if c:
+        held = c.get("held_rows", [])
+        lines += ["", f"clinical: {len(c.get('files', []))} file(s) read, "
+                  f"{len(c.get('errors', {}))} unusable, {len(held)} row(s) held back, "
+                  f"{len(c.get('conflicts', []))} value change(s) between exports"]
+        lines += [f"  {name}: {why}" for name, why in c.get("errors", {}).items()]
+        lines += [f"  {h['file']} row {h['row']}: {h['reason']}" for h in held[:20]]
     wh = report["warehouse"]
     lines += ["", "warehouse:" + ("" if wh is not None else " not created yet or busy")]
     if wh:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from calcisvd.settings import Settings
 
 #: exit code of a run that quarantined input or failed a session (the rest was ingested)
 EXIT_PARTIAL = 4
+#: exit code when the pseudonym key or re-identification map is missing for a dataset
+EXIT_IDENTITY = 6
 
 HELP = "turn new scans in drop/ into the de-identified BIDS dataset"
 DESCRIPTION = """Turn new scans in drop/ into the de-identified BIDS dataset.
@@ -34,7 +37,8 @@ Examples:
 
 Exit codes: 0 ok, 3 another run holds the lock, 4 partial (input quarantined or a session
 failed; everything else was ingested), 5 a resource problem (disk full, read-only home,
-no permission), named in one sentence.
+no permission), named in one sentence, 6 refused: the pseudonym key or re-identification
+map in secrets/ is missing while the dataset has subjects (restore it from its backup).
 """
 
 #: runs Prefect flows in this process (the CLI starts them without heartbeats)
@@ -53,14 +57,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the command; returns the process exit code (0 ok, 3 another run holds the lock,
     4 partial: some input was quarantined or a session failed in this run)."""
-    if args.no_prefect:
-        from tasks.ingest.pipeline import run_ingest
+    from tasks.ingest.deid import MissingKeyError
 
-        summary = run_ingest(settings, lock_timeout_s=args.lock_timeout)
-    else:
-        from flows.ingest import ingest_flow
+    try:
+        if args.no_prefect:
+            from tasks.ingest.pipeline import run_ingest
 
-        summary = ingest_flow(settings=settings, lock_timeout_s=args.lock_timeout)
+            summary = run_ingest(settings, lock_timeout_s=args.lock_timeout)
+        else:
+            from flows.ingest import ingest_flow
+
+            summary = ingest_flow(settings=settings, lock_timeout_s=args.lock_timeout)
+    except MissingKeyError as exc:
+        print(f"calcisvd ingest: refused: {exc}", file=sys.stderr)
+        return EXIT_IDENTITY
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import shutil
 import threading
 import time
@@ -22,13 +23,14 @@ from typing import TYPE_CHECKING, Any
 from calcisvd.logging import get_logger
 from calcisvd.resources import ResourceError
 from tasks.ingest import bidsio
-from tasks.ingest.deid import load_or_create_key, pseudonym
-from tasks.ingest.fsutil import LockBusy, exclusive_lock, recover_dirs
+from tasks.ingest.clinical import ClinicalResult, clinical_files, read_clinical_exports
+from tasks.ingest.deid import MissingKeyError, load_or_create_key, pseudonym
+from tasks.ingest.fsutil import LockBusy, exclusive_lock, recover_dirs, write_text_atomic
 from tasks.ingest.isolation import discover_isolated, failure_reason, raise_if_resource
 from tasks.ingest.ledger import Ledger
 from tasks.ingest.plan import SessionPlan, plan_sessions
 from tasks.ingest.quarantine import QuarantineItem, quarantine
-from tasks.ingest.scan import scan_drop
+from tasks.ingest.scan import CLINICAL_DIR, scan_drop
 from tasks.ingest.session import SessionResult, build_session
 from tasks.ingest.sources.base import Context, Discovery, FileRow, SeriesInput
 
@@ -48,6 +50,12 @@ def lock_path(settings: Settings) -> Path:
     return Path(settings.var_dir or "") / "ingest" / "ingest.lock"
 
 
+def clinical_report_path(settings: Settings) -> Path:
+    """``<var>/ingest/clinical_report.json``: the last run's clinical files, held rows,
+    conflicts (file names, row numbers, columns; no identifiers); read by ``status``."""
+    return Path(settings.var_dir or "") / "ingest" / "clinical_report.json"
+
+
 def baselines_path(settings: Settings) -> Path:
     """``<secrets>/ingest_baselines.json``: subject -> date of the first study (secret)."""
     return Path(settings.secrets_dir or "") / "ingest_baselines.json"
@@ -62,6 +70,20 @@ def staging_root(settings: Settings) -> Path:
 def pybids_db_path(settings: Settings) -> Path:
     """pybids database cache, ``<var>/pybids``."""
     return Path(settings.var_dir or "") / "pybids"
+
+
+def load_identity(settings: Settings) -> bytes:
+    """The pseudonym key; refused (never recreated) when the dataset already has subjects and
+    the key or the re-identification map is missing (:class:`MissingKeyError`)."""
+    bids = Path(settings.bids_dir or "")
+    exists = bids.is_dir() and any(p.is_dir() for p in bids.glob("sub-*"))
+    reid = Path(settings.reid_map_path)
+    if exists and Path(settings.pseudonym_key_path).exists() and not reid.exists():
+        raise MissingKeyError(
+            f"the re-identification map {reid} is missing but the BIDS dataset already has "
+            f"subjects; restore {reid.name} from your backup of {reid.parent}. Nothing was "
+            "changed.")
+    return load_or_create_key(settings.pseudonym_key_path, dataset_exists=exists)
 
 
 def make_run_id(now: dt.datetime | None = None) -> str:
@@ -107,7 +129,7 @@ class IngestRun:
     timings: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.key = load_or_create_key(self.settings.pseudonym_key_path)
+        self.key = load_identity(self.settings)
         self.ledger = Ledger(ledger_path(self.settings))
         self._secrets_lock = threading.Lock()
         self.changed = False
@@ -251,8 +273,8 @@ class IngestRun:
             on_disk = set(bidsio.existing_sessions(bids, sub))
             changed |= bidsio.write_sessions_tsv(
                 bids, sub, {k: v for k, v in sessions[sub].items() if k in on_disk})
-        clinical = bidsio.read_clinical(bidsio.newest_clinical_csv(self.drop_dir))
-        covariates = {pseudonym(self.key, pid): rec for pid, rec in clinical.items()}
+        clinical = self._clinical()
+        covariates = {pseudonym(self.key, pid): rec for pid, rec in clinical.records.items()}
         changed |= bidsio.write_participants(bids, subjects, covariates)
         self.changed |= changed
         if self.changed:
@@ -265,6 +287,34 @@ class IngestRun:
         self.ledger.close()
         self.timings["finalize"] = time.perf_counter() - t0
         return self.summary(subjects=len(subjects))
+
+    def _clinical(self) -> ClinicalResult:
+        """Read every clinical export; quarantine unusable files, report held rows."""
+        from calcisvd.io import sha256_file
+
+        result = read_clinical_exports(clinical_files(self.drop_dir))
+        items, rows = [], []
+        for name, why in result.errors.items():
+            rel = f"{CLINICAL_DIR}/{name}"
+            try:
+                sha = sha256_file(self.drop_dir / rel)
+            except OSError:
+                sha = ""
+            items.append(QuarantineItem(reason=f"clinical CSV cannot be used: {rel}: {why}",
+                                        category="clinical", files=[rel],
+                                        hashes=[sha] if sha else []))
+        self._quarantine(items, rows)
+        for held in result.held:
+            log.warning("clinical row held back: %s row %d: %s", held.file, held.row,
+                        held.reason)
+        if result.conflicts:
+            log.info("%d clinical value change(s) between exports (the later export is used)",
+                     len(result.conflicts))
+        self.clinical_report = result.report()
+        path = clinical_report_path(self.settings)
+        write_text_atomic(path, json.dumps({"run_id": self.run_id, **self.clinical_report},
+                                           indent=2) + "\n")
+        return result
 
     def summary(self, **extra: Any) -> dict[str, Any]:
         """Counts only (no identifiers)."""
@@ -280,6 +330,7 @@ class IngestRun:
             "dataset_changed": self.changed,
             "skip_reasons": dict(sorted(self.skip_reasons.items())),
             "quarantine_reasons": dict(sorted(self.quarantine_reasons.items())),
+            "clinical": getattr(self, "clinical_report", {}),
             "seconds": round(time.perf_counter() - self.started, 3),
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
             **extra,
@@ -327,6 +378,12 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         reasons = summary.get(key) or {}
         if reasons:
             lines += [f"## {title}", ""] + [f"- {r}: {n}" for r, n in reasons.items()] + [""]
+    clinical = summary.get("clinical") or {}
+    if clinical.get("errors") or clinical.get("held_rows"):
+        lines += ["## Clinical CSVs", ""]
+        lines += [f"- {name}: {why}" for name, why in clinical.get("errors", {}).items()]
+        lines += [f"- {h['file']} row {h['row']} held back: {h['reason']}"
+                  for h in clinical.get("held_rows", [])] + [""]
     lines.append(f"{summary.get('ingested', 0)} ingested, {summary.get('quarantined', 0)} "
                  f"quarantined, {summary.get('failed_sessions', 0)} failed session(s).")
     lines.append(f"Status: {summary.get('status')}; {summary.get('seconds', 0)} s.")
