@@ -50,8 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the command; returns the process exit code."""
-    from warehouse.query import ReadOnlyViolation, check_output, parse_params, run_query, \
-        write_result
+    from warehouse.query import (
+        ReadOnlyViolation,
+        check_output,
+        parse_params,
+        run_query,
+        write_result,
+    )
 
     try:
         check_output(settings, args.output)
