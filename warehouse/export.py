@@ -14,7 +14,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from warehouse.db import VIEWS_DIR, WarehouseLockedError, connect, run_script
+from warehouse.db import (
+    VIEWS_DIR,
+    WarehouseDamagedError,
+    WarehouseLockedError,
+    connect,
+    run_script,
+)
 
 #: tables written to each snapshot
 SNAPSHOT_TABLES: tuple[str, ...] = (
@@ -96,6 +102,6 @@ def open_reader(warehouse_path: Path, parquet_dir: Path) -> tuple[Any, str]:
     if Path(warehouse_path).is_file():
         try:
             return connect(warehouse_path, read_only=True), "duckdb"
-        except WarehouseLockedError:
+        except (WarehouseLockedError, WarehouseDamagedError):  # damaged: the snapshot answers
             pass
     return open_snapshot(parquet_dir), "parquet"

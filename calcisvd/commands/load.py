@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from calcisvd.settings import Settings
 
@@ -39,10 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the command; returns the process exit code."""
+    from warehouse.db import WarehouseDamagedError
     from warehouse.load import BatchValidationError, LoadSummary, load_derivatives
 
     if args.no_flow:
-        return _report(load_derivatives(settings))
+        try:
+            return _report(load_derivatives(settings))
+        except WarehouseDamagedError as exc:
+            print(f"calcisvd load: {exc}", file=sys.stderr)
+            return 1
     from flows.load import load_flow
 
     state = load_flow(settings=settings, return_state=True)
@@ -51,6 +57,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     exc = state.result(raise_on_failure=False)
     if isinstance(exc, BatchValidationError):
         return _report(exc.summary)
+    if isinstance(exc, WarehouseDamagedError):
+        print(f"calcisvd load: {exc}", file=sys.stderr)
+        return 1
     print(f"calcisvd load: failed: {exc}")
     return 1
 
