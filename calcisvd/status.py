@@ -116,7 +116,25 @@ def collect_status(settings: Settings, runs: int = 10,
     report["quarantine"] = quarantine_entries(settings.quarantine_dir, limit=0)
     report["warehouse"] = warehouse_counts(settings)
     report["clinical"] = clinical_status(settings)
+    report["held_back"] = held_back_rows(settings)
     return report
+
+
+def held_back_rows(settings: Settings) -> list[str] | None:
+    """Cells the last successful load held back (warehouse.holdback), or None if unreadable."""
+    con = _connect_ro(settings)
+    if con is None:
+        return None
+    try:
+        rows = con.execute(
+            "SELECT path, message FROM ingest_log WHERE run_id = (SELECT run_id FROM "
+            "pipeline_runs WHERE kind = 'load' AND status = 'success' ORDER BY started_at "
+            "DESC LIMIT 1) AND message LIKE '%held back%' ORDER BY path").fetchall()
+        return [f"{p}: {m}" for p, m in rows]
+    except Exception:
+        return None
+    finally:
+        con.close()
 
 
 def clinical_status(settings: Settings) -> dict[str, Any]:
@@ -164,6 +182,10 @@ def format_status(report: dict[str, Any]) -> str:
                   f"{len(c.get('conflicts', []))} value change(s) between exports"]
         lines += [f"  {name}: {why}" for name, why in c.get("errors", {}).items()]
         lines += [f"  {h['file']} row {h['row']}: {h['reason']}" for h in held[:20]]
+    held = report.get("held_back") or []
+    if held:
+        lines += ["", f"held back by the last load: {len(held)} value(s)"]
+        lines += [f"  {h}" for h in held[:20]]
     wh = report["warehouse"]
     lines += ["", "warehouse:" + ("" if wh is not None else " not created yet or busy")]
     if wh:

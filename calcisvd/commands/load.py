@@ -75,6 +75,8 @@ def _report(summary) -> int:
         print("  the batch stays in staging; failed expectations:")
         for line in summary.failure_details:
             print(f"   - {line}")
+    for h in summary.held_back[:20]:
+        print(f"  held back: {h}")
     for p in summary.problems[:20]:
         print(f"  warning: {p}")
     if summary.docs_index:
