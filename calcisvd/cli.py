@@ -88,9 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"calcisvd: configuration error: {exc}", file=sys.stderr)
         return 2
+    from calcisvd.permissions import apply_umask, secure_home
     from calcisvd.resources import EXIT_RESOURCE, as_resource_error
 
+    apply_umask()  # BIDS 0644/0755 whatever the user's umask (see calcisvd/permissions.py)
     try:
+        secure_home(settings)
         apply_offline_env(prefect_home=str(settings.prefect_home))
         setup_logging(settings)
         command = _module(args.command)

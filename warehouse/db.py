@@ -139,6 +139,12 @@ def connect(path: Path | str, *, read_only: bool = False, migrate_schema: bool =
     if why:
         con.close()
         raise WarehouseDamagedError(path, why)
+    if not read_only:
+        import os
+
+        for p in (path, Path(f"{path}.wal")):  # curated data: not world-readable
+            if p.is_file() and p.stat().st_mode & 0o007:
+                os.chmod(p, 0o640)
     if migrate_schema and not read_only:
         migrate(con)
     return con

@@ -42,6 +42,7 @@ def export_snapshot(con: Any, parquet_dir: Path, run_id: str) -> Path:
     tmp = snap.with_name(snap.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    os.chmod(parquet_dir, 0o750)  # curated data: not world-readable
     for table in SNAPSHOT_TABLES:
         target = tmp / f"{table}.parquet"
         # table names are the constants above; the file name is bound as a parameter

@@ -64,7 +64,9 @@ def load_or_create_key(path: Path, *, dataset_exists: bool = False) -> bytes:
             f"restore {path.name} from your backup of {path.parent} (a new key would ingest "
             "every patient again under a new pseudonym). Nothing was changed.")
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from calcisvd.permissions import secure_secrets
+
+        secure_secrets(path.parent)  # 0700, whatever the umask
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import shutil
 import threading
 import time
@@ -130,6 +131,9 @@ class IngestRun:
 
     def __post_init__(self) -> None:
         self.key = load_identity(self.settings)
+        from calcisvd.permissions import secure_home
+
+        secure_home(self.settings)
         self.ledger = Ledger(ledger_path(self.settings))
         self._secrets_lock = threading.Lock()
         self.changed = False
@@ -190,6 +194,9 @@ class IngestRun:
 
     def _quarantine(self, items: list[QuarantineItem], rows: list[FileRow]) -> None:
         qdir = Path(self.settings.quarantine_dir or "")
+        if items and not qdir.is_dir():
+            qdir.mkdir(parents=True, mode=0o750)  # raw copies: not world-readable
+            os.chmod(qdir, 0o750)
         for item in items:
             try:
                 folder = quarantine(item, self.drop_dir, qdir, self.run_id)
