@@ -104,15 +104,16 @@ def run_query(settings: Settings, sql: str, params: dict[str, Any] | None = None
               ) -> tuple[Any, str]:
     """Run ``sql`` with bound ``params``; returns ``(pyarrow.Table, source)``.
 
-    The connection is confined by :func:`lock_down` to the current Parquet snapshot.
+    The connection is confined by :func:`lock_down` to the Parquet snapshots folder.
     """
-    from warehouse.export import current_snapshot, open_reader
+    from warehouse.export import open_reader
 
     assert settings.warehouse_path and settings.parquet_dir
     con, source = open_reader(settings.warehouse_path, settings.parquet_dir)
     try:
-        snap = current_snapshot(settings.parquet_dir)
-        lock_down(con, [snap] if snap else [])
+        # the snapshot folder as a whole: a load may switch `current` after this connection
+        # built its views on the previous snapshot (kept by the pruning for readers)
+        lock_down(con, [Path(settings.parquet_dir).resolve()])
         refuse_non_queries(con, sql)
         used = set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", sql))
         bound = {k: v for k, v in (params or {}).items() if k in used}
