@@ -112,7 +112,7 @@ def hostile_inputs(root: Path, n_cases: int, seed: int) -> dict[str, Any]:
     runs, crashes, removed = [], 0, []
     for _attempt in range(3):
         proc = _cli(settings.home, "ingest", "--no-prefect", "--json")
-        ok = proc.returncode == 0
+        ok = proc.returncode in OK_INGEST
         summary = {}
         if ok:
             summary = json.loads(proc.stdout[proc.stdout.index("{"):])
@@ -170,6 +170,30 @@ def hostile_inputs(root: Path, n_cases: int, seed: int) -> dict[str, Any]:
         "peak_child_rss_mb": round(peak_child_mb, 1),
         "seconds": {"generate": round(gen_s, 1), "ingest": round(ingest_s, 1)},
     }
+
+
+def isolation_cases(root: Path) -> dict[str, Any]:
+    """Issue 23's run-wide failures, each beside good sessions, in one unprivileged ingest
+    (``tests/robustness/test_isolation.py``): every case quarantined, no good session lost."""
+    from tests.robustness.helpers import cli_command, make_settings
+    from tests.robustness.test_isolation import write_drop
+
+    settings = make_settings(root / "home")
+    bad = write_drop(settings.drop_dir)
+    cmd = cli_command("ingest", "--no-prefect", "--json", "--home", str(settings.home))
+    if os.geteuid() == 0 and shutil.which("setpriv"):
+        cmd = [shutil.which("setpriv"), "--bounding-set=-dac_override,-dac_read_search", *cmd]
+    proc = subprocess.run(cmd, cwd=CODE["root"], env=_env(settings.home), capture_output=True,
+                          text=True, timeout=900, check=False)
+    reasons = [json.loads(p.read_text()) for p in settings.quarantine_dir.glob("*/reason.json")]
+    named = {f for r in reasons if r.get("reason") for f in r["files"]}
+    cases = {k: v.relative_to(settings.drop_dir).as_posix() in named for k, v in bad.items()}
+    good = len(list(settings.bids_dir.glob("sub-*/ses-M00/anat/*.nii.gz")))
+    return {"cases_tried": len(cases), "quarantined_with_reason": sum(cases.values()),
+            "cases": cases, "returncode": proc.returncode,
+            "crashes": int(proc.returncode not in OK_INGEST or "Traceback" in proc.stderr),
+            "good_images_ingested": good, "good_images_expected": 4,
+            "good_sessions_lost": max(0, 4 - good)}
 
 
 # ---- part 2 ----------------------------------------------------------------------------------
@@ -258,8 +282,13 @@ def warehouse_differences(a: Path, b: Path, limit: int = 20) -> list[str]:
     return out[:limit]
 
 
+#: exit codes of an ingest run that worked: 0 ok, 4 partial (some input quarantined)
+OK_INGEST = (0, 4)
+
+
 def _require(proc: subprocess.CompletedProcess, what: str) -> None:
-    if proc.returncode != 0:
+    ok = OK_INGEST if what.startswith("ingest") else (0,)
+    if proc.returncode not in ok:
         raise RuntimeError(f"{what} failed ({proc.returncode}): {proc.stdout[-800:]}"
                            f"{proc.stderr[-800:]}")
 
@@ -326,6 +355,9 @@ def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requan
     for _ in range(kills["load"]):
         kill("load", 2.0, 12.0, "--no-flow")
     _require(_cli(home, "load", "--no-flow"), "load rerun")
+    for _ in range(kills.get("validate", 0)):
+        kill("validate", 1.0, 6.0, "--no-flow")
+    _require(_cli(home, "validate", "--no-flow"), "validate rerun")
     final = snapshot(settings)
     # other sessions edit the measuring code while this runs: bring the reference to the same
     # code (quantify reruns only sessions whose inputs or code changed), then compare
@@ -339,6 +371,8 @@ def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requan
     return {
         "reference_home": str(reference), "killed_home": str(home),
         "kill_points": sum(p["killed_while_running"] for p in points),
+        "kill_points_by_stage": {st: sum(p["killed_while_running"] for p in points
+                                         if p["stage"] == st) for st in kills},
         "kill_attempts": points,
         "requantified_sessions": len(set(redo)),
         "bids_equal_after_ingest_rerun": after_ingest["bids"] == ref_snap["bids"],
@@ -375,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=20261126)
     p.add_argument("--subjects", type=int, default=3)
     p.add_argument("--resolution", type=float, default=4.0)
-    p.add_argument("--kills", default="4,4,4", help="kill attempts: ingest,quantify,load")
+    p.add_argument("--kills", default="20,8,16,12",
+                   help="kill attempts: ingest,quantify,load[,validate]")
     p.add_argument("--requantify", type=int, default=1,
                    help="sessions whose derivatives the quantify kills work on")
     p.add_argument("--reference", type=Path, default=None,
@@ -406,6 +441,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['hostile']['handled_safely']} handled safely, "
           f"{result['hostile']['not_quarantined']} not quarantined, "
           f"{result['hostile']['crashes']} crash(es)", flush=True)
+    result["isolation"] = isolation_cases(root / "isolation")
+    print(f"isolation: {result['isolation']['quarantined_with_reason']}/"
+          f"{result['isolation']['cases_tried']} quarantined with a reason, "
+          f"{result['isolation']['good_sessions_lost']} good image(s) lost", flush=True)
     if not args.skip_kills:
         reference = args.reference
         ingest_s = None
@@ -413,9 +452,10 @@ def main(argv: list[str] | None = None) -> int:
             reference = root / "reference"
             ingest_s = build_reference(reference, args.subjects, args.seed % 1000,
                                        args.resolution)
-        ki, kq, kl = (int(x) for x in args.kills.split(","))
+        counts = [int(x) for x in args.kills.split(",")] + [0]
+        ki, kq, kl, kv = counts[:4]
         result["kills"] = kill_and_converge(root, reference, {"ingest": ki, "quantify": kq,
-                                                              "load": kl},
+                                                              "load": kl, "validate": kv},
                                             args.requantify, args.seed, ingest_s)
         result["audit_phi"] = [audit(reference), audit(root / "killed")]
     result["audit_phi_hostile"] = audit(root / "hostile" / "home")
@@ -424,7 +464,12 @@ def main(argv: list[str] | None = None) -> int:
     result["counts"] = {
         "cases_tried": h["cases_tried"], "quarantined": h["quarantined"],
         "handled_safely": h["handled_safely"], "not_quarantined": h["not_quarantined"],
-        "crashes": h["crashes"], "kill_points": k.get("kill_points"),
+        "crashes": h["crashes"] + result["isolation"]["crashes"],
+        "isolation_cases": result["isolation"]["cases_tried"],
+        "isolation_quarantined": result["isolation"]["quarantined_with_reason"],
+        "good_sessions_lost": result["isolation"]["good_sessions_lost"],
+        "kill_points": k.get("kill_points"),
+        "kill_points_by_stage": k.get("kill_points_by_stage"),
         "sessions_lost": k.get("sessions_lost"), "duplicate_rows": k.get("duplicate_rows"),
         "phi_findings": sum(a["findings"] or 0 for a in result.get("audit_phi", [])),
         "phi_findings_hostile_home": result["audit_phi_hostile"]["findings"],

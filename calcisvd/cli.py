@@ -17,7 +17,7 @@ from calcisvd import __version__
 
 COMMANDS: tuple[str, ...] = (
     "init", "simulate", "ingest", "quantify", "load", "validate", "analyze", "run", "status",
-    "sql", "audit-phi", "quarantine", "receive", "pull",
+    "sql", "audit-phi", "quarantine", "receive", "pull", "warehouse",
 )
 
 EPILOG = """\
@@ -101,15 +101,32 @@ def main(argv: list[str] | None = None) -> int:
               f"create it with `calcisvd init --home {settings.home}` or fix the path",
               file=sys.stderr)
         return 2
-    apply_offline_env(prefect_home=str(settings.prefect_home))
-    setup_logging(settings)
-    if getattr(command, "RUNS_FLOWS", False):  # flow runs in the foreground of this process
-        from calcisvd.orchestration import foreground_flow_runs
-        from flows.common import stage_tags  # runs tagged calcisvd + stage: alerts see them
+    from calcisvd.permissions import apply_umask, secure_home
+    from calcisvd.resources import EXIT_RESOURCE, as_resource_error
 
-        with foreground_flow_runs(), stage_tags(_STAGE.get(args.command, args.command)):
-            return int(command.run(args, settings) or 0)
-    return int(command.run(args, settings) or 0)
+    apply_umask()  # BIDS 0644/0755 whatever the user's umask (see calcisvd/permissions.py)
+    try:
+        if settings.home.is_dir():
+            secure_home(settings)
+        apply_offline_env(prefect_home=str(settings.prefect_home))
+        setup_logging(settings)
+        if getattr(command, "RUNS_FLOWS", False) or args.command == "status":
+            from calcisvd.resources import check_writable
+
+            check_writable(Path(settings.prefect_home))  # Prefect's database lives there
+        if getattr(command, "RUNS_FLOWS", False):  # flow runs in the foreground of this process
+            from calcisvd.orchestration import foreground_flow_runs
+            from flows.common import stage_tags  # runs tagged calcisvd + stage: alerts see them
+
+            with foreground_flow_runs(), stage_tags(_STAGE.get(args.command, args.command)):
+                return int(command.run(args, settings) or 0)
+        return int(command.run(args, settings) or 0)
+    except Exception as exc:  # a full disk or a read-only home: one sentence, no traceback
+        err = as_resource_error(exc)
+        if err is None:
+            raise
+        print(f"calcisvd {args.command}: {err}", file=sys.stderr)
+        return EXIT_RESOURCE
 
 
 #: the stage (flow) a command runs, where its name differs

@@ -142,7 +142,42 @@ def collect_status(settings: Settings, runs: int = 5, with_prefect: bool = True,
     if wh:
         wh = {k: v for k, v in wh.items() if k != "sessions"}
     report["warehouse"] = wh
+    report["clinical"] = clinical_status(settings)
+    report["held_back"] = held_back_rows(settings)
     return report
+
+
+def held_back_rows(settings: Settings) -> list[str] | None:
+    """Cells the last successful load held back (warehouse.holdback), or None if unreadable."""
+    from warehouse.export import open_reader
+
+    if not Path(settings.warehouse_path).is_file():
+        return None
+    try:
+        con, _source = open_reader(settings.warehouse_path, settings.parquet_dir)
+    except Exception:
+        return None
+    try:
+        rows = con.execute(
+            "SELECT path, message FROM ingest_log WHERE run_id = (SELECT run_id FROM "
+            "pipeline_runs WHERE kind = 'load' AND status = 'success' ORDER BY started_at "
+            "DESC LIMIT 1) AND message LIKE '%held back%' ORDER BY path").fetchall()
+        return [f"{p}: {m}" for p, m in rows]
+    except Exception:
+        return None
+    finally:
+        con.close()
+
+
+def clinical_status(settings: Settings) -> dict[str, Any]:
+    """The last ingest's clinical report: files, unusable files, held-back rows, conflicts."""
+    from tasks.ingest.pipeline import clinical_report_path
+
+    path = clinical_report_path(settings)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _runs_lines(p: dict[str, Any]) -> list[str]:
@@ -197,6 +232,18 @@ def format_status(report: dict[str, Any]) -> str:
                  if sk.get("skipped") else "")]
     sk_list = report.get("skipped", [])
     lines += [f"  {e['description'] or '(no description)'}: {e['reason']}" for e in sk_list[:20]]
+    c = report.get("clinical") or {}
+    if c:
+        held = c.get("held_rows", [])
+        lines += ["", f"clinical: {len(c.get('files', []))} file(s) read, "
+                  f"{len(c.get('errors', {}))} unusable, {len(held)} row(s) held back, "
+                  f"{len(c.get('conflicts', []))} value change(s) between exports"]
+        lines += [f"  {name}: {why}" for name, why in c.get("errors", {}).items()]
+        lines += [f"  {h['file']} row {h['row']}: {h['reason']}" for h in held[:20]]
+    held = report.get("held_back") or []
+    if held:
+        lines += ["", f"held back by the last load: {len(held)} value(s)"]
+        lines += [f"  {h}" for h in held[:20]]
     if wh:
         nc = wh["no_clinical"]
         lines += ["", f"subjects without clinical data: {len(nc)}"]

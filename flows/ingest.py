@@ -113,6 +113,8 @@ def ingest_flow(settings: Settings | None = None, home: str | None = None,
             failed = _write_sessions(run, sessions, max(1, int(settings.n_procs or 1)))
             summary = finalize_task(run)
             summary["failed_sessions"] = failed
+            if failed:
+                summary["status"] = "partial"
     except LockBusy:
         summary = locked_summary(run_id)
     _publish(summary)

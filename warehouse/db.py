@@ -31,6 +31,51 @@ class WarehouseLockedError(RuntimeError):
     """The DuckDB file is held by another process for longer than the retry window."""
 
 
+class WarehouseDamagedError(RuntimeError):
+    """The DuckDB file is damaged (truncated, unreadable blocks): restore it."""
+
+    def __init__(self, path: Path, why: str):
+        self.path = Path(path)
+        super().__init__(
+            f"the warehouse {path} is damaged ({why}); run `calcisvd warehouse restore` to "
+            "rebuild it from the last Parquet snapshot and the derivatives")
+
+
+#: bytes before the first block of a DuckDB file (the main header and two database headers)
+DUCKDB_HEADER_BYTES = 3 * 4096
+
+
+def integrity_problem(con: Any, path: Path) -> str | None:
+    """Why the open warehouse at ``path`` is damaged, or ``None``.
+
+    The file must hold every block the database declares (``PRAGMA database_size``:
+    ``total_blocks x block_size`` after the headers): a truncated file fails this at once,
+    before a query trips over a missing block. A deeper check reads every table.
+    """
+    row = con.execute("PRAGMA database_size").fetchone()
+    if row is None:
+        return None
+    block_size, total_blocks = int(row[2]), int(row[3])
+    expected = DUCKDB_HEADER_BYTES + block_size * total_blocks if total_blocks else 0
+    actual = Path(path).stat().st_size
+    if actual < expected:
+        return f"the file holds {actual} bytes of the {expected} its blocks need: truncated"
+    return None
+
+
+def deep_check(con: Any) -> str | None:
+    """Read every base table in full; the first failure as text, or ``None``."""
+    tables = [r[0] + "." + r[1] for r in con.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = "
+        "current_database() ORDER BY 1, 2").fetchall()]
+    for name in tables:
+        try:
+            con.sql(f"SELECT * FROM {name}").to_arrow_table()  # names from the catalog
+        except Exception as exc:
+            return f"table {name} unreadable: {type(exc).__name__}"
+    return None
+
+
 def read_sql(name: str) -> str:
     """Text of ``warehouse/<name>`` (e.g. ``sql/promote.sql``)."""
     return (PACKAGE_DIR / name).read_text(encoding="utf-8")
@@ -75,13 +120,38 @@ def connect(path: Path | str, *, read_only: bool = False, migrate_schema: bool =
             con = duckdb.connect(str(path), read_only=read_only)
             break
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
-            if not _is_lock_error(exc) or time.monotonic() >= deadline:
+            if not _is_lock_error(exc):
+                from calcisvd.resources import as_resource_error
+
+                resource = as_resource_error(exc, path)
+                if resource is not None:
+                    raise resource from None
+                raise WarehouseDamagedError(path, type(exc).__name__ + ": "
+                                            + _first_line(exc)) from None
+            if time.monotonic() >= deadline:
                 raise WarehouseLockedError(f"{path}: {exc}") from exc
             time.sleep(delay)
             delay = min(delay * 1.5, 0.25)
+        except (duckdb.SerializationException, duckdb.InternalException,
+                duckdb.CatalogException) as exc:  # unreadable headers or catalog
+            raise WarehouseDamagedError(path, type(exc).__name__) from None
+    why = integrity_problem(con, path) if path.is_file() else None
+    if why:
+        con.close()
+        raise WarehouseDamagedError(path, why)
+    if not read_only:
+        import os
+
+        for p in (path, Path(f"{path}.wal")):  # curated data: not world-readable
+            if p.is_file() and p.stat().st_mode & 0o007:
+                os.chmod(p, 0o640)
     if migrate_schema and not read_only:
         migrate(con)
     return con
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else ""
 
 
 @contextmanager

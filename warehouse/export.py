@@ -14,7 +14,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from warehouse.db import VIEWS_DIR, WarehouseLockedError, connect, run_script
+from warehouse.db import (
+    VIEWS_DIR,
+    WarehouseDamagedError,
+    WarehouseLockedError,
+    connect,
+    run_script,
+)
 
 #: tables written to each snapshot
 SNAPSHOT_TABLES: tuple[str, ...] = (
@@ -36,6 +42,7 @@ def export_snapshot(con: Any, parquet_dir: Path, run_id: str) -> Path:
     tmp = snap.with_name(snap.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    os.chmod(parquet_dir, 0o750)  # curated data: not world-readable
     for table in SNAPSHOT_TABLES:
         target = tmp / f"{table}.parquet"
         # table names are the constants above; the file name is bound as a parameter
@@ -96,6 +103,6 @@ def open_reader(warehouse_path: Path, parquet_dir: Path) -> tuple[Any, str]:
     if Path(warehouse_path).is_file():
         try:
             return connect(warehouse_path, read_only=True), "duckdb"
-        except WarehouseLockedError:
+        except (WarehouseLockedError, WarehouseDamagedError):  # damaged: the snapshot answers
             pass
     return open_snapshot(parquet_dir), "parquet"

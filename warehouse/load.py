@@ -19,6 +19,7 @@ from typing import Any
 
 from calcisvd.settings import Settings
 from warehouse import db, sources
+from warehouse.holdback import hold_back, missing_covariates
 
 #: curated table -> (natural key, scope columns, scope table, columns ignored when comparing)
 CURATED: dict[str, tuple[tuple[str, ...], tuple[str, ...], str, tuple[str, ...]]] = {
@@ -59,6 +60,7 @@ class LoadSummary:
     docs_index: str | None = None
     snapshot: str | None = None
     validation_markdown: str = ""
+    held_back: list[str] = field(default_factory=list)  # cells failing a row rule (holdback)
     timings_s: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -245,6 +247,10 @@ def load_derivatives(settings: Settings, run_id: str | None = None, *,
             flow_run_id)
         batch = read_batch(settings, con)
         frames = {t: sources.frame(t, rows, batch.problems) for t, rows in batch.rows.items()}
+        held = hold_back(frames)  # one implausible covariate must not gate the whole batch
+        batch.problems += [(f"{h['table']}:{h['key']}", h["reason"]) for h in held]
+        summary.held_back = [f"{h['table']} {h['key']}: {h['reason']}" for h in held]
+        batch.problems += missing_covariates(frames)
         summary.staged = batch.counts()
         summary.problems = [f"{p}: {m}" for p, m in batch.problems]
         summary.timings_s["read"] = time.perf_counter() - t0

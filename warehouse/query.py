@@ -57,14 +57,63 @@ def refuse_non_queries(con: Any, sql: str) -> None:
                                 + ", ".join(refused))
 
 
+def lock_down(con: Any, allowed_dirs: list[Path]) -> None:
+    """Confine ``con``: no extension install or autoload, file functions (``read_text``,
+    ``read_csv``, ``read_blob``, ``glob``, URLs...) refused outside ``allowed_dirs`` (the
+    warehouse snapshot), then the configuration is locked so SQL cannot undo it.
+
+    DuckDB's ``enable_external_access=false`` turns off every file system and network access
+    except the ``allowed_directories`` set before it; ``lock_configuration`` makes every
+    later ``SET`` fail.
+    """
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    if allowed_dirs:
+        # DuckDB's SET takes no parameters; the paths are the home's own snapshot folders
+        literal = ", ".join("'" + (str(d).rstrip("/") + "/").replace("'", "''") + "'"
+                            for d in allowed_dirs)
+        con.execute(f"SET allowed_directories = [{literal}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def protected_dirs(settings: Settings) -> list[Path]:
+    """Folders of the home that ``--output`` must never write into: secrets, the datasets,
+    the drop folder, quarantine and ``var/`` (warehouse, snapshots, Prefect, logs)."""
+    names = ("secrets_dir", "bids_dir", "derivatives_dir", "drop_dir", "quarantine_dir",
+             "var_dir", "parquet_dir", "prefect_home", "logs_dir", "gx_dir", "truth_dir")
+    return [Path(p).resolve() for n in names if (p := getattr(settings, n, None))]
+
+
+def check_output(settings: Settings, output: Path | None) -> None:
+    """Raise :class:`ReadOnlyViolation` when ``output`` (symlinks resolved) lies inside a
+    protected folder of the home or is the warehouse file itself."""
+    if output is None:
+        return
+    target = Path(output).expanduser().resolve()
+    protected = protected_dirs(settings)
+    if settings.warehouse_path:
+        protected.append(Path(settings.warehouse_path).resolve())
+    for folder in protected:
+        if target == folder or target.is_relative_to(folder):
+            raise ReadOnlyViolation(f"--output {output} is inside {folder}, which calcisvd "
+                                    "protects; write the result elsewhere")
+
+
 def run_query(settings: Settings, sql: str, params: dict[str, Any] | None = None
               ) -> tuple[Any, str]:
-    """Run ``sql`` with bound ``params``; returns ``(pyarrow.Table, source)``."""
+    """Run ``sql`` with bound ``params``; returns ``(pyarrow.Table, source)``.
+
+    The connection is confined by :func:`lock_down` to the Parquet snapshots folder.
+    """
     from warehouse.export import open_reader
 
     assert settings.warehouse_path and settings.parquet_dir
     con, source = open_reader(settings.warehouse_path, settings.parquet_dir)
     try:
+        # the snapshot folder as a whole: a load may switch `current` after this connection
+        # built its views on the previous snapshot (kept by the pruning for readers)
+        lock_down(con, [Path(settings.parquet_dir).resolve()])
         refuse_non_queries(con, sql)
         used = set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", sql))
         bound = {k: v for k, v in (params or {}).items() if k in used}

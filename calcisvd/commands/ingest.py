@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from calcisvd.settings import Settings
+
+#: exit code of a run that quarantined input or failed a session (the rest was ingested)
+EXIT_PARTIAL = 4
+#: exit code when the pseudonym key or re-identification map is missing for a dataset
+EXIT_IDENTITY = 6
 
 HELP = "turn new scans in drop/ into the de-identified BIDS dataset"
 DESCRIPTION = """Turn new scans in drop/ into the de-identified BIDS dataset.
@@ -28,6 +34,11 @@ Examples:
   calcisvd ingest                 # through the Prefect flow (run visible in the Prefect UI)
   calcisvd ingest --no-prefect    # same work, plain Python (no Prefect server)
   calcisvd ingest --json          # print the summary as JSON
+
+Exit codes: 0 ok, 3 another run holds the lock, 4 partial (input quarantined or a session
+failed; everything else was ingested), 5 a resource problem (disk full, read-only home,
+no permission), named in one sentence, 6 refused: the pseudonym key or re-identification
+map in secrets/ is missing while the dataset has subjects (restore it from its backup).
 """
 
 #: runs Prefect flows in this process (the CLI starts them without heartbeats)
@@ -44,19 +55,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the command; returns the process exit code (0 ok, 3 another run holds the lock)."""
-    if args.no_prefect:
-        from tasks.ingest.pipeline import run_ingest
+    """Run the command; returns the process exit code (0 ok, 3 another run holds the lock,
+    4 partial: some input was quarantined or a session failed in this run)."""
+    from tasks.ingest.deid import MissingKeyError
 
-        summary = run_ingest(settings, lock_timeout_s=args.lock_timeout)
-    else:
-        from flows.ingest import ingest_flow
+    try:
+        if args.no_prefect:
+            from tasks.ingest.pipeline import run_ingest
 
-        summary = ingest_flow(settings=settings, lock_timeout_s=args.lock_timeout)
+            summary = run_ingest(settings, lock_timeout_s=args.lock_timeout)
+        else:
+            from flows.ingest import ingest_flow
+
+            summary = ingest_flow(settings=settings, lock_timeout_s=args.lock_timeout)
+    except MissingKeyError as exc:
+        print(f"calcisvd ingest: refused: {exc}", file=sys.stderr)
+        return EXIT_IDENTITY
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         from tasks.ingest.pipeline import summary_markdown
 
         print(summary_markdown(summary))
-    return 3 if summary.get("status") == "locked" else 0
+    return {"locked": 3, "partial": EXIT_PARTIAL}.get(str(summary.get("status")), 0)

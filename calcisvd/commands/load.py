@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from calcisvd.settings import Settings
 
@@ -46,10 +47,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the command; returns the process exit code."""
+    from warehouse.db import WarehouseDamagedError
     from warehouse.load import BatchValidationError, LoadSummary, load_derivatives
 
     if args.no_flow:
-        return _report(load_derivatives(settings))
+        try:
+            return _report(load_derivatives(settings))
+        except WarehouseDamagedError as exc:
+            print(f"calcisvd load: {exc}", file=sys.stderr)
+            return 1
     from flows.load import load_flow
 
     state = load_flow(settings=settings, force=args.force, return_state=True)
@@ -58,6 +64,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     exc = state.result(raise_on_failure=False)
     if isinstance(exc, BatchValidationError):
         return _report(exc.summary)
+    if isinstance(exc, WarehouseDamagedError):
+        print(f"calcisvd load: {exc}", file=sys.stderr)
+        return 1
     print(f"calcisvd load: failed: {exc}")
     return 1
 
@@ -75,6 +84,8 @@ def _report(summary) -> int:
         print("  the batch stays in staging; failed expectations:")
         for line in summary.failure_details:
             print(f"   - {line}")
+    for h in summary.held_back[:20]:
+        print(f"  held back: {h}")
     for p in summary.problems[:20]:
         print(f"  warning: {p}")
     if summary.docs_index:

@@ -27,6 +27,10 @@ examples:
   calcisvd sql "SELECT * FROM v_baseline_cohort WHERE age >= $a" --param a:int=65 --format csv
   calcisvd sql "SELECT * FROM v_session_measures" --format parquet --output sessions.parquet
 
+The query runs confined: DuckDB's external access is off (no file outside the current
+Parquet snapshot, no URL, no extension install or autoload) and --output refuses the home's
+protected folders (secrets/, the BIDS dataset, drop/, quarantine/, var/).
+
 Other tools: `duckdb -readonly var/calcisvd.duckdb`, or polars/pandas on
 var/parquet/current/<table>.parquet (see warehouse/schema.md).
 """
@@ -46,8 +50,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the command; returns the process exit code."""
-    from warehouse.query import parse_params, run_query, write_result
+    from warehouse.query import (
+        ReadOnlyViolation,
+        check_output,
+        parse_params,
+        run_query,
+        write_result,
+    )
 
+    try:
+        check_output(settings, args.output)
+    except ReadOnlyViolation as exc:
+        print(f"calcisvd sql: refused: {exc}", file=sys.stderr)
+        return 2
     try:
         params = parse_params(args.param)
         table, source = run_query(settings, args.query, params)

@@ -1,7 +1,7 @@
 """Dataset-level BIDS files and the secret side files, all written atomically and only on change.
 
 Writes ``dataset_description.json`` (BIDS 1.10.0, raw), ``README``, ``.bidsignore``,
-``participants.tsv``/``.json`` (clinical covariates from the newest ``drop/clinical/*.csv``),
+``participants.tsv``/``.json`` (clinical covariates read by :mod:`tasks.ingest.clinical`),
 ``sub-X/sub-X_sessions.tsv`` (``session_id``, ``days_since_baseline``) and
 ``sub-X/ses-Y/sub-X_ses-Y_scans.tsv`` (``filename`` only: no acquisition dates). In
 ``secrets/``: the re-identification map and the subjects' baseline dates.
@@ -24,9 +24,6 @@ CLINICAL_COLUMNS: Final[tuple[str, ...]] = (
     "age", "sex", "smoking", "hypertension", "diabetes", "hyperlipidaemia", "heart_disease",
     "prior_stroke",
 )
-_YES_NO = {"yes": "yes", "no": "no", "y": "yes", "n": "no", "1": "yes", "0": "no",
-           "true": "yes", "false": "no"}
-_SEX = {"m": "M", "male": "M", "f": "F", "female": "F"}
 PARTICIPANTS_JSON: Final[dict] = {
     "participant_id": {"Description": "Keyed pseudonym of the subject (HMAC-SHA256 of the "
                                       "hospital patient ID, first 10 hex characters)"},
@@ -86,41 +83,6 @@ def write_dataset_files(bids_dir: Path, name: str = "calcisvd cohort") -> list[P
         if write_text_atomic(bids_dir / rel, text):
             changed.append(bids_dir / rel)
     return changed
-
-
-def newest_clinical_csv(drop_dir: Path) -> Path | None:
-    """The newest ``drop/clinical/*.csv`` (by name, which carries the export date, then mtime)."""
-    files = list((drop_dir / "clinical").glob("*.csv"))
-    if not files:
-        return None
-    return max(files, key=lambda p: (p.name, p.stat().st_mtime_ns))
-
-
-def read_clinical(path: Path | None) -> dict[str, dict[str, str]]:
-    """Hospital patient_id -> normalised covariates (age in years, sex M/F, yes/no)."""
-    if path is None:
-        return {}
-    out: dict[str, dict[str, str]] = {}
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        for row in csv.DictReader(fh):
-            pid = (row.get("patient_id") or "").strip()
-            if not pid:
-                continue
-            rec: dict[str, str] = {}
-            for col in CLINICAL_COLUMNS:
-                raw = (row.get(col) or "").strip()
-                if col == "age":
-                    try:
-                        age = float(raw)
-                        rec[col] = str(int(age)) if age.is_integer() else f"{age:g}"
-                    except ValueError:
-                        rec[col] = "n/a"
-                elif col == "sex":
-                    rec[col] = _SEX.get(raw.lower(), "n/a")
-                else:
-                    rec[col] = _YES_NO.get(raw.lower(), "n/a")
-            out[pid] = rec
-    return out
 
 
 def _tsv(header: Iterable[str], rows: Iterable[Iterable[object]]) -> str:

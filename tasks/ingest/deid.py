@@ -1,6 +1,7 @@
 """De-identification: keyed pseudonyms, session labels, sidecar allow-list, NIfTI header scrub.
 
-* Pseudonym = the first 10 hex characters of HMAC-SHA256(key, PatientID) (RFC 2104); the key is
+* Pseudonym = the first 10 hex characters of HMAC-SHA256(key, PatientID) (RFC 2104), the ID
+  normalised first (:func:`normalise_patient_id`: NFC, stripped, upper case); the key is
   32 random bytes (``os.urandom``) stored hex-encoded in ``secrets/pseudonym.key`` (mode 0600),
   created on first use and kept outside the dataset and the warehouse.
 * Session label = ``M<months>`` with months = round(days since the subject's first study /
@@ -19,6 +20,7 @@ import hashlib
 import hmac
 import json
 import os
+import unicodedata
 from pathlib import Path
 from typing import Final
 
@@ -45,11 +47,26 @@ _NIFTI_TEXT_FIELDS: Final[tuple[tuple[int, int], ...]] = ((4, 18), (148, 80), (2
                                                           (328, 16))
 
 
-def load_or_create_key(path: Path) -> bytes:
-    """Return the HMAC key at ``path``, creating 32 random bytes (mode 0600) on first use."""
+class MissingKeyError(RuntimeError):
+    """The pseudonym key (or re-identification map) is missing while a dataset exists."""
+
+
+def load_or_create_key(path: Path, *, dataset_exists: bool = False) -> bytes:
+    """Return the HMAC key at ``path``, creating 32 random bytes (mode 0600) on first use.
+
+    With ``dataset_exists`` a missing key is never recreated (a new key would give every
+    patient a second pseudonym): :class:`MissingKeyError` names the file to restore.
+    """
     path = Path(path)
+    if not path.exists() and dataset_exists:
+        raise MissingKeyError(
+            f"the pseudonym key {path} is missing but the BIDS dataset already has subjects; "
+            f"restore {path.name} from your backup of {path.parent} (a new key would ingest "
+            "every patient again under a new pseudonym). Nothing was changed.")
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from calcisvd.permissions import secure_secrets
+
+        secure_secrets(path.parent)  # 0700, whatever the umask
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
@@ -64,9 +81,17 @@ def load_or_create_key(path: Path) -> bytes:
     return key
 
 
+def normalise_patient_id(patient_id: str) -> str:
+    """The documented rule for hospital patient IDs: Unicode NFC, surrounding white space
+    (spaces, tabs, DICOM padding) removed, upper case. ``h1512204 `` and ``H1512204`` are one
+    patient; inner characters are kept as they are."""
+    return unicodedata.normalize("NFC", patient_id or "").strip().upper()
+
+
 def pseudonym(key: bytes, patient_id: str) -> str:
-    """Subject label: first 10 hex characters of HMAC-SHA256(key, PatientID)."""
-    return hmac.new(key, patient_id.strip().encode("utf-8"), hashlib.sha256).hexdigest()[:10]
+    """Subject label: first 10 hex characters of HMAC-SHA256(key, normalised PatientID)."""
+    return hmac.new(key, normalise_patient_id(patient_id).encode("utf-8"),
+                    hashlib.sha256).hexdigest()[:10]
 
 
 def keyed_hash(key: bytes, text: str) -> str:

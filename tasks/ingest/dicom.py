@@ -223,7 +223,7 @@ def read_instance(path: Path, rel: str, *, full: bool = False, walk: bool = True
         if syntax in NATIVE_SYNTAXES and length not in (None, 0xFFFFFFFF):
             bits = int(ds.get("BitsAllocated", 16) or 16)
             spp = int(ds.get("SamplesPerPixel", 1) or 1)
-            frames = int(_text(ds, 0x00280008) or 1)
+            frames = _int(_text(ds, 0x00280008) or "1") or 1  # "0.0", "x": one frame
             expected = (rows or 0) * (cols or 0) * spp * frames * bits // 8
             if length < expected:
                 raise UnreadableFile(
@@ -385,7 +385,7 @@ def _from_walk(path: Path, rel: str, data: bytes, sha: str,
                 f"truncated file: pixel data needs {length} bytes, {len(data) - pix.offset} "
                 "present", series_uid)
         if hdr.syntax in NATIVE_SYNTAXES and length != 0xFFFFFFFF:
-            frames = int(text.get(0x00280008) or 1)
+            frames = _int(text.get(0x00280008) or "1") or 1  # "0.0", "x": one frame
             expected = (rows or 0) * (cols or 0) * (spp or 1) * frames * (bits or 16) // 8
             if length < expected:
                 raise UnreadableFile(
@@ -421,6 +421,8 @@ def _read_one(args: tuple[str, str]) -> DicomInstance | UnreadableFile | str:
         return exc
     except OSError as exc:
         return exc.strerror or type(exc).__name__
+    except Exception as exc:  # a header no reader rule foresaw: that file alone is refused
+        return UnreadableFile(f"header cannot be parsed ({type(exc).__name__})")
 
 
 #: below this many new files, headers are read in the calling process (no worker start-up)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
+import os
 import shutil
 import threading
 import time
@@ -20,9 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from calcisvd.logging import get_logger
+from calcisvd.resources import ResourceError
 from tasks.ingest import bidsio
-from tasks.ingest.deid import load_or_create_key, pseudonym
-from tasks.ingest.fsutil import LockBusy, exclusive_lock, recover_dirs
+from tasks.ingest.clinical import ClinicalResult, clinical_files, read_clinical_exports
+from tasks.ingest.deid import MissingKeyError, load_or_create_key, pseudonym
+from tasks.ingest.fsutil import LockBusy, exclusive_lock, recover_dirs, write_text_atomic
+from tasks.ingest.isolation import discover_isolated, failure_reason, raise_if_resource
 from tasks.ingest.ledger import Ledger
 from tasks.ingest.plan import SessionPlan, plan_sessions
 from tasks.ingest.quarantine import (
@@ -33,7 +38,7 @@ from tasks.ingest.quarantine import (
     without_paths,
     write_skipped,
 )
-from tasks.ingest.scan import scan_drop
+from tasks.ingest.scan import CLINICAL_DIR, scan_drop
 from tasks.ingest.session import SessionResult, build_session
 from tasks.ingest.sources.base import Context, Discovery, FileRow, SeriesInput
 
@@ -53,6 +58,12 @@ def lock_path(settings: Settings) -> Path:
     return Path(settings.var_dir or "") / "ingest" / "ingest.lock"
 
 
+def clinical_report_path(settings: Settings) -> Path:
+    """``<var>/ingest/clinical_report.json``: the last run's clinical files, held rows,
+    conflicts (file names, row numbers, columns; no identifiers); read by ``status``."""
+    return Path(settings.var_dir or "") / "ingest" / "clinical_report.json"
+
+
 def baselines_path(settings: Settings) -> Path:
     """``<secrets>/ingest_baselines.json``: subject -> date of the first study (secret)."""
     return Path(settings.secrets_dir or "") / "ingest_baselines.json"
@@ -67,6 +78,20 @@ def staging_root(settings: Settings) -> Path:
 def pybids_db_path(settings: Settings) -> Path:
     """pybids database cache, ``<var>/pybids``."""
     return Path(settings.var_dir or "") / "pybids"
+
+
+def load_identity(settings: Settings) -> bytes:
+    """The pseudonym key; refused (never recreated) when the dataset already has subjects and
+    the key or the re-identification map is missing (:class:`MissingKeyError`)."""
+    bids = Path(settings.bids_dir or "")
+    exists = bids.is_dir() and any(p.is_dir() for p in bids.glob("sub-*"))
+    reid = Path(settings.reid_map_path)
+    if exists and Path(settings.pseudonym_key_path).exists() and not reid.exists():
+        raise MissingKeyError(
+            f"the re-identification map {reid} is missing but the BIDS dataset already has "
+            f"subjects; restore {reid.name} from your backup of {reid.parent}. Nothing was "
+            "changed.")
+    return load_or_create_key(settings.pseudonym_key_path, dataset_exists=exists)
 
 
 def make_run_id(now: dt.datetime | None = None) -> str:
@@ -107,7 +132,10 @@ class IngestRun:
     ingested_keys: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.key = load_or_create_key(self.settings.pseudonym_key_path)
+        self.key = load_identity(self.settings)
+        from calcisvd.permissions import secure_home
+
+        secure_home(self.settings)
         self.ledger = Ledger(ledger_path(self.settings))
         self._secrets_lock = threading.Lock()
         self.changed = False
@@ -144,7 +172,7 @@ class IngestRun:
                       quarantined_keys=quarantined_keys(qdir) if held else None)
         disc = Discovery()
         for source in scan_drop(self.drop_dir):
-            disc.extend(source.discover(ctx))
+            disc.extend(discover_isolated(source, ctx))
         self.counts["files_unchanged"] += disc.unchanged
         if disc.duplicates:
             self.counts["duplicates"] += disc.duplicates
@@ -191,8 +219,15 @@ class IngestRun:
 
     def _quarantine(self, items: list[QuarantineItem], rows: list[FileRow]) -> None:
         qdir = Path(self.settings.quarantine_dir or "")
+        if items and not qdir.is_dir():
+            qdir.mkdir(parents=True, mode=0o750)  # raw copies: not world-readable
+            os.chmod(qdir, 0o750)
         for item in items:
-            folder = quarantine(item, self.drop_dir, qdir, self.run_id)
+            try:
+                folder = quarantine(item, self.drop_dir, qdir, self.run_id)
+            except OSError as exc:
+                raise_if_resource(exc, qdir)
+                raise
             self.counts["quarantined"] += 1
             self.quarantine_reasons[item.category] += 1
             log.warning("quarantined %d file(s) in %s: %s", len(item.files), folder.name,
@@ -206,9 +241,17 @@ class IngestRun:
         """Convert and write one session, record it; returns a PHI-free summary."""
         from tasks.ingest.convert import find_dcm2niix
 
-        res: SessionResult = build_session(
-            sp, drop_dir=self.drop_dir, bids_dir=self.bids_dir,
-            staging_root=staging_root(self.settings), dcm2niix=find_dcm2niix())
+        try:
+            res: SessionResult = build_session(
+                sp, drop_dir=self.drop_dir, bids_dir=self.bids_dir,
+                staging_root=staging_root(self.settings), dcm2niix=find_dcm2niix())
+        except Exception as exc:  # one session's input must not stop the others
+            raise_if_resource(exc, self.bids_dir)
+            res = SessionResult(sp.subject, sp.session, sp.days)
+            why = failure_reason(exc)
+            res.quarantined = [(s, s.quarantine_item(
+                f"the session could not be converted ({why}); its other series are "
+                "quarantined with it", "conversion")) for s in sp.series]
         self._quarantine([q for _, q in res.quarantined],
                          [r for s, _ in res.quarantined for r in s.file_rows])
         rows: dict[str, list] = {"files": [], "instances": [], "series": []}
@@ -242,6 +285,8 @@ class IngestRun:
         """
         try:
             self.ingest_session(sp)
+        except ResourceError:
+            raise  # the machine lacks something: every other session would fail the same way
         except Exception as exc:  # the run goes on with the other sessions
             log.error("%s failed (%s); it will be retried by the next run", sp.name,
                       type(exc).__name__)
@@ -261,8 +306,8 @@ class IngestRun:
             on_disk = set(bidsio.existing_sessions(bids, sub))
             changed |= bidsio.write_sessions_tsv(
                 bids, sub, {k: v for k, v in sessions[sub].items() if k in on_disk})
-        clinical = bidsio.read_clinical(bidsio.newest_clinical_csv(self.drop_dir))
-        covariates = {pseudonym(self.key, pid): rec for pid, rec in clinical.items()}
+        clinical = self._clinical()
+        covariates = {pseudonym(self.key, pid): rec for pid, rec in clinical.records.items()}
         changed |= bidsio.write_participants(bids, subjects, covariates)
         self.changed |= changed
         if self.changed:
@@ -281,11 +326,39 @@ class IngestRun:
         self.timings["finalize"] = time.perf_counter() - t0
         return self.summary(subjects=len(subjects))
 
+    def _clinical(self) -> ClinicalResult:
+        """Read every clinical export; quarantine unusable files, report held rows."""
+        from calcisvd.io import sha256_file
+
+        result = read_clinical_exports(clinical_files(self.drop_dir))
+        items, rows = [], []
+        for name, why in result.errors.items():
+            rel = f"{CLINICAL_DIR}/{name}"
+            try:
+                sha = sha256_file(self.drop_dir / rel)
+            except OSError:
+                sha = ""
+            items.append(QuarantineItem(reason=f"clinical CSV cannot be used: {rel}: {why}",
+                                        category="clinical", files=[rel],
+                                        hashes=[sha] if sha else []))
+        self._quarantine(items, rows)
+        for held in result.held:
+            log.warning("clinical row held back: %s row %d: %s", held.file, held.row,
+                        held.reason)
+        if result.conflicts:
+            log.info("%d clinical value change(s) between exports (the later export is used)",
+                     len(result.conflicts))
+        self.clinical_report = result.report()
+        path = clinical_report_path(self.settings)
+        write_text_atomic(path, json.dumps({"run_id": self.run_id, **self.clinical_report},
+                                           indent=2) + "\n")
+        return result
+
     def summary(self, **extra: Any) -> dict[str, Any]:
         """Counts only (no identifiers)."""
         return {
             "run_id": self.run_id,
-            "status": "ok",
+            "status": "partial" if self.counts["quarantined"] else "ok",
             "ingested": self.counts["ingested"],
             "skipped": self.counts["skipped"],
             "quarantined": self.counts["quarantined"],
@@ -298,6 +371,7 @@ class IngestRun:
             "skipped_series": self.skipped_series,
             "merged_sessions": self.merged,
             "quarantine_reasons": dict(sorted(self.quarantine_reasons.items())),
+            "clinical": getattr(self, "clinical_report", {}),
             "seconds": round(time.perf_counter() - self.started, 3),
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
             **extra,
@@ -324,6 +398,8 @@ def run_ingest(settings: Settings, *, run_id: str | None = None,
                 failed = sum(pool.map(run.try_ingest_session, sessions))
             summary = run.finalize()
             summary["failed_sessions"] = failed
+            if failed:
+                summary["status"] = "partial"
             return summary
     except LockBusy:
         log.warning("%s: another ingest run is in progress; nothing done", run_id)
@@ -353,5 +429,13 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     if summary.get("files_in_quarantine"):
         lines += [f"{summary['files_in_quarantine']} unchanged file(s) still in quarantine "
                   "(`calcisvd quarantine list`).", ""]
+    clinical = summary.get("clinical") or {}
+    if clinical.get("errors") or clinical.get("held_rows"):
+        lines += ["## Clinical CSVs", ""]
+        lines += [f"- {name}: {why}" for name, why in clinical.get("errors", {}).items()]
+        lines += [f"- {h['file']} row {h['row']} held back: {h['reason']}"
+                  for h in clinical.get("held_rows", [])] + [""]
+    lines.append(f"{summary.get('ingested', 0)} ingested, {summary.get('quarantined', 0)} "
+                 f"quarantined, {summary.get('failed_sessions', 0)} failed session(s).")
     lines.append(f"Status: {summary.get('status')}; {summary.get('seconds', 0)} s.")
     return "\n".join(lines) + "\n"

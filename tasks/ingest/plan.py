@@ -27,7 +27,9 @@ from tasks.ingest.deid import pseudonym, session_label
 from tasks.ingest.quarantine import QuarantineItem
 from tasks.ingest.sources.base import FileRow, SeriesInput, Study
 
-ANCHOR_DATE = dt.date(2000, 1, 1)  # baseline of subjects known only by relative days (BIDS)
+ANCHOR_DATE = dt.date(2000, 1, 1)
+#: the longest follow-up (days) a study may have: 150 years, a human lifetime bound
+MAX_FOLLOW_UP_DAYS = round(150 * 365.25)  # baseline of subjects known only by relative days (BIDS)
 
 
 @dataclass
@@ -115,7 +117,12 @@ def plan_sessions(studies: list[Study], key: bytes, baselines: dict[str, str], *
         for st in subj_studies:
             date = st.date
             if date is None and st.days_hint is not None:
-                date = (baseline or ANCHOR_DATE) + dt.timedelta(days=st.days_hint)
+                try:
+                    date = (baseline or ANCHOR_DATE) + dt.timedelta(days=st.days_hint)
+                except (OverflowError, ValueError):
+                    _reject(plan, st.series, "session offset out of range: cannot place it "
+                            "in the subject's timeline", "unsupported")
+                    continue
             if date is None:
                 no_date.append(st)
                 continue
@@ -132,6 +139,11 @@ def plan_sessions(studies: list[Study], key: bytes, baselines: dict[str, str], *
         sessions: dict[str, SessionPlan] = {}
         for date, st in sorted(dated, key=lambda t: (t[0], t[1].study_uid)):
             days = (date - baseline).days
+            if days > MAX_FOLLOW_UP_DAYS:
+                _reject(plan, st.series, f"study dated {days} days after the subject's "
+                        f"baseline (more than {MAX_FOLLOW_UP_DAYS}): cannot be a follow-up",
+                        "timeline")
+                continue
             if days < 0:
                 _reject(plan, st.series, f"study dated {-days} days before the subject's "
                         "baseline already in the dataset (a new baseline would relabel "

@@ -16,8 +16,10 @@ series are listed in ``<quarantine>/skipped/<id>.json`` (no copies): description
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,19 +131,43 @@ def _has_link(drop_dir: Path, rel: str) -> bool:
     return False
 
 
+#: errno values that stop the run (see tasks.ingest.isolation.RUN_WIDE)
+_RUN_WIDE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+#: bounds of a copy's path inside the quarantine (Linux: NAME_MAX 255 bytes, PATH_MAX 4096)
+NAME_MAX = 255
+PATH_MAX = 4000
+
+
+def copy_path(files_dir: Path, rel: str) -> Path:
+    """Where the copy of ``rel`` goes: ``files/<rel>``, or ``files/long/<sha256 of rel>``
+    when a name or the whole path would be longer than the file system allows."""
+    dest = files_dir / rel
+    too_long = (len(os.fsencode(dest)) > PATH_MAX
+                or any(len(os.fsencode(p)) > NAME_MAX for p in Path(rel).parts))
+    if too_long:
+        return files_dir / "long" / hashlib.sha256(os.fsencode(rel)).hexdigest()
+    return dest
+
+
 def quarantine(item: QuarantineItem, drop_dir: Path, quarantine_dir: Path,
                run_id: str) -> Path:
     """Copy ``item``'s files from ``drop_dir`` and write ``reason.json``; returns the folder."""
     folder = quarantine_dir / item.ident()
     files_dir = folder / "files"
+    not_copied: dict[str, str] = {}
     for rel in item.files:
         src = drop_dir / rel
-        dest = files_dir / rel
-        if _has_link(drop_dir, rel):
-            continue  # a symbolic link is never followed: its target may be anywhere
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_file() and not dest.exists():
-            shutil.copy2(src, dest, follow_symlinks=False)
+        dest = copy_path(files_dir, rel)
+        try:
+            if _has_link(drop_dir, rel):
+                continue  # a symbolic link is never followed: its target may be anywhere
+            if src.is_file() and not dest.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dest, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno in _RUN_WIDE:
+                raise  # disk full / read-only: the caller stops the run with one sentence
+            not_copied[rel] = exc.strerror or type(exc).__name__  # e.g. permission denied
     reason = {
         "reason": item.reason,
         "category": item.category,
@@ -156,6 +182,7 @@ def quarantine(item: QuarantineItem, drop_dir: Path, quarantine_dir: Path,
         "what_to_do": "fix or replace the files in the drop folder (a changed file is read "
                       "again and its whole series judged anew by the next ingest run), or "
                       f"`calcisvd quarantine retry {item.ident()}` / `dismiss {item.ident()}`",
+        "not_copied": not_copied,
         "public": public_record(item, run_id),
     }
     if not (folder / "reason.json").exists():

@@ -10,6 +10,7 @@ dataset untouched; the staging folder is removed at the next run.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import shutil
 import struct
@@ -147,7 +148,8 @@ def _convert(sp: SessionPlan, drop_dir: Path, work: Path) -> dict[str, Converted
             try:
                 nii = _write_from_nifti(s, work)
                 outputs[s.key] = _check_volume(Converted(nifti=nii, sidecar=s.sidecar))
-            except (OSError, EOFError, ConversionError, gzip.BadGzipFile) as exc:
+            except (OSError, EOFError, ConversionError, gzip.BadGzipFile, ValueError,
+                    OverflowError, struct.error) as exc:  # any header the checks missed
                 outputs[s.key] = f"unreadable NIfTI image ({type(exc).__name__})"
     return outputs
 
@@ -191,7 +193,10 @@ def _check_volume(out: Converted | str) -> Converted | str:
         return "a 4-D series (several volumes); calcisvd expects one 3-D volume"
     voxels = dims[1] * dims[2] * dims[3]
     bitpix = int.from_bytes(hdr[72:74], "little")
-    offset = int(struct.unpack("<f", hdr[108:112])[0])
+    vox_offset = struct.unpack("<f", hdr[108:112])[0]
+    if not math.isfinite(vox_offset) or not 348 <= vox_offset <= out.nifti.stat().st_size:
+        return "image header is not valid: vox_offset is not finite or points outside the file"
+    offset = int(vox_offset)
     if out.nifti.stat().st_size < offset + voxels * bitpix // 8:
         return "converted image is shorter than its header says (truncated input)"
     if min(dims[1:4]) < MIN_SLICES:

@@ -65,6 +65,10 @@ def state(settings) -> dict:
     }
 
 
+#: exit codes of an uninterrupted run over this drop: ingest quarantines its hostile cases
+OK = {"ingest": 4, "load": 0}
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The serial, uninterrupted run."""
@@ -76,7 +80,7 @@ def reference(tmp_path_factory):
         t = time.monotonic()
         proc = run_cli(settings.home, *argv)
         seconds[argv[0]] = time.monotonic() - t
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert proc.returncode == OK[argv[0]], proc.stdout + proc.stderr
     st = state(settings)
     assert len(st["sessions"]) >= 2 * len(PATIENTS)
     return {"settings": settings, "state": st, "warehouse": warehouse_hash(settings),
@@ -96,7 +100,7 @@ def test_two_ingests_and_an_analyst_end_like_a_serial_run(reference, tmp_path, c
     settings = make_settings(tmp_path / "home")
     write_drop(settings.drop_dir, tmp_path / "outside", part=1)
     for argv in (("ingest", "--no-prefect"), ("load", "--no-flow")):
-        assert run_cli(settings.home, *argv).returncode == 0
+        assert run_cli(settings.home, *argv).returncode in (0, OK[argv[0]])
     write_drop(settings.drop_dir, tmp_path / "outside")
     procs = [_spawn(settings.home, "ingest", "--no-prefect"),
              _spawn(settings.home, "ingest", "--no-prefect")]
@@ -118,7 +122,8 @@ def test_two_ingests_and_an_analyst_end_like_a_serial_run(reference, tmp_path, c
             break
         time.sleep(0.1)  # an eager analyst, not a busy loop that starves the loader
     outs = [p.communicate(timeout=60)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0], outs
+    rcs = [p.returncode for p in procs]  # the ingest that quarantines the cases says partial
+    assert sorted(rcs[:2]) in ([0, 4], [4, 4], [0, 0]) and 4 in rcs[:2] and rcs[2] == 0, outs
     assert errors == []
     assert answers >= 3
     assert run_cli(settings.home, "load", "--no-flow").returncode == 0
@@ -147,6 +152,6 @@ def test_sigkill_during_ingest_converges(reference, tmp_path):
             assert len(gzip.decompress(nii.read_bytes())) > 348, nii
     assert killed >= 2, f"the runs ended before the kill ({delays})"
     proc = run_cli(settings.home, "ingest", "--no-prefect")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode in (0, 4), proc.stdout + proc.stderr
     assert state(settings) == reference["state"]
     shutil.rmtree(tmp_path / "home", ignore_errors=True)

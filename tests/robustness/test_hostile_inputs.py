@@ -78,7 +78,7 @@ def hostile_run(tmp_path_factory):
 
 def test_the_run_finishes_without_failed_sessions(hostile_run):
     summary = hostile_run["summary"]
-    assert summary["status"] == "ok"
+    assert summary["status"] == "partial"  # broken cases quarantined
     assert summary["failed_sessions"] == 0
     assert summary["quarantined"] >= 6
 
@@ -145,7 +145,7 @@ def test_a_dangling_symlink_does_not_crash_the_run(tmp_path):
                          variants={"symlink_outside": "dangling"})
     H.write_good_session(settings.drop_dir)
     summary = run_ingest(settings)
-    assert summary["status"] == "ok"
+    assert summary["status"] == "partial"
     assert H.case_outcomes([case], settings.quarantine_dir)[case.case_id]
 
 

@@ -147,3 +147,66 @@ def test_integer_options_reject_injections(warehouse, argv, capsys):
     assert exc.value.code == 2
     capsys.readouterr()
     assert _state(settings) == before
+
+
+SECRET_READS: tuple[str, ...] = (
+    "SELECT * FROM read_text('{secret}')",
+    "SELECT * FROM read_csv('{secret}')",
+    "SELECT * FROM read_blob('{secret}')",
+    "SELECT * FROM glob('{secrets_dir}/*')",
+    "SELECT * FROM read_text('/etc/passwd')",
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM glob('/etc/*')",
+    "SELECT * FROM '{secret}'",
+    "SELECT * FROM read_parquet('{parquet}/../calcisvd.duckdb')",
+    "SELECT * FROM 'https://example.invalid/x.csv'",
+    "INSTALL httpfs",
+    "LOAD httpfs",
+    "SELECT * FROM read_text($p)",
+)
+
+
+@pytest.mark.parametrize("template", SECRET_READS)
+def test_sql_cannot_read_files_outside_the_snapshot(warehouse, template, capsys):
+    """Issue 24 item 5: file functions, URLs and extensions are refused (also via --param)."""
+    settings, before = warehouse
+    secret = settings.reid_map_path if settings.reid_map_path.exists() \
+        else settings.pseudonym_key_path
+    query = template.format(secret=secret, secrets_dir=settings.secrets_dir,
+                            parquet=settings.parquet_dir / "current")
+    for value in (str(settings.pseudonym_key_path), "/etc/passwd"):
+        rc = main(["sql", "--home", str(settings.home), "--format", "csv", query,
+                   "--param", f"p={value}"])
+        out, err = capsys.readouterr()
+        assert rc == 1, out
+        assert "root:" not in out and settings.pseudonym_key_path.read_text().strip() not in out
+        assert "calcisvd sql:" in err
+    assert _state(settings) == before
+
+
+def test_the_snapshot_itself_stays_readable(warehouse, capsys):
+    settings, _ = warehouse
+    rc = main(["sql", "--home", str(settings.home), "--format", "csv",
+               "SELECT count(*) AS n FROM glob($g)", "--param",
+               f"g={settings.parquet_dir / 'current'}/*.parquet"])
+    assert rc == 0 and int(capsys.readouterr().out.split()[-1]) > 0
+
+
+@pytest.mark.parametrize("where", ["secrets_dir", "bids_dir", "var_dir", "quarantine_dir",
+                                   "drop_dir"])
+def test_output_refuses_protected_folders(warehouse, where, tmp_path, capsys):
+    settings, _ = warehouse
+    folder = getattr(settings, where)
+    target = folder / "pseudonym.key" if where == "secrets_dir" else folder / "out.csv"
+    before = target.read_bytes() if target.exists() else None
+    rc = main(["sql", "--home", str(settings.home), "SELECT 1 AS a", "--format", "csv",
+               "--output", str(target)])
+    assert rc == 2 and "refused" in capsys.readouterr().err
+    assert (target.read_bytes() if target.exists() else None) == before
+    link = tmp_path / "innocent.csv"  # a symlink into secrets/ is resolved first
+    link.symlink_to(settings.secrets_dir / "x.csv")
+    assert main(["sql", "--home", str(settings.home), "SELECT 1 AS a", "--output",
+                 str(link)]) == 2
+    ok = tmp_path / "fine.csv"
+    assert main(["sql", "--home", str(settings.home), "SELECT 1 AS a", "--format", "csv",
+                 "--output", str(ok)]) == 0 and ok.read_text().startswith("a")

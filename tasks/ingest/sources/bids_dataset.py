@@ -7,6 +7,8 @@ its sessions are placed in time from ``sub-X_sessions.tsv`` (``days_since_baseli
 
 from __future__ import annotations
 
+import csv
+import math
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 from tasks.ingest.bidsio import read_tsv_rows
 from tasks.ingest.classify import KINDS
 from tasks.ingest.deid import DAYS_PER_MONTH, keyed_hash
+from tasks.ingest.plan import MAX_FOLLOW_UP_DAYS
 from tasks.ingest.sources.base import (
     Context,
     Discovery,
@@ -29,19 +32,34 @@ _SUFFIX = {"T1w": "T1w", "T2w": "T2w", "FLAIR": "FLAIR", "T2starw": "T2starw", "
            "ct": "ct", "CT": "ct"}
 
 
+def bounded_days(value: float) -> int | None:
+    """``value`` as whole days when finite and within 0..:data:`MAX_FOLLOW_UP_DAYS`."""
+    if not math.isfinite(value) or not 0 <= value <= MAX_FOLLOW_UP_DAYS:
+        return None
+    return int(value)
+
+
 def session_days(root: Path, subject: str, session: str | None) -> int | None:
-    """Days since baseline of a BIDS session, from sessions.tsv or an ``M<n>`` label."""
+    """Days since baseline of a BIDS session, from sessions.tsv or an ``M<n>`` label.
+
+    ``None`` when the session cannot be placed in time, including non-finite, negative or
+    out-of-range values (more than :data:`MAX_FOLLOW_UP_DAYS`).
+    """
     if session is None:
         return 0
-    for row in read_tsv_rows(root / f"sub-{subject}" / f"sub-{subject}_sessions.tsv"):
+    try:
+        rows = read_tsv_rows(root / f"sub-{subject}" / f"sub-{subject}_sessions.tsv")
+    except (OSError, UnicodeDecodeError, csv.Error):
+        rows = []  # an unreadable sessions.tsv: fall back on the label
+    for row in rows:
         if row.get("session_id") == f"ses-{session}":
             try:
-                return int(float(row.get("days_since_baseline", "")))
+                return bounded_days(float(row.get("days_since_baseline") or ""))
             except ValueError:
                 break
-    m = re.fullmatch(r"M(\d+)", session)
+    m = re.fullmatch(r"M(\d{1,6})", session)
     if m:
-        return round(int(m.group(1)) * DAYS_PER_MONTH)
+        return bounded_days(int(m.group(1)) * DAYS_PER_MONTH)
     if re.fullmatch(r"(baseline|base|bl|01|1|pre)", session, flags=re.I):
         return 0
     return None
@@ -89,7 +107,8 @@ class BidsDatasetSource(Source):
                 for s in series:
                     disc.quarantine.append(s.quarantine_item(
                         "BIDS session cannot be placed in time (no days_since_baseline in "
-                        "sessions.tsv and no M<months> label)", "unsupported"))
+                        "sessions.tsv and no M<months> label, or a value that is not finite "
+                        f"or beyond 0..{MAX_FOLLOW_UP_DAYS} days)", "unsupported"))
                     disc.quarantine_rows += s.file_rows
                 continue
             disc.studies.append(Study(patient_id=sub, study_uid=f"bids:{sub}:{ses}", date=None,

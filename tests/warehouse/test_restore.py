@@ -1,0 +1,61 @@
+"""Issue 23 item 4: a truncated warehouse is named damaged and restored from the snapshot."""
+
+from __future__ import annotations
+
+import os
+
+from tests.robustness.helpers import make_settings, run_cli, warehouse_hash
+from tests.warehouse.conftest import make_fake_study
+
+
+def test_a_truncated_warehouse_is_detected_and_restored(tmp_path):
+    from warehouse import db
+    from warehouse.load import load_derivatives
+
+    settings = make_settings(tmp_path / "home")
+    make_fake_study(settings.bids_dir, settings.derivatives_dir, 4, seed=3)
+    assert load_derivatives(settings, build_docs=False).ok
+    reference = warehouse_hash(settings)
+    path = settings.warehouse_path
+    size = path.stat().st_size
+    os.truncate(path, size // 3)
+
+    proc = run_cli(settings.home, "load", "--no-flow")
+    assert proc.returncode == 1
+    assert "damaged" in proc.stderr and "calcisvd warehouse restore" in proc.stderr
+    assert "locked" not in (proc.stdout + proc.stderr).lower()
+    assert "Traceback" not in proc.stderr
+    check = run_cli(settings.home, "warehouse", "check")
+    assert check.returncode == 1 and "damaged" in check.stderr
+    # analysts are answered from the snapshot meanwhile
+    sql = run_cli(settings.home, "sql", "SELECT count(*) AS n FROM subjects", "--format", "csv")
+    assert sql.returncode == 0 and sql.stdout.split()[-1] == "4", sql.stderr
+
+    proc = run_cli(settings.home, "warehouse", "restore")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert warehouse_hash(settings) == reference
+    aside = list(path.parent.glob(f"{path.name}.damaged-*"))
+    assert len(aside) == 1 and aside[0].stat().st_size == size // 3  # kept for inspection
+    con = db.connect(path, read_only=True)
+    try:
+        assert db.deep_check(con) is None
+        runs = con.execute("SELECT count(*) FROM pipeline_runs").fetchone()[0]
+    finally:
+        con.close()
+    assert runs >= 2  # the snapshot's run history plus the restoring load
+    healthy = run_cli(settings.home, "warehouse", "restore")
+    assert healthy.returncode == 0 and "healthy" in healthy.stdout
+
+
+def test_restore_without_a_snapshot_rebuilds_from_the_derivatives(tmp_path):
+    from warehouse.load import load_derivatives
+    from warehouse.restore import restore_warehouse
+
+    settings = make_settings(tmp_path / "home")
+    make_fake_study(settings.bids_dir, settings.derivatives_dir, 3, seed=4)
+    assert load_derivatives(settings, build_docs=False, export=False).ok
+    reference = warehouse_hash(settings)
+    settings.warehouse_path.write_bytes(b"\0" * 100)
+    summary = restore_warehouse(settings)
+    assert summary["restored"] and summary["snapshot"] is None and "lost" in summary["note"]
+    assert warehouse_hash(settings) == reference
