@@ -53,13 +53,13 @@ def _publish(summary: dict[str, Any]) -> None:
 
 def pull(settings: Settings, cfg: DicomwebConfig) -> dict[str, Any]:
     """The pull itself (lock, state, query, retrieve each new study); returns the summary."""
-    from tasks.ingest.deid import load_or_create_key
     from tasks.ingest.fsutil import exclusive_lock
+    from tasks.ingest.pipeline import load_identity
     from tasks.pacs.dicomweb import load_state, record, save_state, since_filter, to_fetch
     from tasks.pacs.store import discard_incoming
 
     t0 = time.monotonic()
-    key = load_or_create_key(cfg.key_path)
+    key = load_identity(settings)  # never recreated for an existing dataset
     with exclusive_lock(cfg.state_path.with_suffix(".lock"), timeout_s=0):
         discarded = discard_incoming(cfg.drop_dir, "pull")
         state = load_state(cfg.state_path)

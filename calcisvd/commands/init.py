@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def init_home(settings: Settings) -> list[str]:
     """Create the layout and the pseudonym key under ``settings.home``; return what was new."""
     from calcisvd.settings import HOME_LAYOUT
-    from tasks.ingest.deid import load_or_create_key
+    from tasks.ingest.pipeline import load_identity
 
     created = []
     for rel in ("", *HOME_LAYOUT):
@@ -46,7 +46,7 @@ def init_home(settings: Settings) -> list[str]:
     settings.secrets_dir.chmod(0o700)
     key = settings.pseudonym_key_path
     if not key.is_file():
-        load_or_create_key(key)
+        load_identity(settings)  # refused for a dataset with subjects: restore, don't recreate
         created.append(str(key))
     return created
 
