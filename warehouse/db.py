@@ -48,15 +48,17 @@ DUCKDB_HEADER_BYTES = 3 * 4096
 def integrity_problem(con: Any, path: Path) -> str | None:
     """Why the open warehouse at ``path`` is damaged, or ``None``.
 
-    The file must hold every block the database declares (``PRAGMA database_size``:
-    ``total_blocks x block_size`` after the headers): a truncated file fails this at once,
-    before a query trips over a missing block. A deeper check reads every table.
+    The file must be able to hold every block in use (``PRAGMA database_size``:
+    ``used_blocks x block_size`` after the headers; used blocks lie inside the file, while
+    ``total_blocks`` also counts free blocks DuckDB trimmed from the end of a healthy file): a
+    truncated file fails this at once, before a query trips over a missing block. A deeper
+    check reads every table.
     """
     row = con.execute("PRAGMA database_size").fetchone()
     if row is None:
         return None
-    block_size, total_blocks = int(row[2]), int(row[3])
-    expected = DUCKDB_HEADER_BYTES + block_size * total_blocks if total_blocks else 0
+    block_size, used_blocks = int(row[2]), int(row[4])
+    expected = DUCKDB_HEADER_BYTES + block_size * used_blocks if used_blocks else 0
     actual = Path(path).stat().st_size
     if actual < expected:
         return f"the file holds {actual} bytes of the {expected} its blocks need: truncated"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from tests.robustness.helpers import make_settings, run_cli, warehouse_hash
 from tests.warehouse.conftest import make_fake_study
 
@@ -59,3 +61,32 @@ def test_restore_without_a_snapshot_rebuilds_from_the_derivatives(tmp_path):
     summary = restore_warehouse(settings)
     assert summary["restored"] and summary["snapshot"] is None and "lost" in summary["note"]
     assert warehouse_hash(settings) == reference
+
+
+def test_healthy_file_with_free_blocks_is_not_called_damaged(tmp_path):
+    """A file whose trailing blocks were freed (DuckDB trims them) is healthy; the same file
+    cut to a third is not (regression: total_blocks counted the freed ones)."""
+    import duckdb
+
+    from warehouse.db import WarehouseDamagedError, connect, integrity_problem
+
+    path = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE a AS SELECT range AS x, random() AS y FROM range(3000000)")
+    con.execute("CHECKPOINT")
+    con.execute("CREATE TABLE b AS SELECT range AS x FROM range(10)")
+    con.execute("DROP TABLE a")
+    con.execute("CHECKPOINT")
+    row = con.execute("PRAGMA database_size").fetchone()
+    assert int(row[5]) > 0, row  # free blocks exist
+    assert integrity_problem(con, path) is None
+    con.close()
+    big = tmp_path / "big.duckdb"
+    con = duckdb.connect(str(big))
+    con.execute("CREATE TABLE a AS SELECT range AS x, random() AS y FROM range(3000000)")
+    con.execute("CHECKPOINT")
+    con.close()
+    data = big.read_bytes()
+    big.write_bytes(data[: len(data) // 3])
+    with pytest.raises(WarehouseDamagedError):
+        connect(big, read_only=True)
