@@ -141,6 +141,9 @@ def _convert(sp: SessionPlan, drop_dir: Path, work: Path) -> dict[str, Converted
 
         for s in dicom:
             out = _check_volume(by_uid[s.series_uid])
+            if not isinstance(out, str) and s.kind == "ct" and "KVP" not in out.sidecar:
+                out = Converted(out.nifti, {**out.sidecar, **_ct_kvp(drop_dir, s.files)},
+                                out.plain)
             outputs[s.key] = out if isinstance(out, str) else \
                 verify_converted(s.geometry, out, work)
     for s in sp.series:
@@ -152,6 +155,24 @@ def _convert(sp: SessionPlan, drop_dir: Path, work: Path) -> dict[str, Converted
                     OverflowError, struct.error) as exc:  # any header the checks missed
                 outputs[s.key] = f"unreadable NIfTI image ({type(exc).__name__})"
     return outputs
+
+
+def _ct_kvp(drop_dir: Path, files: list[str]) -> dict[str, float]:
+    """``{"KVP": kV}`` from the series' first readable DICOM header (0018,0060), which
+    dcm2niix does not copy to the sidecar; empty when absent or not a number. The calcium
+    threshold of the CT measurer depends on the tube voltage (tasks/icac/ctqc.py)."""
+    import pydicom
+
+    for rel in files[:3]:
+        try:
+            ds = pydicom.dcmread(drop_dir / rel, stop_before_pixels=True,
+                                 specific_tags=[0x00180060])
+            kvp = float(ds.get("KVP"))
+        except Exception:  # unreadable, missing or not a number: try the next file
+            continue
+        if 10.0 <= kvp <= 200.0:
+            return {"KVP": kvp}
+    return {}
 
 
 #: fewest slices a volume may have (one or two slices are not a 3-D volume to measure on)

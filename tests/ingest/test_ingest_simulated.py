@@ -28,7 +28,7 @@ def simulated(tmp_path_factory):
                            "--resolution", "4", "--messy"], env=env, capture_output=True,
                           text=True, timeout=600, check=False)
     if proc.returncode != 0:
-        pytest.skip(f"calcisvd simulate not usable: {proc.stderr[-300:]}")
+        pytest.fail(f"calcisvd simulate failed: {proc.stderr[-300:]}")  # a broken simulator
     settings = make_settings(home)
     before = tree_digest(settings.drop_dir)
     summary = run_ingest(settings)
@@ -72,6 +72,14 @@ def test_sessions_match_truth(simulated):
     assert len(sessions) == len(list(settings.truth_dir.glob("*/*/truth.json")))
     assert all({"T1w", "T2w", "FLAIR", "T2starw"} <= set(s["files"]) for s in sessions)
     assert sum("ct" in s["files"] for s in sessions) == len(sessions) - 1  # truncated CT
+
+
+def test_ct_sidecar_keeps_the_tube_voltage(simulated):
+    """dcm2niix does not copy KVP (0018,0060); the CT measurer's 130 HU rule needs it."""
+    settings, _, _ = simulated
+    sidecars = list(settings.bids_dir.glob("sub-*/ses-*/anat/*_ct.json"))
+    assert sidecars
+    assert all(json.loads(p.read_text()).get("KVP") == 120.0 for p in sidecars)
 
 
 def test_validator_and_privacy(simulated):
