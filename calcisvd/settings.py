@@ -125,15 +125,15 @@ class Settings(BaseSettings):
 
     # PACS (docs: README "Receiving from a PACS"; validated by tasks/pacs/config.py)
     # AE title of `calcisvd receive` (DICOM PS3.8: 1-16 characters)
-    receive_ae_title: Annotated[str, Field(min_length=1, max_length=16)] = "CALCISVD"
+    receive_ae_title: str = "CALCISVD"  # validated by tasks/pacs/config.py
     receive_host: str = "127.0.0.1"  # listen address; 0.0.0.0 for every interface
     # DICOM port of `calcisvd receive`
-    receive_port: Annotated[int, Field(ge=1, le=65535)] = 11112
+    receive_port: int = 11112  # validated by tasks/pacs/config.py (1-65535)
     dicomweb_url: str | None = None  # DICOMweb root of the PACS, e.g. http://pacs:8042/dicom-web
     pacs_patient_list: Path | None = None  # PatientIDs, one a line (secrets/pacs_patients.txt)
     dicomweb_query: str | None = None  # extra QIDO-RS filters "Key=value;Key=value"
     # re-ask this many days before the last pull's date
-    dicomweb_lookback_days: Annotated[int, Field(ge=0, le=3650)] = 30
+    dicomweb_lookback_days: Annotated[int, Field(ge=0)] = 30
 
     def resolved(self) -> Settings:
         """Return a copy with every derived path filled in and made absolute."""

@@ -231,6 +231,8 @@ def format_status(report: dict[str, Any]) -> str:
               + (" (each with its description and reason below)"
                  if sk.get("skipped") else "")]
     sk_list = report.get("skipped", [])
+    if sk_list:
+        lines.append(f"skipped series: {len(sk_list)}")
     lines += [f"  {e['description'] or '(no description)'}: {e['reason']}" for e in sk_list[:20]]
     c = report.get("clinical") or {}
     if c:

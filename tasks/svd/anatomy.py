@@ -127,13 +127,14 @@ def bias_correct(arr: NDArray, mask: NDArray[np.bool_], spacing: tuple[float, ..
     msk.CopyInformation(img)
     small = sitk.Shrink(img, [shrink] * 3)
     small_m = sitk.Shrink(msk, [shrink] * 3)
-    from tasks.svd.image import single_threaded
+    from tasks.svd.image import single_threaded, sitk_threads
 
     n4 = single_threaded(sitk.N4BiasFieldCorrectionImageFilter())
     n4.SetMaximumNumberOfIterations([iterations])
-    small = sitk.Maximum(small, 1e-3)
-    n4.Execute(small, small_m)
-    log_field = n4.GetLogBiasFieldAsImage(img)
+    with sitk_threads():  # the field's B-spline evaluation follows the global thread count
+        small = sitk.Maximum(small, 1e-3)
+        n4.Execute(small, small_m)
+        log_field = n4.GetLogBiasFieldAsImage(img)
     field = np.exp(sitk.GetArrayFromImage(log_field).transpose(2, 1, 0))
     return (arr / np.maximum(field, 1e-3)).astype(np.float32)
 

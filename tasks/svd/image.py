@@ -7,6 +7,9 @@ indices to RAS+ millimetres. SimpleITK uses LPS+ physical space; :func:`to_sitk`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -22,6 +25,21 @@ def single_threaded(process):
     """Set a SimpleITK filter or registration method to :data:`SITK_THREADS` threads."""
     process.SetNumberOfThreads(SITK_THREADS)
     return process
+
+
+@contextmanager
+def sitk_threads(n: int = SITK_THREADS) -> Iterator[None]:
+    """SimpleITK's global default thread count set to ``n`` within the block (procedural
+    calls and filters that build internal filters, e.g. N4's B-spline field evaluation, use
+    it), restored afterwards."""
+    import SimpleITK as sitk
+
+    before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(n)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(before)
 
 
 class DegenerateImageError(ValueError):

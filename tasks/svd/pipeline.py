@@ -132,6 +132,14 @@ def quantify_svd(images: Mapping[str, tuple[NDArray, NDArray] | None], *,
     gives status ``missing``. A degenerate image raises
     :class:`tasks.svd.image.DegenerateImageError`.
     """
+    from tasks.svd.image import sitk_threads
+
+    with sitk_threads():  # byte-identical results whatever the caller's thread setting
+        return _quantify_svd(images, register=register)
+
+
+def _quantify_svd(images: Mapping[str, tuple[NDArray, NDArray] | None], *,
+                  register: bool) -> SVDResult:
     present = {k: v for k, v in images.items() if v is not None}
     if not present:
         return SVDResult(measures=empty_measures("missing", "no MR image"), reference="",

@@ -123,6 +123,7 @@ def test_pull_command_refuses_without_cohort(tmp_path):
 
     from tests.pacs.helpers import BIN
 
+    (tmp_path / "h").mkdir()  # an existing home (a missing one is refused before this)
     env = {**os.environ, "CALCISVD_HOME": str(tmp_path / "h"),
            "CALCISVD_DICOMWEB_URL": "http://127.0.0.1:9/dicom-web"}
     proc = subprocess.run([str(BIN / "calcisvd"), "pull"], env=env, capture_output=True,

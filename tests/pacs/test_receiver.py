@@ -186,6 +186,7 @@ def test_invalid_settings_end_with_a_clear_message(tmp_path):
 
     from tests.pacs.helpers import BIN
 
+    (tmp_path / "h").mkdir()  # an existing home (a missing one is refused before this)
     env = {**os.environ, "CALCISVD_HOME": str(tmp_path / "h")}
     proc = subprocess.run([str(BIN / "calcisvd"), "receive", "--ae-title", "X" * 17],
                           env=env, capture_output=True, text=True, timeout=60, check=False)
