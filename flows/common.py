@@ -47,11 +47,6 @@ def flow_entry(settings: Settings | None, home: str | None = None,
     return settings
 
 
-def settings_or_default(settings: Settings | None) -> Settings:
-    """The settings passed in, or those of the environment (:func:`flow_entry`)."""
-    return flow_entry(settings)
-
-
 def flow_name(stage: str) -> str:
     """``calcisvd-<stage>``: the name of the flow of a stage."""
     return f"{FLOW_PREFIX}-{stage}"

@@ -187,13 +187,7 @@ def write_image_series(folder: Path, arr: NDArray, affine: NDArray, study: dict[
     # perpendicular distance between slice planes (slice step projected on the normal): the
     # slice step on a gantry-tilted series runs along the table, not along the normal
     ds.SpacingBetweenSlices = round(float(abs(lps[:3, 2] @ normal)), 4)
-    ds.Rows, ds.Columns = int(arr.shape[1]), int(arr.shape[0])
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
+    _grey_pixel_module(ds, int(arr.shape[1]), int(arr.shape[0]), bits=16)
     ds.PositionReferenceIndicator = ""
     if ct:
         ds.RescaleIntercept = -1024
@@ -228,6 +222,17 @@ def write_image_series(folder: Path, arr: NDArray, affine: NDArray, study: dict[
     return paths
 
 
+def _grey_pixel_module(ds, rows: int, columns: int, *, bits: int) -> None:
+    """Image pixel module of an unsigned greyscale image (MONOCHROME2, ``bits`` per pixel)."""
+    ds.Rows, ds.Columns = rows, columns
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = bits
+    ds.BitsStored = bits
+    ds.HighBit = bits - 1
+    ds.PixelRepresentation = 0
+
+
 def write_secondary_capture(path: Path, image: NDArray, study: dict[str, Any],
                             series: SeriesSpec) -> Path:
     """A single-frame secondary capture (e.g. a scanner's ``Dose Report`` screen)."""
@@ -237,13 +242,7 @@ def write_secondary_capture(path: Path, image: NDArray, study: dict[str, Any],
     ds.file_meta.MediaStorageSOPInstanceUID = uid
     ds.InstanceNumber = 1
     ds.ConversionType = "WSD"
-    ds.Rows, ds.Columns = image.shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = 8
-    ds.BitsStored = 8
-    ds.HighBit = 7
-    ds.PixelRepresentation = 0
+    _grey_pixel_module(ds, *image.shape, bits=8)
     ds.PixelData = image.astype(np.uint8).tobytes()
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
