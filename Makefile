@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.calcisvd-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test lint bench clean-data prefect-local system-packages
+.PHONY: help venv demo test test-fast lint bench clean-data prefect-local system-packages
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ demo: $(STAMP)  ## simulate a small cohort and run the whole pipeline on it
 
 test: $(STAMP) system-packages  ## run the test suite (real Prefect, DuckDB, GX, Nipype, bids-validator)
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)  ## the suite without the `slow` service and end-to-end tests (a few minutes)
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check .

@@ -14,6 +14,31 @@ _PREFECT_HOME = Path(tempfile.mkdtemp(prefix="calcisvd-prefect-"))
 os.environ.setdefault("PREFECT_HOME", str(_PREFECT_HOME))
 apply_offline_env()
 
+# Modules that start services (a Prefect server with workers, PostgreSQL, Orthanc), run the
+# whole pipeline or kill processes: marked `slow`, so `make test-fast` (pytest -m "not slow")
+# leaves them out. `make test` (what CI runs) runs everything. Chosen from `pytest --durations`
+# on 2026-12-04: each of these takes 20-280 s.
+_SLOW_MODULES = (
+    "tests/test_end_to_end.py",
+    "tests/flows/test_scheduled_service.py",
+    "tests/flows/test_deployment_server.py",
+    "tests/ops/test_notifications_server.py",
+    "tests/robustness/test_concurrency_and_kill.py",
+    "tests/robustness/test_permissions.py",
+    "tests/robustness/test_resources.py",
+    "tests/warehouse/test_restore.py",
+    "tests/pacs/",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests of `_SLOW_MODULES` slow (one list, not a marker copied into each file)."""
+    root = Path(str(config.rootpath))
+    for item in items:
+        rel = Path(str(item.path)).relative_to(root).as_posix()
+        if rel.startswith(_SLOW_MODULES):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture
 def settings(tmp_path: Path):
