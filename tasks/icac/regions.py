@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from calcisvd.measures import ARTERIES
 from tasks.icac.atlas import centreline
 
-REGION_RADIUS_MM = 6.0
+REGION_RADIUS_MM = 11.0
 STEP_MM = 0.5
 
 
