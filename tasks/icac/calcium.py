@@ -59,6 +59,7 @@ BONE_OPEN_MM = 1.0  #: opening ball of the skull (measured on simulator seeds 71
 BONE_RIM_MM = 1.0  #: partial-volume rim of bone counted as bone (seeds 7100-7108)
 MAX_HALF_THICKNESS_MM = 2.5  #: thicker components are bone, not a wall deposit
 MAX_BONE_CONTACT = 0.5  #: this share of voxels next to bone: a bone remnant (seeds 7100-7108)
+MAX_SKULL_SHARE = 0.5  #: this share of voxels in the skull mask: a thin plate of the skull
 PLAQUE_GAP_MM = 2.0  #: deposits closer than this are one plaque
 PLAQUE_RADIUS_OFFSET_MM = 0.25  #: intimal deposits sit on the lumen boundary, slightly outside
 CENTRE_PRIOR_RADII = 1.0  #: SD of the circle-fit centre around the plaque centroid, in radii
@@ -92,7 +93,8 @@ def segment_calcium(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
                     bone_open_mm: float = BONE_OPEN_MM,
                     bone_rim_mm: float = BONE_RIM_MM,
                     max_half_thickness_mm: float = MAX_HALF_THICKNESS_MM,
-                    max_bone_contact: float = MAX_BONE_CONTACT) -> NDArray[np.uint8]:
+                    max_bone_contact: float = MAX_BONE_CONTACT,
+                    max_skull_share: float = MAX_SKULL_SHARE) -> NDArray[np.uint8]:
     """Label map of calcified voxels (1..7 in ARTERIES order); rule in the module doc.
 
     ``affine`` and ``lines`` are accepted for the interface's signature and not used: the
@@ -119,7 +121,9 @@ def segment_calcium(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
     half = np.asarray(ndimage.maximum(edt, comps, ids))
     near = ndimage.binary_dilation(zone[sl], structure=_S26)
     contact = np.asarray(ndimage.mean(near, comps, ids))
-    bone = ids[(half > max_half_thickness_mm) | (contact >= max_bone_contact)]
+    in_skull = np.asarray(ndimage.mean(skull[sl], comps, ids))
+    bone = ids[(half > max_half_thickness_mm) | (contact >= max_bone_contact)
+               | (in_skull >= max_skull_share)]
     comps[np.isin(comps, bone)] = 0
     # one artery per deposit: the region label most of its voxels fall in (a deposit near a
     # junction - ICA terminus / M1, vertebrobasilar - is not split between two arteries)
@@ -253,7 +257,9 @@ def artery_measures(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
     """ARTERY_MEASURES and ICAC_ARTERY_LOCATION for the calcified voxels ``mask`` of one artery.
 
     ``bone`` (the skull mask on the same grid) gives ``bone_touching_volume_mm3``: the volume of
-    the plaques with a voxel face-, edge- or corner-adjacent to bone (``None`` without it).
+    the plaques with a voxel within the bone's partial-volume rim (``BONE_RIM_MM``) plus one
+    voxel of the skull, i.e. touching the bone zone of :func:`segment_calcium` (``None``
+    without it).
     """
     from scipy import ndimage
 
@@ -271,7 +277,8 @@ def artery_measures(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
                                                             hu=hu[tuple(vox.T)]))
         loc = location_along_vessel(voxel_to_world(affine, np.argwhere(mask)), line)
     if n and bone is not None:
-        near = ndimage.binary_dilation(bone, structure=_S26) & mask
+        reach = 1 + int(np.ceil(BONE_RIM_MM / float(min(spacing))))
+        near = ndimage.binary_dilation(bone, structure=_S26, iterations=reach) & mask
         hit = np.setdiff1d(np.unique(labels[near]), [0])
         touching = float(np.isin(labels, hit).sum() * float(np.prod(spacing)))
     return {
@@ -303,7 +310,8 @@ def measure_icac(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
         from scipy import ndimage
 
         box = ndimage.find_objects((calcium > 0).astype(np.uint8))[0]
-        box = tuple(slice(max(0, s.start - 1), s.stop + 1) for s in box)
+        pad = 2 + int(np.ceil(BONE_RIM_MM / float(min(spacing))))  # bone within reach
+        box = tuple(slice(max(0, s.start - pad), s.stop + pad) for s in box)
         sub_hu, sub_cal = hu[box], calcium[box]
         sub_bone = None if skull is None else skull[box]
         sub_aff = affine.copy()
