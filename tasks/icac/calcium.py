@@ -24,7 +24,7 @@ centrelines fall (real arteries lie 3-8 mm off an atlas line; issue 17):
 4. each kept component goes as a whole to the artery whose region holds most of its voxels.
 
 The three shape constants were chosen on simulator seeds 7100-7108 (1 mm, paper protocol:
-false-positive calcium 0.7 mm^3 per subject, plaque sensitivity 0.69); the benchmarks report
+false-positive calcium 0.7 mm^3 per subject, plaque sensitivity 0.65); the benchmarks report
 held-out seeds. Limitation: a deposit fused with the bone cortex (no soft tissue between them
 at the scanner's resolution: the petrous and cavernous carotid in its canal, the vertebral
 artery at the dural entry) is part of the skull mask and of the bone zone and is not counted;
