@@ -249,13 +249,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=24)
     ap.add_argument("--resolution", type=float, default=1.0, help="voxel size in mm")
     ap.add_argument("--seed0", type=int, default=5000)
+    ap.add_argument("--start", type=int, default=0,
+                    help="first subject index i (group i mod 3, location (i div 3) mod 3)")
     ap.add_argument("--cache", type=Path, default=ROOT / "var" / "bench_cache" / "ct")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "accuracy_ct.json")
     ap.add_argument("--protocol", default="paper",
                     help="simulator acquisition protocol (simulator/protocols.py)")
     args = ap.parse_args(argv)
     subjects = []
-    for i in range(args.n):
+    for i in range(args.start, args.start + args.n):
         d = load_or_render(i, args.seed0 + i, args.resolution, args.cache, args.protocol)
         s = evaluate(i, d, kvp=d["kvp"])
         subjects.append(s)
@@ -265,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(subjects)
     result = {"benchmark": "accuracy_ct", "resolution_mm": args.resolution,
               "protocol": args.protocol,
-              "seeds": [args.seed0, args.seed0 + args.n - 1], "summary": summary,
+              "seeds": [args.seed0 + args.start, args.seed0 + args.start + args.n - 1],
+              "summary": summary,
               "subjects": subjects}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))

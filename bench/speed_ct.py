@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "workflow_first_run_s": wf_times[0], "workflow_cached_rerun_s": wf_times[1],
         "tracemalloc_peak_mb": float(max(s["tracemalloc_peak_mb"] for s in sessions)),
         "max_rss_mb": float(maxrss_mb), "load_average_at_start": list(load_avg),
-        "target_s": 5.0,
+        "target_s": 5.0, "seeds": [args.seed0, args.seed0 + args.sessions - 1],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"benchmark": "speed_ct", "summary": summary,

@@ -133,3 +133,77 @@ def test_circumferential_extent_half_maximum_ignores_partial_volume_tails():
     fwhm = circumferential_extent_deg(pts, LINE, radius_mm=2.0, fit_centre=False, hu=hu)
     assert wide == pytest.approx(130.0, abs=1e-6)
     assert fwhm == pytest.approx(90.0, abs=1e-6)
+
+
+def _skull_base(plaque_x0: int = 13):
+    """1 mm grid: a thick bone block (x >= 24), a 2 mm bone plate sticking out of it into the
+    artery region, a template line running *through* the block, and the real vessel 7 mm off
+    that line with a wall plaque ``plaque_x0``..``plaque_x0 + 2`` (3 voxels thick)."""
+    hu = np.full((40, 40, 40), 30.0, np.float32)
+    hu[24:, :, :] = 1200.0  # skull base: thick cortex
+    hu[16:24, 28:30, 10:30] = 1200.0  # a 2 mm plate (the wall of a canal), joined to the block
+    hu[plaque_x0:plaque_x0 + 3, 12:15, 18:22] = 600.0  # a deposit on the vessel wall
+    regions = np.zeros(hu.shape, np.uint8)
+    regions[4:36, 4:36, 4:36] = 1  # ICA L region, 11 mm around the line: holds all the bone
+    line = MappedCentreline("ICA", "L", 1, np.stack(
+        [np.full(61, 25.0), np.full(61, 13.0), np.linspace(5, 35, 61)], -1), 2.4)
+    from tasks.icac.headmask import skull_mask
+
+    skull = skull_mask(hu, (1.0, 1.0, 1.0))
+    return hu, np.eye(4), regions, skull, [line]
+
+
+def test_displaced_plaque_found_and_no_bone_counted():
+    # the vessel lies 7 mm from the template line, which runs inside the bone: the old rule
+    # kept bone within the "wall" of that line and dropped the plaque as too far from it
+    hu, aff, regions, skull, lines = _skull_base(plaque_x0=14)
+    cal = segment_calcium(hu, (1.0, 1.0, 1.0), aff, regions, skull, lines)
+    assert (cal[14:17, 12:15, 18:22] == 1).all()
+    assert int((cal > 0).sum()) == 3 * 3 * 4  # no voxel of the block, the plate or their rims
+    from tasks.icac.calcium import measure_icac
+
+    m = measure_icac(hu, (1.0, 1.0, 1.0), aff, cal, lines, skull=skull)
+    assert m["arteries"][0]["calcium_volume_mm3"] == 36.0
+    assert m["arteries"][0]["bone_touching_volume_mm3"] == 0.0
+    assert m["dominant_location"] == "ICA"
+
+
+def test_plaque_beside_bone_plate_is_kept_and_reported_as_touching():
+    # the plaque ends 1 mm from the cortex (one voxel of soft tissue): it touches the bone's
+    # partial-volume rim with its outer layer only
+    hu, aff, regions, skull, lines = _skull_base(plaque_x0=20)
+    hu[20:23, 12:15, 18:22] = 600.0
+    cal = segment_calcium(hu, (1.0, 1.0, 1.0), aff, regions, skull, lines)
+    assert (cal[20:22, 12:15, 18:22] == 1).all()
+    assert cal[16:24, 28:30, :].sum() == 0 and cal[23:, :, :].sum() == 0
+    from tasks.icac.calcium import measure_icac
+
+    m = measure_icac(hu, (1.0, 1.0, 1.0), aff, cal, lines, skull=skull)
+    assert m["arteries"][0]["bone_touching_volume_mm3"] == 36.0
+
+
+def test_thin_bone_plate_is_not_calcium():
+    # a 2 mm plate of the skull (canal wall, clinoid) is cut off by the opening, so it is not
+    # in the bone zone; it is still bone because it is part of the skull mask
+    from tasks.icac.calcium import bone_zone
+
+    hu, aff, regions, skull, lines = _skull_base()
+    zone = bone_zone(skull, (1.0, 1.0, 1.0))
+    assert not zone[16:22, 28:30, 12:28].any()
+    cal = segment_calcium(hu, (1.0, 1.0, 1.0), aff, regions, skull, lines)
+    assert cal[15:, 25:33, :].sum() == 0
+    # without the skull-share rule the plate would be counted: the rule is what removes it
+    loose = segment_calcium(hu, (1.0, 1.0, 1.0), aff, regions, skull, lines,
+                            max_skull_share=2.0)
+    assert loose[16:24, 28:30, :].sum() > 100
+
+
+def test_a_deposit_spanning_two_regions_goes_to_one_artery():
+    hu = np.full((20, 20, 20), 30.0, np.float32)
+    hu[8:13, 10, 10] = 500.0
+    regions = np.zeros(hu.shape, np.uint8)
+    regions[:, :, :] = 5  # BA
+    regions[11:, :, :] = 6  # VA R holds 2 of its 5 voxels
+    skull = np.zeros(hu.shape, bool)
+    cal = segment_calcium(hu, (1.0, 1.0, 1.0), np.eye(4), regions, skull)
+    assert cal[8:13, 10, 10].tolist() == [5] * 5
