@@ -156,7 +156,8 @@ def segment_wmh(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
         # a lesion lying mostly in the rim zone of a cavity (a lacune missed or taken for a
         # PVS, or a lacune's rim reaching past RIM_MM) is that cavity's gliotic rim
         inplane = float(sorted(spacing)[1])
-        near = distance_mm(np.logical_or.reduce(rims), spacing) <= RIM_MM + 0.5 * inplane
+        near = (distance_mm(np.logical_or.reduce(rims), spacing)
+                <= RIM_MM + 0.5 * inplane + pv)  # a cavity's cap shows in the next thick slab
         lab3, n3 = ndimage.label(mask, structure=CONN26)
         frac = ndimage.mean(near, lab3, np.arange(1, n3 + 1))
         rim = np.flatnonzero(np.asarray(frac) >= RIM_FRACTION) + 1
