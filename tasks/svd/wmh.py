@@ -70,6 +70,12 @@ CORTEX_GROW_MM = 1.5
 #: everything within 10 mm of the ventricles leaked into deep GM (48 mL found for 12 mL).
 WM_PRIOR_SEED = 0.5
 WM_PRIOR_GROW = 0.2
+#: growth is allowed regardless of the template within LINING_MM (+ the partial-volume reach
+#: of thick slices) of the image's own ventricle wall: Fazekas PV grade 1 is a "pencil-thin
+#: lining" and grade 2 a "smooth halo" (Fazekas F et al., AJR 1987); half of the true PV lesion
+#: voxels had template WM probability < 0.46 on simulator seed 2104 (clinical2d, enlarged
+#: ventricles). Seeds still need the WM territory, so caudate/thalamus cannot start a lesion.
+LINING_MM = 3.0
 #: grey-matter guard: FLAIR GM is brighter than NAWM (by ~3 SD in simulated sessions 2000-2001,
 #: 1-3 SD on clinical FLAIR), so the seed and growth levels are at least the GM level + 3 SD
 #: (+ 1.5 SD): GM level = robust median/SD of FLAIR z in grey-matter *territory* (registered
@@ -129,8 +135,11 @@ def segment_wmh(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
              & (d_cortex >= CORTEX_MM + pv))
     grow = region & (flair_z > k_grow) & (d_cortex >= CORTEX_GROW_MM + pv)
     if wm_prior is not None:
+        # the periventricular lining (caps, pencil-thin lining) lies on the *image's* ventricle
+        # wall, which an affine template misplaces when ventricles are enlarged
+        lining = anat.dist_ventricle_mm <= LINING_MM + pv
         seeds &= wm_prior >= WM_PRIOR_SEED
-        grow &= wm_prior >= WM_PRIOR_GROW
+        grow &= (wm_prior >= WM_PRIOR_GROW) | lining
     if t1_z is not None:
         seeds &= t1_z < T1_BRIGHT_SD
         grow &= t1_z < T1_BRIGHT_SD
