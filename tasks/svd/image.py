@@ -182,11 +182,17 @@ def local_reference_z(z: NDArray, ref: NDArray[np.bool_], spacing: tuple[float, 
         den = ndimage.gaussian_filter(wgt, 1.0, mode="constant")
         fill = np.where(den > 1e-3, num / np.maximum(den, 1e-3), 0.0)
         coarse = np.where(wgt > 0, med, fill).astype(np.float32)
-        # block centres -> voxel coordinates: linear interpolation, edges held
-        coords = np.meshgrid(*[(np.arange(n) + 0.5) / b - 0.5 for n, b in
-                               zip(z.shape, blk, strict=True)], indexing="ij", sparse=True)
-        full = [np.broadcast_to(c, z.shape) for c in coords]
-        level = ndimage.map_coordinates(coarse, full, order=1, mode="nearest")
+        # block centres -> voxels: separable linear interpolation, edges held (one small
+        # weight matrix per axis instead of a full coordinate grid: memory, speed)
+        level = coarse
+        for ax, (n, b, m) in enumerate(zip(z.shape, blk, nb, strict=True)):
+            pos = np.clip((np.arange(n) + 0.5) / b - 0.5, 0, m - 1)
+            lo = np.floor(pos).astype(int)
+            hi = np.minimum(lo + 1, m - 1)
+            wt = np.zeros((n, m), np.float32)
+            wt[np.arange(n), lo] += (1 - (pos - lo)).astype(np.float32)
+            wt[np.arange(n), hi] += (pos - lo).astype(np.float32)
+            level = np.moveaxis(np.tensordot(wt, np.moveaxis(level, ax, 0), axes=1), 0, ax)
     res = z - level
     _, sd = robust_stats(res[ref]) if ref.sum() > 100 else (0.0, 1.0)
     out = np.zeros(z.shape, np.float32)
