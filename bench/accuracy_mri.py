@@ -119,6 +119,9 @@ def run(n: int, resolution: float, seed0: int, out: Path | None = None,
             "lac_true": len(s.truth["lacunes"]), "lac_tp": lac_tp, "lac_fp": lac_fp,
             "pvs_true": tv["pvs_count"], "pvs_est": m["pvs_count"],
             "svd_true": tv["svd_score"], "svd_est": m["svd_score"],
+            "mb_measured": m["microbleed_count"] is not None,
+            "lac_measured": m["lacune_count"] is not None,
+            "status": m["status"], "reason": m["reason"],
         })
         print(f"seed {seed} {group:9s} {dt:5.1f}s dice {dice:.3f} "
               f"vol {tv['wmh_volume_cm3']:.2f}/{m['wmh_volume_cm3']:.2f} "
@@ -158,11 +161,25 @@ def summarise(rows: list[dict], resolution: float, seed0: int) -> dict:
         "svd_score_exact": float(np.mean([r["svd_true"] == r["svd_est"] for r in rows])),
         "seconds_per_session_mean": float(np.mean([r["seconds"] for r in rows])),
     }
-    passed = {k: (metrics[k] <= bar if "fp" in k or "diff" in k else metrics[k] >= bar)
-              for k, bar in BARS.items()}
+    # markers the method declared not measurable (null with a reason) are not scored as 0
+    not_measured = {}
+    for key, pre in (("microbleed", "mb"), ("lacune", "lac")):
+        scored = [r for r in rows if r.get(f"{pre}_measured", True)]
+        if not scored:
+            metrics[f"{key}_sensitivity"] = metrics[f"{key}_fp_per_subject"] = None
+            not_measured[key] = sorted({r["reason"] or "" for r in rows})
+        elif len(scored) < n:
+            metrics[f"{key}_sensitivity"] = sum(r[f"{pre}_tp"] for r in scored) / max(
+                1, sum(r[f"{pre}_true"] for r in scored))
+            metrics[f"{key}_fp_per_subject"] = sum(r[f"{pre}_fp"] for r in scored) / len(scored)
+    passed = {k: (None if metrics[k] is None else metrics[k] <= bar if "fp" in k or "diff" in k
+                  else metrics[k] >= bar) for k, bar in BARS.items()}
     return {"resolution_mm": resolution, "n_subjects": n, "seeds": [r["seed"] for r in rows],
-            "metrics": {k: round(v, 4) for k, v in metrics.items()}, "bars": BARS,
-            "passed": passed, "subjects": rows}
+            "metrics": {k: None if v is None else round(v, 4) for k, v in metrics.items()},
+            "bars": BARS, "passed": passed, "not_measured": not_measured,
+            "status_counts": {s: sum(r.get("status") == s for r in rows)
+                              for s in sorted({r.get("status") for r in rows}, key=str)},
+            "subjects": rows}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,9 +210,14 @@ def main(argv: list[str] | None = None) -> int:
     a.out.write_text(json.dumps(res, indent=2, default=float) + "\n")
     print(f"\nMRI accuracy, {res['n_subjects']} subjects at {res['resolution_mm']} mm:")
     for k, v in res["metrics"].items():
+        if v is None:
+            print(f"  {k:32s} not measured")
+            continue
         flag = "" if k not in res["passed"] else ("  PASS" if res["passed"][k] else "  FAIL")
         bar = f" (bar {BARS[k]})" if k in BARS else ""
         print(f"  {k:32s} {v:8.3f}{bar}{flag}")
+    for k, why in res.get("not_measured", {}).items():
+        print(f"  {k}: not measured ({'; '.join(why)})")
     print(f"written {a.out}")
     return 0
 

@@ -356,7 +356,9 @@ def _ct_protocol(ct_clean: NDArray, labels: NDArray, aff: NDArray, pr, w_ct: NDA
 def _graded_lesions(img: NDArray, aff: NDArray, band: NDArray, les: VisitLesions,
                     w: NDArray, s: dict[str, float], res: float,
                     rng: np.random.Generator) -> NDArray:
-    """WMH 2.5-8 SD of NAWM above it, graded (smooth field), fuzzy borders (1-1.5 mm)."""
+    """WMH 2.5-8 SD of NAWM away from it, graded (smooth field), fuzzy borders (1-1.5 mm):
+    brighter on contrasts where WMH are hyperintense (FLAIR, T2w), darker on T1w (WMH are
+    T1-iso- to hypointense, never bright; Wardlaw JM et al., Lancet Neurol 2013)."""
     from scipy import ndimage as ndi
 
     frac = band.copy()
@@ -366,7 +368,7 @@ def _graded_lesions(img: NDArray, aff: NDArray, band: NDArray, les: VisitLesions
     img = img * texture
     nawm_sd = s["wm"] * float(np.hypot(0.03, 0.025))  # texture and noise
     k = 2.5 + 5.5 * (0.5 + 0.5 * np.clip(smooth_noise(img.shape, rng, 6.0 / res), -1, 1))
-    value = s["wm"] + k * nawm_sd
+    value = s["wm"] + float(np.sign(s["wmh"] - s["wm"])) * k * nawm_sd
     return (img * (1 - frac) + frac * value).astype(np.float32)
 
 

@@ -151,7 +151,8 @@ class MRIAnatomy(SimpleInterface):
         box = bounding_box(brain)
         anat, zimg = segment_anatomy({k: v[box] for k, v in full.items()}, spacing,
                                      brain=brain[box],
-                                     ventricle_prior=None if prior is None else prior[box])
+                                     ventricle_prior=None if prior is None else prior[box],
+                                     wm_prior=None if info is None else info["wm_prior"][box])
         shape = brain.shape
         cwd = runtime.cwd
         self._results["brain_mask"] = _save(uncrop(anat.brain, box, shape), affine,

@@ -13,9 +13,12 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from tasks.svd.image import DegenerateImageError, ball, robust_stats
+from tasks.svd.image import DegenerateImageError, ball, local_reference_z, robust_stats
 
 CSF, GM, WM = 1, 2, 3
+#: local NAWM reference voxels: registered MNI152 2009 WM probability (Fonov VS et al.,
+#: NeuroImage 2011) at least this (the WMH seed territory, tasks.svd.wmh.WM_PRIOR_SEED)
+LOCAL_REF_WM_PRIOR = 0.5
 #: sign of "white-matter-ness" per contrast (WM bright on T1w, dark on T2w and FLAIR vs GM)
 _WM_SIGN = {"T1w": 1.0, "T2w": -1.0, "FLAIR": -1.0, "T2starw": -1.0}
 #: sign of "CSF-ness" per contrast (CSF dark on T1w and FLAIR, bright on T2w/T2*w)
@@ -65,7 +68,13 @@ def brain_mask(images: dict[str, NDArray], spacing: tuple[float, ...], *,
     except (RuntimeError, OSError, ValueError):
         return rough, None, None
     vox_ml = float(np.prod(spacing)) / 1000.0
-    if brain.sum() < 0.5 * rough.sum() or brain.sum() * vox_ml < 50:
+    # a collapsed registration: less than half the intensity mask, counted at most at the
+    # largest plausible brain (on thick slices the 4 mm erosion cannot detach the scalp in z,
+    # so the intensity mask can hold the whole head: 3.3 L on simulator seed 2104 clinical2d)
+    from tasks.svd.review import PLAUSIBLE
+
+    rough_ml = min(float(rough.sum()) * vox_ml, float(PLAUSIBLE["brain_volume_ml"][1]))
+    if brain.sum() * vox_ml < 0.5 * rough_ml or brain.sum() * vox_ml < 50:
         return rough, None, None
     # the template mask is generous (it includes the outer CSF): trim its outer 2 mm
     depth = ndimage.distance_transform_edt(brain, sampling=spacing)
@@ -378,13 +387,18 @@ def uncrop(arr: NDArray, box: tuple[slice, ...], shape: tuple[int, ...]) -> NDAr
 def segment_anatomy(images: dict[str, NDArray], spacing: tuple[float, ...], *,
                     brain: NDArray[np.bool_] | None = None,
                     ventricle_prior: NDArray | None = None,
+                    wm_prior: NDArray | None = None,
                     bias_for: tuple[str, ...] = ("FLAIR", "T1w", "T2w")
                     ) -> tuple[Anatomy, dict[str, NDArray]]:
     """Brain mask, bias-corrected robust z-scores, tissue classes, ventricles and distances.
 
     ``brain`` and the registered template ``ventricle_prior`` may be given (e.g. computed
     before cropping); without a prior the ventricles come from :func:`ventricles`. N4 runs on
-    the contrasts named in ``bias_for`` (microbleeds use a local contrast and need none).
+    the contrasts named in ``bias_for`` (microbleeds use a local contrast and need none); their
+    z-scores are then referred to the *local* NAWM level
+    (:func:`tasks.svd.image.local_reference_z`) over the registered template's WM territory
+    ``wm_prior`` >= ``LOCAL_REF_WM_PRIOR`` when given (intensity classes mislabel bright
+    frontal WM as GM under a residual bias field), else over the WM class.
     Returns the :class:`Anatomy` and the z-scored images (z = 0 outside the brain; each contrast is
     relative to its normal-appearing white matter: median 0, MAD-SD 1).
     """
@@ -419,6 +433,11 @@ def segment_anatomy(images: dict[str, NDArray], spacing: tuple[float, ...], *,
     ref_mask = (tissue == WM) & (depth > 8) & ~vent
     if ref_mask.sum() < 100:
         ref_mask = brain & (tissue != CSF)
+    local_ref = ref_mask
+    if wm_prior is not None:
+        territory = brain & (wm_prior >= LOCAL_REF_WM_PRIOR) & ~vent & (depth > 3.0)
+        if territory.sum() >= 1000:
+            local_ref = territory
     zimg = {}
     nawm = {}
     for name, arr in corrected.items():
@@ -426,6 +445,8 @@ def segment_anatomy(images: dict[str, NDArray], spacing: tuple[float, ...], *,
         nawm[name] = (float(med), float(sd))
         z = np.zeros(arr.shape, np.float32)
         z[brain] = (arr[brain] - med) / sd
+        if name in bias_for:  # smooth residual bias (thick slices): local NAWM reference
+            z, _ = local_reference_z(z, local_ref, spacing, brain)
         zimg[name] = z
     anat = Anatomy(brain=brain, tissue=tissue, ventricles=vent, dist_ventricle_mm=dist_v,
                    depth_mm=depth, nawm=nawm)

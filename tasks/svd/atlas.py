@@ -164,8 +164,7 @@ def atlas_masks(images: dict[str, NDArray], affine: NDArray,
     vprior = to_sitk(ventricle_prior(2), taff)
     vent, _ = from_sitk(sitk.Resample(vprior, fixed, tx, sitk.sitkLinear, 0.0, sitk.sitkFloat32))
     t1w, _ = from_sitk(sitk.Resample(moving, fixed, tx, sitk.sitkLinear, 0.0, sitk.sitkFloat32))
-    wm, _ = from_sitk(sitk.Resample(to_sitk(wm_prior(2), taff), fixed, tx, sitk.sitkLinear, 0.0,
-                                    sitk.sitkFloat32))
+    wm = slab_resample(to_sitk(wm_prior(2), taff), fixed, tx)
     # tx maps subject points to template points: the subject/template volume scale is 1/det
     scale = 1.0 / abs(float(np.linalg.det(np.asarray(tx.GetMatrix()).reshape(3, 3))))
     tpl_ml = float((tmask > 0.5).sum()) * float(abs(np.linalg.det(taff[:3, :3]))) / 1000.0
@@ -174,6 +173,31 @@ def atlas_masks(images: dict[str, NDArray], affine: NDArray,
             "metric": float(reg.GetMetricValue()), "warped_t1": t1w.astype(np.float32),
             "wm_prior": wm.astype(np.float32)}
     return brain > 0.5, vent.astype(np.float32), info
+
+
+#: template sampling step within a thick slab, mm (the template's own 2 mm voxel)
+SLAB_STEP_MM = 2.0
+
+
+def slab_resample(image, fixed, tx) -> NDArray[np.float32]:
+    """A template probability map on ``fixed``'s grid, averaged over each voxel's extent along
+    its thickest axis when that axis is > 1.5x the others (a thick slab averages the tissue of
+    its whole thickness, so a slab voxel is WM only if most of its slab is); points every
+    ``SLAB_STEP_MM`` across the slab. On near-isotropic grids: plain linear resampling."""
+    import SimpleITK as sitk
+
+    sp = np.asarray(fixed.GetSpacing(), float)
+    ax = int(np.argmax(sp))
+    n = int(np.ceil(sp[ax] / SLAB_STEP_MM)) if sp[ax] > 1.5 * np.delete(sp, ax).max() else 1
+    offsets = (np.arange(n) + 0.5) / n * sp[ax] - sp[ax] / 2 if n > 1 else [0.0]
+    direction = np.asarray(fixed.GetDirection(), float).reshape(3, 3)[:, ax]
+    acc = None
+    for off in offsets:
+        ref = sitk.Image(fixed)
+        ref.SetOrigin(tuple(np.asarray(fixed.GetOrigin(), float) + off * direction))
+        arr, _ = from_sitk(sitk.Resample(image, ref, tx, sitk.sitkLinear, 0.0, sitk.sitkFloat32))
+        acc = arr if acc is None else acc + arr
+    return (acc / len(offsets)).astype(np.float32)
 
 
 def _top_ras(mask: NDArray, affine: NDArray) -> float:

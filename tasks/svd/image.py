@@ -132,6 +132,74 @@ def robust_stats(values: NDArray) -> tuple[float, float]:
     return med, (sd if sd > 0 else float(v.std()) or 1.0)
 
 
+#: local NAWM reference: the level of normal-appearing WM is the median z of the reference
+#: voxels in blocks of LOCAL_REF_BLOCK_MM (at least one slice thick), smoothed over
+#: neighbouring blocks and interpolated. MR bias fields vary over tens of cm (Sled JG et al.,
+#: IEEE TMI 1998, model them as smooth over >= 50-100 mm); a residual level of -0.3 to +2.7
+#: NAWM SD from the lowest to the highest slices remained after N4 on 5.5 mm thick slices
+#: (simulator seed 2102, clinical2d), which N4's 4x-shrunk fit cannot resolve in z. A median
+#: ignores lesions as long as they fill less than half of a block's WM.
+LOCAL_REF_BLOCK_MM = 16.0
+#: a block needs this many reference voxels for a level of its own (else interpolated)
+LOCAL_REF_MIN_VOXELS = 50
+
+
+def local_reference_z(z: NDArray, ref: NDArray[np.bool_], spacing: tuple[float, ...],
+                      apply_to: NDArray[np.bool_], *, block_mm: float = LOCAL_REF_BLOCK_MM,
+                      min_voxels: int = LOCAL_REF_MIN_VOXELS
+                      ) -> tuple[NDArray[np.float32], float]:
+    """Re-reference a z-score map to its *local* normal-appearing level.
+
+    The level is the median of ``z`` over the reference voxels ``ref`` per block of
+    ``block_mm`` (blocks at least one voxel; too few reference voxels: filled from neighbours
+    by normalised Gaussian averaging), interpolated linearly between block centres; the
+    re-referenced map is divided by the robust SD of the reference voxels. Returns (z map,
+    0 outside ``apply_to``; that SD in input z units).
+    """
+    from scipy import ndimage
+
+    sp = np.asarray(spacing, float)
+    blk = np.maximum(1, np.round(block_mm / sp)).astype(int)
+    nb = [int(np.ceil(n / b)) for n, b in zip(z.shape, blk, strict=True)]
+    idx = np.nonzero(ref)
+    if idx[0].size < min_voxels:
+        level = np.zeros(z.shape, np.float32)
+    else:
+        bi = [ix // b for ix, b in zip(idx, blk, strict=True)]
+        flat = np.ravel_multi_index(bi, nb)
+        vals = z[idx]
+        order = np.argsort(flat, kind="stable")
+        flat, vals = flat[order], vals[order]
+        ids, starts, counts = np.unique(flat, return_index=True, return_counts=True)
+        med = np.zeros(int(np.prod(nb)), np.float32)
+        wgt = np.zeros(int(np.prod(nb)), np.float32)
+        for b_id, st, cnt in zip(ids, starts, counts, strict=True):
+            if cnt >= min_voxels:
+                med[b_id] = np.median(vals[st:st + cnt])
+                wgt[b_id] = 1.0
+        med, wgt = med.reshape(nb), wgt.reshape(nb)
+        num = ndimage.gaussian_filter(med * wgt, 1.0, mode="constant")
+        den = ndimage.gaussian_filter(wgt, 1.0, mode="constant")
+        fill = np.where(den > 1e-3, num / np.maximum(den, 1e-3), 0.0)
+        coarse = np.where(wgt > 0, med, fill).astype(np.float32)
+        # block centres -> voxels: separable linear interpolation, edges held (one small
+        # weight matrix per axis instead of a full coordinate grid: memory, speed)
+        level = coarse
+        for ax, (n, b, m) in enumerate(zip(z.shape, blk, nb, strict=True)):
+            pos = np.clip((np.arange(n) + 0.5) / b - 0.5, 0, m - 1)
+            lo = np.floor(pos).astype(int)
+            hi = np.minimum(lo + 1, m - 1)
+            wt = np.zeros((n, m), np.float32)
+            wt[np.arange(n), lo] += (1 - (pos - lo)).astype(np.float32)
+            wt[np.arange(n), hi] += (pos - lo).astype(np.float32)
+            level = np.moveaxis(np.tensordot(wt, np.moveaxis(level, ax, 0), axes=1), 0, ax)
+    res = z - level
+    _, sd = robust_stats(res[ref]) if ref.sum() > 100 else (0.0, 1.0)
+    out = np.zeros(z.shape, np.float32)
+    out[apply_to] = res[apply_to] / sd
+    return out, float(sd)
+
+
 def voxel_to_ras(affine: NDArray, ijk: NDArray) -> NDArray:
     """Voxel coordinates (n, 3) to RAS mm (n, 3)."""
     ijk = np.atleast_2d(np.asarray(ijk, dtype=float))

@@ -159,24 +159,8 @@ def detect_lacunes(zimg: dict[str, NDArray], anat: Anatomy, spacing: tuple[float
     sp = np.asarray(spacing, float)
     tol = float(max(sp))
     brain = anat.brain
-    vent = anat.ventricles
-    csf = brain.copy()
-    used = False
-    for name, sign in (("T1w", -1.0), ("FLAIR", -1.0), ("T2w", 1.0)):
-        if name not in zimg:
-            continue
-        z = ndimage.gaussian_filter(zimg[name], 0.5 / sp)
-        level = float(np.median(z[vent])) if vent.sum() > 50 else 3.0 * sign
-        if sign * level < 1.5:  # no usable CSF contrast on this image
-            level = 3.0 * sign
-        csf &= (sign * z) > 0.5 * sign * level
-        used = True
-    if not used:
-        raise ValueError("lacunes need at least one of T1w, FLAIR, T2w")
-    near_vent = anat.dist_ventricle_mm < min_ventricle_mm
-    cand = csf & ~near_vent & (anat.depth_mm >= min_depth_mm)
-    lab, comps = components(cand, spacing)
-    surface_ids = set(np.unique(lab[anat.depth_mm < min_depth_mm]).tolist()) - {0}
+    cand, lab, comps, surface_ids = _cavity_candidates(zimg, anat, spacing, min_ventricle_mm,
+                                                       min_depth_mm)
     lac_mask = np.zeros(cand.shape, bool)
     pvs_mask = np.zeros(cand.shape, bool)
     lacunes: list[Lesion] = []
@@ -209,6 +193,45 @@ def detect_lacunes(zimg: dict[str, NDArray], anat: Anatomy, spacing: tuple[float
             pvs_mask[c.slices] |= m
             pvs.append(_lesion("pvs", c, affine))
     return lac_mask, pvs_mask, lacunes, pvs
+
+
+def _cavity_candidates(zimg: dict[str, NDArray], anat: Anatomy, spacing: tuple[float, ...],
+                       min_ventricle_mm: float, min_depth_mm: float):
+    """CSF-like voxels away from the ventricles and the surface, their components and the
+    labels of components touching the surface zone (see :func:`detect_lacunes`)."""
+    sp = np.asarray(spacing, float)
+    brain = anat.brain
+    vent = anat.ventricles
+    csf = brain.copy()
+    used = False
+    for name, sign in (("T1w", -1.0), ("FLAIR", -1.0), ("T2w", 1.0)):
+        if name not in zimg:
+            continue
+        z = ndimage.gaussian_filter(zimg[name], 0.5 / sp)
+        level = float(np.median(z[vent])) if vent.sum() > 50 else 3.0 * sign
+        if sign * level < 1.5:  # no usable CSF contrast on this image
+            level = 3.0 * sign
+        csf &= (sign * z) > 0.5 * sign * level
+        used = True
+    if not used:
+        raise ValueError("lacunes need at least one of T1w, FLAIR, T2w")
+    near_vent = anat.dist_ventricle_mm < min_ventricle_mm
+    cand = csf & ~near_vent & (anat.depth_mm >= min_depth_mm)
+    lab, comps = components(cand, spacing)
+    surface_ids = set(np.unique(lab[anat.depth_mm < min_depth_mm]).tolist()) - {0}
+    return cand, lab, comps, surface_ids
+
+
+def parenchymal_cavities(zimg: dict[str, NDArray], anat: Anatomy, spacing: tuple[float, ...],
+                         *, min_ventricle_mm: float = 3.0, min_depth_mm: float = 6.0
+                         ) -> NDArray[np.bool_]:
+    """Every CSF-like cavity in the parenchyma (the candidates of :func:`detect_lacunes`,
+    surface-connected ones out), unclassified: on slices too thick to tell lacunes from PVS
+    they are not counted, but their gliotic FLAIR rim must still not be taken for WMH."""
+    cand, lab, comps, surface_ids = _cavity_candidates(zimg, anat, spacing, min_ventricle_mm,
+                                                       min_depth_mm)
+    keep = [c.label for c in comps if c.label not in surface_ids and c.n_voxels >= 2]
+    return np.isin(lab, keep) if keep else np.zeros(cand.shape, bool)
 
 
 def basal_ganglia_region(anat: Anatomy, *, min_depth_mm: float = 20.0,

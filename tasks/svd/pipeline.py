@@ -33,6 +33,7 @@ from tasks.svd.lesions import (
     count_in_region,
     detect_lacunes,
     detect_microbleeds,
+    parenchymal_cavities,
 )
 from tasks.svd.register import coregister
 from tasks.svd.wmh import WMHResult, lesion_contrast_sd, segment_wmh, wmh_measures
@@ -155,8 +156,10 @@ def _quantify_svd(images: Mapping[str, tuple[NDArray, NDArray] | None], *,
     box = bounding_box(brain)
     arrs = {k: v[box] for k, v in full.items()}
     affine = crop_affine(full_affine, box)
+    wm_prior = None if reg_info is None else reg_info["wm_prior"][box]
     anat, zimg = segment_anatomy(arrs, spacing, brain=brain[box],
-                                 ventricle_prior=None if prior is None else prior[box])
+                                 ventricle_prior=None if prior is None else prior[box],
+                                 wm_prior=wm_prior)
     res = SVDResult(measures={}, reference=ref, affine=full_affine, images=full)
     res.masks.update(brain=anat.brain, tissue=anat.tissue, ventricles=anat.ventricles)
     reasons: list[str] = []
@@ -177,6 +180,8 @@ def _quantify_svd(images: Mapping[str, tuple[NDArray, NDArray] | None], *,
     if not cavities_measurable(spacing):
         reasons.append(f"slices {max(spacing):.1f} mm thick (> {CAVITY_MAX_SLICE_MM:g} mm): "
                        "lacunes and PVS not measurable")
+        if {"T1w", "FLAIR", "T2w"} & set(zimg):  # not counted, but their rim is not WMH
+            res.masks["cavities"] = parenchymal_cavities(zimg, anat, spacing)
     elif {"T1w", "FLAIR", "T2w"} & set(zimg):
         lac_mask, pvs_mask, lac, pvs = detect_lacunes(zimg, anat, spacing, affine)
         res.masks.update(lacunes=lac_mask, pvs=pvs_mask)
@@ -188,8 +193,9 @@ def _quantify_svd(images: Mapping[str, tuple[NDArray, NDArray] | None], *,
     contrast_sd = None
     if "FLAIR" in zimg:
         mask = segment_wmh(zimg["FLAIR"], anat, spacing, t1_z=zimg.get("T1w"),
-                           exclude=res.masks.get("lacunes"), cavities=res.masks.get("pvs"),
-                           wm_prior=None if reg_info is None else reg_info["wm_prior"][box])
+                           exclude=res.masks.get("lacunes"),
+                           cavities=res.masks.get("pvs", res.masks.get("cavities")),
+                           wm_prior=wm_prior)
         wmh = wmh_measures(mask, anat.dist_ventricle_mm, spacing)
         contrast_sd = lesion_contrast_sd(zimg["FLAIR"], mask)
         res.masks["wmh"] = mask

@@ -106,6 +106,13 @@ def test_graded_lesions_contrast_and_weak_gm_wm():
     c_paper = np.median(p_fl[wmh]) / np.median(p_fl[far & (p_fl > np.percentile(p_fl, 60))])
     assert c_graded < c_paper
     assert fl[wmh].std() / fl[wmh].mean() > p_fl[wmh].std() / p_fl[wmh].mean()  # graded
+    # WMH are T1w-hypointense: graded lesions are darker than the WM around them on T1w
+    # (they were rendered brighter, which no real WMH is)
+    t1 = s.images["T1w"][0]  # same pose as FLAIR up to <= 1.5 mm motion: compare cores
+    core = ndi.binary_erosion(wmh, iterations=1)
+    ring = ndi.binary_dilation(wmh, iterations=3) & ~ndi.binary_dilation(wmh, iterations=1)
+    ring &= ~ndi.binary_dilation(vent, iterations=2)
+    assert np.median(t1[core]) < np.median(t1[ring])
 
 
 def test_skull_stripped_flair_only():

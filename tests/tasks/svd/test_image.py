@@ -57,3 +57,26 @@ def test_ball_is_anisotropic_in_voxels():
     b = ball(4.0, (1.0, 1.0, 2.0))
     assert b.shape == (9, 9, 5)
     assert b[4, 4, 2] and not b[0, 0, 0]
+
+
+def test_local_reference_removes_a_smooth_residual_field_and_keeps_lesions():
+    from tasks.svd.image import local_reference_z
+
+    rng = np.random.default_rng(0)
+    shape = (60, 60, 12)
+    spacing = (1.0, 1.0, 6.0)  # thick slices: blocks are one slice (16 mm -> 3 slices)
+    noise = rng.standard_normal(shape).astype(np.float32)
+    ramp = np.linspace(-2.0, 2.0, shape[2], dtype=np.float32)[None, None, :]  # +-2 SD in z
+    z = noise + ramp
+    lesion = np.zeros(shape, bool)
+    lesion[28:34, 28:34, 9] = True
+    z[lesion] += 5.0
+    ref = np.ones(shape, bool)
+    out, sd = local_reference_z(z, ref, spacing, ref)
+    per_slice = [float(np.median(out[:, :, k])) for k in range(shape[2])]
+    assert max(abs(v) for v in per_slice) < 0.5  # the +-2 SD field is gone
+    assert float(np.median(out[lesion])) > 4.0  # the lesion keeps its level above NAWM
+    assert 0.8 < sd < 1.3
+    # no reference voxels: the map is only rescaled, never shifted by a made-up level
+    none, _ = local_reference_z(z, np.zeros(shape, bool), spacing, ref)
+    assert np.allclose(none, z)

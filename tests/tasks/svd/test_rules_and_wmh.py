@@ -96,3 +96,11 @@ def test_punctate_foci_count_and_grade():
     assert mask.sum() == 7 * 8
     assert rules.pv_punctate_grade(n) == 3
     assert rules.pv_punctate_grade(2) == 1
+
+
+def test_partial_volume_reach_is_zero_on_isotropic_and_half_the_slice_excess_on_thick():
+    from tasks.svd.wmh import partial_volume_reach_mm
+
+    assert partial_volume_reach_mm((1.0, 1.0, 1.0)) == 0.0
+    assert partial_volume_reach_mm((0.9, 0.9, 8.5)) == pytest.approx(3.8)
+    assert partial_volume_reach_mm((6.0, 0.5, 0.5)) == pytest.approx(2.75)  # any axis order
