@@ -173,7 +173,11 @@ def test_reader_thread_during_a_load_sees_whole_batches(fresh):
     try:
         summary = load_derivatives(settings, build_docs=False)
     finally:
-        time.sleep(0.3)
+        # wait for two reads that started after the load returned (a loaded machine can
+        # make the reader slow; a fixed sleep made this test flaky)
+        n, deadline = len(seen), time.monotonic() + 60
+        while len(seen) < n + 2 and time.monotonic() < deadline and reader.is_alive():
+            time.sleep(0.05)
         stop.set()
         reader.join(60)
     assert summary.ok and errors == []
