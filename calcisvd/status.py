@@ -216,11 +216,12 @@ def format_status(report: dict[str, Any]) -> str:
     lines += ["", f"failed sessions: {len(b['failed_measurements'])}"]
     lines += [f"  {s}" for s in b["failed_measurements"][:20]]
     wh = report["warehouse"]
-    failed_loads = [r for r in (wh or {}).get("loads", []) if r["status"] == "failed"]
+    failed_loads = [r for r in (wh or {}).get("loads", [])
+                     if r["status"] in ("failed", "partial")]
     last = (wh or {}).get("loads", [None])[0] if wh and wh.get("loads") else None
     lines += ["", "warehouse loads: " + (f"last {last['status']} at {last['started']} "
                                          f"(run {last['run_id']})" if last else "none yet")]
-    lines += [f"  FAILED {r['started']} run {r['run_id']}: {r['message']}"
+    lines += [f"  {r['status'].upper()} {r['started']} run {r['run_id']}: {r['message']}"
               for r in failed_loads]
     q = report["quarantine"]
     lines += ["", f"quarantine: {len(q)} input(s)"]
