@@ -292,7 +292,8 @@ def load_derivatives(settings: Settings, run_id: str | None = None, *,
         summary.timings_s["stage"] = time.perf_counter() - t
         t = time.perf_counter()
         report = validate_warehouse(con, target="staging", gx_dir=settings.gx_dir,
-                                    run_name=run_id, build_docs=build_docs)
+                                    run_name=run_id, build_docs=build_docs,
+                                    reuse=skip_unchanged)
         summary.timings_s["validate"] = time.perf_counter() - t
         store_validation(con, report, run_id)
         summary.n_expectations = len(report.outcomes)
