@@ -153,6 +153,16 @@ def _started_after(api: str, deployment_id: str, after: datetime) -> list[dict]:
             and datetime.fromisoformat(r["start_time"].replace("Z", "+00:00")) >= after]
 
 
+def _stop(proc: subprocess.Popen, timeout: float = 60) -> None:
+    """SIGTERM a process this bench started; SIGKILL when it has not ended in ``timeout``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
 def measure_deployed(work: Path, subjects: int, resolution: float, seed: int,
                      wait_s: float = 900,
                      ingest_interval_s: int = BENCH_INGEST_INTERVAL_S) -> dict[str, Any]:
@@ -223,14 +233,13 @@ def measure_deployed(work: Path, subjects: int, resolution: float, seed: int,
             time.sleep(1)
         # the first scheduled ingest that started after the follow-up landed
         first_ingest = min((datetime.fromisoformat(r["start_time"].replace("Z", "+00:00"))
-                            for r in _started_after(api, deps["ingest-scheduled"], landed_at)
-                            if r.get("auto_scheduled")), default=None)
+                            for r in _started_after(api, deps["ingest-scheduled"], landed_at)),
+                           default=None)
         waited = None if first_ingest is None else (first_ingest - landed_at).total_seconds()
         runs = _api(api, "/flow_runs/filter", {"limit": 20, "sort": "START_TIME_DESC",
                                                "flow_runs": {"parent_task_run_id":
                                                              {"is_null_": True}}})
-        worker.terminate()  # its flow-run processes are reaped: their CPU is counted
-        worker.wait(timeout=120)
+        _stop(worker)  # its flow-run processes are reaped: their CPU is counted
         worker = None
         cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         return {"subjects": subjects, "resolution_mm": resolution,
@@ -252,14 +261,14 @@ def measure_deployed(work: Path, subjects: int, resolution: float, seed: int,
                     "(the rest, ingest start to warehouse row, is unchanged); children CPU: "
                     "the deploy commands, the worker and its flow runs (not the server), "
                     "deploy to row"),
-                "deployment_runs": [{"name": r["name"], "state": r["state"]["type"]}
-                                    for r in runs if r.get("deployment_id")][:8]}
+                "deployment_runs": [{"name": r["name"], "state": r["state"]["type"],
+                                     "seconds": round(r.get("total_run_time") or 0, 1)}
+                                    for r in runs if r.get("deployment_id")
+                                    and r.get("start_time")][:8]}
     finally:
         if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=60)
-        proc.terminate()
-        proc.wait(timeout=60)
+            _stop(worker)
+        _stop(proc)
 
 
 def measure_noop(work: Path, home: Path, repeats: int, result: dict[str, Any]) -> None:
