@@ -48,12 +48,13 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def sha256_files(paths: Iterable[Path], extra: str = "") -> str:
-    """One SHA-256 over several files (name + content hash each) and an extra string."""
+def sha256_files(paths: Iterable[Path], extra: str = "", hash_file: Any = None) -> str:
+    """One SHA-256 over several files (name + content hash each) and an extra string.
+    ``hash_file`` (path -> hex SHA-256) replaces :func:`sha256_file`, e.g. a stat cache's."""
     h = hashlib.sha256(extra.encode())
     for p in sorted(Path(p) for p in paths):
         h.update(p.name.encode())
-        h.update(sha256_file(p).encode())
+        h.update((hash_file or sha256_file)(p).encode())
     return h.hexdigest()
 
 

@@ -1,10 +1,12 @@
 """Collect the operational status of a calcisvd home: runs, schedules, workers, backlog,
 failures, quarantine, skipped series, clinical data, warehouse counts.
 
-Reads, never writes: the run history (:mod:`calcisvd.run_history`: the server's API when
-``PREFECT_API_URL`` is set, else the embedded database file), the BIDS tree and derivatives, the
-quarantine folder, the ingest ledger (SQLite, read-only) and the warehouse (read-only DuckDB
-connection, or the last Parquet snapshot while a load holds the file).
+Reads the run history (:mod:`calcisvd.run_history`: the server's API when ``PREFECT_API_URL``
+is set, else the embedded database file), the BIDS tree and derivatives, the quarantine
+folder, the ingest ledger (SQLite, read-only) and the warehouse (read-only DuckDB connection,
+or the last Parquet snapshot while a load holds the file). Writes nothing but its image hash
+cache (``var/cache/file_hashes.json``: an image is hashed again only when its size, mtime or
+inode changed; :mod:`calcisvd.hash_cache`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def skipped_entries(quarantine_dir: Path) -> list[dict[str, Any]]:
 def backlog(settings: Settings, loaded: set[tuple[str, str]] | None) -> dict[str, Any]:
     """Sessions waiting for quantification or for the warehouse, and failed measurements
     (``label part (kind): reason``; data failures stay until their input changes)."""
+    from calcisvd.hash_cache import CACHE_NAME, StatHashCache
     from tasks.quantify.sessions import (
         discover_sessions,
         failed_parts,
@@ -59,9 +62,10 @@ def backlog(settings: Settings, loaded: set[tuple[str, str]] | None) -> dict[str
         needs_quantification,
     )
 
+    hashes = StatHashCache(Path(settings.var_dir) / "cache" / CACHE_NAME)
     waiting, failed, quantified = [], [], []
     for ses in discover_sessions(settings.bids_dir):
-        need, why = needs_quantification(settings.derivatives_dir, ses)
+        need, why = needs_quantification(settings.derivatives_dir, ses, hash_file=hashes)
         if need:
             waiting.append(f"{ses.label} ({why})")
         path = measures_path(settings.derivatives_dir, ses)
@@ -75,6 +79,7 @@ def backlog(settings: Settings, loaded: set[tuple[str, str]] | None) -> dict[str
         for part, block in failed_parts(doc).items():
             failed.append(f"{ses.label} {part} ({block.get('failure', 'data')}): "
                           f"{block.get('reason')}")
+    hashes.save()
     not_loaded = [f"sub-{s}_ses-{t}" for s, t in quantified
                   if loaded is not None and (s, t) not in loaded]
     return {"to_quantify": waiting, "to_load": not_loaded, "failed_measurements": failed,
@@ -216,11 +221,12 @@ def format_status(report: dict[str, Any]) -> str:
     lines += ["", f"failed sessions: {len(b['failed_measurements'])}"]
     lines += [f"  {s}" for s in b["failed_measurements"][:20]]
     wh = report["warehouse"]
-    failed_loads = [r for r in (wh or {}).get("loads", []) if r["status"] == "failed"]
+    failed_loads = [r for r in (wh or {}).get("loads", [])
+                     if r["status"] in ("failed", "partial")]
     last = (wh or {}).get("loads", [None])[0] if wh and wh.get("loads") else None
     lines += ["", "warehouse loads: " + (f"last {last['status']} at {last['started']} "
                                          f"(run {last['run_id']})" if last else "none yet")]
-    lines += [f"  FAILED {r['started']} run {r['run_id']}: {r['message']}"
+    lines += [f"  {r['status'].upper()} {r['started']} run {r['run_id']}: {r['message']}"
               for r in failed_loads]
     q = report["quarantine"]
     lines += ["", f"quarantine: {len(q)} input(s)"]

@@ -62,6 +62,7 @@ class ValidationReport:
     outcomes: list[Outcome] = field(default_factory=list)
     docs_index: Path | None = None
     quality_page: Path | None = None  # self-contained, works offline (offline_docs.py)
+    reused: list[str] = field(default_factory=list)  # suites whose outcomes were reused
 
     @property
     def success(self) -> bool:
@@ -92,6 +93,9 @@ class ValidationReport:
         if bad:
             lines += ["", "## Failed expectations", ""]
             lines += [f"- `{o.describe()}`" for o in bad]
+        if self.reused:
+            lines += ["", "Outcomes reused (same suite, same data as a passing validation; "
+                      "expectations/outcome_cache.py): " + ", ".join(self.reused)]
         if self.docs_index:
             lines += ["", f"Data Docs: `{self.docs_index}`"]
         if self.quality_page:
@@ -233,15 +237,34 @@ def _json_safe(value: Any) -> Any:
 
 
 def validate_frames(frames: dict[str, Any], *, gx_dir: Path, target: str,
-                    run_name: str | None = None, build_docs: bool = True) -> ValidationReport:
-    """Validate ``{suite name: DataFrame}`` with the named suites; optionally rebuild Data Docs."""
+                    run_name: str | None = None, build_docs: bool = True,
+                    reuse: bool = False) -> ValidationReport:
+    """Validate ``{suite name: DataFrame}`` with the named suites; optionally rebuild Data Docs.
+    With ``reuse``, a suite that passed on exactly this data before is not run again: its
+    stored outcomes are used (:mod:`expectations.outcome_cache`; listed in ``report.reused``,
+    and absent from this run's Data Docs pages, present in the results and quality page)."""
     from great_expectations.core.run_identifier import RunIdentifier
+
+    from expectations import outcome_cache
 
     report = ValidationReport(target=target)
     run_id = RunIdentifier(run_name=f"{target}-{run_name}" if run_name else target)
+    cache = outcome_cache.OutcomeCache(outcome_cache.cache_path(gx_dir))
+    code = outcome_cache.code_version()
+    validated: list[str] = []
     for name, df in frames.items():
+        data = _normalise(df)
+        key = outcome_cache.frame_key(outcome_cache.suite_text(SUITES_DIR / f"{name}.json"),
+                                      load_suite_spec(name), code, data)
+        hit = cache.get(key) if reuse else None
+        if hit is not None:
+            report.outcomes += [Outcome(**o) for o in hit]
+            report.reused.append(name)
+            continue
+        validated.append(name)
+        n_before = len(report.outcomes)
         vd = _validation_definition(gx_dir, name)
-        batch = {"dataframe": _normalise(df)}
+        batch = {"dataframe": data}
         # a fast pass first; a failing suite is re-run with details (unexpected values)
         result = vd.run(batch_parameters=batch, result_format="BOOLEAN_ONLY", run_id=run_id)
         if not result.success:
@@ -256,10 +279,15 @@ def validate_frames(frames: dict[str, Any], *, gx_dir: Path, target: str,
                 suite=name, expectation=r.expectation_config.type, column=column,
                 success=bool(r.success), element_count=res.get("element_count"),
                 unexpected_count=res.get("unexpected_count"), observed=res))
+        if result.success:
+            cache.put(key, report.outcomes[n_before:])
+    cache.save()
     if build_docs:
         from expectations.offline_docs import write_quality_page
 
-        report.docs_index = build_docs_for_run(gx_dir, run_id.run_name, list(frames))
+        report.docs_index = (build_docs_for_run(gx_dir, run_id.run_name, validated)
+                             if validated or not docs_index_path(gx_dir).is_file()
+                             else docs_index_path(gx_dir))
         report.quality_page = write_quality_page(report, report.docs_index.parent,
                                                  run_id.run_name)
     return report
@@ -310,14 +338,15 @@ _TABLES = frozenset({"subjects", "sessions", "scans", "icac_artery_measures",
 
 
 def validate_warehouse(con: Any, *, target: str, gx_dir: Path, run_name: str | None = None,
-                       suites: list[str] | None = None, build_docs: bool = True
-                       ) -> ValidationReport:
-    """Run the suites on the staged batch (``target='staging'``) or the curated tables."""
+                       suites: list[str] | None = None, build_docs: bool = True,
+                       reuse: bool = False) -> ValidationReport:
+    """Run the suites on the staged batch (``target='staging'``) or the curated tables
+    (``reuse``: see :func:`validate_frames`)."""
     if target not in {"staging", "curated"}:
         raise ValueError(f"target must be staging or curated, not {target!r}")
     frames = {name: fetch_frame(con, name, target) for name in (suites or suite_names())}
     return validate_frames(frames, gx_dir=gx_dir, target=target, run_name=run_name,
-                           build_docs=build_docs)
+                           build_docs=build_docs, reuse=reuse)
 
 
 def results_frame(report: ValidationReport) -> Any:

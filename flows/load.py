@@ -46,7 +46,7 @@ def load_flow(settings: Settings | None = None, force: bool = False, home: str |
     Inputs unchanged since the last load are not loaded again unless ``force``."""
     from prefect.runtime import flow_run
 
-    from warehouse.load import BatchValidationError
+    from warehouse.load import load_error
 
     settings = flow_entry(settings, home, config)
     summary = load_batch_task(settings, str(flow_run.id) if flow_run.id else None, force)
@@ -54,6 +54,6 @@ def load_flow(settings: Settings | None = None, force: bool = False, home: str |
         print(f"load: inputs unchanged since load {summary.run_id}; nothing to do")
         return summary.as_dict()
     report_task(summary)
-    if not summary.ok:
-        raise BatchValidationError(summary)
+    if not summary.ok:  # validation failed, or promoted but the Parquet export failed
+        raise load_error(summary)
     return summary.as_dict()

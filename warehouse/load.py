@@ -49,7 +49,7 @@ class LoadSummary:
     """What one load read, validated and changed."""
 
     run_id: str
-    status: str = "running"  # success | failed | unchanged (skipped: inputs as last load)
+    status: str = "running"  # success | failed | partial (promoted, export failed) | unchanged
     staged: dict[str, int] = field(default_factory=dict)
     written: dict[str, int] = field(default_factory=dict)  # rows inserted or replaced
     superseded: dict[str, int] = field(default_factory=dict)  # rows moved to history
@@ -204,6 +204,39 @@ def end_run(con: Any, run_id: str, status: str, message: str) -> None:
                   {"run_id": run_id, "status": status, "message": message[:4000]})
 
 
+def export_or_mark_partial(con: Any, settings: Settings, summary: LoadSummary) -> None:
+    """Export the Parquet snapshot of a promoted load; when that fails, the run is ``partial``
+    (curated tables written, snapshot not) with the reason, in ``pipeline_runs`` and in the
+    summary (not ``ok``: the command exits non-zero; the next load is not skipped)."""
+    from warehouse.export import export_snapshot
+
+    try:
+        summary.snapshot = str(export_snapshot(con, settings.parquet_dir, summary.run_id))
+    except Exception as exc:
+        reason = (f"Parquet export to {settings.parquet_dir} failed: "
+                  f"{type(exc).__name__}: {exc}")
+        summary.status = "partial"
+        summary.failure_details = summary.failure_details + [reason]
+        with db.transaction(con):
+            end_run(con, summary.run_id, "partial", "curated tables written; " + reason)
+
+
+class LoadIncompleteError(RuntimeError):
+    """The batch was promoted but a later step (the Parquet snapshot) failed."""
+
+    def __init__(self, summary: LoadSummary):
+        self.summary = summary
+        super().__init__(f"load {summary.run_id} partial: "
+                         + "; ".join(summary.failure_details[-3:]))
+
+
+def load_error(summary: LoadSummary) -> RuntimeError:
+    """The exception a load that is not ``ok`` ends with (validation failed, or partial)."""
+    if summary.status == "partial":
+        return LoadIncompleteError(summary)
+    return BatchValidationError(summary)
+
+
 def load_derivatives(settings: Settings, run_id: str | None = None, *,
                      flow_run_id: str | None = None, build_docs: bool = True,
                      export: bool = True, raise_on_failure: bool = False,
@@ -259,7 +292,8 @@ def load_derivatives(settings: Settings, run_id: str | None = None, *,
         summary.timings_s["stage"] = time.perf_counter() - t
         t = time.perf_counter()
         report = validate_warehouse(con, target="staging", gx_dir=settings.gx_dir,
-                                    run_name=run_id, build_docs=build_docs)
+                                    run_name=run_id, build_docs=build_docs,
+                                    reuse=skip_unchanged)
         summary.timings_s["validate"] = time.perf_counter() - t
         store_validation(con, report, run_id)
         summary.n_expectations = len(report.outcomes)
@@ -277,9 +311,7 @@ def load_derivatives(settings: Settings, run_id: str | None = None, *,
             summary.timings_s["promote"] = time.perf_counter() - t
             if export:
                 t = time.perf_counter()
-                from warehouse.export import export_snapshot
-
-                summary.snapshot = str(export_snapshot(con, settings.parquet_dir, run_id))
+                export_or_mark_partial(con, settings, summary)
                 summary.timings_s["export"] = time.perf_counter() - t
         else:
             summary.status = "failed"
@@ -299,7 +331,7 @@ def load_derivatives(settings: Settings, run_id: str | None = None, *,
         con.close()
     summary.timings_s["total"] = time.perf_counter() - t0
     if not summary.ok and raise_on_failure:
-        raise BatchValidationError(summary)
+        raise load_error(summary)
     return summary
 
 

@@ -56,7 +56,8 @@ def validate_curated(settings: Settings, run_id: str | None = None, *,
                                             "inputs_fingerprint": fingerprint}, flow_run_id)
         try:
             report = validate_warehouse(con, target="curated", gx_dir=settings.gx_dir,
-                                        run_name=run_id, suites=suites, build_docs=build_docs)
+                                        run_name=run_id, suites=suites, build_docs=build_docs,
+                                        reuse=skip_unchanged)
         except Exception as exc:
             with db.transaction(con):
                 end_run(con, run_id, "failed", f"{type(exc).__name__}: {exc}")

@@ -77,4 +77,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         from tasks.ingest.pipeline import summary_markdown
 
         print(summary_markdown(summary))
+    return ingest_exit_code(summary)
+
+
+def ingest_exit_code(summary: dict) -> int:
+    """Exit code of an ingest summary: 0 ok, 3 locked, 4 partial (``calcisvd run`` too)."""
     return {"locked": 3, "partial": EXIT_PARTIAL}.get(str(summary.get("status")), 0)

@@ -25,7 +25,9 @@ Through the flow (the default), a load whose inputs (the files above: path, size
 time) and code are those of the last load is skipped (--force loads anyway); a batch that
 failed validation stays failed, with its reason, until an input changes.
 
-Writes: var/calcisvd.duckdb, var/parquet/, var/gx/. Exit code 1 when the batch fails.
+Writes: var/calcisvd.duckdb, var/parquet/, var/gx/. Exit code 1 when the batch fails, or
+when it was written but the Parquet snapshot failed (recorded as a partial load, with the
+reason; the next load is not skipped and exports again).
 
 example:
   calcisvd load            # then: calcisvd sql "SELECT * FROM v_baseline_cohort LIMIT 5"
@@ -48,7 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the command; returns the process exit code."""
     from warehouse.db import WarehouseDamagedError
-    from warehouse.load import BatchValidationError, LoadSummary, load_derivatives
+    from warehouse.load import (
+        BatchValidationError,
+        LoadIncompleteError,
+        LoadSummary,
+        load_derivatives,
+    )
 
     if args.no_flow:
         try:
@@ -62,7 +69,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if state.is_completed():
         return _report(LoadSummary(**state.result()))
     exc = state.result(raise_on_failure=False)
-    if isinstance(exc, BatchValidationError):
+    if isinstance(exc, BatchValidationError | LoadIncompleteError):
         return _report(exc.summary)
     if isinstance(exc, WarehouseDamagedError):
         print(f"calcisvd load: {exc}", file=sys.stderr)
@@ -80,6 +87,11 @@ def _report(summary) -> int:
         print(f"  written {summary.written}")
         print(f"  history {summary.superseded}")
         print(f"  snapshot {summary.snapshot}")
+    elif summary.status == "partial":
+        print(f"  written {summary.written}")
+        print("  PARTIAL: the curated tables were written but:")
+        for line in summary.failure_details:
+            print(f"   - {line}")
     else:
         print("  the batch stays in staging; failed expectations:")
         for line in summary.failure_details:

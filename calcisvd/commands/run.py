@@ -28,7 +28,9 @@ change or --retry-failed; transient failures (machine trouble) are retried by ev
 
 exit codes: 0 all stages done and every session measured in this run; 1 a stage failed, or a
 session's CT or MRI measurement failed in this run (see `calcisvd status`); 2 usage or
-configuration error.
+configuration error; 3 ingest found another ingest holding the lock (nothing new ingested);
+4 partial: ingest quarantined input or failed a session (the rest went through every stage).
+The first that applies of 1, 4, 3 is the exit code.
 
 examples:
   calcisvd simulate && calcisvd run        # the demo
@@ -50,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the pipeline flow; print timings and where to look next."""
+    from calcisvd.commands.ingest import EXIT_PARTIAL, ingest_exit_code
     from calcisvd.commands.quantify import print_failures
     from flows.pipeline import pipeline_flow
 
@@ -62,7 +65,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     quantified = result["results"].get("quantify") or {}
     failed = quantified.get("with_failures", 0)
-    print(f"\ncalcisvd run: {'done, with failed measurements' if failed else 'done'}")
+    ingest_code = ingest_exit_code(result["results"].get("ingest") or {})
+    verdict = ("done, with failed measurements" if failed else
+               {EXIT_PARTIAL: "done, ingest partial (input quarantined or a session failed; "
+                              "see `calcisvd status`)",
+                3: "done, ingest skipped: another ingest holds the lock"}.get(ingest_code,
+                                                                              "done"))
+    print(f"\ncalcisvd run: {verdict}")
     for stage, sec in result["timings"].items():
         print(f"  {stage:<9} {sec:8.1f} s")
     if quantified:
@@ -70,4 +79,4 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     print("\nwhere to look next:")
     for what, where in result["where_to_look"].items():
         print(f"  {what:<17} {where}")
-    return 1 if failed else 0
+    return 1 if failed else ingest_code

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from calcisvd.io import sha256_files
 from calcisvd.measures import BIDS_SUFFIXES
@@ -70,9 +71,10 @@ def method_version() -> str:
     return h.hexdigest()[:16]
 
 
-def inputs_hash(session: Session) -> str:
-    """Hash over the session's input images and the method version."""
-    return sha256_files(session.files.values(), extra=method_version())
+def inputs_hash(session: Session, hash_file: Any = None) -> str:
+    """Hash over the session's input images and the method version (``hash_file``: path ->
+    SHA-256 of its content, default: read the file)."""
+    return sha256_files(session.files.values(), extra=method_version(), hash_file=hash_file)
 
 
 def measures_path(derivatives_dir: Path, session: Session) -> Path:
@@ -112,8 +114,9 @@ def failed_parts(doc: dict) -> dict[str, dict]:
 
 
 def needs_quantification(derivatives_dir: Path, session: Session,
-                         retry_failed: bool = False) -> tuple[bool, str]:
-    """Whether the session must be (re)quantified, and why, as ``(flag, reason)``.
+                         retry_failed: bool = False, hash_file: Any = None) -> tuple[bool, str]:
+    """Whether the session must be (re)quantified, and why, as ``(flag, reason)``
+    (``hash_file``: as in :func:`inputs_hash`).
 
     A failed modality is retried when its failure was transient, or with ``retry_failed``;
     a data failure otherwise stays, with the reason ``failed: ...``.
@@ -126,7 +129,7 @@ def needs_quantification(derivatives_dir: Path, session: Session,
         recorded = doc["pipeline"]["inputs_hash"]
     except (ValueError, KeyError, TypeError):
         return True, "previous results unreadable"
-    if recorded != inputs_hash(session):
+    if recorded != inputs_hash(session, hash_file):
         return True, "inputs or code changed"
     failed = failed_parts(doc)
     if not failed:

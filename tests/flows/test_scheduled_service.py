@@ -33,13 +33,13 @@ def _parse(ts: str) -> datetime:
 
 
 def _wait_for(what: str, check, timeout: float, logs: list[Path]):
-    """Poll ``check()`` every 2 s until it returns something truthy; fail with the logs."""
+    """Poll ``check()`` every second until it returns something truthy; fail with the logs."""
     t0 = time.time()
     while time.time() - t0 < timeout:
         got = check()
         if got:
             return got
-        time.sleep(2)
+        time.sleep(1)
     tails = "\n".join(f"--- {p.name}\n" + "\n".join(p.read_text(errors="replace")
                                                       .splitlines()[-40:])
                       for p in logs if p.is_file())
@@ -57,38 +57,56 @@ def _finished_run(srv: LocalServer, deployment_id: str, *, at: datetime | None =
     return None
 
 
-def _shorten(srv: LocalServer, dep: dict, interval_s: int, lead_s: float = 30) -> datetime:
+def _shorten(srv: LocalServer, dep: dict, interval_s: int, lead_s: float = 20) -> datetime:
     """Replace the deployment's schedule by an interval one whose first run is due in
-    ``lead_s`` seconds (the operator's CLI); the time that run is due. Retried when the CLI
-    itself took so long (a loaded machine) that the due time had passed."""
+    ``lead_s`` seconds (the operator's CLI); the time that run is due. Retried, with a lead of
+    twice what the CLI took, when the CLI itself took so long (a loaded machine) that the due
+    time had (nearly) passed."""
     for _ in range(3):
-        due = (datetime.now(UTC) + timedelta(seconds=lead_s)).replace(microsecond=0)
+        t0 = datetime.now(UTC)
+        due = (t0 + timedelta(seconds=lead_s)).replace(microsecond=0)
         srv.prefect("deployment", "schedule", "create", dep["full_name"], "--interval",
                     str(interval_s), "--anchor-date", due.isoformat(), "--replace", "-y")
         if datetime.now(UTC) < due - timedelta(seconds=5):
             return due
+        lead_s = max(lead_s, 2 * (datetime.now(UTC) - t0).total_seconds() + 5)
     pytest.fail("`prefect deployment schedule create` took longer than the lead time 3 times")
 
 
 def exercise_service(srv: LocalServer) -> dict[str, int]:
     """The scenario of the module docstring on a started server; counts for the report."""
     home = Path(srv.env["CALCISVD_HOME"])
-    sim = subprocess.run([str(BIN / "calcisvd"), "simulate", "--subjects", "3", "--seed", "7",
-                          "--resolution", "4", "--no-follow-up"], env=srv.env, cwd=REPO,
-                         capture_output=True, text=True, timeout=600)
-    assert sim.returncode == 0, sim.stdout + sim.stderr
+    # the drop is simulated while the deployments are created and scheduled (no run reads it
+    # before the worker starts, after the simulation ended)
+    sim = subprocess.Popen([str(BIN / "calcisvd"), "simulate", "--subjects", "3", "--seed", "7",
+                            "--resolution", "4", "--no-follow-up"], env=srv.env, cwd=REPO,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    scheduled: set[str] = set()  # ids of the runs the scheduler created
+    try:
+        _deploy_and_check_cron_runs(srv, sim, scheduled)
+    finally:
+        stop_process(sim)
+    _scheduled_ingest_trigger_nightly(srv, home, scheduled)
+    return {"scheduled_runs_created": len(scheduled)}
+
+
+def _auto_runs(srv: LocalServer, dep: dict, seen: set[str]) -> list[dict]:
+    """The deployment's runs created by the scheduler (their ids added to ``seen``)."""
+    runs = [r for r in srv.flow_runs(200, dep["id"]) if r.get("auto_scheduled")]
+    seen.update(r["id"] for r in runs)
+    return runs
+
+
+def _deploy_and_check_cron_runs(srv: LocalServer, sim: subprocess.Popen,
+                                scheduled: set[str]) -> None:
     srv.prefect("work-pool", "create", POOL, "--type", "process", "--overwrite")
     srv.prefect("--no-prompt", "deploy", "--all")
     deps = srv.deployments()
     ingest, nightly = deps["ingest-scheduled"], deps["analytics-nightly"]
-    qload = deps["quantify-and-load"]
     logs = [srv.log_path, srv.root / "worker.log"]
-    scheduled: set[str] = set()
 
     def auto_runs(dep: dict) -> list[dict]:
-        runs = [r for r in srv.flow_runs(200, dep["id"]) if r.get("auto_scheduled")]
-        scheduled.update(r["id"] for r in runs)
-        return runs
+        return _auto_runs(srv, dep, scheduled)
 
     # 1. the scheduler creates the runs of the cron schedules of prefect.yaml
     ing_runs = _wait_for("the scheduler's ingest runs", lambda: auto_runs(ingest), 120, logs)
@@ -100,8 +118,21 @@ def exercise_service(srv: LocalServer) -> dict[str, int]:
         t = _parse(run["expected_start_time"])
         assert (t.hour, t.minute) == (2, 0), run["expected_start_time"]
     assert len(ing_runs) >= 3 and len(night_runs) >= 1, (len(ing_runs), len(night_runs))
+    out, _ = sim.communicate(timeout=600)
+    assert sim.returncode == 0, out
 
-    # 2. the ingest schedule shortened: one run due in 30 s, the next one an hour later
+
+def _scheduled_ingest_trigger_nightly(srv: LocalServer, home: Path,
+                                      scheduled: set[str]) -> None:
+    deps = srv.deployments()
+    ingest, nightly = deps["ingest-scheduled"], deps["analytics-nightly"]
+    qload = deps["quantify-and-load"]
+    logs = [srv.log_path, srv.root / "worker.log"]
+
+    def auto_runs(dep: dict) -> list[dict]:
+        return _auto_runs(srv, dep, scheduled)
+
+    # 2. the ingest schedule shortened: one run due in 20 s, the next one an hour later
     due = _shorten(srv, ingest, 3600)
     _wait_for("the scheduler's run of the shortened ingest schedule",
               lambda: [r for r in auto_runs(ingest)
@@ -137,7 +168,6 @@ def exercise_service(srv: LocalServer) -> dict[str, int]:
         lines = srv.log_path.read_text(errors="replace").splitlines()
         first = next(i for i, ln in enumerate(lines) if ln in errors)
         pytest.fail("errors in the Prefect server log:\n" + "\n".join(lines[first:first + 60]))
-    return {"scheduled_runs_created": len(scheduled)}
 
 
 @pytest.fixture

@@ -150,3 +150,33 @@ def test_reading_in_worker_processes_gives_the_serial_batch(study, monkeypatch):
     assert parallel.rows == serial.rows
     assert parallel.problems == serial.problems
     assert parallel.hash_cache == serial.hash_cache and len(serial.hash_cache) == 54
+
+
+def test_failed_parquet_export_is_a_partial_load_not_a_success(study):
+    """The curated tables are written, the snapshot is not: the run is recorded ``partial``
+    with the reason, the summary is not ok (non-zero exit), and the next load is not skipped
+    as unchanged: it exports again."""
+    from warehouse.load import LoadIncompleteError
+    from warehouse.stamps import stage_is_current
+
+    settings, _ = study
+    blocker = settings.home / "not-a-folder"
+    blocker.write_text("a file where the Parquet folder should be")
+    broken = settings.replace(parquet_dir=blocker)
+    summary = load_derivatives(broken, build_docs=False)
+    assert summary.status == "partial" and not summary.ok
+    assert summary.snapshot is None
+    assert any("Parquet export" in d and str(blocker) in d for d in summary.failure_details)
+    assert summary.written["svd_measures"] == 12  # the curated tables were written
+    con = _ro(settings)
+    status, message = con.execute("SELECT status, message FROM pipeline_runs "
+                                  "WHERE run_id = $r", {"r": summary.run_id}).fetchone()
+    con.close()
+    assert status == "partial" and "Parquet export" in message
+    assert not stage_is_current("load", broken)
+    with pytest.raises(LoadIncompleteError, match="partial"):
+        load_derivatives(broken, build_docs=False, raise_on_failure=True,
+                         skip_unchanged=True)
+    again = load_derivatives(settings, build_docs=False, skip_unchanged=True)
+    assert again.status == "success" and again.snapshot is not None
+    assert sum(again.written.values()) == 0
