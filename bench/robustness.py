@@ -309,12 +309,39 @@ def build_reference(home: Path, subjects: int, seed: int, resolution: float) -> 
     return ingest_s
 
 
+#: analyze options of the kill runs (small resampling counts: the run is short, still real)
+ANALYZE_ARGS = ("--n-boot", "200", "--n-perm", "199")
+
+
+def _timed(home: Path, *argv: str) -> float:
+    t0 = time.perf_counter()
+    _require(_cli(home, *argv), " ".join(argv))
+    return time.perf_counter() - t0
+
+
+def report_tables(settings) -> dict[str, str] | None:
+    """CSV tables of the latest analysis report (name -> text), None when there is none."""
+    latest = Path(settings.reports_dir) / "latest"
+    if not latest.exists():
+        return None
+    # truth_* tables need the simulator's truth, which only the reference home has
+    return {p.name: p.read_text() for p in sorted(latest.resolve().glob("*.csv"))
+            if not p.name.startswith("truth_")}
+
+
 def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requantify: int,
                       seed: int, ingest_s: float | None = None) -> dict[str, Any]:
     """Kill each stage at random moments, rerun, compare with the reference home.
 
-    Ingest is killed between 0.6 s and 2 s, or, when the reference ingest took ``ingest_s``
-    seconds, between 30% and 90% of that (a fast ingest would otherwise end first).
+    Ingest: the killed home's drop folder receives the reference drop one top-level folder
+    (one PACS export, the clinical CSVs) at a time, and each folder's arrival is followed by
+    ``kills["ingest"] / folders`` killed ingests, so every kill has fresh input to interrupt;
+    the delays are drawn between 60% of an idle ingest (start-up, scan) and that plus 90% of
+    one folder's share of the reference ingest time. Quantify: the derivatives of
+    ``requantify`` sessions plus one more session per attempt are deleted first. Load and
+    validate always have work. Warehouse restore: the file is truncated, then restores are
+    killed at 20-90% of a timed restore. Analyze: ``--force`` runs killed at 20-90% of a timed
+    run. Only kills that hit a running process are counted as kill points.
     """
     from tests.robustness.helpers import make_settings
 
@@ -324,23 +351,38 @@ def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requan
         _require(_cli(reference, "load", "--no-flow"), "reference load")
     ref_snap = snapshot(ref)
     home = root / "killed"
-    shutil.copytree(ref.drop_dir, home / "drop", symlinks=True)
+    (home / "drop").mkdir(parents=True)
     (home / "secrets").mkdir(parents=True)
     shutil.copy2(ref.pseudonym_key_path, home / "secrets" / "pseudonym.key")
     settings = make_settings(home)
     points: list[dict[str, Any]] = []
+    timings: dict[str, float] = {}
 
     def kill(stage: str, lo: float, hi: float, *argv: str) -> None:
         delay = round(rnd.uniform(lo, hi), 2)
-        alive = _kill_after(_spawn(home, stage, *argv), delay)
+        alive = _kill_after(_spawn(home, *stage.split(), *argv), delay)
         points.append({"stage": stage, "delay_s": delay, "killed_while_running": alive})
 
-    lo, hi = (0.6, 2.0) if not ingest_s else (0.3 * ingest_s, 0.9 * ingest_s)
-    for _ in range(kills["ingest"]):
-        kill("ingest", lo, hi, "--no-prefect")
+    # ---- ingest: fresh input before each group of kills
+    # the first run of a home pays one-off costs (50 s vs < 30 s in the 2026-12-04 run, when
+    # no ingest kill hit): the window is drawn from a second, warm idle run
+    timings["ingest_first"] = _timed(home, "ingest", "--no-prefect")
+    timings["ingest_idle"] = _timed(home, "ingest", "--no-prefect")
+    folders = sorted(p.name for p in ref.drop_dir.iterdir())
+    per_folder = max(1, -(-kills["ingest"] // len(folders)))
+    work = max(1.0, ((ingest_s or 20.0) - timings["ingest_idle"]) / len(folders))
+    lo, hi = 0.6 * timings["ingest_idle"], timings["ingest_idle"] + 0.9 * work
+    for name in folders:
+        src = ref.drop_dir / name
+        if src.is_dir():
+            shutil.copytree(src, settings.drop_dir / name, symlinks=True)
+        else:
+            shutil.copy2(src, settings.drop_dir / name)
+        for _ in range(per_folder):
+            kill("ingest", lo, hi, "--no-prefect")
     _require(_cli(home, "ingest", "--no-prefect"), "ingest rerun")
     after_ingest = snapshot(settings)
-    # quantify: reference derivatives for all but `requantify` sessions
+    # ---- quantify: reference derivatives for all but `requantify` sessions
     shutil.copytree(ref.derivatives_dir, settings.derivatives_dir)
     sessions = sorted(settings.derivatives_dir.glob("sub-*/ses-*"))
     redo = rnd.sample(sessions, min(requantify, len(sessions)))
@@ -352,12 +394,44 @@ def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requan
         redo.append(extra)
         kill("quantify", 10.0, 30.0, "--n-procs", "1")
     _require(_cli(home, "quantify", "--n-procs", "1"), "quantify rerun")
+    # ---- load and validate
     for _ in range(kills["load"]):
         kill("load", 2.0, 12.0, "--no-flow")
     _require(_cli(home, "load", "--no-flow"), "load rerun")
     for _ in range(kills.get("validate", 0)):
         kill("validate", 1.0, 6.0, "--no-flow")
     _require(_cli(home, "validate", "--no-flow"), "validate rerun")
+    # ---- warehouse restore of a truncated file
+    restore: dict[str, Any] = {}
+    if kills.get("restore"):
+        timings["restore"] = _timed(home, "warehouse", "restore", "--force")
+        wh = Path(settings.warehouse_path)
+        os.truncate(wh, wh.stat().st_size // 3)
+        for _ in range(kills["restore"]):
+            kill("warehouse restore", 0.2 * timings["restore"], 0.9 * timings["restore"])
+        proc = _cli(home, "warehouse", "check")
+        restore["damaged_after_kills"] = proc.returncode == 1
+        _require(_cli(home, "warehouse", "restore"), "warehouse restore rerun")
+        restore["healthy_after_rerun"] = _cli(home, "warehouse", "check").returncode == 0
+        restore["restoring_leftovers"] = sorted(p.name for p in wh.parent.glob("*.restoring*"))
+    # ---- analyze
+    analyze: dict[str, Any] = {}
+    if kills.get("analyze"):
+        proc = _cli(reference, "analyze", *ANALYZE_ARGS)
+        if proc.returncode != 0:
+            analyze["not_run"] = ("reference analyze failed: "
+                                  + (proc.stderr.strip().splitlines() or [""])[-1][:300])
+        else:
+            timings["analyze"] = _timed(home, "analyze", *ANALYZE_ARGS, "--force")
+            for _ in range(kills["analyze"]):
+                kill("analyze", 0.2 * timings["analyze"], 0.9 * timings["analyze"],
+                     *ANALYZE_ARGS, "--force")
+            _require(_cli(home, "analyze", *ANALYZE_ARGS), "analyze rerun")
+            mine, theirs = report_tables(settings), report_tables(ref)
+            analyze["tables"] = len(theirs or {})
+            analyze["tables_differing"] = sorted(
+                k for k in set(mine or {}) | set(theirs or {})
+                if (mine or {}).get(k) != (theirs or {}).get(k))
     final = snapshot(settings)
     # other sessions edit the measuring code while this runs: bring the reference to the same
     # code (quantify reruns only sessions whose inputs or code changed), then compare
@@ -368,12 +442,16 @@ def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requan
     lost = sorted(set(ref_snap["sessions"]) - set(final["sessions"]))
     lost_wh = sorted(set(ref_snap.get("warehouse_sessions", []))
                      - set(final.get("warehouse_sessions", [])))
+    stages = list(dict.fromkeys(p["stage"] for p in points))
     return {
         "reference_home": str(reference), "killed_home": str(home),
         "kill_points": sum(p["killed_while_running"] for p in points),
+        "kill_attempts_total": len(points),
         "kill_points_by_stage": {st: sum(p["killed_while_running"] for p in points
-                                         if p["stage"] == st) for st in kills},
+                                         if p["stage"] == st) for st in stages},
         "kill_attempts": points,
+        "ingest_folders": folders, "ingest_kill_window_s": [round(lo, 2), round(hi, 2)],
+        "stage_seconds": {k: round(v, 1) for k, v in timings.items()},
         "requantified_sessions": len(set(redo)),
         "bids_equal_after_ingest_rerun": after_ingest["bids"] == ref_snap["bids"],
         "bids_equal": final["bids"] == ref_snap["bids"],
@@ -382,9 +460,12 @@ def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requan
         "reference_changed_by_code_edits": ref_before != ref_snap.get("warehouse"),
         "warehouse_value_differences": warehouse_differences(ref.warehouse_path,
                                                              settings.warehouse_path),
+        "restore": restore, "analyze": analyze,
         "sessions": len(final["sessions"]),
         "sessions_lost": len(lost) + len(lost_wh),
         "duplicate_rows": final.get("duplicate_rows"),
+        "lost_rows": sum(max(0, n - (final.get("rows") or {}).get(t, 0))
+                         for t, n in (ref_snap.get("rows") or {}).items()),
         "partial_files": final["partial_files"],
         "leftovers": final["leftovers"],
         "rows": final.get("rows"),
@@ -409,12 +490,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=20261126)
     p.add_argument("--subjects", type=int, default=3)
     p.add_argument("--resolution", type=float, default=4.0)
-    p.add_argument("--kills", default="20,8,16,12",
-                   help="kill attempts: ingest,quantify,load[,validate]")
+    p.add_argument("--kills", default="28,8,12,10,6,4",
+                   help="kill attempts: ingest,quantify,load[,validate[,restore[,analyze]]]")
     p.add_argument("--requantify", type=int, default=1,
                    help="sessions whose derivatives the quantify kills work on")
     p.add_argument("--reference", type=Path, default=None,
                    help="an existing home after simulate+ingest+quantify (fixed key)")
+    p.add_argument("--reference-ingest-s", type=float, default=None,
+                   help="seconds the --reference home's ingest took (sets the ingest kill "
+                        "window)")
     p.add_argument("--workdir", type=Path, default=None)
     p.add_argument("--skip-kills", action="store_true")
     p.add_argument("--frozen-code", action="store_true",
@@ -452,14 +536,20 @@ def main(argv: list[str] | None = None) -> int:
             reference = root / "reference"
             ingest_s = build_reference(reference, args.subjects, args.seed % 1000,
                                        args.resolution)
-        counts = [int(x) for x in args.kills.split(",")] + [0]
-        ki, kq, kl, kv = counts[:4]
-        result["kills"] = kill_and_converge(root, reference, {"ingest": ki, "quantify": kq,
-                                                              "load": kl, "validate": kv},
-                                            args.requantify, args.seed, ingest_s)
+        counts = [int(x) for x in args.kills.split(",")] + [0] * 6
+        names = ("ingest", "quantify", "load", "validate", "restore", "analyze")
+        kills = dict(zip(names, counts[:6], strict=True))
+        result["kills"] = kill_and_converge(root, reference, kills,
+                                            args.requantify, args.seed,
+                                            ingest_s or args.reference_ingest_s)
         result["audit_phi"] = [audit(reference), audit(root / "killed")]
     result["audit_phi_hostile"] = audit(root / "hostile" / "home")
     result["seconds"] = round(time.perf_counter() - t0, 1)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["cpu_seconds"] = round(time.process_time() + children.ru_utime + children.ru_stime, 1)
+    result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["size"] = {"subjects": args.subjects, "resolution_mm": args.resolution,
+                      "hostile_cases": args.cases}
     h, k = result["hostile"], result.get("kills", {})
     result["counts"] = {
         "cases_tried": h["cases_tried"], "quarantined": h["quarantined"],
@@ -470,7 +560,13 @@ def main(argv: list[str] | None = None) -> int:
         "good_sessions_lost": result["isolation"]["good_sessions_lost"],
         "kill_points": k.get("kill_points"),
         "kill_points_by_stage": k.get("kill_points_by_stage"),
+        "kill_attempts": k.get("kill_attempts_total"),
         "sessions_lost": k.get("sessions_lost"), "duplicate_rows": k.get("duplicate_rows"),
+        "lost_rows": k.get("lost_rows"),
+        "differences": None if not k else (
+            int(not k["bids_equal"]) + int(not k["measures_equal"])
+            + int(not k["warehouse_equal"]) + len(k["warehouse_value_differences"])
+            + len(k["analyze"].get("tables_differing", []))),
         "phi_findings": sum(a["findings"] or 0 for a in result.get("audit_phi", [])),
         "phi_findings_hostile_home": result["audit_phi_hostile"]["findings"],
     }

@@ -19,7 +19,7 @@ from typing import Any
 
 from calcisvd.settings import Settings
 from warehouse import db, sources
-from warehouse.holdback import hold_back, missing_covariates
+from warehouse.holdback import hold_back, hold_back_rows, missing_covariates
 
 #: curated table -> (natural key, scope columns, scope table, columns ignored when comparing)
 CURATED: dict[str, tuple[tuple[str, ...], tuple[str, ...], str, tuple[str, ...]]] = {
@@ -280,7 +280,8 @@ def load_derivatives(settings: Settings, run_id: str | None = None, *,
             flow_run_id)
         batch = read_batch(settings, con)
         frames = {t: sources.frame(t, rows, batch.problems) for t, rows in batch.rows.items()}
-        held = hold_back(frames)  # one implausible covariate must not gate the whole batch
+        # one implausible covariate, session or measure row must not gate the whole batch
+        held = hold_back(frames) + hold_back_rows(frames)
         batch.problems += [(f"{h['table']}:{h['key']}", h["reason"]) for h in held]
         summary.held_back = [f"{h['table']} {h['key']}: {h['reason']}" for h in held]
         batch.problems += missing_covariates(frames)

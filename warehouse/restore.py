@@ -1,11 +1,13 @@
 """Rebuild a damaged warehouse from the last Parquet snapshot plus the derivatives.
 
-``calcisvd warehouse restore``: the damaged file (and its ``.wal``) is moved aside to
-``<name>.damaged-<UTC time>`` (kept for inspection, never deleted), a new file is created with
-the current schema, every table of the current snapshot (curated tables, their history, runs,
+``calcisvd warehouse restore``: a new file ``<name>.restoring`` is created with the current
+schema, every table of the current snapshot (curated tables, their history, runs,
 validation results, quarantine and log) is copied in, and a normal load then brings in what
-the derivatives hold beyond the snapshot. Without a snapshot the warehouse is rebuilt from the
-derivatives alone (the history of earlier loads is then lost, and the summary says so).
+the derivatives hold beyond the snapshot; only then is the damaged file (and its ``.wal``)
+moved aside to ``<name>.damaged-<UTC time>`` (kept for inspection, never deleted) and the new
+one renamed into its place, so a restore killed midway is simply run again. Without a
+snapshot the warehouse is rebuilt from the derivatives alone (the history of earlier loads is
+then lost, and the summary says so).
 """
 
 from __future__ import annotations
@@ -73,9 +75,13 @@ def restore_warehouse(settings: Settings, *, force: bool = False,
             if why is None:
                 return {**summary, "status": "healthy", "restored": False}
             summary["damage"] = why
-    summary["moved_aside"] = [str(p) for p in move_aside(path)]
+    # built beside the file and swapped in at the end: a restore killed midway leaves the
+    # damaged file in place (the rerun starts again), never a half-filled "healthy" one
+    building = path.with_name(f"{path.name}.restoring")
+    for p in (building, Path(f"{building}.wal")):
+        p.unlink(missing_ok=True)
     snap = current_snapshot(settings.parquet_dir)
-    con = db.connect(path)
+    con = db.connect(building)
     try:
         if snap is not None and snap.is_dir():
             summary["snapshot"] = snap.name
@@ -86,8 +92,10 @@ def restore_warehouse(settings: Settings, *, force: bool = False,
                                "history of earlier loads is lost")
     finally:
         con.close()
-    load = load_derivatives(settings, build_docs=build_docs)
+    load = load_derivatives(settings.replace(warehouse_path=building), build_docs=build_docs)
     summary["load"] = {"status": load.status, "written": load.written}
+    summary["moved_aside"] = [str(p) for p in move_aside(path)]
+    os.replace(building, path)
     summary["status"] = "restored" if load.ok else "restored-from-snapshot-load-failed"
     summary["restored"] = True
     return summary

@@ -42,7 +42,7 @@ def test_status_reports_failures_quarantine_and_clinical_gaps(settings, prefect_
     tsv.write_text("\n".join(lines) + "\n")
     assert load_derivatives(settings, build_docs=False).ok
     edit_measures(settings.derivatives_dir, subjects[0], "M00",
-                  lambda d: d["svd"].update(fazekas_pv=5))
+                  lambda d: d["svd"].update(status=None))
     assert not load_derivatives(settings, build_docs=False).ok
 
     @flow(name="status-probe")
@@ -56,7 +56,7 @@ def test_status_reports_failures_quarantine_and_clinical_gaps(settings, prefect_
     assert "command line: status-probe" in report["prefect"]["runs"]
     assert "Completed" in text
     assert f"sub-{subjects[2]}_ses-M12 svd (data): FLAIR: image too small" in text
-    assert "FAILED" in text and "validation failed" in text and "fazekas_pv" in text
+    assert "FAILED" in text and "validation failed" in text and "not_be_null(status)" in text
     assert "pacs/IM9: truncated DICOM file" in text
     assert "series not ingested: 2 skipped" in text
     no_clinical = report["warehouse"]["no_clinical"]

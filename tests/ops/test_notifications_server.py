@@ -71,7 +71,7 @@ def test_failed_cli_run_is_tagged_named_and_alerted(server: LocalServer, webhook
     settings = load_settings(env={}, overrides={"home": home})
     subjects = make_fake_study(settings.bids_dir, settings.derivatives_dir, 3, seed=1)
     edit_measures(settings.derivatives_dir, subjects[0], "M00",
-                  lambda d: d["svd"].update(fazekas_pv=5))  # not a Fazekas grade: load fails
+                  lambda d: d["svd"].update(status=None))  # no status: load fails
     t0 = time.time()
     cli = subprocess.run([str(BIN / "calcisvd"), "load", "--home", str(home)], env=server.env,
                          cwd=REPO, capture_output=True, text=True, timeout=600)

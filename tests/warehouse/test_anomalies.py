@@ -1,4 +1,5 @@
-"""Anomaly injection: each class of bad data stops the batch before the curated tables."""
+"""Anomaly injection: each class of bad data stops the batch before the curated tables, or,
+for a row breaking a row rule (issue 23 item 2), is held back while the rest loads."""
 
 from __future__ import annotations
 
@@ -90,16 +91,11 @@ def wrong_change_arithmetic(settings, subjects):
 
 
 ANOMALIES = {
-    "out_of_range": (out_of_range,
-                     "svd_measures.expect_column_values_to_be_between(wmh_volume_cm3)"),
     "null_key": (null_key, "svd_measures.expect_column_values_to_not_be_null(session)"),
     "duplicate_key": (duplicate_key, "icac_artery_measures.expect_compound_columns_to_be_"
                                      "unique(subject,session,artery,side)"),
     "orphan_session": (orphan_session,
                        "session_integrity.expect_column_values_to_be_in_set(subject_exists)"),
-    "followup_before_baseline": (
-        followup_before_baseline,
-        "session_integrity.expect_column_values_to_be_between(followup_days)"),
     "wrong_change_arithmetic": (
         wrong_change_arithmetic,
         "change_arithmetic.expect_column_values_to_be_between(residual)"),
@@ -142,16 +138,47 @@ def test_anomaly_is_caught_and_nothing_reaches_curated(kind, base_home, tmp_path
     con.close()
 
 
+#: row-rule failures: held back (warehouse.holdback), the rest of the batch loads
+HELD_BACK = {
+    "out_of_range": (out_of_range, 0, "svd_measures {}/M12: wmh_volume_cm3 outside 0..300"),
+    "followup_before_baseline": (followup_before_baseline, 3,
+                                 "sessions {}/M12: days_since_baseline outside 0..36500"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HELD_BACK))
+def test_row_rule_failure_is_held_back_and_curated_keeps_the_last_good_row(
+        kind, base_home, tmp_path, shared_gx_dir):
+    base, subjects = base_home
+    home = tmp_path / "home"
+    shutil.copytree(base, home)
+    settings = load_settings(env={}, overrides={"home": home, "gx_dir": shared_gx_dir})
+    con = db.connect(settings.warehouse_path, read_only=True)
+    before = curated_fingerprint(con)
+    con.close()
+
+    inject, which, expected = HELD_BACK[kind]
+    inject(settings, subjects)
+    summary = load_derivatives(settings, build_docs=False, export=False)
+
+    assert summary.ok, summary.failed_expectations
+    assert any(h.startswith(expected.format(subjects[which])) for h in summary.held_back), (
+        summary.held_back)
+    con = db.connect(settings.warehouse_path, read_only=True)
+    assert curated_fingerprint(con) == before  # only the held row changed: nothing promoted
+    con.close()
+
+
 def test_every_anomaly_class_is_covered():
-    assert set(ANOMALIES) == {"out_of_range", "null_key", "duplicate_key", "orphan_session",
-                              "followup_before_baseline", "wrong_change_arithmetic",
-                              "all_zero_batch"}
+    assert set(ANOMALIES) | set(HELD_BACK) == {
+        "out_of_range", "null_key", "duplicate_key", "orphan_session",
+        "followup_before_baseline", "wrong_change_arithmetic", "all_zero_batch"}
 
 
 def test_first_batch_with_anomaly_leaves_warehouse_empty(wh_settings):
     settings = wh_settings
     subjects = make_fake_study(settings.bids_dir, settings.derivatives_dir, 5, seed=4)
-    out_of_range(settings, subjects)
+    null_key(settings, subjects)
     summary = load_derivatives(settings, build_docs=False, export=False)
     assert not summary.ok
     con = db.connect(settings.warehouse_path, read_only=True)

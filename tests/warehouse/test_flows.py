@@ -49,10 +49,10 @@ def test_load_and_validate_flows(prefect_harness, study):
 
     # a bad batch: the flow run ends Failed and names the failed expectation
     edit_measures(settings.derivatives_dir, subjects[0], "M00",
-                  lambda d: d["svd"].update(fazekas_pv=5))
+                  lambda d: d["svd"].update(status=None))  # gates (not held)
     bad = load_flow(settings=settings, return_state=True)
     assert bad.is_failed()
-    assert "svd_measures.expect_column_values_to_be_in_set(fazekas_pv)" in str(
+    assert "svd_measures.expect_column_values_to_not_be_null(status)" in str(
         bad.result(raise_on_failure=False))
     assert "FAILED" in _artifact("warehouse-load-validation")
 

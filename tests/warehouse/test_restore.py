@@ -90,3 +90,32 @@ def test_healthy_file_with_free_blocks_is_not_called_damaged(tmp_path):
     big.write_bytes(data[: len(data) // 3])
     with pytest.raises(WarehouseDamagedError):
         connect(big, read_only=True)
+
+
+def test_a_restore_killed_midway_leaves_the_damaged_file_and_the_rerun_converges(tmp_path):
+    """What a SIGKILL during restore leaves (a half-built ``.restoring`` file beside the
+    damaged one, which is still in place) is restored by the next run, with no leftovers
+    (bench/robustness.py kills real restores; this pins the state they leave)."""
+    import duckdb
+
+    from warehouse.restore import restore_warehouse
+
+    settings = make_settings(tmp_path / "home")
+    make_fake_study(settings.bids_dir, settings.derivatives_dir, 3, seed=6)
+    proc = run_cli(settings.home, "load", "--no-flow")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    reference = warehouse_hash(settings)
+    path = settings.warehouse_path
+    os.truncate(path, path.stat().st_size // 3)
+    damaged = path.read_bytes()
+    half = path.with_name(f"{path.name}.restoring")
+    con = duckdb.connect(str(half))  # a half-built file: schema-less, one stray table
+    con.execute("CREATE TABLE subjects AS SELECT 'stray' AS subject")
+    con.close()
+
+    summary = restore_warehouse(settings)
+    assert summary["restored"] and summary["status"] == "restored", summary
+    assert warehouse_hash(settings) == reference
+    assert not list(path.parent.glob("*.restoring*"))
+    aside = list(path.parent.glob(f"{path.name}.damaged-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == damaged

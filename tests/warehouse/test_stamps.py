@@ -55,7 +55,7 @@ def test_load_skips_unchanged_inputs_and_keeps_a_validation_failure(study):
     assert new.status == "success" and new.written["sessions"] >= 1
     # a batch that fails validation fails again without work until an input changes
     edit_measures(settings.derivatives_dir, subjects[0], "M00",
-                  lambda d: d["svd"].update(fazekas_pv=5))
+                  lambda d: d["svd"].update(status=None))  # gates (not held)
     bad = load_derivatives(settings, build_docs=False, skip_unchanged=True)
     assert bad.status == "failed"
     runs = _load_runs(settings)
@@ -63,7 +63,7 @@ def test_load_skips_unchanged_inputs_and_keeps_a_validation_failure(study):
     assert same.status == "failed" and not same.ok and _load_runs(settings) == runs
     assert "validation failed" in same.failed_expectations[0]
     edit_measures(settings.derivatives_dir, subjects[0], "M00",
-                  lambda d: d["svd"].update(fazekas_pv=1))
+                  lambda d: d["svd"].update(status="ok"))
     assert load_derivatives(settings, build_docs=False, skip_unchanged=True).ok
     assert _load_runs(settings) == runs + 1
 
