@@ -143,6 +143,7 @@ def collect_status(settings: Settings, runs: int = 5, with_prefect: bool = True,
         wh = {k: v for k, v in wh.items() if k != "sessions"}
     report["warehouse"] = wh
     report["clinical"] = clinical_status(settings)
+    report["waiting"] = waiting_status(settings)
     report["held_back"] = held_back_rows(settings)
     return report
 
@@ -167,6 +168,16 @@ def held_back_rows(settings: Settings) -> list[str] | None:
         return None
     finally:
         con.close()
+
+
+def waiting_status(settings: Settings) -> list[dict[str, Any]]:
+    """Series the last ingest left for later (still arriving or incomplete)."""
+    from tasks.ingest.pipeline import waiting_path
+
+    try:
+        return list(json.loads(waiting_path(settings).read_text()).get("waiting", []))
+    except (OSError, ValueError, AttributeError):
+        return []
 
 
 def clinical_status(settings: Settings) -> dict[str, Any]:
@@ -234,6 +245,11 @@ def format_status(report: dict[str, Any]) -> str:
     if sk_list:
         lines.append(f"skipped series: {len(sk_list)}")
     lines += [f"  {e['description'] or '(no description)'}: {e['reason']}" for e in sk_list[:20]]
+    waiting = report.get("waiting") or []
+    if waiting:
+        lines += ["", f"waiting for the next ingest: {len(waiting)} series"]
+        lines += [f"  {w.get('description') or '(series)'} ({w.get('files')} file(s)): "
+                  f"{w.get('reason')}" for w in waiting[:20]]
     c = report.get("clinical") or {}
     if c:
         held = c.get("held_rows", [])

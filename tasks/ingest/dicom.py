@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,8 @@ class DicomInstance:
     kernel: str = ""  # ConvolutionKernel (CT)
     contrast_agent: str = ""  # ContrastBolusAgent
     b_value: float | None = None  # largest diffusion b-value found (s/mm^2)
+    images_in_acquisition: int | None = None  # (0020,1002): the expected image count
+    spacing_between_slices: float | None = None  # (0018,0088) mm, as the scanner declares
     extra: dict = field(default_factory=dict, compare=False)
 
 
@@ -278,11 +281,15 @@ _SCANNING_SEQUENCE = 0x00180020
 _CLASS_TEXT = {"sequence_variant": 0x00180021, "kernel": 0x00181210,
                "contrast_agent": 0x00180010}
 _SLICE_THICKNESS = 0x00180050
+#: completeness fields (full=True): ImagesInAcquisition (IS), SpacingBetweenSlices (DS)
+_IMAGES_IN_ACQUISITION = 0x00201002
+_SPACING_BETWEEN_SLICES = 0x00180088
 #: b-value elements: DiffusionBValue (FD), Siemens CSA-free (0019,100C IS), GE (0043,1039 IS,
 #: first value, +1e9 on some versions), Philips (2001,1003 FL)
 _B_TEXT = (0x0019100C, 0x00431039)
 _B_BINARY = {0x00189087: "<d", 0x20011003: "<f"}
-_CLASS_TAGS = [*_CLASS_TEXT.values(), _SLICE_THICKNESS, *_B_TEXT, *_B_BINARY]
+_CLASS_TAGS = [*_CLASS_TEXT.values(), _SLICE_THICKNESS, *_B_TEXT, *_B_BINARY,
+               _IMAGES_IN_ACQUISITION, _SPACING_BETWEEN_SLICES]
 _SERIES_TAGS = [*_SERIES_TEXT.values(), *_SERIES_DS.values(), _SCANNING_SEQUENCE]
 
 
@@ -312,6 +319,11 @@ def _class_fields(text, raw) -> dict:
         out["slice_thickness"] = float(thick) if thick else None
     except ValueError:
         out["slice_thickness"] = None
+    count = _int(text(_IMAGES_IN_ACQUISITION).split("\\")[0].strip())
+    out["images_in_acquisition"] = count if count and count > 0 else None
+    spacing = _float(text(_SPACING_BETWEEN_SLICES).split("\\")[0].strip())
+    out["spacing_between_slices"] = spacing if spacing and math.isfinite(spacing) and \
+        spacing > 0 else None
     values: list[float] = []
     for tag in _B_TEXT:
         first = text(tag).split("\\")[0].strip()

@@ -64,6 +64,12 @@ def clinical_report_path(settings: Settings) -> Path:
     return Path(settings.var_dir or "") / "ingest" / "clinical_report.json"
 
 
+def waiting_path(settings: Settings) -> Path:
+    """``<var>/ingest/waiting.json``: series the last run left for later (still arriving or
+    incomplete): description, file count, reason; read by ``status``."""
+    return Path(settings.var_dir or "") / "ingest" / "waiting.json"
+
+
 def baselines_path(settings: Settings) -> Path:
     """``<secrets>/ingest_baselines.json``: subject -> date of the first study (secret)."""
     return Path(settings.secrets_dir or "") / "ingest_baselines.json"
@@ -130,6 +136,7 @@ class IngestRun:
     skipped_series: list[dict[str, Any]] = field(default_factory=list)
     merged: list[str] = field(default_factory=list)
     ingested_keys: set[str] = field(default_factory=set)
+    waiting: list[dict[str, Any]] = field(default_factory=list)  # series left for later
 
     def __post_init__(self) -> None:
         self.key = load_identity(self.settings)
@@ -169,11 +176,20 @@ class IngestRun:
                       heuristics=load_heuristics(self.settings.ingest_heuristics or Path(
                           self.settings.home) / "heuristics.json"),
                       placeholder_ids=self.settings.ingest_placeholder_ids,
+                      quiet_s=float(self.settings.ingest_quiet_s or 0.0),
+                      now_ns=time.time_ns(),
                       quarantined_keys=quarantined_keys(qdir) if held else None)
         disc = Discovery()
         for source in scan_drop(self.drop_dir):
             disc.extend(discover_isolated(source, ctx))
         self.counts["files_unchanged"] += disc.unchanged
+        self.waiting += disc.waiting
+        for w in disc.waiting:
+            log.info("waiting: %d file(s)%s: %s", w["files"],
+                     f" of series {w['description']!r}" if w["description"] else "",
+                     w["reason"])
+        write_text_atomic(waiting_path(self.settings), json.dumps(
+            {"run_id": self.run_id, "waiting": self.waiting}, indent=2) + "\n")
         if disc.duplicates:
             self.counts["duplicates"] += disc.duplicates
             log.info("skipped %d re-sent cop(ies) of images already received (same "
@@ -369,6 +385,8 @@ class IngestRun:
             "files_in_quarantine": self.counts["files_in_quarantine"],
             "skip_reasons": dict(sorted(self.skip_reasons.items())),
             "skipped_series": self.skipped_series,
+            "waiting": len(self.waiting),
+            "waiting_series": self.waiting,
             "merged_sessions": self.merged,
             "quarantine_reasons": dict(sorted(self.quarantine_reasons.items())),
             "clinical": getattr(self, "clinical_report", {}),
@@ -423,6 +441,11 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         lines += ["## Skipped series", "", "| description | files | reason |", "|---|---|---|"]
         lines += [f"| {s['description']} | {s['files']} | {s['reason']} |"
                   for s in summary["skipped_series"]] + [""]
+    if summary.get("waiting_series"):
+        lines += ["## Waiting (ingested by a later run)", "", "| description | files | reason |",
+                  "|---|---|---|"]
+        lines += [f"| {w['description']} | {w['files']} | {w['reason']} |"
+                  for w in summary["waiting_series"]] + [""]
     if summary.get("merged_sessions"):
         lines += ["## Sessions of several studies", ""]
         lines += [f"- {m}" for m in summary["merged_sessions"]] + [""]
