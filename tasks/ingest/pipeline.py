@@ -272,6 +272,11 @@ class IngestRun:
                          [r for s, _ in res.quarantined for r in s.file_rows])
         rows: dict[str, list] = {"files": [], "instances": [], "series": []}
         for s in res.ingested:
+            if s.replaces:
+                self.counts["reconverted"] += 1
+                log.warning("%s: the %s series grew after it was ingested and was converted "
+                            "again, whole; its derivatives are redone by the next quantify "
+                            "(the image's hash changed)", sp.name, s.kind)
             for k, v in _rows(s, "ingested").items():
                 rows[k] += v
             rows["series"].append((s.key, sp.subject, sp.session, s.kind or "", "ingested"))
@@ -386,6 +391,7 @@ class IngestRun:
             "skip_reasons": dict(sorted(self.skip_reasons.items())),
             "skipped_series": self.skipped_series,
             "waiting": len(self.waiting),
+            "reconverted": self.counts["reconverted"],
             "waiting_series": self.waiting,
             "merged_sessions": self.merged,
             "quarantine_reasons": dict(sorted(self.quarantine_reasons.items())),

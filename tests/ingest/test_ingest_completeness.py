@@ -22,6 +22,8 @@ from tasks.ingest.pipeline import run_ingest
 from tests.ingest.ingest_fixtures import make_settings
 
 BIN = Path(sys.executable).parent
+#: quiet period of the slow-copy test: longer than a copy plus one ingest run on a busy machine
+QUIET_S = 8.0
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +79,7 @@ def _kinds(settings) -> dict[str, Path]:
 def test_slow_copy_waits_for_the_quiet_period(export, tmp_path):
     """A CT copied in two parts, one file half written: nothing of it is ingested or
     quarantined until no file changed for ``ingest_quiet_s``; then the whole series is."""
-    settings = make_settings(tmp_path / "home").replace(ingest_quiet_s=3.0)
+    settings = make_settings(tmp_path / "home").replace(ingest_quiet_s=QUIET_S)
     drop = settings.drop_dir
     ct = _by_position(_ct(export))
     others = _everything_but(export, ct)
@@ -85,7 +87,7 @@ def test_slow_copy_waits_for_the_quiet_period(export, tmp_path):
     for f in others:  # the rest of the export arrived long ago
         os.utime(drop / f.relative_to(export["root"][0]), ns=(1, 1))
     # the ctime of those files is recent too: wait for it to age before the CT arrives
-    time.sleep(3.2)
+    time.sleep(QUIET_S + 0.2)
     _copy(export, ct[:10], drop)
     part = drop / ct[10].relative_to(export["root"][0])
     part.write_bytes(ct[10].read_bytes()[:1500])  # a file half written
@@ -102,7 +104,7 @@ def test_slow_copy_waits_for_the_quiet_period(export, tmp_path):
     _copy(export, ct[10:], drop)  # the copy goes on (the half-written file is completed)
     s2 = run_ingest(settings)
     assert (s2["ingested"], s2["quarantined"], s2["waiting"]) == (0, 0, 1)
-    time.sleep(3.2)
+    time.sleep(QUIET_S + 0.2)
     s3 = run_ingest(settings)
     assert (s3["ingested"], s3["quarantined"], s3["waiting"]) == (1, 0, 0)
     img = nib.load(_kinds(settings)["ct"])
@@ -150,15 +152,44 @@ def test_every_other_slice_waits_for_the_rest(export, tmp_path):
     assert nib.load(_kinds(settings)["T1w"]).shape[2] == len(t1)
 
 
-def test_series_grown_after_ingestion_is_flagged(export, tmp_path):
-    """Images of an ingested series that arrive after it was ingested (past any quiet period)
-    are flagged as grown (quarantine category ``grown``), never merged silently."""
+def test_series_grown_after_ingestion_is_reconverted_whole(export, tmp_path):
+    """Images of an ingested series that arrive after it was ingested (past any quiet period):
+    the series is converted again, whole, and replaces the image (whose hash changes, so
+    quantify redoes the session); the rest of the session is untouched."""
+    from tasks.quantify.sessions import discover_sessions as q_sessions
+    from tasks.quantify.sessions import inputs_hash
+
     settings = make_settings(tmp_path / "home")
     drop = settings.drop_dir
     ct = _by_position(_ct(export))
     _copy(export, _everything_but(export, ct), drop)
     _copy(export, ct[:-3], drop)  # no header count here: the short CT looks whole
     assert run_ingest(settings)["ingested"] == 5
+    assert nib.load(_kinds(settings)["ct"]).shape[2] == len(ct) - 3
+    t1_before = _kinds(settings)["T1w"].stat()
+    hash_before = inputs_hash(q_sessions(settings.bids_dir)[0])
+    _copy(export, ct[-3:], drop)
+    s2 = run_ingest(settings)
+    assert (s2["ingested"], s2["reconverted"], s2["quarantined"]) == (1, 1, 0), s2
+    assert nib.load(_kinds(settings)["ct"]).shape[2] == len(ct)
+    assert _kinds(settings)["T1w"].stat().st_ino == t1_before.st_ino
+    assert inputs_hash(q_sessions(settings.bids_dir)[0]) != hash_before
+    s3 = run_ingest(settings)
+    assert (s3["ingested"], s3["quarantined"], s3["dataset_changed"]) == (0, 0, False)
+
+
+def test_grown_series_without_its_earlier_images_is_flagged(export, tmp_path):
+    """New images of an ingested series whose earlier images left the drop folder cannot be
+    converted whole: they are flagged (quarantine category ``grown``), never merged."""
+    settings = make_settings(tmp_path / "home")
+    drop = settings.drop_dir
+    ct = _by_position(_ct(export))
+    _copy(export, _everything_but(export, ct), drop)
+    _copy(export, ct[:-3], drop)
+    assert run_ingest(settings)["ingested"] == 5
+    for f in ct[:-3]:
+        (drop / f.relative_to(export["root"][0])).unlink()
     _copy(export, ct[-3:], drop)
     s2 = run_ingest(settings)
     assert s2["quarantine_reasons"] == {"grown": 1}
+    assert nib.load(_kinds(settings)["ct"]).shape[2] == len(ct) - 3

@@ -39,6 +39,7 @@ class SeriesInput:
     thickness: float | None = None  # SliceThickness, mm (CT reconstruction choice)
     kernel: str = ""  # ConvolutionKernel (CT reconstruction choice)
     geometry: object = None  # tasks.ingest.geometry.DicomGeometry (independent check)
+    replaces: bool = False  # a series that grew after ingestion: its image is re-converted
 
     def quarantine_item(self, reason: str, category: str) -> QuarantineItem:
         """A quarantine item holding this series' files."""

@@ -173,6 +173,7 @@ class DicomExportSource(Source):
         self.damaged_in_dir: Counter = Counter()  # damaged DICOM whose series is unknown
         todo: list[tuple[str, str, int, int]] = []
         held: list[tuple[str, str, int, int]] = []  # unchanged files still in quarantine
+        ingested: list[tuple[str, str, int, int]] = []  # unchanged files already ingested
         for rel in self.files:
             pkey = keyed_hash(ctx.key, "path:" + rel)
             try:
@@ -185,6 +186,8 @@ class DicomExportSource(Source):
                 todo.append((rel, pkey, size, mtime))  # its quarantine folder is gone: retry
             elif cached:
                 disc.unchanged += 1
+                if cached == "ingested":
+                    ingested.append((rel, pkey, size, mtime))
                 if cached == "quarantined":
                     held.append((rel, pkey, size, mtime))
                     disc.held += 1
@@ -243,6 +246,7 @@ class DicomExportSource(Source):
                     inst.study_uid:  # configured rule: the study is the identity
                 inst = dataclasses.replace(inst, patient_id="study:" + inst.study_uid)
             fresh.append((inst, row, ikey))
+        fresh += self._grown_series(ctx, fresh, ingested, disc)
         if loose:
             disc.waiting.append({"description": "", "files": loose, "reason": (
                 f"file(s) still being written: changed less than {ctx.quiet_s:g} s ago and "
@@ -271,6 +275,36 @@ class DicomExportSource(Source):
                 disc.unchanged -= 1
                 disc.held -= 1
         return todo, results
+
+    def _grown_series(self, ctx: Context, fresh: list, ingested: list,
+                      disc: Discovery) -> list[tuple[DicomInstance, FileRow, str]]:
+        """The earlier images of every series that was ingested and got new images.
+
+        Their headers are read again (files already ingested, in the folders of the new
+        images) so that the series is judged and converted whole; ``self.grown`` holds the
+        series UIDs and how many of their earlier images the ledger knows.
+        """
+        self.grown: dict[str, int] = {}
+        for inst, _row, _ikey in fresh:
+            prev = ctx.series.get(keyed_hash(ctx.key, "series:" + inst.series_uid))
+            if inst.series_uid and prev is not None and prev[3] == "ingested":
+                self.grown[inst.series_uid] = 0
+        if not self.grown or not ingested:
+            return []
+        keys = {keyed_hash(ctx.key, "series:" + uid): uid for uid in self.grown}
+        for _sha, series_key, outcome in ctx.instances.values():
+            if outcome == "ingested" and series_key in keys:
+                self.grown[keys[series_key]] += 1
+        folders = {_folder(inst.rel) for inst, _r, _k in fresh if inst.series_uid in self.grown}
+        todo = [t for t in ingested if _folder(t[0]) in folders]
+        out = []
+        for (_rel, pkey, size, mtime), inst in zip(
+                todo, read_many(ctx.drop_dir, [t[0] for t in todo], ctx.workers), strict=True):
+            if isinstance(inst, DicomInstance) and inst.series_uid in self.grown:
+                out.append((inst, (pkey, size, mtime, inst.sha256),
+                            keyed_hash(ctx.key, "sop:" + inst.sop_uid)))
+                disc.unchanged -= 1
+        return out
 
     def _attribute_damaged(self, fresh: list[tuple[DicomInstance, FileRow, str]]) -> None:
         """A damaged DICOM file whose header was cut before its SeriesInstanceUID belongs to
@@ -399,12 +433,18 @@ class DicomExportSource(Source):
             return ("series spread over several studies (StudyInstanceUID differs)",
                     "inconsistent")
         prev = ctx.series.get(s.key)  # a quarantined series is judged anew, whole
+        earlier = getattr(self, "grown", {}).get(s.series_uid)
+        if prev is not None and prev[3] == "ingested" and earlier:
+            found = sum(1 for ikey, _sha in s.inst_rows if ikey in ctx.instances)
+            if found >= earlier:  # every earlier image is here: convert the series whole
+                s.replaces = True
+                return None
         if prev is not None and prev[3] == "ingested":
             return ("series grew after it was ingested: new images for a series already in "
-                    f"the dataset (sub-{prev[0]} ses-{prev[1]} {prev[2]}), which keeps its "
-                    "earlier images only; to replace it with the whole series, remove that "
-                    "session's image and ingest again (docs/ingest.md, 'Series completeness')",
-                    "grown")
+                    f"the dataset (sub-{prev[0]} ses-{prev[1]} {prev[2]}), but its earlier "
+                    "images are not all beside them in the drop folder, so it cannot be "
+                    "converted whole; the dataset keeps the earlier images (docs/ingest.md, "
+                    "'Series completeness')", "grown")
         return None
 
     @staticmethod
