@@ -115,3 +115,17 @@ class Ledger:
                 if outcome:
                     self._con.execute("UPDATE instances SET outcome = ? WHERE series_key = ? "
                                       "AND outcome = 'quarantined'", (outcome, series_key))
+
+    def relabel(self, subject: str, mapping: dict[str, tuple[str, int]]) -> None:
+        """Give ``subject``'s sessions new labels and days (``old -> (new, days)``), in one
+        transaction (a new baseline: :mod:`tasks.ingest.relabel`)."""
+        with self._lock, self._con:
+            rows = self._con.execute("SELECT session, days FROM sessions WHERE subject = ?",
+                                     (subject,)).fetchall()
+            self._con.execute("DELETE FROM sessions WHERE subject = ?", (subject,))
+            self._con.executemany("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)", [
+                (subject, *mapping.get(ses, (ses, days))) for ses, days in rows])
+            series = self._con.execute("SELECT series_key, session FROM series WHERE "
+                                       "subject = ?", (subject,)).fetchall()
+            self._con.executemany("UPDATE series SET session = ? WHERE series_key = ?", [
+                (mapping[ses][0], key) for key, ses in series if ses in mapping])

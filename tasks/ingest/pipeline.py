@@ -137,6 +137,7 @@ class IngestRun:
     merged: list[str] = field(default_factory=list)
     ingested_keys: set[str] = field(default_factory=set)
     waiting: list[dict[str, Any]] = field(default_factory=list)  # series left for later
+    relabelled: list[str] = field(default_factory=list)  # "sub-X: M00->M12, ..." (no PHI)
 
     def __post_init__(self) -> None:
         self.key = load_identity(self.settings)
@@ -202,7 +203,9 @@ class IngestRun:
         plan = plan_sessions(disc.studies, self.key,
                              bidsio.read_baselines(baselines_path(self.settings)),
                              undated=self.settings.ingest_undated,
-                             ct_max_mm=float(self.settings.ingest_ct_max_thickness_mm))
+                             ct_max_mm=float(self.settings.ingest_ct_max_thickness_mm),
+                             existing=self.ledger.sessions())
+        self._relabel(plan)
         for note in plan.merged:
             log.info("merged studies: %s", note)
         self.merged += plan.merged
@@ -232,6 +235,26 @@ class IngestRun:
 
             preload_pybids()
         return plan.sessions
+
+    def _relabel(self, plan) -> None:
+        """Apply the plan's re-labellings (an earlier baseline arrived; relabel.py)."""
+        from tasks.ingest import relabel
+
+        for subject, mapping in sorted(plan.relabels.items()):
+            baseline = next(sp.baseline for sp in plan.sessions if sp.subject == subject)
+            relabel.relabel_bids_subject(self.bids_dir, staging_root(self.settings), subject,
+                                         mapping)
+            self.ledger.relabel(subject, mapping)
+            relabel.relabel_reid_map(Path(self.settings.reid_map_path), subject, mapping)
+            baselines = bidsio.read_baselines(baselines_path(self.settings))
+            baselines[subject] = baseline
+            bidsio.write_baselines(baselines_path(self.settings), baselines)
+            relabel.remove_derivatives(Path(self.settings.derivatives_dir or ""), subject)
+            moved = ", ".join(f"{old}->{new}" for old, (new, _d) in sorted(mapping.items()))
+            log.warning("sub-%s: an earlier baseline arrived; sessions re-labelled (%s), "
+                        "derivatives removed for the next quantify", subject, moved)
+            self.relabelled.append(f"sub-{subject}: {moved}")
+            self.changed = True
 
     def _quarantine(self, items: list[QuarantineItem], rows: list[FileRow]) -> None:
         qdir = Path(self.settings.quarantine_dir or "")
@@ -392,6 +415,7 @@ class IngestRun:
             "skipped_series": self.skipped_series,
             "waiting": len(self.waiting),
             "reconverted": self.counts["reconverted"],
+            "relabelled_subjects": self.relabelled,
             "waiting_series": self.waiting,
             "merged_sessions": self.merged,
             "quarantine_reasons": dict(sorted(self.quarantine_reasons.items())),
