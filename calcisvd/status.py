@@ -144,6 +144,8 @@ def collect_status(settings: Settings, runs: int = 5, with_prefect: bool = True,
     report["warehouse"] = wh
     report["clinical"] = clinical_status(settings)
     report["waiting"] = waiting_status(settings)
+    report["possible_duplicates"] = _var_json(settings, "identity_report.json").get(
+        "possible_duplicates", [])
     report["held_back"] = held_back_rows(settings)
     return report
 
@@ -168,6 +170,15 @@ def held_back_rows(settings: Settings) -> list[str] | None:
         return None
     finally:
         con.close()
+
+
+def _var_json(settings: Settings, name: str) -> dict[str, Any]:
+    """A JSON report of the last ingest in ``<var>/ingest/`` ({} when absent)."""
+    try:
+        doc = json.loads((Path(settings.var_dir or "") / "ingest" / name).read_text())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def waiting_status(settings: Settings) -> list[dict[str, Any]]:
@@ -245,6 +256,11 @@ def format_status(report: dict[str, Any]) -> str:
     if sk_list:
         lines.append(f"skipped series: {len(sk_list)}")
     lines += [f"  {e['description'] or '(no description)'}: {e['reason']}" for e in sk_list[:20]]
+    dups = report.get("possible_duplicates") or []
+    if dups:
+        lines += ["", f"possible duplicate patients: {len(dups)} group(s) (same name, birth "
+                  "year and sex under different PatientIDs; nothing merged)"]
+        lines += ["  " + " = ".join(g) for g in dups[:20]]
     waiting = report.get("waiting") or []
     if waiting:
         lines += ["", f"waiting for the next ingest: {len(waiting)} series"]

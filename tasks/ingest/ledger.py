@@ -26,6 +26,8 @@ CREATE TABLE IF NOT EXISTS series (
   series_key TEXT PRIMARY KEY, subject TEXT, session TEXT, kind TEXT, outcome TEXT);
 CREATE TABLE IF NOT EXISTS sessions (
   subject TEXT, session TEXT, days INTEGER, PRIMARY KEY (subject, session));
+CREATE TABLE IF NOT EXISTS persons (
+  fingerprint TEXT, subject TEXT, PRIMARY KEY (fingerprint, subject));
 """
 
 
@@ -129,3 +131,13 @@ class Ledger:
                                        "subject = ?", (subject,)).fetchall()
             self._con.executemany("UPDATE series SET session = ? WHERE series_key = ?", [
                 (mapping[ses][0], key) for key, ses in series if ses in mapping])
+
+    def add_persons(self, rows: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+        """Record (fingerprint, subject) pairs (keyed hashes and pseudonyms only); returns
+        every fingerprint with the subjects it was seen under."""
+        with self._lock, self._con:
+            self._con.executemany("INSERT OR IGNORE INTO persons VALUES (?, ?)", list(rows))
+            out: dict[str, set[str]] = {}
+            for fp, sub in self._con.execute("SELECT fingerprint, subject FROM persons"):
+                out.setdefault(fp, set()).add(sub)
+            return out

@@ -138,6 +138,7 @@ class IngestRun:
     ingested_keys: set[str] = field(default_factory=set)
     waiting: list[dict[str, Any]] = field(default_factory=list)  # series left for later
     relabelled: list[str] = field(default_factory=list)  # "sub-X: M00->M12, ..." (no PHI)
+    possible_duplicates: list[list[str]] = field(default_factory=list)  # [["sub-A", "sub-B"]]
 
     def __post_init__(self) -> None:
         self.key = load_identity(self.settings)
@@ -206,6 +207,7 @@ class IngestRun:
                              ct_max_mm=float(self.settings.ingest_ct_max_thickness_mm),
                              existing=self.ledger.sessions())
         self._relabel(plan)
+        self._possible_duplicates(disc.studies)
         for note in plan.merged:
             log.info("merged studies: %s", note)
         self.merged += plan.merged
@@ -235,6 +237,27 @@ class IngestRun:
 
             preload_pybids()
         return plan.sessions
+
+    def _possible_duplicates(self, studies: list) -> None:
+        """Report subjects that share a person fingerprint (keyed hash of family and first
+        given name, birth year and sex: :func:`tasks.ingest.dicom.person_fingerprint_text`)
+        under different PatientIDs: a possible duplicate patient. Reported only (summary,
+        log, ``var/ingest/identity_report.json``), never merged: pseudonyms only."""
+        from tasks.ingest.deid import keyed_hash
+
+        rows = {(keyed_hash(self.key, "person:" + st.person), pseudonym(self.key,
+                                                                       st.patient_id))
+                for st in studies if st.person and not st.patient_id.startswith("study:")}
+        seen = self.ledger.add_persons(sorted(rows))
+        groups = sorted(sorted(subs) for subs in seen.values() if len(subs) > 1)
+        self.possible_duplicates = [[f"sub-{s}" for s in g] for g in groups]
+        for g in self.possible_duplicates:
+            log.warning("possible duplicate patient: %s share family and given name, birth "
+                        "year and sex under different PatientIDs; check them (nothing was "
+                        "merged)", " and ".join(g))
+        write_text_atomic(Path(self.settings.var_dir or "") / "ingest" / "identity_report.json",
+                          json.dumps({"run_id": self.run_id, "possible_duplicates":
+                                      self.possible_duplicates}, indent=2) + "\n")
 
     def _relabel(self, plan) -> None:
         """Apply the plan's re-labellings (an earlier baseline arrived; relabel.py)."""
@@ -416,6 +439,7 @@ class IngestRun:
             "waiting": len(self.waiting),
             "reconverted": self.counts["reconverted"],
             "relabelled_subjects": self.relabelled,
+            "possible_duplicates": self.possible_duplicates,
             "waiting_series": self.waiting,
             "merged_sessions": self.merged,
             "quarantine_reasons": dict(sorted(self.quarantine_reasons.items())),

@@ -57,6 +57,7 @@ class Study:
     date: dt.date | None
     series: list[SeriesInput] = field(default_factory=list)
     days_hint: int | None = None  # sources without dates (BIDS import): days since baseline
+    person: str = ""  # name|birth year|sex (PHI, in memory only: hashed for duplicate checks)
 
 
 @dataclass

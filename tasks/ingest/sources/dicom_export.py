@@ -329,6 +329,7 @@ class DicomExportSource(Source):
             by_series[item[0].series_uid or f"no-series:{item[0].rel}"].append(item)
         by_study: dict[str, list[tuple[SeriesInput, list[DicomInstance]]]] = defaultdict(list)
         wait_series = getattr(self, "wait_series", set())
+        self.persons: dict[str, str] = {}  # study UID -> person text (PHI, in memory only)
         wait_dirs = getattr(self, "wait_dirs", set())
         for series_uid, items in sorted(by_series.items()):
             items.sort(key=lambda t: t[0].rel)
@@ -381,6 +382,7 @@ class DicomExportSource(Source):
             s.description = (first.series_description or first.protocol_name)[:64]
             s.thickness = first.slice_thickness
             s.kernel = first.kernel
+            self.persons[first.study_uid] = self.persons.get(first.study_uid) or first.person
             no_pixels = _no_pixel_problem(unique) if c.kind or c.reason == NO_PIXELS else None
             if no_pixels:  # an image series (CT/MR storage) whose pixels are missing
                 disc.quarantine.append(_item(s, all_files, no_pixels, "unreadable"))
@@ -405,6 +407,7 @@ class DicomExportSource(Source):
             by_study[first.study_uid].append((s, insts))
         for study_uid, members in sorted(by_study.items()):
             self._add_study(study_uid, members, disc)
+            disc.studies[-1].person = self.persons.get(study_uid, "")
 
     def _series_problem(self, ctx: Context, s: SeriesInput, insts: list[DicomInstance],
                         clash: bool) -> tuple[str, str] | None:
