@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     ingest_placeholder_ids: Literal["quarantine", "study"] = "quarantine"
     # CT for calcium scoring: the thinnest reconstruction no thicker than this (mm)
     ingest_ct_max_thickness_mm: Annotated[float, Field(gt=0.0, le=10.0)] = 3.0
+    # a series is ingested only when none of its files changed for this many seconds (0 =
+    # whatever is there; docs/ingest.md "Series completeness"); at most one day
+    ingest_quiet_s: Annotated[float, Field(ge=0.0, le=86400.0)] = 0.0
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -148,6 +148,9 @@ def collect_status(settings: Settings, runs: int = 5, with_prefect: bool = True,
         wh = {k: v for k, v in wh.items() if k != "sessions"}
     report["warehouse"] = wh
     report["clinical"] = clinical_status(settings)
+    report["waiting"] = waiting_status(settings)
+    report["possible_duplicates"] = _var_json(settings, "identity_report.json").get(
+        "possible_duplicates", [])
     report["held_back"] = held_back_rows(settings)
     return report
 
@@ -172,6 +175,25 @@ def held_back_rows(settings: Settings) -> list[str] | None:
         return None
     finally:
         con.close()
+
+
+def _var_json(settings: Settings, name: str) -> dict[str, Any]:
+    """A JSON report of the last ingest in ``<var>/ingest/`` ({} when absent)."""
+    try:
+        doc = json.loads((Path(settings.var_dir or "") / "ingest" / name).read_text())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def waiting_status(settings: Settings) -> list[dict[str, Any]]:
+    """Series the last ingest left for later (still arriving or incomplete)."""
+    from tasks.ingest.pipeline import waiting_path
+
+    try:
+        return list(json.loads(waiting_path(settings).read_text()).get("waiting", []))
+    except (OSError, ValueError, AttributeError):
+        return []
 
 
 def clinical_status(settings: Settings) -> dict[str, Any]:
@@ -240,6 +262,16 @@ def format_status(report: dict[str, Any]) -> str:
     if sk_list:
         lines.append(f"skipped series: {len(sk_list)}")
     lines += [f"  {e['description'] or '(no description)'}: {e['reason']}" for e in sk_list[:20]]
+    dups = report.get("possible_duplicates") or []
+    if dups:
+        lines += ["", f"possible duplicate patients: {len(dups)} group(s) (same name, birth "
+                  "year and sex under different PatientIDs; nothing merged)"]
+        lines += ["  " + " = ".join(g) for g in dups[:20]]
+    waiting = report.get("waiting") or []
+    if waiting:
+        lines += ["", f"waiting for the next ingest: {len(waiting)} series"]
+        lines += [f"  {w.get('description') or '(series)'} ({w.get('files')} file(s)): "
+                  f"{w.get('reason')}" for w in waiting[:20]]
     c = report.get("clinical") or {}
     if c:
         held = c.get("held_rows", [])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,9 @@ class DicomInstance:
     kernel: str = ""  # ConvolutionKernel (CT)
     contrast_agent: str = ""  # ContrastBolusAgent
     b_value: float | None = None  # largest diffusion b-value found (s/mm^2)
+    images_in_acquisition: int | None = None  # (0020,1002): the expected image count
+    spacing_between_slices: float | None = None  # (0018,0088) mm, as the scanner declares
+    person: str = ""  # "NAME|birth year|sex" (PHI: only hashed, never written or logged)
     extra: dict = field(default_factory=dict, compare=False)
 
 
@@ -278,11 +282,17 @@ _SCANNING_SEQUENCE = 0x00180020
 _CLASS_TEXT = {"sequence_variant": 0x00180021, "kernel": 0x00181210,
                "contrast_agent": 0x00180010}
 _SLICE_THICKNESS = 0x00180050
+#: completeness fields (full=True): ImagesInAcquisition (IS), SpacingBetweenSlices (DS)
+_IMAGES_IN_ACQUISITION = 0x00201002
+_SPACING_BETWEEN_SLICES = 0x00180088
 #: b-value elements: DiffusionBValue (FD), Siemens CSA-free (0019,100C IS), GE (0043,1039 IS,
 #: first value, +1e9 on some versions), Philips (2001,1003 FL)
 _B_TEXT = (0x0019100C, 0x00431039)
 _B_BINARY = {0x00189087: "<d", 0x20011003: "<f"}
-_CLASS_TAGS = [*_CLASS_TEXT.values(), _SLICE_THICKNESS, *_B_TEXT, *_B_BINARY]
+#: PatientName, PatientBirthDate, PatientSex: hashed into a duplicate-patient fingerprint
+_PERSON_TAGS = (0x00100010, 0x00100030, 0x00100040)
+_CLASS_TAGS = [*_CLASS_TEXT.values(), _SLICE_THICKNESS, *_B_TEXT, *_B_BINARY,
+               _IMAGES_IN_ACQUISITION, _SPACING_BETWEEN_SLICES, *_PERSON_TAGS]
 _SERIES_TAGS = [*_SERIES_TEXT.values(), *_SERIES_DS.values(), _SCANNING_SEQUENCE]
 
 
@@ -302,6 +312,28 @@ def _pydicom_raw(ds, tag: int) -> bytes | None:
         return None
 
 
+def person_fingerprint_text(name: str, birth_date: str, sex: str) -> str:
+    """``FAMILY^GIVEN|YYYY|S`` from PatientName (letters only, upper case, family name and
+    first given name), the year of PatientBirthDate and PatientSex; ``""`` when the name or
+    the year is missing. Hashed with the key (never stored in clear) to report a possible
+    duplicate patient under another PatientID."""
+    import re
+    import unicodedata
+
+    def letters(text: str) -> str:
+        ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+        return re.sub(r"[^A-Z]", "", ascii_text.upper())
+
+    parts = (name or "").split("=")[0].split("^")  # alphabetic group: family^given^...
+    family = letters(parts[0])
+    words = parts[1].split() if len(parts) > 1 else []
+    given = letters(words[0]) if words else ""
+    year = (birth_date or "").strip()[:4]
+    if not family or not (year.isdigit() and len(year) == 4):
+        return ""
+    return f"{family}^{given}|{year}|{(sex or '').strip().upper()[:1]}"
+
+
 def _class_fields(text, raw) -> dict:
     """Classification fields from ``text(tag) -> str`` and ``raw(tag) -> bytes | None``."""
     import struct
@@ -312,6 +344,12 @@ def _class_fields(text, raw) -> dict:
         out["slice_thickness"] = float(thick) if thick else None
     except ValueError:
         out["slice_thickness"] = None
+    count = _int(text(_IMAGES_IN_ACQUISITION).split("\\")[0].strip())
+    out["images_in_acquisition"] = count if count and count > 0 else None
+    spacing = _float(text(_SPACING_BETWEEN_SLICES).split("\\")[0].strip())
+    out["spacing_between_slices"] = spacing if spacing and math.isfinite(spacing) and \
+        spacing > 0 else None
+    out["person"] = person_fingerprint_text(*(text(t) for t in _PERSON_TAGS))
     values: list[float] = []
     for tag in _B_TEXT:
         first = text(tag).split("\\")[0].strip()

@@ -101,12 +101,14 @@ def recover_dirs(root: Path) -> int:
     fixed = 0
     if not root.is_dir():
         return 0
+    backups = [*root.glob(".sub-*.old-*")]  # a subject swapped whole (tasks/ingest/relabel)
     for sub in root.glob("sub-*"):
-        for backup in sub.glob(".ses-*.old-*"):
-            target = backup.with_name(backup.name[1:].split(".old-")[0])
-            if target.exists():
-                shutil.rmtree(backup)
-            else:
-                os.rename(backup, target)
-            fixed += 1
+        backups += sub.glob(".ses-*.old-*")
+    for backup in backups:
+        target = backup.with_name(backup.name[1:].split(".old-")[0])
+        if target.exists():
+            shutil.rmtree(backup)
+        else:
+            os.rename(backup, target)
+        fixed += 1
     return fixed

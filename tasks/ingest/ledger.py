@@ -26,6 +26,8 @@ CREATE TABLE IF NOT EXISTS series (
   series_key TEXT PRIMARY KEY, subject TEXT, session TEXT, kind TEXT, outcome TEXT);
 CREATE TABLE IF NOT EXISTS sessions (
   subject TEXT, session TEXT, days INTEGER, PRIMARY KEY (subject, session));
+CREATE TABLE IF NOT EXISTS persons (
+  fingerprint TEXT, subject TEXT, PRIMARY KEY (fingerprint, subject));
 """
 
 
@@ -115,3 +117,27 @@ class Ledger:
                 if outcome:
                     self._con.execute("UPDATE instances SET outcome = ? WHERE series_key = ? "
                                       "AND outcome = 'quarantined'", (outcome, series_key))
+
+    def relabel(self, subject: str, mapping: dict[str, tuple[str, int]]) -> None:
+        """Give ``subject``'s sessions new labels and days (``old -> (new, days)``), in one
+        transaction (a new baseline: :mod:`tasks.ingest.relabel`)."""
+        with self._lock, self._con:
+            rows = self._con.execute("SELECT session, days FROM sessions WHERE subject = ?",
+                                     (subject,)).fetchall()
+            self._con.execute("DELETE FROM sessions WHERE subject = ?", (subject,))
+            self._con.executemany("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)", [
+                (subject, *mapping.get(ses, (ses, days))) for ses, days in rows])
+            series = self._con.execute("SELECT series_key, session FROM series WHERE "
+                                       "subject = ?", (subject,)).fetchall()
+            self._con.executemany("UPDATE series SET session = ? WHERE series_key = ?", [
+                (mapping[ses][0], key) for key, ses in series if ses in mapping])
+
+    def add_persons(self, rows: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+        """Record (fingerprint, subject) pairs (keyed hashes and pseudonyms only); returns
+        every fingerprint with the subjects it was seen under."""
+        with self._lock, self._con:
+            self._con.executemany("INSERT OR IGNORE INTO persons VALUES (?, ?)", list(rows))
+            out: dict[str, set[str]] = {}
+            for fp, sub in self._con.execute("SELECT fingerprint, subject FROM persons"):
+                out.setdefault(fp, set()).add(sub)
+            return out

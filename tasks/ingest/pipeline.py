@@ -64,6 +64,12 @@ def clinical_report_path(settings: Settings) -> Path:
     return Path(settings.var_dir or "") / "ingest" / "clinical_report.json"
 
 
+def waiting_path(settings: Settings) -> Path:
+    """``<var>/ingest/waiting.json``: series the last run left for later (still arriving or
+    incomplete): description, file count, reason; read by ``status``."""
+    return Path(settings.var_dir or "") / "ingest" / "waiting.json"
+
+
 def baselines_path(settings: Settings) -> Path:
     """``<secrets>/ingest_baselines.json``: subject -> date of the first study (secret)."""
     return Path(settings.secrets_dir or "") / "ingest_baselines.json"
@@ -130,6 +136,9 @@ class IngestRun:
     skipped_series: list[dict[str, Any]] = field(default_factory=list)
     merged: list[str] = field(default_factory=list)
     ingested_keys: set[str] = field(default_factory=set)
+    waiting: list[dict[str, Any]] = field(default_factory=list)  # series left for later
+    relabelled: list[str] = field(default_factory=list)  # "sub-X: M00->M12, ..." (no PHI)
+    possible_duplicates: list[list[str]] = field(default_factory=list)  # [["sub-A", "sub-B"]]
 
     def __post_init__(self) -> None:
         self.key = load_identity(self.settings)
@@ -169,11 +178,20 @@ class IngestRun:
                       heuristics=load_heuristics(self.settings.ingest_heuristics or Path(
                           self.settings.home) / "heuristics.json"),
                       placeholder_ids=self.settings.ingest_placeholder_ids,
+                      quiet_s=float(self.settings.ingest_quiet_s or 0.0),
+                      now_ns=time.time_ns(),
                       quarantined_keys=quarantined_keys(qdir) if held else None)
         disc = Discovery()
         for source in scan_drop(self.drop_dir):
             disc.extend(discover_isolated(source, ctx))
         self.counts["files_unchanged"] += disc.unchanged
+        self.waiting += disc.waiting
+        for w in disc.waiting:
+            log.info("waiting: %d file(s)%s: %s", w["files"],
+                     f" of series {w['description']!r}" if w["description"] else "",
+                     w["reason"])
+        write_text_atomic(waiting_path(self.settings), json.dumps(
+            {"run_id": self.run_id, "waiting": self.waiting}, indent=2) + "\n")
         if disc.duplicates:
             self.counts["duplicates"] += disc.duplicates
             log.info("skipped %d re-sent cop(ies) of images already received (same "
@@ -186,7 +204,10 @@ class IngestRun:
         plan = plan_sessions(disc.studies, self.key,
                              bidsio.read_baselines(baselines_path(self.settings)),
                              undated=self.settings.ingest_undated,
-                             ct_max_mm=float(self.settings.ingest_ct_max_thickness_mm))
+                             ct_max_mm=float(self.settings.ingest_ct_max_thickness_mm),
+                             existing=self.ledger.sessions())
+        self._relabel(plan)
+        self._possible_duplicates(disc.studies)
         for note in plan.merged:
             log.info("merged studies: %s", note)
         self.merged += plan.merged
@@ -216,6 +237,47 @@ class IngestRun:
 
             preload_pybids()
         return plan.sessions
+
+    def _possible_duplicates(self, studies: list) -> None:
+        """Report subjects that share a person fingerprint (keyed hash of family and first
+        given name, birth year and sex: :func:`tasks.ingest.dicom.person_fingerprint_text`)
+        under different PatientIDs: a possible duplicate patient. Reported only (summary,
+        log, ``var/ingest/identity_report.json``), never merged: pseudonyms only."""
+        from tasks.ingest.deid import keyed_hash
+
+        rows = {(keyed_hash(self.key, "person:" + st.person), pseudonym(self.key,
+                                                                       st.patient_id))
+                for st in studies if st.person and not st.patient_id.startswith("study:")}
+        seen = self.ledger.add_persons(sorted(rows))
+        groups = sorted(sorted(subs) for subs in seen.values() if len(subs) > 1)
+        self.possible_duplicates = [[f"sub-{s}" for s in g] for g in groups]
+        for g in self.possible_duplicates:
+            log.warning("possible duplicate patient: %s share family and given name, birth "
+                        "year and sex under different PatientIDs; check them (nothing was "
+                        "merged)", " and ".join(g))
+        write_text_atomic(Path(self.settings.var_dir or "") / "ingest" / "identity_report.json",
+                          json.dumps({"run_id": self.run_id, "possible_duplicates":
+                                      self.possible_duplicates}, indent=2) + "\n")
+
+    def _relabel(self, plan) -> None:
+        """Apply the plan's re-labellings (an earlier baseline arrived; relabel.py)."""
+        from tasks.ingest import relabel
+
+        for subject, mapping in sorted(plan.relabels.items()):
+            baseline = next(sp.baseline for sp in plan.sessions if sp.subject == subject)
+            relabel.relabel_bids_subject(self.bids_dir, staging_root(self.settings), subject,
+                                         mapping)
+            self.ledger.relabel(subject, mapping)
+            relabel.relabel_reid_map(Path(self.settings.reid_map_path), subject, mapping)
+            baselines = bidsio.read_baselines(baselines_path(self.settings))
+            baselines[subject] = baseline
+            bidsio.write_baselines(baselines_path(self.settings), baselines)
+            relabel.remove_derivatives(Path(self.settings.derivatives_dir or ""), subject)
+            moved = ", ".join(f"{old}->{new}" for old, (new, _d) in sorted(mapping.items()))
+            log.warning("sub-%s: an earlier baseline arrived; sessions re-labelled (%s), "
+                        "derivatives removed for the next quantify", subject, moved)
+            self.relabelled.append(f"sub-{subject}: {moved}")
+            self.changed = True
 
     def _quarantine(self, items: list[QuarantineItem], rows: list[FileRow]) -> None:
         qdir = Path(self.settings.quarantine_dir or "")
@@ -256,6 +318,11 @@ class IngestRun:
                          [r for s, _ in res.quarantined for r in s.file_rows])
         rows: dict[str, list] = {"files": [], "instances": [], "series": []}
         for s in res.ingested:
+            if s.replaces:
+                self.counts["reconverted"] += 1
+                log.warning("%s: the %s series grew after it was ingested and was converted "
+                            "again, whole; its derivatives are redone by the next quantify "
+                            "(the image's hash changed)", sp.name, s.kind)
             for k, v in _rows(s, "ingested").items():
                 rows[k] += v
             rows["series"].append((s.key, sp.subject, sp.session, s.kind or "", "ingested"))
@@ -369,6 +436,11 @@ class IngestRun:
             "files_in_quarantine": self.counts["files_in_quarantine"],
             "skip_reasons": dict(sorted(self.skip_reasons.items())),
             "skipped_series": self.skipped_series,
+            "waiting": len(self.waiting),
+            "reconverted": self.counts["reconverted"],
+            "relabelled_subjects": self.relabelled,
+            "possible_duplicates": self.possible_duplicates,
+            "waiting_series": self.waiting,
             "merged_sessions": self.merged,
             "quarantine_reasons": dict(sorted(self.quarantine_reasons.items())),
             "clinical": getattr(self, "clinical_report", {}),
@@ -423,6 +495,11 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         lines += ["## Skipped series", "", "| description | files | reason |", "|---|---|---|"]
         lines += [f"| {s['description']} | {s['files']} | {s['reason']} |"
                   for s in summary["skipped_series"]] + [""]
+    if summary.get("waiting_series"):
+        lines += ["## Waiting (ingested by a later run)", "", "| description | files | reason |",
+                  "|---|---|---|"]
+        lines += [f"| {w['description']} | {w['files']} | {w['reason']} |"
+                  for w in summary["waiting_series"]] + [""]
     if summary.get("merged_sessions"):
         lines += ["## Sessions of several studies", ""]
         lines += [f"- {m}" for m in summary["merged_sessions"]] + [""]

@@ -58,6 +58,8 @@ class Plan:
     quarantine_rows: list[FileRow] = field(default_factory=list)
     skipped: list[SeriesInput] = field(default_factory=list)  # other CT reconstructions
     merged: list[str] = field(default_factory=list)  # sessions made of several studies
+    #: subject -> {old label: (new label, days)}: an earlier baseline arrived (relabel.py)
+    relabels: dict[str, dict[str, tuple[str, int]]] = field(default_factory=dict)
 
 
 #: ConvolutionKernel words of sharp (bone/lung) CT kernels: GE BONE/BONEPLUS/LUNG/EDGE/DETAIL,
@@ -102,9 +104,19 @@ NO_DATE_REASON = (
 
 
 def plan_sessions(studies: list[Study], key: bytes, baselines: dict[str, str], *,
-                  undated: str = "quarantine", ct_max_mm: float = 3.0) -> Plan:
-    """Assign subject and session labels to ``studies`` (see the module docstring)."""
+                  undated: str = "quarantine", ct_max_mm: float = 3.0,
+                  existing: dict[str, dict[str, int]] | None = None) -> Plan:
+    """Assign subject and session labels to ``studies`` (see the module docstring).
+
+    ``existing`` (subject -> {session: days}, the ledger's sessions) lets a study dated
+    before a recorded baseline become the new baseline: the existing sessions are re-labelled
+    (``Plan.relabels``, applied by :mod:`tasks.ingest.relabel`) unless two of them would
+    share a label, in which case the earlier study is quarantined (``timeline``).
+    """
+    from tasks.ingest.relabel import new_labels
+
     plan = Plan()
+    existing = existing or {}
     by_subject: dict[str, list[Study]] = defaultdict(list)
     for study in studies:
         if study.series:
@@ -136,6 +148,12 @@ def plan_sessions(studies: list[Study], key: bytes, baselines: dict[str, str], *
             continue
         if baseline is None:
             baseline = min(d for d, _ in dated)
+        elif existing.get(subject) and min(d for d, _ in dated) < baseline:
+            earliest = min(d for d, _ in dated)
+            mapping = new_labels(existing[subject], (baseline - earliest).days)
+            if len({new for new, _d in mapping.values()}) == len(mapping):
+                plan.relabels[subject] = mapping
+                baseline = earliest
         sessions: dict[str, SessionPlan] = {}
         for date, st in sorted(dated, key=lambda t: (t[0], t[1].study_uid)):
             days = (date - baseline).days
@@ -146,8 +164,9 @@ def plan_sessions(studies: list[Study], key: bytes, baselines: dict[str, str], *
                 continue
             if days < 0:
                 _reject(plan, st.series, f"study dated {-days} days before the subject's "
-                        "baseline already in the dataset (a new baseline would relabel "
-                        "existing sessions)", "timeline")
+                        "baseline already in the dataset: re-labelling its existing sessions "
+                        "from this earlier baseline would give two of them one label",
+                        "timeline")
                 continue
             label = session_label(days)
             sp = sessions.setdefault(label, SessionPlan(subject, label, days,

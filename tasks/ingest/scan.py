@@ -23,6 +23,19 @@ def _is_nifti(name: str) -> bool:
 LINK_REASON = "symbolic link (not followed)"
 
 
+def _special_kind(mode: int) -> str:
+    """``"FIFO"``, ``"socket"``, ``"device"`` for special files, ``""`` otherwise."""
+    import stat
+
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return ""
+
+
 class SymlinkSource(Source):
     """Symbolic links under the drop folder: each is quarantined, never followed.
 
@@ -41,12 +54,20 @@ class SymlinkSource(Source):
             pkey = keyed_hash(ctx.key, "path:" + rel)
             try:
                 st = os.lstat(ctx.drop_dir / rel)
-                target = os.readlink(ctx.drop_dir / rel)
+                special = _special_kind(st.st_mode)
+                target = "" if special else os.readlink(ctx.drop_dir / rel)
             except OSError:
                 continue  # removed while we looked
             cached = ctx.file_cache.get(pkey)
             if cached and cached[0] == st.st_size and cached[1] == st.st_mtime_ns and cached[3]:
                 disc.unchanged += 1
+                continue
+            if special:
+                sha = hashlib.sha256(b"special:" + special.encode()).hexdigest()
+                disc.quarantine.append(QuarantineItem(
+                    reason=f"not a regular file ({special}): {rel}; it was not opened",
+                    category="unreadable", files=[rel], hashes=[sha], keys=[pkey]))
+                disc.quarantine_rows.append((pkey, st.st_size, st.st_mtime_ns, sha))
                 continue
             sha = hashlib.sha256(b"link:" + os.fsencode(target)).hexdigest()
             disc.quarantine.append(QuarantineItem(
@@ -77,8 +98,10 @@ def _walk(top: str, rel: str = "") -> Iterator[tuple[str, list[str], list[str], 
                     links.append(entry.name)
                 elif entry.is_dir(follow_symlinks=False):
                     dirs.append(entry.name)
-                else:
+                elif entry.is_file(follow_symlinks=False):
                     files.append(entry.name)
+                else:  # FIFO, socket, device: never opened (a FIFO would block the run)
+                    links.append(entry.name)
     except OSError:
         return
     dirs.sort()

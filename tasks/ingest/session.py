@@ -91,7 +91,11 @@ def build_session(sp: SessionPlan, *, drop_dir: Path, bids_dir: Path, staging_ro
             dest = staged / "anat" / f"{base}.nii.gz"
             tmp = work / "final" / f"{base}.nii.gz"
             finalize_nifti(out.nifti, tmp)
-            if dest.exists():
+            if dest.exists() and s.replaces:  # a grown series: the whole series replaces it
+                dest.unlink()  # (hard links in the staged copy: the dataset is untouched)
+                dest.with_name(f"{base}.json").unlink(missing_ok=True)
+                changed = True
+            elif dest.exists():
                 if dest.read_bytes() == tmp.read_bytes():
                     res.ingested.append(s)  # already in place (an interrupted earlier run)
                 else:

@@ -53,3 +53,41 @@ def test_a_missing_key_or_map_is_refused_when_the_dataset_has_subjects(tmp_path)
     with pytest.raises(MissingKeyError, match="restore reid_map.tsv"):
         run_ingest(settings)
     assert len(list(settings.bids_dir.glob("sub-*"))) == 1  # nothing changed
+
+
+def test_possible_duplicate_patient_is_reported_without_phi(tmp_path):
+    """The same person (family and given name, birth year, sex) under two PatientIDs is
+    reported as a possible duplicate by pseudonyms only; another person is not."""
+    import datetime as dt
+    import json
+
+    from calcisvd.status import format_status
+    from tasks.ingest.pipeline import run_ingest
+    from tests.ingest.dicomgen import Patient, write_study
+    from tests.ingest.ingest_fixtures import make_settings
+
+    settings = make_settings(tmp_path / "home")
+    drop = settings.drop_dir
+    a = Patient("H1512204", name="NOVAK^WEI H", birth_date="19570118", sex="M")
+    b = Patient("77-0091", name="Novak^Wei", birth_date="19570301", sex="M")
+    c = Patient("H2000001", name="NOVAK^ANNA", birth_date="19570118", sex="F")
+    for i, p in enumerate((a, c)):
+        write_study(drop, p, dt.date(2024, 2, 1), visit=f"v{i}", kinds=("FLAIR",),
+                    localizer=False, dose=False, shape=(16, 16, 6))
+    assert run_ingest(settings)["possible_duplicates"] == []
+    write_study(drop, b, dt.date(2024, 3, 1), visit="v9", kinds=("FLAIR",), localizer=False,
+                dose=False, shape=(16, 16, 6))
+    s2 = run_ingest(settings)
+    subjects = sorted(d.name for d in settings.bids_dir.glob("sub-*"))
+    assert len(subjects) == 3  # reported, never merged
+    (group,) = s2["possible_duplicates"]
+    assert len(group) == 2 and set(group) < set(subjects)
+    report = (settings.var_dir / "ingest" / "identity_report.json").read_text()
+    for phi in ("NOVAK", "Novak", "H1512204", "77-0091", "1957"):
+        assert phi not in report and phi not in json.dumps(s2)
+    text = format_status({"home": "h", "backlog": {"to_quantify": [], "to_load": [],
+                                                   "failed_measurements": [],
+                                                   "warehouse_readable": False},
+                          "warehouse": None, "quarantine": [], "skipped_series": {},
+                          "possible_duplicates": json.loads(report)["possible_duplicates"]})
+    assert " = ".join(group) in text

@@ -112,15 +112,36 @@ def test_follow_up_later_and_before_baseline(tmp_path):
     # the follow-up arrives a year later, under a new export folder and other file names
     write_study(drop, p, dt.date(2025, 1, 30), visit="v2", kinds=("FLAIR", "T1w"),
                 localizer=False, dose=False, shape=(16, 16, 6))
-    # and an old study (before the baseline) turns up
+    # and the real baseline (before the first study received) turns up: it becomes M00 and
+    # the sessions already in the dataset are re-labelled (tasks/ingest/relabel.py)
     write_study(drop, p, dt.date(2023, 6, 1), visit="v0", kinds=("FLAIR",), localizer=False,
                 dose=False, shape=(16, 16, 6))
+    (sub,) = [d.name[4:] for d in settings.bids_dir.glob("sub-*")]
+    old_deriv = settings.derivatives_dir / f"sub-{sub}" / "ses-M00"
+    old_deriv.mkdir(parents=True)
+    (old_deriv / "measures.json").write_text("{}")
     s2 = run_ingest(settings)
-    assert s2["ingested"] == 2
-    assert s2["quarantine_reasons"] == {"timeline": 1}
+    assert s2["ingested"] == 3
+    assert s2["quarantined"] == 0
+    assert s2["relabelled_subjects"] == [f"sub-{sub}: M00->M08"]
     sessions = {(s["session"], tuple(sorted(s["files"]))) for s in list_sessions(
         settings.bids_dir)}
-    assert sessions == {("M00", ("FLAIR", "ct")), ("M12", ("FLAIR", "T1w"))}
+    # 2023-06-01 baseline; 2024-02-01 is day 245 (M08), 2025-01-30 day 609 (M20)
+    assert sessions == {("M00", ("FLAIR",)), ("M08", ("FLAIR", "ct")),
+                        ("M20", ("FLAIR", "T1w"))}
+    subdir = settings.bids_dir / f"sub-{sub}"
+    assert sorted(p.name for p in (subdir / "ses-M08").rglob("*") if p.is_file()) == sorted(
+        f"sub-{sub}_ses-M08_{n}" for n in ("FLAIR.json", "FLAIR.nii.gz", "ct.json",
+                                           "ct.nii.gz", "scans.tsv"))
+    assert "anat/sub-" + sub + "_ses-M08_ct.nii.gz" in (
+        subdir / "ses-M08" / f"sub-{sub}_ses-M08_scans.tsv").read_text()
+    tsv = (subdir / f"sub-{sub}_sessions.tsv").read_text().splitlines()
+    assert tsv[1:] == ["ses-M00\t0", "ses-M08\t245", "ses-M20\t609"]
+    reid = settings.reid_map_path.read_text()
+    assert "M08" in reid and "\tM12" not in reid
+    assert not (settings.derivatives_dir / f"sub-{sub}").exists()  # redone by quantify
+    again = run_ingest(settings)
+    assert (again["ingested"], again["quarantined"], again["relabelled_subjects"]) == (0, 0, [])
     # the same files copied again under another name are skipped by UID + content
     src = next(drop.glob("pacs_20250130/**/S02"))
     copy = drop / "resent" / "again"

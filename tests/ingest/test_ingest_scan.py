@@ -69,3 +69,28 @@ def test_unlistable_folder_is_passed_over(tmp_path, monkeypatch):
 
     monkeypatch.setattr(scan.os, "scandir", scandir)
     assert _by_kind(drop) == {"dicom": ["ok/IM1"]}
+
+
+def test_fifo_is_quarantined_not_read(tmp_path):
+    """A FIFO (which would block any reader) is quarantined with a reason naming it; the
+    run ends and the other inputs are ingested."""
+    import datetime as dt
+    import json
+    import os
+
+    from tasks.ingest.pipeline import run_ingest
+    from tests.ingest.dicomgen import Patient, write_study
+    from tests.ingest.ingest_fixtures import make_settings
+
+    settings = make_settings(tmp_path / "home")
+    drop = settings.drop_dir
+    write_study(drop, Patient("P1"), dt.date(2024, 2, 1), visit="v1", kinds=("FLAIR",),
+                localizer=False, dose=False, shape=(16, 16, 6))
+    os.mkfifo(drop / "pipe.dcm")
+    summary = run_ingest(settings)
+    assert summary["ingested"] == 1
+    reasons = [json.loads(p.read_text()) for p in settings.quarantine_dir.glob("*/reason.json")]
+    by_file = {f: r["reason"] for r in reasons for f in r["files"]}
+    assert "not a regular file (FIFO)" in by_file["pipe.dcm"]
+    again = run_ingest(settings)
+    assert (again["ingested"], again["quarantined"]) == (0, 0)

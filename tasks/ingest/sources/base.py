@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class SeriesInput:
     thickness: float | None = None  # SliceThickness, mm (CT reconstruction choice)
     kernel: str = ""  # ConvolutionKernel (CT reconstruction choice)
     geometry: object = None  # tasks.ingest.geometry.DicomGeometry (independent check)
+    replaces: bool = False  # a series that grew after ingestion: its image is re-converted
 
     def quarantine_item(self, reason: str, category: str) -> QuarantineItem:
         """A quarantine item holding this series' files."""
@@ -55,6 +57,7 @@ class Study:
     date: dt.date | None
     series: list[SeriesInput] = field(default_factory=list)
     days_hint: int | None = None  # sources without dates (BIDS import): days since baseline
+    person: str = ""  # name|birth year|sex (PHI, in memory only: hashed for duplicate checks)
 
 
 @dataclass
@@ -69,6 +72,8 @@ class Discovery:
     unchanged: int = 0
     duplicates: int = 0  # re-sent copies of images already received (same UID and bytes)
     held: int = 0  # unchanged files still in quarantine (fix them, or quarantine retry)
+    #: series left for a later run (still being written, or incomplete): {"reason", "files"}
+    waiting: list[dict] = field(default_factory=list)
 
     def extend(self, other: Discovery) -> None:
         """Merge another source's discovery into this one."""
@@ -80,6 +85,7 @@ class Discovery:
         self.unchanged += other.unchanged
         self.duplicates += other.duplicates
         self.held += other.held
+        self.waiting += other.waiting
 
 
 @dataclass
@@ -95,6 +101,21 @@ class Context:
     heuristics: tuple = ()  # site rules (tasks.ingest.heuristics.load_heuristics)
     placeholder_ids: str = "quarantine"  # quarantine | study (see tasks.ingest.deid)
     quarantined_keys: set[str] | None = None  # path keys named by quarantine folders on disk
+    quiet_s: float = 0.0  # a file changed less than this many seconds ago is not settled
+    now_ns: int = 0  # the run's clock (time.time_ns()) for the quiet period
+
+
+def settled(ctx: Context, rel: str) -> bool:
+    """True when the file's last change (the later of mtime and ctime: a copy that restores
+    the original mtime still moves ctime) is at least ``ctx.quiet_s`` seconds old."""
+    if ctx.quiet_s <= 0:
+        return True
+    try:
+        st = os.stat(os.path.join(ctx.drop_dir, rel))
+    except OSError:
+        return True  # judged (unreadable) by the caller
+    changed = max(st.st_mtime_ns, st.st_ctime_ns)
+    return (ctx.now_ns or time.time_ns()) - changed >= ctx.quiet_s * 1e9
 
 
 def unreadable_item(rel: str, path_key: str, exc: OSError) -> QuarantineItem:

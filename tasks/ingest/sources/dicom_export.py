@@ -17,6 +17,7 @@ from tasks.ingest.sources.base import (
     SeriesInput,
     Source,
     Study,
+    settled,
     stat_row,
     unreadable_item,
 )
@@ -67,6 +68,53 @@ def _stack_problem(insts: list[DicomInstance]) -> str | None:
     if bad.any():
         return (f"inconsistent geometry: uneven slice spacing ({int(bad.sum())} of "
                 f"{len(steps)} steps differ from {step:.3g} mm: missing slices or a gap)")
+    return None
+
+
+def _median_step(insts: list[DicomInstance]) -> float | None:
+    """Median distance (mm) between neighbouring slice positions along the slice normal of
+    one stack, or None without full geometry."""
+    import numpy as np
+
+    if len(insts) < 2 or any(len(i.orientation) != 6 or len(i.position) != 3 for i in insts):
+        return None
+    ori = np.asarray(insts[0].orientation, dtype=float)
+    normal = np.cross(ori[:3], ori[3:])
+    if not np.isfinite(normal).all() or np.linalg.norm(normal) < 1e-6:
+        return None
+    normal /= np.linalg.norm(normal)
+    steps = np.diff(np.sort(np.asarray([i.position for i in insts], dtype=float) @ normal))
+    return float(np.median(steps)) if np.isfinite(steps).all() else None
+
+
+def incomplete_problem(insts: list[DicomInstance], first: DicomInstance) -> str | None:
+    """Why a series looks incomplete by its own header, or None.
+
+    * fewer images than ImagesInAcquisition (0020,1002) announces (GE and others write it);
+    * slices k >= 2 times SpacingBetweenSlices (0018,0088) apart (within 1 %): every k-th
+      slice only (a held-back or interleaved half).
+    A series without these elements cannot be judged here: the quiet period
+    (``ingest_quiet_s``) and the spacing check of :func:`_slice_problem` guard it.
+    """
+    expected = first.images_in_acquisition
+    if expected and len(insts) < expected:
+        return (f"incomplete series: {len(insts)} of the {expected} images its header "
+                "announces (ImagesInAcquisition); it is ingested when the rest arrives")
+    spacing = first.spacing_between_slices
+    if not spacing:
+        return None
+    stacks: dict[tuple, list[DicomInstance]] = {}
+    for inst in insts:
+        stacks.setdefault((inst.image_type, inst.echo), []).append(inst)
+    for stack in stacks.values():
+        step = _median_step(stack)
+        if step is None:
+            continue
+        k = round(step / spacing)
+        if k >= 2 and abs(step / spacing - k) <= 0.01 * k:
+            return (f"incomplete series: slices {step:.4g} mm apart where the header declares "
+                    f"{spacing:.4g} mm (SpacingBetweenSlices): {k - 1} of every {k} slices "
+                    "are missing; it is ingested when they arrive")
     return None
 
 
@@ -125,6 +173,7 @@ class DicomExportSource(Source):
         self.damaged_in_dir: Counter = Counter()  # damaged DICOM whose series is unknown
         todo: list[tuple[str, str, int, int]] = []
         held: list[tuple[str, str, int, int]] = []  # unchanged files still in quarantine
+        ingested: list[tuple[str, str, int, int]] = []  # unchanged files already ingested
         for rel in self.files:
             pkey = keyed_hash(ctx.key, "path:" + rel)
             try:
@@ -137,6 +186,8 @@ class DicomExportSource(Source):
                 todo.append((rel, pkey, size, mtime))  # its quarantine folder is gone: retry
             elif cached:
                 disc.unchanged += 1
+                if cached == "ingested":
+                    ingested.append((rel, pkey, size, mtime))
                 if cached == "quarantined":
                     held.append((rel, pkey, size, mtime))
                     disc.held += 1
@@ -144,7 +195,16 @@ class DicomExportSource(Source):
                 todo.append((rel, pkey, size, mtime))
         results = read_many(ctx.drop_dir, [t[0] for t in todo], ctx.workers)
         todo, results = self._with_held_series(ctx, todo, results, held, disc)
+        self.wait_series: set[str] = set()  # series with a file changed in the quiet period
+        self.wait_dirs: set[str] = set()  # folders with such a file of unknown series
+        loose = 0  # unsettled files that cannot be read yet (partly written)
         for (rel, pkey, size, mtime), inst in zip(todo, results, strict=True):
+            if ctx.quiet_s > 0 and not settled(ctx, rel):
+                uid = getattr(inst, "series_uid", "")
+                (self.wait_series.add(uid) if uid else self.wait_dirs.add(_folder(rel)))
+                if not isinstance(inst, DicomInstance):
+                    loose += 1  # not read now, not recorded: the next run reads it again
+                    continue
             if isinstance(inst, UnreadableFile):
                 try:
                     sha = sha256_file(ctx.drop_dir / rel)
@@ -186,6 +246,11 @@ class DicomExportSource(Source):
                     inst.study_uid:  # configured rule: the study is the identity
                 inst = dataclasses.replace(inst, patient_id="study:" + inst.study_uid)
             fresh.append((inst, row, ikey))
+        fresh += self._grown_series(ctx, fresh, ingested, disc)
+        if loose:
+            disc.waiting.append({"description": "", "files": loose, "reason": (
+                f"file(s) still being written: changed less than {ctx.quiet_s:g} s ago and "
+                "not readable yet")})
         self._group(ctx, fresh, disc)
         return disc
 
@@ -211,6 +276,36 @@ class DicomExportSource(Source):
                 disc.held -= 1
         return todo, results
 
+    def _grown_series(self, ctx: Context, fresh: list, ingested: list,
+                      disc: Discovery) -> list[tuple[DicomInstance, FileRow, str]]:
+        """The earlier images of every series that was ingested and got new images.
+
+        Their headers are read again (files already ingested, in the folders of the new
+        images) so that the series is judged and converted whole; ``self.grown`` holds the
+        series UIDs and how many of their earlier images the ledger knows.
+        """
+        self.grown: dict[str, int] = {}
+        for inst, _row, _ikey in fresh:
+            prev = ctx.series.get(keyed_hash(ctx.key, "series:" + inst.series_uid))
+            if inst.series_uid and prev is not None and prev[3] == "ingested":
+                self.grown[inst.series_uid] = 0
+        if not self.grown or not ingested:
+            return []
+        keys = {keyed_hash(ctx.key, "series:" + uid): uid for uid in self.grown}
+        for _sha, series_key, outcome in ctx.instances.values():
+            if outcome == "ingested" and series_key in keys:
+                self.grown[keys[series_key]] += 1
+        folders = {_folder(inst.rel) for inst, _r, _k in fresh if inst.series_uid in self.grown}
+        todo = [t for t in ingested if _folder(t[0]) in folders]
+        out = []
+        for (_rel, pkey, size, mtime), inst in zip(
+                todo, read_many(ctx.drop_dir, [t[0] for t in todo], ctx.workers), strict=True):
+            if isinstance(inst, DicomInstance) and inst.series_uid in self.grown:
+                out.append((inst, (pkey, size, mtime, inst.sha256),
+                            keyed_hash(ctx.key, "sop:" + inst.sop_uid)))
+                disc.unchanged -= 1
+        return out
+
     def _attribute_damaged(self, fresh: list[tuple[DicomInstance, FileRow, str]]) -> None:
         """A damaged DICOM file whose header was cut before its SeriesInstanceUID belongs to
         the series of its folder when that folder holds exactly one series: that series is
@@ -233,9 +328,17 @@ class DicomExportSource(Source):
         for item in fresh:
             by_series[item[0].series_uid or f"no-series:{item[0].rel}"].append(item)
         by_study: dict[str, list[tuple[SeriesInput, list[DicomInstance]]]] = defaultdict(list)
+        wait_series = getattr(self, "wait_series", set())
+        self.persons: dict[str, str] = {}  # study UID -> person text (PHI, in memory only)
+        wait_dirs = getattr(self, "wait_dirs", set())
         for series_uid, items in sorted(by_series.items()):
             items.sort(key=lambda t: t[0].rel)
             insts = [t[0] for t in items]
+            if series_uid in wait_series or any(_folder(i.rel) in wait_dirs for i in insts):
+                disc.waiting.append({"description": "", "files": len(items), "reason": (
+                    f"series still arriving: a file of it (or of its folder) changed less "
+                    f"than {ctx.quiet_s:g} s ago (ingest_quiet_s)")})
+                continue  # nothing recorded: the next run reads it again
             s = SeriesInput(key=keyed_hash(ctx.key, "series:" + series_uid), kind=None,
                             reason="", series_uid=series_uid,
                             order=(insts[0].series_number or 0, series_uid))
@@ -279,6 +382,7 @@ class DicomExportSource(Source):
             s.description = (first.series_description or first.protocol_name)[:64]
             s.thickness = first.slice_thickness
             s.kernel = first.kernel
+            self.persons[first.study_uid] = self.persons.get(first.study_uid) or first.person
             no_pixels = _no_pixel_problem(unique) if c.kind or c.reason == NO_PIXELS else None
             if no_pixels:  # an image series (CT/MR storage) whose pixels are missing
                 disc.quarantine.append(_item(s, all_files, no_pixels, "unreadable"))
@@ -286,6 +390,11 @@ class DicomExportSource(Source):
                 continue
             if c.kind is None:
                 disc.skipped.append(s)
+                continue
+            incomplete = incomplete_problem(unique, first)
+            if incomplete:  # waits (not quarantined, not recorded) for the missing images
+                disc.waiting.append({"description": s.description, "files": len(all_files),
+                                     "reason": incomplete})
                 continue
             geometry = _geometry_problem(unique)
             if geometry:  # checked on kept series only (3-plane localizers are skipped above)
@@ -298,6 +407,7 @@ class DicomExportSource(Source):
             by_study[first.study_uid].append((s, insts))
         for study_uid, members in sorted(by_study.items()):
             self._add_study(study_uid, members, disc)
+            disc.studies[-1].person = self.persons.get(study_uid, "")
 
     def _series_problem(self, ctx: Context, s: SeriesInput, insts: list[DicomInstance],
                         clash: bool) -> tuple[str, str] | None:
@@ -326,10 +436,18 @@ class DicomExportSource(Source):
             return ("series spread over several studies (StudyInstanceUID differs)",
                     "inconsistent")
         prev = ctx.series.get(s.key)  # a quarantined series is judged anew, whole
+        earlier = getattr(self, "grown", {}).get(s.series_uid)
+        if prev is not None and prev[3] == "ingested" and earlier:
+            found = sum(1 for ikey, _sha in s.inst_rows if ikey in ctx.instances)
+            if found >= earlier:  # every earlier image is here: convert the series whole
+                s.replaces = True
+                return None
         if prev is not None and prev[3] == "ingested":
-            return ("new images for a series that is already in the dataset (sub-"
-                    f"{prev[0]} ses-{prev[1]} {prev[2]}); the series was not changed",
-                    "duplicate")
+            return ("series grew after it was ingested: new images for a series already in "
+                    f"the dataset (sub-{prev[0]} ses-{prev[1]} {prev[2]}), but its earlier "
+                    "images are not all beside them in the drop folder, so it cannot be "
+                    "converted whole; the dataset keeps the earlier images (docs/ingest.md, "
+                    "'Series completeness')", "grown")
         return None
 
     @staticmethod
