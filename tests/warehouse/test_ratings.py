@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -118,3 +119,33 @@ def test_latest_is_by_time_then_insertion(qc_study):
     finally:
         con.close()
     assert rows == {subjects[2]: "fail", subjects[3]: "pass"}
+
+
+def test_analyze_leaves_out_failed_and_review_sessions(prefect_harness, qc_study):
+    """The real analyze flow on the loaded warehouse: a fail rating and a method review
+    drop two baseline sessions; --include-review brings the review one back; a pass rating
+    on the review session accepts it."""
+    import pandas as pd
+
+    from flows.analyze import analyze_flow
+
+    settings, subjects = qc_study
+    fast = {"n_boot": 20, "n_perm": 0, "seed": 1}
+    assert _cli(settings, "rate", f"sub-{subjects[1]}_ses-M00", "--rating", "fail",
+                "--reason", "brain mask in the neck") == 0
+    out = analyze_flow(settings, **fast)
+    assert out["n_subjects"] == 10
+    note = next(n for n in out["notes"] if n.startswith("quality control"))
+    assert "2 session(s) excluded" in note and "1 rated fail" in note and "1 in review" in note
+    excl = pd.read_csv(out["csv"]["qc_exclusions"])
+    assert set(excl["subject"]) == {subjects[0], subjects[1]}
+    assert "brain mask in the neck" in excl.set_index("subject").loc[subjects[1], "why"]
+    assert "61 mm" in excl.set_index("subject").loc[subjects[0], "why"]
+    html = Path(out["html"]).read_text(encoding="utf-8")
+    assert "2 session(s) excluded" in html
+
+    kept = analyze_flow(settings, include_review=True, **fast)
+    assert kept["n_subjects"] == 11 and not kept.get("skipped")
+    assert _cli(settings, "rate", f"sub-{subjects[0]}_ses-M00", "--rating", "pass") == 0
+    again = analyze_flow(settings, **fast)  # the rating changed what the report reads
+    assert not again.get("skipped") and again["n_subjects"] == 11
