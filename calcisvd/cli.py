@@ -18,6 +18,7 @@ from calcisvd import __version__
 COMMANDS: tuple[str, ...] = (
     "init", "simulate", "ingest", "quantify", "load", "validate", "analyze", "run", "status",
     "sql", "audit-phi", "quarantine", "receive", "pull", "warehouse",
+    "qc",
 )
 
 EPILOG = """\

@@ -97,7 +97,8 @@ SVD_MEASURES: Final[dict[str, str]] = {
 
 #: per session MRI quality-control metrics (``svd.qc``; tasks/svd/review.py): name -> unit.
 #: ``status`` is ``review`` (with the reasons in ``reason``) when one lies outside the plausible
-#: human range of ``tasks.svd.review.PLAUSIBLE``. Not loaded into the warehouse (yet).
+#: human range of ``tasks.svd.review.PLAUSIBLE``. Loaded as ``svd_measures.qc_<name>``
+#: (warehouse migration 003).
 SVD_QC: Final[dict[str, str]] = {
     "brain_volume_ml": "mL",
     "mask_vertex_offset_mm": "mm",  # head top - mask centroid - template top-to-centroid

@@ -76,15 +76,18 @@ def previous_summary(reports_dir: Path, fingerprint: str) -> dict[str, Any] | No
 
 
 def analysis_inputs(settings: Settings, published_path: Path | None = None,
-                    n_boot: int = 2000, n_perm: int = 9999, seed: int = 20240601
-                    ) -> tuple[dict[str, Any], list[Path]]:
+                    n_boot: int = 2000, n_perm: int = 9999, seed: int = 20240601,
+                    include_review: bool = False) -> tuple[dict[str, Any], list[Path]]:
     """The options and files (besides the warehouse) a report is computed from: the published
     tables given, or both candidates of the default (the statistics modules that choose between
     them take seconds to import; a skip should not), and the simulator's truth."""
     candidates = [Path(published_path)] if published_path else \
         [REPO_ROOT.parent / "shared" / "paper" / "tables.yaml",
          REPO_ROOT / "tasks" / "stats" / "published_tables.yaml"]
-    return ({"n_boot": n_boot, "n_perm": n_perm, "seed": seed},
+    options = {"n_boot": n_boot, "n_perm": n_perm, "seed": seed}
+    if include_review:  # QC review sessions kept (the default fingerprint stays as it was)
+        options["include_review"] = True
+    return (options,
             [*candidates, Path(settings.reid_map_path), Path(settings.truth_dir) / "cohort.json"])
 
 
@@ -107,7 +110,7 @@ def report_is_current(settings: Settings) -> bool:
 def analyze_flow(settings: Settings | None = None, published_path: Path | None = None,
                  n_boot: int = 2000, n_perm: int = 9999, seed: int = 20240601,
                  force: bool = False, home: str | None = None, config: str | None = None,
-                 ) -> dict[str, Any]:
+                 include_review: bool = False) -> dict[str, Any]:
     """Analyse the warehouse and write ``<reports_dir>/analysis-<stamp>/``; returns paths and
     headline numbers. When the curated tables, options and code are those of the latest
     report, that report stands and nothing is recomputed (unless ``force``)."""
@@ -120,7 +123,7 @@ def analyze_flow(settings: Settings | None = None, published_path: Path | None =
                                 "run `calcisvd load` first")
     fingerprint = analysis_fingerprint(settings.warehouse_path,
                                        *analysis_inputs(settings, published_path, n_boot,
-                                                        n_perm, seed))
+                                                        n_perm, seed, include_review))
     previous = None if force else previous_summary(settings.reports_dir, fingerprint)
     if previous is not None:
         log.info("analyze: warehouse unchanged since %s; that report stands",
@@ -132,7 +135,7 @@ def analyze_flow(settings: Settings | None = None, published_path: Path | None =
     from tasks.stats.tables import Options
 
     published_path = Path(published_path or default_published_path(REPO_ROOT))
-    options = Options(n_boot=n_boot, n_perm=n_perm, seed=seed)
+    options = Options(n_boot=n_boot, n_perm=n_perm, seed=seed, include_review=include_review)
     frames, truth = read_frames_task(settings.warehouse_path)
     if truth is None:  # a simulated cohort: truth files + the re-identification map
         from tasks.stats.truth import load_truth_table, truth_frames

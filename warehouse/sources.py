@@ -24,6 +24,7 @@ from calcisvd.measures import (
     ICAC_QC_MEASURES,
     ICAC_SESSION_MEASURES,
     SVD_MEASURES,
+    SVD_QC,
 )
 
 #: column -> kind (``str``, ``float``, ``int``, ``bool``, ``json``) of each staged table
@@ -72,6 +73,8 @@ COLUMNS: dict[str, dict[str, str]] = {
         "microbleed_contrast": "str", "lacune_count": "int", "pvs_count": "int",
         "pv_punctate_grade": "int", "svd_score": "int", "code_version": "str",
         "code_revision": "str", "inputs_hash": "str", "quantified_at": "str",
+        # calcisvd.measures.SVD_QC as qc_<name> (svd.qc of the measures JSON; migration 003)
+        **{f"qc_{name}": "float" for name in SVD_QC},
     },
 }
 assert set(ARTERY_MEASURES) <= set(COLUMNS["icac_artery_measures"])
@@ -365,8 +368,10 @@ def add_measures_doc(doc: Mapping[str, Any], where: str, batch: Batch) -> None:
     svd = doc.get("svd") or {"status": "missing", "reason": "no svd block"}
     batch.rows["icac_session_measures"].append(
         _row("icac_session_measures", {**icac, **keys, **prov}, where))
+    qc = svd.get("qc") if isinstance(svd.get("qc"), Mapping) else {}
     batch.rows["svd_measures"].append(
-        _row("svd_measures", {**svd, **keys, **prov}, where))
+        _row("svd_measures", {**svd, **{f"qc_{k}": v for k, v in qc.items()}, **keys, **prov},
+             where))
     for art in icac.get("arteries") or []:
         batch.rows["icac_artery_measures"].append(
             _row("icac_artery_measures", {**art, **keys}, where))

@@ -126,7 +126,7 @@ ANALYSIS_CODE = ("tasks/stats", "tasks/report")
 #: what the analysis reads from the warehouse (the analyst views; ground truth when present)
 ANALYSIS_RELATIONS = ("v_baseline_cohort", "v_one_year_change", "v_session_measures",
                       "v_icac_by_artery", "truth_baseline_cohort", "truth_one_year_change",
-                      "truth_session_measures")
+                      "truth_session_measures", "v_session_qc")  # QC decisions, ratings
 
 
 def relations_fingerprint(con: Any, names: Iterable[str]) -> str:

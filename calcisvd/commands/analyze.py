@@ -28,6 +28,10 @@ Computes:
   log1p(calcium volume); Holm and Benjamini-Hochberg across markers; a comparison with the
   published tables and a check of every published r against its P.
 
+Quality control: sessions rated fail (`calcisvd qc rate`) and sessions in review (a method
+marked the MRI or CT `review`, or a rater did; not rated pass) are left out by default; the
+report says how many and why (table qc_exclusions). --include-review keeps review sessions.
+
 When the curated tables, the options and the statistics code are those of the latest report
 (a fingerprint kept in its summary.json), that report stands and nothing is recomputed.
 
@@ -58,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="recompute even when the warehouse, options and code are those "
                              "of the latest report (by default that report stands)")
+    parser.add_argument("--include-review", action="store_true",
+                        help="keep sessions in quality-control review (a method said review "
+                             "and nobody rated them pass); sessions rated fail stay out")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -69,7 +76,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
               "run `calcisvd load` first")
         return 1
     out = analyze_flow(settings, published_path=args.published, n_boot=args.n_boot,
-                       n_perm=args.n_perm, seed=args.seed, force=args.force)
+                       n_perm=args.n_perm, seed=args.seed, force=args.force,
+                       include_review=args.include_review)
     if out.get("skipped"):
         print("warehouse, options and code unchanged since the latest report: it stands "
               "(--force recomputes)")

@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from calcisvd.io import atomic_write_json, atomic_write_text, swap_dir_into_place
-from calcisvd.measures import ARTERY_MEASURES, ICAC_SESSION_MEASURES, SVD_MEASURES
+from calcisvd.measures import (
+    ARTERY_MEASURES,
+    ICAC_QC_MEASURES,
+    ICAC_SESSION_MEASURES,
+    SVD_MEASURES,
+    SVD_QC,
+)
 from calcisvd.provenance import code_revision
 from tasks.quantify.sessions import Session
 
@@ -91,6 +97,16 @@ def measures_tsv(subject: str, session: str, icac: Mapping[str, Any],
         rows.append(f"session\tn/a\tn/a\t{m}\t{_fmt(icac.get(m))}\t{unit}")
     for m, unit in SVD_MEASURES.items():
         rows.append(f"session\tn/a\tn/a\t{m}\t{_fmt(svd.get(m))}\t{unit}")
+    # quality control (issue 20): statuses, review reasons, CT and MRI QC metrics
+    for side, block in (("icac", icac), ("svd", svd)):
+        for m in ("status", "reason"):
+            text = str(block.get(m) or "n/a").replace("\t", " ").replace("\n", " ")
+            rows.append(f"qc\tn/a\tn/a\t{side}_{m}\t{text}\tn/a")
+    for m, unit in ICAC_QC_MEASURES.items():
+        rows.append(f"qc\tn/a\tn/a\t{m}\t{_fmt(icac.get(m))}\t{unit}")
+    svd_qc = svd.get("qc") if isinstance(svd.get("qc"), Mapping) else {}
+    for m, unit in SVD_QC.items():
+        rows.append(f"qc\tn/a\tn/a\tsvd_qc_{m}\t{_fmt(svd_qc.get(m))}\t{unit}")
     return "\n".join(rows) + "\n"
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from tasks.stats import descriptive as d
 from tasks.stats import published as pub
+from tasks.stats import qc_filter as qc
 from tasks.stats import tables as tb
 from tasks.stats.data import AnalysisFrames
 from tasks.stats.markers import available
@@ -39,12 +40,21 @@ class AnalysisResult:
 def run_analysis(frames: AnalysisFrames, *, truth: AnalysisFrames | None = None,
                  published: dict | None = None,
                  options: tb.Options = tb.DEFAULT_OPTIONS) -> AnalysisResult:
-    """Tables 1-4, adjusted models, published comparison and (optional) truth vs measured."""
+    """Tables 1-4, adjusted models, published comparison and (optional) truth vs measured.
+
+    Sessions that quality control excludes (:mod:`tasks.stats.qc_filter`) are left out of
+    measurement and truth alike; the notes and table ``qc_exclusions`` say which and why."""
+    excluded = qc.excluded_sessions(frames.session_qc, options.include_review)
+    frames = qc.apply_exclusions(frames, excluded)
+    if truth is not None:
+        truth = qc.apply_exclusions(truth, excluded)
     base = frames.baseline
     res = AnalysisResult(n_subjects=int(base["subject"].nunique()) if len(base) else 0,
                          options=options)
     change = frames.change if frames.change is not None else _empty_change(base)
     res.n_with_follow_up = int(change["subject"].nunique()) if len(change) else 0
+    if frames.session_qc is not None:
+        res.notes += qc.exclusion_notes(excluded, options.include_review)
     if frames.change is None:
         res.notes.append("v_one_year_change missing: no one-year analysis")
     if frames.sessions is None:
@@ -85,6 +95,10 @@ def run_analysis(frames: AnalysisFrames, *, truth: AnalysisFrames | None = None,
     if truth is not None:
         for t in truth_vs_measured(frames, truth, options):
             res.add(t)
+    if len(excluded):
+        res.add(tb.TableResult("qc_exclusions", "Sessions excluded by quality control",
+                               excluded.reset_index(drop=True),
+                               notes=qc.exclusion_notes(excluded, options.include_review)))
     return res
 
 

@@ -19,7 +19,8 @@ import pandas as pd
 
 SQL_DIR = Path(__file__).with_name("sql")
 VIEWS = {"baseline": "v_baseline_cohort", "change": "v_one_year_change",
-         "sessions": "v_session_measures", "icac_by_artery": "v_icac_by_artery"}
+         "sessions": "v_session_measures", "icac_by_artery": "v_icac_by_artery",
+         "session_qc": "v_session_qc"}
 TRUTH_TABLES = {"baseline": "truth_baseline_cohort", "change": "truth_one_year_change",
                 "sessions": "truth_session_measures"}
 
@@ -32,6 +33,7 @@ class AnalysisFrames:
     change: pd.DataFrame | None = None
     sessions: pd.DataFrame | None = None
     icac_by_artery: pd.DataFrame | None = None
+    session_qc: pd.DataFrame | None = None  # v_session_qc: statuses, ratings, QC decision
     source: str = ""
 
 

@@ -45,6 +45,7 @@ class Options:
     seed: int = 20240601
     ci_method: str = "BCa"
     min_expected: float = 5.0
+    include_review: bool = False  # keep sessions in QC review (tasks/stats/qc_filter.py)
 
 
 DEFAULT_OPTIONS = Options()

@@ -27,6 +27,9 @@ def test_write_report_layout(tmp_path, small_result, small_frames):
     html = paths.html.read_text()
     assert "Table 2. MRI markers by ICAC severity group" in html
     assert "figures/spaghetti.png" in html and "without a follow-up" in html
+    # issue 20: the figures come before the tables; wide tables scroll inside the page
+    assert html.index('id="figures"') < html.index('id="table1"')
+    assert '<div class="scroll"><table' in html and ".scroll { overflow-x: auto" in html
     assert {p.name for p in paths.figures} == {"markers_by_group.png", "spaghetti.png",
                                                "calcium_vs_wmh.png"}
     assert all(p.stat().st_size > 5000 for p in paths.figures)

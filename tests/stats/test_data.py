@@ -7,7 +7,7 @@ from tasks.stats.synthetic import write_warehouse
 
 def test_queries_file():
     q = load_queries(SQL_DIR / "analysis_frames.sql")
-    assert set(q) == {"baseline", "change", "sessions", "icac_by_artery"}
+    assert set(q) == {"baseline", "change", "sessions", "icac_by_artery", "session_qc"}
     assert q["baseline"].startswith("SELECT * FROM v_baseline_cohort")
 
 

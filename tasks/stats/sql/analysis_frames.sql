@@ -8,3 +8,5 @@ SELECT * FROM v_one_year_change ORDER BY subject;
 SELECT * FROM v_session_measures ORDER BY subject, session;
 -- name: icac_by_artery
 SELECT * FROM v_icac_by_artery ORDER BY subject, session, artery, side;
+-- name: session_qc
+SELECT * FROM v_session_qc ORDER BY subject, session;

@@ -203,3 +203,22 @@ def test_runner_records_data_and_machine_failures(bids: Path, tmp_path: Path) ->
     assert out["svd_status"] == "failed" and out["svd_failure"] == "transient", out
     need, why = needs_quantification(deriv, ses)
     assert need and "transient" in why
+
+
+def test_measures_tsv_carries_statuses_reasons_and_qc_metrics():
+    import csv
+    import io
+
+    from tasks.quantify.derivatives import measures_tsv
+
+    text = measures_tsv("a", "M00", {"status": "review", "reason": "KVP\tunknown",
+                                     "qc_kvp": 120.0},
+                        {"status": "ok", "qc": {"brain_volume_ml": 1400.5}})
+    rows = {r["measure"]: r for r in csv.DictReader(io.StringIO(text), delimiter="\t")
+            if r["level"] == "qc"}
+    assert rows["icac_status"]["value"] == "review"
+    assert rows["icac_reason"]["value"] == "KVP unknown"  # no tab breaks the row
+    assert rows["qc_kvp"]["value"] == "120" and rows["qc_kvp"]["unit"] == "kV"
+    assert rows["svd_qc_brain_volume_ml"]["unit"] == "mL"
+    assert float(rows["svd_qc_brain_volume_ml"]["value"]) == 1400.5
+    assert rows["svd_qc_nawm_cov"]["value"] == "n/a"

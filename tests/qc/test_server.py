@@ -1,0 +1,90 @@
+"""`calcisvd qc serve` in a real headless chromium: the index sorts, filters, links to the
+session page, whose button stores the rating in qc_ratings of a real DuckDB warehouse."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tasks.qc.server import make_server, robust_z, serve_in_thread
+from tests.qc.webdriver import Browser
+from tests.warehouse.conftest import edit_measures, make_fake_study
+from warehouse import db
+from warehouse.load import load_derivatives
+
+SHOTS = os.environ.get("CALCISVD_QC_SCREENSHOTS")  # e.g. docs/img: keep the screenshots
+
+
+@pytest.fixture
+def loaded(tmp_path):
+    from calcisvd.settings import load_settings
+
+    settings = load_settings(env={}, overrides={"home": tmp_path / "home", "n_procs": 1})
+    subjects = make_fake_study(settings.bids_dir, settings.derivatives_dir, 8, seed=5)
+    for i, sub in enumerate(subjects):
+        def qc(doc, i=i):
+            doc["svd"]["qc"] = {"brain_volume_ml": 1400.0 + 10 * i, "registration_nmi": 1.08,
+                                "nawm_cov": 0.05 + 0.001 * i}
+            if i == 0:  # the mask slid into the neck: an outlier and a method review
+                doc["svd"]["qc"]["brain_volume_ml"] = 700.0
+                doc["svd"]["status"] = "review"
+                doc["svd"]["reason"] = "brain volume 700 mL below 900 mL"
+        edit_measures(settings.derivatives_dir, sub, "M00", qc)
+    assert load_derivatives(settings, build_docs=False, export=False).ok
+    return settings, subjects
+
+
+def test_robust_z_flags_the_outlier():
+    z = robust_z([1.0, 1.1, 0.9, 1.0, 5.0, None])
+    assert z[4] > 3.5 and max(z[:4]) < 3.5 and z[5] != z[5]
+
+
+def test_rate_by_clicking_in_headless_chromium(loaded, tmp_path):
+    settings, subjects = loaded
+    server = make_server(settings.warehouse_path, settings.derivatives_dir, "web-user")
+    serve_in_thread(server)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    shots = Path(SHOTS) if SHOTS else tmp_path
+    try:
+        with Browser() as b:
+            b.get(base + "/")
+            n_rows = b.script("return document.querySelectorAll('#idx tbody tr').length")
+            assert n_rows == 16
+            outlier = f"sub-{subjects[0]}_ses-M00"
+            assert b.script("return document.getElementById(arguments[0])"
+                            ".querySelector('td.out') !== null", outlier)
+            assert b.script("return document.querySelectorAll('svg a circle.o').length") >= 1
+            b.click("#idx th:nth-child(7)")  # sort by the first metric, twice: ascending
+            b.click("#idx th:nth-child(7)")
+            first = b.script("return document.querySelector('#idx tbody tr').id")
+            assert first == outlier  # 700 mL is the smallest brain volume
+            b.type("#filter", subjects[3])
+            visible = b.script("return [...document.querySelectorAll('#idx tbody tr')]"
+                               ".filter(r => r.style.display != 'none').length")
+            assert visible == 2
+            b.type("#filter", "\ue003" * 20)  # backspace: clear the filter
+            b.screenshot(shots / "qc-group-index.png")
+            b.script("document.querySelector('svg a circle.o').parentNode"
+                     ".dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+            assert b.script("return location.pathname") == f"/session/{outlier}"
+            assert b.script("return document.getElementById('decision').innerText") == "review"
+            b.type("#reason", "brain mask in the neck")
+            b.click("#rate-fail")
+            assert b.script("return document.getElementById('decision').innerText") == "fail"
+            assert "brain mask in the neck" in b.script(
+                "return document.getElementById('history').innerText")
+            b.screenshot(shots / "qc-session.png")
+    finally:
+        server.shutdown()
+        server.server_close()
+    con = db.connect(settings.warehouse_path, read_only=True)
+    try:
+        rows = con.execute("SELECT subject, session, rating, reason, rater, source "
+                           "FROM qc_ratings").fetchall()
+    finally:
+        con.close()
+    assert rows == [(subjects[0], "M00", "fail", "brain mask in the neck", "web-user", "web")]
+    json.dumps(rows)
