@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
+from prefect.utilities.annotations import quote
 
 from flows.common import flow_entry, flow_name, run_name, untagged_tasks
 
@@ -65,6 +66,9 @@ def _failed(future) -> int:
 def _write_sessions(run: IngestRun, sessions: list[SessionPlan], width: int) -> int:
     """Run :func:`session_task` for every session, ``width`` at a time; failed sessions.
 
+    ``run`` is passed ``quote``d: Prefect must not walk into it to resolve inputs, as the
+    sessions running beside it change its sets ("Set changed size during iteration").
+
     Each session runs dcm2niix and gzip, so at most ``width`` (``n_procs``) are in flight; a
     new one starts as soon as any of them ends.
     """
@@ -77,7 +81,7 @@ def _write_sessions(run: IngestRun, sessions: list[SessionPlan], width: int) -> 
             done = next(as_completed(list(pending)))
             pending.discard(done)
             failed += _failed(done)
-        pending.add(session_task.submit(run, sp))
+        pending.add(session_task.submit(quote(run), sp))
     return failed + sum(_failed(f) for f in pending)
 
 
@@ -109,9 +113,9 @@ def ingest_flow(settings: Settings | None = None, home: str | None = None,
     try:
         with ingest_lock(settings, lock_timeout_s):
             run = IngestRun(settings, run_id=run_id)
-            sessions = plan_task(run)
+            sessions = plan_task(quote(run))
             failed = _write_sessions(run, sessions, max(1, int(settings.n_procs or 1)))
-            summary = finalize_task(run)
+            summary = finalize_task(quote(run))
             summary["failed_sessions"] = failed
             if failed:
                 summary["status"] = "partial"
