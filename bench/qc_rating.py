@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "qc_rating.json")
     ap.add_argument("--screenshot", type=Path, default=ROOT / "docs" / "img" / "report.png")
     args = ap.parse_args(argv)
+    from bench.fake_study import make_fake_study
     from calcisvd.settings import load_settings
-    from tests.warehouse.conftest import make_fake_study
     from warehouse.load import load_derivatives
 
     tmp = Path(tempfile.mkdtemp(prefix="qc-bench-", dir="/var/tmp"))

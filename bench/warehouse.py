@@ -81,8 +81,8 @@ def _p95(values: list[float]) -> float:
 
 def bench_load(n_sessions: int, workdir: Path) -> dict:
     """Time load_derivatives on a fake study of ``n_sessions`` (two per subject)."""
+    from bench.fake_study import make_fake_study
     from calcisvd.settings import load_settings
-    from tests.warehouse.conftest import make_fake_study
     from warehouse.load import load_derivatives
 
     settings = load_settings(env={}, overrides={"home": workdir / "load"})
