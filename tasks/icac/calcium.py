@@ -89,9 +89,8 @@ def bone_zone(skull: NDArray[np.bool_], spacing: tuple[float, ...],
     return zone
 
 
-def segment_calcium(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
+def segment_calcium(hu: NDArray, spacing: tuple[float, ...],
                     regions: NDArray, skull: NDArray[np.bool_],
-                    lines: list[MappedCentreline] | None = None,
                     bone_open_mm: float = BONE_OPEN_MM,
                     bone_rim_mm: float = BONE_RIM_MM,
                     max_half_thickness_mm: float = MAX_HALF_THICKNESS_MM,
@@ -99,12 +98,11 @@ def segment_calcium(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
                     max_skull_share: float = MAX_SKULL_SHARE) -> NDArray[np.uint8]:
     """Label map of calcified voxels (1..7 in ARTERIES order); rule in the module doc.
 
-    ``affine`` and ``lines`` are accepted for the interface's signature and not used: the
-    rule does not depend on where the template's centrelines fall (issue 17).
+    The rule takes no centreline: it does not depend on where the template's lines fall
+    (issue 17); ``regions`` only bound the search and name the artery.
     """
     from scipy import ndimage
 
-    del affine, lines
     cand = (hu >= scores.CALCIUM_HU) & (regions > 0)
     out = np.zeros(hu.shape, np.uint8)
     if not cand.any():
