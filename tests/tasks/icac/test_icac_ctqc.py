@@ -108,6 +108,8 @@ def _qc(**kw):
     ({"qc_csf_hu": 40.0}, "CSF 40 HU"),
     ({"qc_registration_dice": 0.5}, "registration Dice 0.5"),
     ({"qc_intracranial_volume_ml": 300.0}, "intracranial volume (extrapolated) 300"),
+    ({"qc_intracranial_volume_ml": 1700.0, "qc_intracranial_coverage": 0.78},
+     "intracranial volume (extrapolated) 2179"),
     ({"qc_intracranial_coverage": 0.1}, "coverage 0.1"),
 ])
 def test_review_reasons(change, words):
