@@ -207,3 +207,19 @@ def test_a_deposit_spanning_two_regions_goes_to_one_artery():
     skull = np.zeros(hu.shape, bool)
     cal = segment_calcium(hu, (1.0, 1.0, 1.0), regions, skull)
     assert cal[8:13, 10, 10].tolist() == [5] * 5
+
+
+def test_bone_rim_grows_with_slice_thickness():
+    # a slab of 5 mm averages a sloping bone surface over about its thickness in-plane: the
+    # rim counted as bone is half the slice thickness there (SLAB_RIM_FRACTION), 1 mm at 1 mm
+    hu = np.full((30, 20, 10), 30.0, np.float32)
+    hu[20:, :, :] = 1300.0  # bone
+    hu[16:19, 10, 5] = 250.0  # partial-volume strip 2-4 mm off the bone surface
+    hu[10:12, 10, 5] = 500.0  # a deposit 8 mm off the bone
+    regions = np.ones(hu.shape, np.uint8)
+    skull = hu >= 300
+    skull[10:12, 10, 5] = False
+    thin = segment_calcium(hu, (1.0, 1.0, 1.0), regions, skull)
+    thick = segment_calcium(hu, (1.0, 1.0, 5.0), regions, skull)
+    assert thin[16:19, 10, 5].all() and not thick[16:19, 10, 5].any()
+    assert thin[10:12, 10, 5].all() and thick[10:12, 10, 5].all()
