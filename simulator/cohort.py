@@ -32,6 +32,9 @@ CLINICAL_BINARY = ("smoking", "hypertension", "diabetes", "hyperlipidaemia", "he
 PV_RANGE = {0: (0.0, 0.8), 1: (1.3, 4.6), 2: (5.5, 11.5), 3: (12.8, 30.0)}
 #: feasible deep WMH volume (cm^3) per deep Fazekas grade (many small foci for grade 1)
 DEEP_RANGE = {0: (0.0, 0.0), 1: (0.1, 14.0), 2: (0.9, 14.0), 3: (5.5, 16.0)}
+#: mean head-size scale of the MNI152 2009 head by sex: adult intracranial volume 1.3 L (F),
+#: 1.5 L (M) over the template's 2.0 L, cube root (see sample_patient)
+HEAD_SCALE_MEAN = {"F": 0.87, "M": 0.91}
 
 
 @functools.cache
@@ -220,7 +223,11 @@ def sample_patient(seed: int, index: int, group: str, location: str,
     for name in CLINICAL_BINARY:
         yes, no = t1[name][group]
         clinical[name] = "yes" if rng.random() < yes / (yes + no) else "no"
-    head_scale = float(np.clip(rng.normal(1.0 if sex == "F" else 1.04, 0.03), 0.9, 1.12))
+    # head-size scale of the MNI152 2009 head: its intracranial volume (brain mask 1.88 L plus
+    # the 1.5 mm CSF layer of anatomy.LAYERS_MM, about 2.0 L) is larger than an adult's, about
+    # 1.3 L (women) and 1.5 L (men) with an SD near 0.12 L (e.g. Buckner RL et al., NeuroImage
+    # 2004;23:724-38): scale = (ICV / 2.0 L)^(1/3), SD 3 %
+    head_scale = float(np.clip(rng.normal(HEAD_SCALE_MEAN[sex], 0.03), 0.80, 1.0))
     atrophy = float(np.clip(0.06 * (age - 45) + rng.normal(0, 0.5), 0.0, 3.5))
     spec = PatientSpec(
         index=index, patient_id=patient_id_for(seed, index), seed=seed, group=group,

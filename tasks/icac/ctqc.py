@@ -18,10 +18,14 @@ Plausible ranges (units explicit; each with its source):
   0-15 HU (``shared/paper/README.md``, reference ranges), widened by 5-10 HU for noise,
   beam hardening and partial volume.
 * intracranial volume, extrapolated to the whole head by the registered template's coverage
-  (``qc_intracranial_volume_ml / qc_intracranial_coverage``): ``ICV_ML_RANGE`` 900..2300 mL.
+  (``qc_intracranial_volume_ml / qc_intracranial_coverage``): ``ICV_ML_RANGE`` 900..2100 mL.
   Adult intracranial volume is about 1100-1900 mL (e.g. Nordenskjold R et al., NeuroImage
-  2013;83:355-60); the upper end is widened because the MNI152 2009 template the coverage
-  comes from is larger than an average head. Coverage below ``MIN_COVERAGE`` (0.2) gives no
+  2013;83:355-60), widened by about 200 mL on each side for the error of the extrapolation
+  (a head CT from the orbital roof down covers 70-83 % of the template's intracranial volume
+  on simulator seeds 9000-9008). The coverage is a fraction, so the size of the MNI152 2009
+  template (about 1.9 L) does not enter the estimate (an earlier upper bound of 2300 mL
+  assumed it did).
+  Coverage below ``MIN_COVERAGE`` (0.2) gives no
   extrapolation and is itself a reason (the arteries may lie outside the field of view).
 * registration: Dice overlap of the CT's intracranial mask and the registered template mask
   inside the CT's field of view, at ``QC_GRID_MM`` (4 mm): at least ``MIN_REGISTRATION_DICE``
@@ -54,7 +58,7 @@ from calcisvd.measures import ICAC_QC_MEASURES
 AIR_HU_RANGE = (-1050.0, -950.0)
 BRAIN_HU_RANGE = (15.0, 50.0)
 CSF_HU_RANGE = (-10.0, 25.0)
-ICV_ML_RANGE = (900.0, 2300.0)
+ICV_ML_RANGE = (900.0, 2100.0)
 MIN_COVERAGE = 0.2
 MIN_REGISTRATION_DICE = 0.80
 MAX_SLICE_MM = 3.0

@@ -53,7 +53,7 @@ def quantify_ct(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
     m = transform_to_matrix(register_to_template(ic, affine, hu=hu))
     lines = map_centrelines(m)
     regions = artery_regions(hu.shape, affine, lines, region_radius_mm)
-    calcium = segment_calcium(hu, spacing, affine, regions, skull, lines)
+    calcium = segment_calcium(hu, spacing, regions, skull)
     measures = measure_icac(hu, spacing, affine, calcium, lines, skull=skull)
     measures = apply_qc(measures, qc_metrics(hu, spacing, affine, ic, m, sidecar))
     return ICACResult(measures, calcium, regions, ic, skull, m, lines)

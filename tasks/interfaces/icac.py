@@ -132,7 +132,6 @@ class _SegmentCalciumInputSpec(BaseInterfaceInputSpec):
     ct_file = File(exists=True, mandatory=True, desc="head CT NIfTI in HU")
     artery_regions = File(exists=True, mandatory=True, desc="artery region label map")
     skull_mask = File(exists=True, mandatory=True, desc="skull mask")
-    centrelines = File(exists=True, mandatory=True, desc="centrelines JSON (CT RAS mm)")
 
 
 class _SegmentCalciumOutputSpec(TraitedSpec):
@@ -156,10 +155,8 @@ class SegmentCalcium(SimpleInterface):
         from tasks.icac.ctio import load_ct, load_label, save_like
 
         ct = load_ct(self.inputs.ct_file)
-        cal = segment_calcium(ct.hu, ct.spacing, ct.affine,
-                              load_label(self.inputs.artery_regions),
-                              load_label(self.inputs.skull_mask) > 0,
-                              _lines(self.inputs.centrelines))
+        cal = segment_calcium(ct.hu, ct.spacing, load_label(self.inputs.artery_regions),
+                              load_label(self.inputs.skull_mask) > 0)
         self._results["calcium_dseg"] = str(save_like(cal, self.inputs.ct_file,
                                                       _out("calcium_dseg.nii.gz")))
         return runtime

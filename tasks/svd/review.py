@@ -36,10 +36,12 @@ PLAUSIBLE: dict[str, tuple[float | None, float | None, str, str]] = {
         "brain's height; the brain is midline (normal midline shift 0-5 mm; >20 mm is not a "
         "registration of a brain)"),
     "registration_scale": (
-        0.6, 1.5, "ratio",
+        0.5, 1.5, "ratio",
         "volume scale of the template-to-subject affine (determinant); adult head size varies "
-        "by about +-25% in volume around the MNI152 template (Buckner 2004 atlas scaling "
-        "factor 0.8-1.5); outside means the template was fitted to something else"),
+        "by about +-25% in volume (Buckner 2004 atlas scaling factor 0.8-1.5), and the MNI152 "
+        "2009 head (intracranial volume about 1.9-2.0 L) is larger than an adult's (1.1-1.9 "
+        "L): a small adult head registers at about 0.55; outside means the template was "
+        "fitted to something else"),
     "mask_fov_fraction": (
         0.97, None, "fraction",
         "fraction of the registered template brain mask inside the image field of view; a "

@@ -98,3 +98,20 @@ def test_wmh_plan_is_consistent_with_the_fazekas_rule(faz, vol):
     assert rules.fazekas_pv(plan.pv_volume_cm3) == plan.pv_grade
     assert plan.fazekas_total == faz
     assert plan.deep_grade == 0 or plan.deep_volume_cm3 >= 0.1
+
+
+def test_head_size_gives_an_adult_intracranial_volume(big):
+    # the simulated head is the MNI152 2009 head (brain mask about 1.9 L, plus a 1.5 mm CSF
+    # layer) scaled by head_scale; adult intracranial volume is about 1.1-1.9 L (the earlier
+    # scale of 1.0-1.04 gave 2.0-2.6 L, which the CT QC rightly flagged for review)
+    from nilearn.datasets import load_mni152_brain_mask
+
+    m = load_mni152_brain_mask(resolution=2)
+    brain_l = float((m.get_fdata() > 0.5).sum() * abs(np.linalg.det(m.affine[:3, :3]))) / 1e6
+    assert 1.7 < brain_l < 2.0
+    icv = {sex: np.array([s.head_scale**3 for s in big if s.sex == sex]) * brain_l
+           for sex in ("F", "M")}
+    assert 1.2 < icv["F"].mean() < 1.45 and 1.4 < icv["M"].mean() < 1.7
+    assert icv["F"].mean() < icv["M"].mean()
+    everyone = np.concatenate(list(icv.values()))
+    assert everyone.min() > 0.95 and everyone.max() < 2.0

@@ -68,7 +68,7 @@ def _toy():
 
 def test_segment_calcium_excludes_bone_keeps_plaque():
     hu, aff, regions, skull, lines = _toy()
-    cal = segment_calcium(hu, (1.0, 1.0, 1.0), aff, regions, skull, lines)
+    cal = segment_calcium(hu, (1.0, 1.0, 1.0), regions, skull)
     assert cal[12, 10, 8:12].tolist() == [3, 3, 3, 3]
     assert cal[19:, :, :].sum() == 0  # bone and the bone-touching speck far from the vessel
     assert int((cal > 0).sum()) == 4
@@ -76,7 +76,7 @@ def test_segment_calcium_excludes_bone_keeps_plaque():
 
 def test_measure_icac_on_toy_and_empty():
     hu, aff, regions, skull, lines = _toy()
-    cal = segment_calcium(hu, (1.0, 1.0, 1.0), aff, regions, skull, lines)
+    cal = segment_calcium(hu, (1.0, 1.0, 1.0), regions, skull)
     m = measure_icac(hu, (1.0, 1.0, 1.0), aff, cal, lines)
     assert [(a["artery"], a["side"]) for a in m["arteries"]] == list(ARTERIES)
     assert set(ICAC_SESSION_MEASURES) <= set(m)
@@ -157,7 +157,7 @@ def test_displaced_plaque_found_and_no_bone_counted():
     # the vessel lies 7 mm from the template line, which runs inside the bone: the old rule
     # kept bone within the "wall" of that line and dropped the plaque as too far from it
     hu, aff, regions, skull, lines = _skull_base(plaque_x0=14)
-    cal = segment_calcium(hu, (1.0, 1.0, 1.0), aff, regions, skull, lines)
+    cal = segment_calcium(hu, (1.0, 1.0, 1.0), regions, skull)
     assert (cal[14:17, 12:15, 18:22] == 1).all()
     assert int((cal > 0).sum()) == 3 * 3 * 4  # no voxel of the block, the plate or their rims
     from tasks.icac.calcium import measure_icac
@@ -173,7 +173,7 @@ def test_plaque_beside_bone_plate_is_kept_and_reported_as_touching():
     # partial-volume rim with its outer layer only
     hu, aff, regions, skull, lines = _skull_base(plaque_x0=20)
     hu[20:23, 12:15, 18:22] = 600.0
-    cal = segment_calcium(hu, (1.0, 1.0, 1.0), aff, regions, skull, lines)
+    cal = segment_calcium(hu, (1.0, 1.0, 1.0), regions, skull)
     assert (cal[20:22, 12:15, 18:22] == 1).all()
     assert cal[16:24, 28:30, :].sum() == 0 and cal[23:, :, :].sum() == 0
     from tasks.icac.calcium import measure_icac
@@ -190,10 +190,10 @@ def test_thin_bone_plate_is_not_calcium():
     hu, aff, regions, skull, lines = _skull_base()
     zone = bone_zone(skull, (1.0, 1.0, 1.0))
     assert not zone[16:22, 28:30, 12:28].any()
-    cal = segment_calcium(hu, (1.0, 1.0, 1.0), aff, regions, skull, lines)
+    cal = segment_calcium(hu, (1.0, 1.0, 1.0), regions, skull)
     assert cal[15:, 25:33, :].sum() == 0
     # without the skull-share rule the plate would be counted: the rule is what removes it
-    loose = segment_calcium(hu, (1.0, 1.0, 1.0), aff, regions, skull, lines,
+    loose = segment_calcium(hu, (1.0, 1.0, 1.0), regions, skull,
                             max_skull_share=2.0)
     assert loose[16:24, 28:30, :].sum() > 100
 
@@ -205,5 +205,21 @@ def test_a_deposit_spanning_two_regions_goes_to_one_artery():
     regions[:, :, :] = 5  # BA
     regions[11:, :, :] = 6  # VA R holds 2 of its 5 voxels
     skull = np.zeros(hu.shape, bool)
-    cal = segment_calcium(hu, (1.0, 1.0, 1.0), np.eye(4), regions, skull)
+    cal = segment_calcium(hu, (1.0, 1.0, 1.0), regions, skull)
     assert cal[8:13, 10, 10].tolist() == [5] * 5
+
+
+def test_bone_rim_grows_with_slice_thickness():
+    # a slab of 5 mm averages a sloping bone surface over about its thickness in-plane: the
+    # rim counted as bone is half the slice thickness there (SLAB_RIM_FRACTION), 1 mm at 1 mm
+    hu = np.full((30, 20, 10), 30.0, np.float32)
+    hu[20:, :, :] = 1300.0  # bone
+    hu[16:19, 10, 5] = 250.0  # partial-volume strip 2-4 mm off the bone surface
+    hu[10:12, 10, 5] = 500.0  # a deposit 8 mm off the bone
+    regions = np.ones(hu.shape, np.uint8)
+    skull = hu >= 300
+    skull[10:12, 10, 5] = False
+    thin = segment_calcium(hu, (1.0, 1.0, 1.0), regions, skull)
+    thick = segment_calcium(hu, (1.0, 1.0, 5.0), regions, skull)
+    assert thin[16:19, 10, 5].all() and not thick[16:19, 10, 5].any()
+    assert thin[10:12, 10, 5].all() and thick[10:12, 10, 5].all()

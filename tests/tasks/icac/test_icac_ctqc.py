@@ -44,7 +44,7 @@ def test_plaque_near_bone_is_found_with_its_volume():
     # 2 mm of soft tissue between deposit and cortex (with 1 mm, half of this 2-voxel deposit
     # lies next to the bone's rim and it reads as a bone remnant: MAX_BONE_CONTACT)
     hu, aff, regions, skull, lines = _slab(plaque=True, gap=2)
-    cal = segment_calcium(hu, SP1, aff, regions, skull, lines)
+    cal = segment_calcium(hu, SP1, regions, skull)
     assert np.array_equal(np.argwhere(cal > 0), np.argwhere(hu == 500.0))
     m = measure_icac(hu, SP1, aff, cal, lines, skull=skull)
     ica = m["arteries"][0]
@@ -57,13 +57,13 @@ def test_plaque_fused_with_bone_is_not_counted_nor_the_bone():
     # documented limitation (tasks/icac/calcium.py): a deposit fused with the cortex at the
     # scanner's resolution is part of the skull mask; neither it nor the bone is counted
     hu, aff, regions, skull, lines = _slab(plaque=True, gap=0)
-    cal = segment_calcium(hu, SP1, aff, regions, skull, lines)
+    cal = segment_calcium(hu, SP1, regions, skull)
     assert int(cal.sum()) == 0
 
 
 def test_bone_alone_gives_no_calcium():
     hu, aff, regions, skull, lines = _slab(plaque=False)
-    cal = segment_calcium(hu, SP1, aff, regions, skull, lines)
+    cal = segment_calcium(hu, SP1, regions, skull)
     assert int(cal.sum()) == 0
     m = measure_icac(hu, SP1, aff, cal, lines, skull=skull)
     assert m["total_calcium_volume_mm3"] == 0.0 and m["dominant_location"] is None
@@ -108,6 +108,8 @@ def _qc(**kw):
     ({"qc_csf_hu": 40.0}, "CSF 40 HU"),
     ({"qc_registration_dice": 0.5}, "registration Dice 0.5"),
     ({"qc_intracranial_volume_ml": 300.0}, "intracranial volume (extrapolated) 300"),
+    ({"qc_intracranial_volume_ml": 1700.0, "qc_intracranial_coverage": 0.78},
+     "intracranial volume (extrapolated) 2179"),
     ({"qc_intracranial_coverage": 0.1}, "coverage 0.1"),
 ])
 def test_review_reasons(change, words):
