@@ -109,10 +109,17 @@ def quantify_session(
     (transient: nothing is written, the session is redone by the next run).
     """
     import shutil
+    from contextlib import ExitStack
 
-    from tasks.quantify.worklock import session_lock
+    from tasks.quantify.worklock import SessionBusy, session_lock
 
-    with session_lock(Path(work_dir), session.label) as stale:
+    with ExitStack() as stack:
+        try:
+            stale = stack.enter_context(session_lock(Path(work_dir), session.label))
+        except SessionBusy:
+            raise
+        except OSError:  # an unusable work folder: the workflows record a transient failure
+            stale = False
         base = session_work_dir(Path(work_dir), session)
         if stale:  # a node killed halfway may have left partial outputs
             shutil.rmtree(base, ignore_errors=True)
