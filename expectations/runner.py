@@ -336,7 +336,7 @@ def fetch_frame(con: Any, name: str, target: str) -> Any:
 
 
 _TABLES = frozenset({"subjects", "sessions", "scans", "icac_artery_measures",
-                     "icac_session_measures", "svd_measures"})
+                     "icac_session_measures", "svd_measures", "session_iqms"})
 
 
 def validate_warehouse(con: Any, *, target: str, gx_dir: Path, run_name: str | None = None,

@@ -38,7 +38,8 @@ ROW_HOLD_BACK: Final[dict[str, tuple[str, ...]]] = {
 }
 #: table -> the tables whose rows of the same (subject, session) are held back with it
 _DEPENDENTS: Final[dict[str, tuple[str, ...]]] = {
-    "sessions": ("scans", "icac_session_measures", "icac_artery_measures", "svd_measures"),
+    "sessions": ("scans", "icac_session_measures", "icac_artery_measures", "svd_measures",
+                 "session_iqms"),
     "icac_session_measures": ("icac_artery_measures",),
     "icac_artery_measures": ("icac_session_measures", "icac_artery_measures"),
     "svd_measures": (),
