@@ -46,6 +46,13 @@ _DEPENDENTS: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
+#: key columns of the tables held back only as dependents (not in ROW_HOLD_BACK)
+_DEPENDENT_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    "scans": ("path",),
+    "session_iqms": ("subject", "session", "modality", "metric"),
+}
+
+
 def row_rules(table: str, suites_dir: Path | None = None) -> list[dict[str, Any]]:
     """The row-level expectations of ``table``'s suite (``type`` and ``kwargs``)."""
     if suites_dir is None:
@@ -165,7 +172,7 @@ def hold_back_rows(frames: dict[str, Any],
             continue
         mask = _session_mask(df, {(s, t) for (tb, s, t) in units if tb == table})
         for _, row in df.loc[mask].iterrows():
-            key = "/".join(str(row[k]) for k in ROW_HOLD_BACK.get(table, ("path",)))
+            key = "/".join(str(row[k]) for k in ROW_HOLD_BACK.get(table) or _DEPENDENT_KEYS[table])
             if (table, key) not in own:
                 held[units[(table, str(row["subject"]), str(row["session"]))]]["with"][
                     table] += 1

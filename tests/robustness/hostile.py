@@ -360,7 +360,7 @@ def _empty_file(root: Path, case: Case, rnd: random.Random) -> list[Path]:
     else:
         p = root / case.patient_id / "20200101" / "flair.nii.gz"
         p.parent.mkdir(parents=True)
-        p.write_bytes(b"" if variant == "zero-nifti" else gzip.compress(b""))
+        p.write_bytes(b"" if variant == "zero-nifti" else gzip.compress(b"", mtime=0))
     return [p]
 
 
@@ -463,7 +463,9 @@ def _nifti_limits(root: Path, case: Case, rnd: random.Random) -> list[Path]:
     if variant == "gzip-bomb":  # 32 MiB of padding past the declared 16^3 float32
         path.unlink()
         path = path.with_name("flair.nii.gz")
-        with gzip.open(path, "wb", compresslevel=1) as fh:
+        # mtime=0: the same case gives the same bytes in every run (quarantine ids compare)
+        with open(path, "wb") as out, gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1,
+                                                    mtime=0) as fh:
             fh.write(raw)
             for _ in range(32):
                 fh.write(bytes(1 << 20))
