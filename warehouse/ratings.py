@@ -91,3 +91,18 @@ def session_qc(con: Any) -> list[dict[str, Any]]:
     cur = con.execute("SELECT * FROM v_session_qc ORDER BY subject, session")
     cols = [c[0] for c in cur.description]
     return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+
+def session_iqms(con: Any) -> dict[tuple[str, str], dict[str, tuple[float | None, str]]]:
+    """Image-quality metrics per session: ``{(subject, session): {"iqm_<modality>_<metric>":
+    (value, unit)}}`` (table ``session_iqms``; empty when the table is absent)."""
+    try:
+        rows = con.execute(db.read_sql("sql/session_iqms.sql")).fetchall()
+    except Exception as exc:  # an older warehouse without migration 004
+        if "session_iqms" not in str(exc):
+            raise
+        return {}
+    out: dict[tuple[str, str], dict[str, tuple[float | None, str]]] = {}
+    for sub, ses, modality, metric, value, unit in rows:
+        out.setdefault((sub, ses), {})[f"iqm_{modality}_{metric}"] = (value, unit)
+    return out

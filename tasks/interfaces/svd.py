@@ -127,6 +127,7 @@ class _AnatomyOutputSpec(TraitedSpec):
     notes = traits.List(traits.Str, desc="remarks for the measures' reason")
     wm_prior = File(desc="registered MNI152 WM probability (float32), if registered")
     qc_json = File(desc="QC metrics of the session (tasks.svd.review.qc_metrics)")
+    template_transform = File(desc="JSON: subject RAS -> MNI152 RAS 4x4, if registered")
 
 
 class MRIAnatomy(SimpleInterface):
@@ -179,6 +180,11 @@ class MRIAnatomy(SimpleInterface):
         if info is not None:
             self._results["wm_prior"] = _save(info["wm_prior"], affine,
                                               os.path.join(cwd, "wm_prior.nii"), "float32")
+            tx = Path(cwd, "template_transform.json")
+            tx.write_text(json.dumps({"from": "subject RAS mm", "to": "MNI152 2009 RAS mm",
+                                      "subject_to_template":
+                                          np.asarray(info["subject_to_template"]).tolist()}))
+            self._results["template_transform"] = str(tx)
         return runtime
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from calcisvd.io import atomic_write_text
-from calcisvd.measures import ARTERY_MEASURES, SVD_MEASURES
+from calcisvd.measures import ARTERY_MEASURES, IQM_UNITS, SVD_MEASURES
 
 _TEMPLATES = Path(__file__).with_name("templates")
 
@@ -35,7 +35,7 @@ def render_session_qc(doc: Mapping[str, Any], figures: Mapping[str, str]) -> str
     label = f"sub-{doc['subject']}_ses-{doc['session']}"
     return _env().get_template("session.html.j2").render(
         doc=doc, label=label, figures=figures, fmt=fmt, artery_measures=ARTERY_MEASURES,
-        svd_measures=SVD_MEASURES, index_href="../../index.html")
+        svd_measures=SVD_MEASURES, iqm_units=IQM_UNITS, index_href="../../index.html")
 
 
 def write_group_index(derivatives_dir: Path) -> Path:

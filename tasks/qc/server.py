@@ -30,7 +30,9 @@ _E = html.escape
 _CSS = """body{font-family:sans-serif;margin:1em 2em}table{border-collapse:collapse}
 td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}th{cursor:pointer;background:#eee}
 .wrap{overflow-x:auto}.out{background:#fdd}.fail{color:#b00}.review{color:#b60}
-.pass,.ok{color:#070}img.thumb{height:48px}svg a circle{fill:#369}svg a circle.o{fill:#d00}
+.pass,.ok{color:#070}img.thumb{height:48px}
+img.reportlet{width:100%;max-width:1100px;border:1px solid #ddd}figure{margin:.5em 0}
+svg a circle{fill:#369}svg a circle.o{fill:#d00}
 button{font-size:15px;margin-right:.5em}"""
 _JS = """function sortBy(i){const t=document.getElementById('idx'),b=t.tBodies[0],
 r=[...b.rows],asc=t.dataset.col==i&&t.dataset.dir!='asc';t.dataset.col=i;
@@ -58,9 +60,32 @@ def robust_z(values: list[float | None]) -> list[float]:
 
 
 def metric_columns(rows: list[dict[str, Any]]) -> list[str]:
-    """The numeric QC columns (``qc_*``) with at least one value."""
-    cols = [k for k in (rows[0] if rows else {}) if k.startswith("qc_") and k != "qc_decision"]
-    return [c for c in cols if any(isinstance(r[c], (int, float)) for r in rows)]
+    """The numeric QC columns (``qc_*`` of the methods, then the image-quality metrics
+    ``iqm_<modality>_<metric>``) with at least one value."""
+    keys: dict[str, None] = {}
+    for r in rows:
+        keys.update(dict.fromkeys(k for k in r if k.startswith(("qc_", "iqm_"))))
+    cols = sorted(keys, key=lambda k: (k.startswith("iqm_"), list(keys).index(k)))
+    return [c for c in cols if c != "qc_decision"
+            and any(isinstance(r.get(c), (int, float)) for r in rows)]
+
+
+def with_iqms(rows: list[dict[str, Any]],
+              iqms: dict[tuple[str, str], dict[str, tuple[float | None, str]]]
+              ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Rows with their image-quality metrics as columns, and each metric column's unit."""
+    units: dict[str, str] = {}
+    out = []
+    for r in rows:
+        extra = iqms.get((r["subject"], r["session"]), {})
+        units.update({k: u for k, (_, u) in extra.items()})
+        out.append({**r, **{k: v for k, (v, _) in extra.items()}})
+    return out, units
+
+
+def _head(metric: str, units: dict[str, str]) -> str:
+    """Column/plot label: the metric with its unit when known."""
+    return f"{metric} ({units[metric]})" if metric in units else metric
 
 
 def _label(r: dict[str, Any]) -> str:
@@ -73,10 +98,11 @@ def _fmt(v: Any) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
-def _strip(metric: str, rows: list[dict[str, Any]], z: list[float]) -> str:
+def _strip(metric: str, rows: list[dict[str, Any]], z: list[float],
+           units: dict[str, str] | None = None) -> str:
     """An SVG strip plot of one metric; each point links to its session page."""
-    vals = [(r, r[metric], zz) for r, zz in zip(rows, z, strict=True)
-            if isinstance(r[metric], (int, float))]
+    vals = [(r, r.get(metric), zz) for r, zz in zip(rows, z, strict=True)
+            if isinstance(r.get(metric), (int, float))]
     if not vals:
         return ""
     lo, hi = min(v for _, v, _ in vals), max(v for _, v, _ in vals)
@@ -88,15 +114,20 @@ def _strip(metric: str, rows: list[dict[str, Any]], z: list[float]) -> str:
         pts.append(f'<a href="/session/{quote(_label(r))}"><circle cx="{x:.1f}" '
                    f'cy="{12 + (i % 5) * 4}" r="4"{cls}><title>{_E(_label(r))}: {_fmt(v)}'
                    f'</title></circle></a>')
-    return (f'<div><b>{_E(metric)}</b> {_fmt(lo)} - {_fmt(hi)}<br><svg width="400" height="36" '
-            f'role="img" aria-label="{_E(metric)}">{"".join(pts)}</svg></div>')
+    n_out = sum(zz > OUTLIER_Z for _, _, zz in vals)
+    return (f'<div class=strip><b>{_E(_head(metric, units or {}))}</b> {_fmt(lo)} - '
+            f'{_fmt(hi)}{f" ({n_out} outlier(s))" if n_out else ""}<br><svg width="400" '
+            f'height="36" role="img" aria-label="{_E(metric)}">{"".join(pts)}</svg></div>')
 
 
-def render_index(rows: list[dict[str, Any]], thumbs: dict[str, str]) -> str:
-    """The group index page."""
+def render_index(rows: list[dict[str, Any]], thumbs: dict[str, str],
+                 units: dict[str, str] | None = None) -> str:
+    """The group index page (``units``: metric column -> unit, for the labels)."""
+    units = units or {}
     metrics = metric_columns(rows)
-    zs = {m: robust_z([r[m] for r in rows]) for m in metrics}
-    head = ["session", "thumbnail", "MRI", "CT", "rating", "decision", *metrics]
+    zs = {m: robust_z([r.get(m) for r in rows]) for m in metrics}
+    head = ["session", "thumbnail", "MRI", "CT", "rating", "decision",
+            *(_head(m, units) for m in metrics)]
     ths = "".join(f'<th onclick="sortBy({i})">{_E(h)}</th>' for i, h in enumerate(head))
     body = []
     for k, r in enumerate(rows):
@@ -111,29 +142,45 @@ def render_index(rows: list[dict[str, Any]], thumbs: dict[str, str]) -> str:
                  f'<td class="{_E(r["qc_decision"])}">{_E(r["qc_decision"])}</td>']
         for m in metrics:
             out = ' class="out"' if zs[m][k] > OUTLIER_Z else ""
-            cells.append(f'<td{out} data-v="{_fmt(r[m])}">{_fmt(r[m])}</td>')
+            cells.append(f'<td{out} data-v="{_fmt(r.get(m))}">{_fmt(r.get(m))}</td>')
         body.append(f'<tr id="{_E(lab)}">{"".join(cells)}</tr>')
-    strips = "".join(_strip(m, rows, zs[m]) for m in metrics)
+    strips = "".join(_strip(m, rows, zs[m], units) for m in metrics)
     return (f"<!doctype html><html><head><meta charset=utf-8><title>calcisvd QC</title>"
             f"<style>{_CSS}</style><script>{_JS}</script></head><body><h1>Quality control"
             f"</h1><p>{len(rows)} session(s). Click a header to sort; red cells and points are "
-            f"outliers (robust z &gt; {OUTLIER_Z}).</p><input id=filter placeholder='filter' "
+            f"outliers (robust z &gt; {OUTLIER_Z}: |x - median| / 1.4826 MAD). Columns qc_* "
+            "are the methods' QC metrics, iqm_* the image-quality metrics (MRIQC-style).</p>"
+            "<input id=filter placeholder='filter' "
             f"oninput='filt(this.value)'><div class=wrap><table id=idx><thead><tr>{ths}</tr>"
             f"</thead><tbody>{''.join(body)}</tbody></table></div><h2>Distributions</h2>"
             f"{strips}</body></html>")
 
 
 def render_session(r: dict[str, Any], history: list[dict[str, Any]], qc_page: str | None,
-                   rater: str) -> str:
-    """One session: statuses, reasons, metrics, history, rating buttons."""
+                   rater: str, *, figures: list[str] | None = None,
+                   units: dict[str, str] | None = None,
+                   outliers: dict[str, float] | None = None) -> str:
+    """One session: statuses, reasons, SVG reportlets (``figures``: paths under /files/),
+    QC and image-quality metrics (with units; ``outliers``: metric -> robust z above
+    :data:`OUTLIER_Z` within the group), history, rating buttons."""
     lab = _label(r)
-    metrics = "".join(f"<tr><td>{_E(k)}</td><td>{_fmt(v)}</td></tr>" for k, v in r.items()
-                      if k.startswith("qc_") and k != "qc_decision" and v is not None)
+    units, outliers = units or {}, outliers or {}
+    metrics = "".join(
+        f"<tr{' class=out' if k in outliers else ''}><td>{_E(k)}</td><td>{_fmt(v)}</td>"
+        f"<td>{_E(units.get(k, ''))}</td><td>"
+        f"{f'outlier (robust z {outliers[k]:.1f})' if k in outliers else ''}</td></tr>"
+        for k, v in r.items()
+        if k.startswith(("qc_", "iqm_")) and k != "qc_decision" and v is not None)
     hist = "".join(f"<li>{_E(str(h['rated_at']))} <b>{_E(h['rating'])}</b> by "
                    f"{_E(h['rater'])} ({_E(h['source'])}): {_E(h['reason'] or '')}</li>"
                    for h in history) or "<li>none</li>"
     link = (f'<p><a id="qcpage" href="/files/{quote(qc_page)}">QC page with figures</a></p>'
             if qc_page else "")
+    figs = "".join(
+        f'<figure><a href="/files/{quote(f)}" target="_blank"><img class=reportlet '
+        f'src="/files/{quote(f)}" alt="{_E(_desc(f))}"></a><figcaption>{_E(_desc(f))} '
+        "(SVG: zoom with the browser, click to open alone)</figcaption></figure>"
+        for f in figures or [])
     buttons = "".join(f'<button type="submit" name="rating" value="{v}" id="rate-{v}">{v}'
                       "</button>" for v in ("pass", "review", "fail"))
     return (f"<!doctype html><html><head><meta charset=utf-8><title>{_E(lab)}</title><style>"
@@ -145,7 +192,15 @@ def render_session(r: dict[str, Any], history: list[dict[str, Any]], qc_page: st
             f"value='{_E(r['subject'])}'><input type=hidden name=session value="
             f"'{_E(r['session'])}'>reason <input name=reason id=reason size=50> rater <input "
             f"name=rater value='{_E(rater)}'> {buttons}</form><h2>Ratings</h2><ul id=history>"
-            f"{hist}</ul><h2>QC metrics</h2><table>{metrics}</table></body></html>")
+            f"{hist}</ul><h2>Reportlets</h2><div id=reportlets>{figs or 'none'}</div>"
+            f"<h2>QC and image-quality metrics</h2><table id=metrics><tr><th>metric</th>"
+            f"<th>value</th><th>unit</th><th>group</th></tr>{metrics}</table></body></html>")
+
+
+def _desc(path: str) -> str:
+    """``sub-X_ses-Y_desc-<what>_qc.svg`` -> ``<what>``."""
+    name = Path(path).name
+    return name.split("_desc-", 1)[-1].rsplit("_qc", 1)[0] if "_desc-" in name else name
 
 
 def make_server(warehouse_path: Path, derivatives_dir: Path, rater: str,
@@ -155,18 +210,19 @@ def make_server(warehouse_path: Path, derivatives_dir: Path, rater: str,
 
     deriv = Path(derivatives_dir).resolve()
 
-    def rows() -> list[dict[str, Any]]:
+    def rows_units() -> tuple[list[dict[str, Any]], dict[str, str]]:
         con = db.connect(warehouse_path, read_only=True)
         try:
-            return ratings.session_qc(con)
+            return with_iqms(ratings.session_qc(con), ratings.session_iqms(con))
         finally:
             con.close()
 
     def thumbs() -> dict[str, str]:
         out = {}
-        for p in sorted(deriv.glob("sub-*/ses-*/figures/*.png")):
-            lab = "_".join(p.name.split("_")[:2])
-            out.setdefault(lab, p.relative_to(deriv).as_posix())
+        for pattern in ("sub-*/ses-*/figures/*.png", "sub-*/ses-*/figures/*.svg"):
+            for p in sorted(deriv.glob(pattern)):
+                lab = "_".join(p.name.split("_")[:2])
+                out.setdefault(lab, p.relative_to(deriv).as_posix())
         return out
 
     class Handler(BaseHTTPRequestHandler):
@@ -186,16 +242,21 @@ def make_server(warehouse_path: Path, derivatives_dir: Path, rater: str,
         def do_GET(self) -> None:  # noqa: N802 (http.server API)
             path = unquote(urlparse(self.path).path)
             if path in ("/", "/index.html"):
-                return self._send(200, render_index(rows(), thumbs()).encode())
+                rs, units = rows_units()
+                return self._send(200, render_index(rs, thumbs(), units).encode())
             if path.startswith("/session/"):
                 try:
                     sub, ses = ratings.parse_session(path[len("/session/"):])
                 except ratings.RatingError as exc:
                     return self._send(404, _E(str(exc)).encode())
-                row = next((r for r in rows() if (r["subject"], r["session"]) == (sub, ses)),
-                           None)
-                if row is None:
+                rs, units = rows_units()
+                k = next((i for i, r in enumerate(rs)
+                          if (r["subject"], r["session"]) == (sub, ses)), None)
+                if k is None:
                     return self._send(404, b"unknown session")
+                row = rs[k]
+                zs = {m: robust_z([r.get(m) for r in rs])[k] for m in metric_columns(rs)}
+                outliers = {m: z for m, z in zs.items() if z > OUTLIER_Z}
                 con = db.connect(warehouse_path, read_only=True)
                 try:
                     hist = ratings.rating_history(con, sub, ses)
@@ -203,7 +264,11 @@ def make_server(warehouse_path: Path, derivatives_dir: Path, rater: str,
                     con.close()
                 page = deriv / f"sub-{sub}" / f"ses-{ses}" / f"sub-{sub}_ses-{ses}_qc.html"
                 rel = page.relative_to(deriv).as_posix() if page.is_file() else None
-                return self._send(200, render_session(row, hist, rel, rater).encode())
+                figs = [p.relative_to(deriv).as_posix() for p in
+                        sorted(page.parent.glob("figures/*.svg"))]
+                return self._send(200, render_session(row, hist, rel, rater, figures=figs,
+                                                      units=units,
+                                                      outliers=outliers).encode())
             if path.startswith("/files/"):
                 target = (deriv / path[len("/files/"):]).resolve()
                 if not target.is_relative_to(deriv) or not target.is_file():

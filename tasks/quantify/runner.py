@@ -129,6 +129,15 @@ def quantify_session(
                                  base=base, plugin=plugin, plugin_args=plugin_args)
 
 
+def svg_names(files: list[str] | None) -> dict[str, str]:
+    """SVG reportlets keyed by their name (``desc-<name>_reportlet.svg`` -> ``<name>``)."""
+    out = {}
+    for f in files or []:
+        stem = Path(f).name.removesuffix("_reportlet.svg")
+        out[stem.removeprefix("desc-")] = f
+    return out
+
+
 def _quantify_session(session: Session, *, derivatives_dir: Path, work_dir: Path, base: Path,
                       plugin: str, plugin_args: dict[str, Any] | None) -> dict[str, Any]:
     from tasks.workflows.ct import init_ct_icac_wf
@@ -151,6 +160,7 @@ def _quantify_session(session: Session, *, derivatives_dir: Path, work_dir: Path
                                                    "intracranial_mask")})
             if out.get("reportlet"):
                 reportlets["icac"] = out["reportlet"]
+            reportlets.update(svg_names(out.get("svg_reportlets")))
         except Exception as exc:  # recorded, not raised: the MRI is still measured
             log.warning("%s: CT quantification failed: %s", session.label, _failure_reason(exc))
             icac = _empty(ICAC_SESSION_MEASURES, "failed", _failure_reason(exc), exc)
@@ -175,6 +185,7 @@ def _quantify_session(session: Session, *, derivatives_dir: Path, work_dir: Path
                                                    "pvs_mask", "ventricle_mask", "brain_mask")})
             for i, png in enumerate(out.get("reportlets") or []):
                 reportlets[f"svd{i + 1}" if i else "svd"] = png
+            reportlets.update(svg_names(out.get("svg_reportlets")))
         except Exception as exc:
             log.warning("%s: MRI quantification failed: %s", session.label,
                         _failure_reason(exc))

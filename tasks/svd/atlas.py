@@ -85,9 +85,12 @@ def atlas_masks(images: dict[str, NDArray], affine: NDArray,
     restricts the metric to its dilation; without it the whole image is used. Returns
     (brain mask, ventricle prior in [0, 1], info) with info = ``scale`` (subject/template
     volume), ``fov_fraction`` (share of the template mask inside the field of view),
-    ``metric`` (final Mattes MI) and ``warped_t1`` (the template T1 on the subject grid).
+    ``metric`` (final Mattes MI), ``warped_t1`` (the template T1 on the subject grid) and
+    ``subject_to_template`` (4x4 RAS mm matrix, for the registration reportlet).
     """
     import SimpleITK as sitk
+
+    from tasks.icac.registration import transform_to_matrix
 
     name = next(n for n in _PREFERRED if n in images)
     tpl, tmask, taff = load_mni(2)
@@ -171,7 +174,8 @@ def atlas_masks(images: dict[str, NDArray], affine: NDArray,
     got_ml = float((brain > 0.5).sum()) * float(np.prod(fixed.GetSpacing())) / 1000.0
     info = {"scale": scale, "fov_fraction": min(1.0, got_ml / max(tpl_ml * scale, 1e-6)),
             "metric": float(reg.GetMetricValue()), "warped_t1": t1w.astype(np.float32),
-            "wm_prior": wm.astype(np.float32)}
+            "wm_prior": wm.astype(np.float32),
+            "subject_to_template": transform_to_matrix(tx)}
     return brain > 0.5, vent.astype(np.float32), info
 
 

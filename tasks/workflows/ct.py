@@ -48,6 +48,8 @@ def init_ct_icac_wf(*, name: str = "ct_icac_wf", omp_nthreads: int = 1,
         intracranial space (uint8).
     reportlet
         QC PNG.
+    svg_reportlets
+        SVG reportlets: calcium and intracranial contour, registration before/after.
     transform
         JSON with the 4x4 CT -> MNI152 RAS matrix.
     """
@@ -55,7 +57,7 @@ def init_ct_icac_wf(*, name: str = "ct_icac_wf", omp_nthreads: int = 1,
     inputnode = pe.Node(niu.IdentityInterface(fields=["ct_file"]), name="inputnode")
     outputnode = pe.Node(niu.IdentityInterface(fields=[
         "measures", "calcium_dseg", "artery_regions", "intracranial_mask", "reportlet",
-        "transform"]), name="outputnode")
+        "transform", "svg_reportlets"]), name="outputnode")
 
     masks = pe.Node(CTMasks(), name="masks")
     register = pe.Node(RegisterCTToTemplate(seed=seed, num_threads=omp_nthreads),
@@ -67,6 +69,9 @@ def init_ct_icac_wf(*, name: str = "ct_icac_wf", omp_nthreads: int = 1,
 
     iqm = pe.Node(CTQualityMetrics(), name="iqms")
     report = pe.Node(ICACReportlet(title="Intracranial artery calcification"), name="report")
+    from tasks.interfaces.reportlets import CTReportletsSVG
+
+    svg = pe.Node(CTReportletsSVG(), name="svg_reportlets")
 
     wf.connect([
         (inputnode, masks, [("ct_file", "ct_file")]),
@@ -95,5 +100,10 @@ def init_ct_icac_wf(*, name: str = "ct_icac_wf", omp_nthreads: int = 1,
         (masks, outputnode, [("intracranial_mask", "intracranial_mask")]),
         (report, outputnode, [("out_report", "reportlet")]),
         (register, outputnode, [("transform", "transform")]),
+        (inputnode, svg, [("ct_file", "ct_file")]),
+        (masks, svg, [("intracranial_mask", "intracranial_mask")]),
+        (segment, svg, [("calcium_dseg", "calcium_dseg")]),
+        (register, svg, [("transform", "transform")]),
+        (svg, outputnode, [("out_reports", "svg_reportlets")]),
     ])
     return wf

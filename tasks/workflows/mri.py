@@ -7,7 +7,8 @@ from nipype.pipeline import engine as pe
 
 MODALITIES = ("t1w", "t2w", "flair", "t2starw")
 OUTPUT_FIELDS = ("measures", "wmh_mask", "microbleed_mask", "lacune_mask", "pvs_mask",
-                 "ventricle_mask", "brain_mask", "reportlets", "reference", "lesions")
+                 "ventricle_mask", "brain_mask", "reportlets", "reference", "lesions",
+                 "svg_reportlets")
 
 
 def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2starw: bool,
@@ -23,7 +24,9 @@ def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2star
     Inputs (``inputnode``): ``t1w, t2w, flair, t2starw`` (NIfTI paths; connect only those
     present). Outputs (``outputnode``): ``measures`` (dict: ``SVD_MEASURES`` + status +
     reason), ``wmh_mask, microbleed_mask, lacune_mask, pvs_mask, ventricle_mask, brain_mask``
-    (NIfTI in the reference space), ``reportlets`` (PNG paths), ``reference`` (contrast name),
+    (NIfTI in the reference space), ``reportlets`` (PNG paths), ``svg_reportlets`` (SVG paths:
+    brain mask, lesions, registration; :mod:`tasks.interfaces.reportlets`), ``reference``
+    (contrast name),
     ``lesions`` (JSON paths with lesion records).
 
     .. workflow::
@@ -54,6 +57,9 @@ def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2star
     measures = pe.Node(SVDMeasures(), name="measures")
     report = pe.Node(SVDReportlets(), name="reportlets")
     from tasks.interfaces.qc import MRIQualityMetrics
+    from tasks.interfaces.reportlets import MRIReportletsSVG
+
+    svg = pe.Node(MRIReportletsSVG(), name="svg_reportlets")
 
     iqm = pe.Node(MRIQualityMetrics(num_threads=omp_nthreads), name="iqms",
                   n_procs=omp_nthreads)
@@ -72,7 +78,11 @@ def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2star
                                     ("ventricle_mask", "ventricle_mask")]),
                 (measures, report, [("measures", "measures")]),
                 (measures, outputnode, [("measures", "measures")]),
-                (report, outputnode, [("reportlets", "reportlets")])])
+                (report, outputnode, [("reportlets", "reportlets")]),
+                (coreg, svg, [(m, m) for m in present]),
+                (anat, svg, [("brain_mask", "brain_mask"), ("ventricle_mask", "ventricle_mask"),
+                             ("template_transform", "template_transform")]),
+                (svg, outputnode, [("out_reports", "svg_reportlets")])])
     reasons: list[str] = []
     lesion_merge = []
     wmh = None
@@ -81,6 +91,7 @@ def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2star
         wf.connect([(anat, wmh, [(m, m) for m in masks] + [("flair_z", "flair_z")]),
                     (wmh, measures, [("wmh_json", "wmh_json")]),
                     (wmh, report, [("wmh_mask", "wmh_mask")]),
+                    (wmh, svg, [("wmh_mask", "wmh_mask")]),
                     (wmh, outputnode, [("wmh_mask", "wmh_mask")])])
         if has_t1w:
             wf.connect(anat, "t1w_z", wmh, "t1w_z")
@@ -94,6 +105,7 @@ def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2star
                      + [("t2starw_z" if has_t2starw else "t2w_z", "image_z")]),
                     (mb, measures, [("lesions_json", "microbleeds_json")]),
                     (mb, report, [("mask", "microbleed_mask")]),
+                    (mb, svg, [("mask", "microbleed_mask")]),
                     (mb, outputnode, [("mask", "microbleed_mask")])])
         lesion_merge.append((mb, "lesions_json"))
         if not has_t2starw:
@@ -106,6 +118,7 @@ def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2star
                      + [(f"{m}_z", f"{m}_z") for m in ("t1w", "t2w", "flair") if has[m]]),
                     (lac, measures, [("lesions_json", "lacunes_json")]),
                     (lac, report, [("lacune_mask", "lacune_mask"), ("pvs_mask", "pvs_mask")]),
+                    (lac, svg, [("lacune_mask", "lacune_mask"), ("pvs_mask", "pvs_mask")]),
                     (lac, outputnode, [("lacune_mask", "lacune_mask"),
                                        ("pvs_mask", "pvs_mask")])])
         lesion_merge.append((lac, "lesions_json"))
