@@ -46,7 +46,12 @@ r.style.display=r.innerText.toLowerCase().includes(v)?'':'none'}"""
 
 
 def robust_z(values: list[float | None]) -> list[float]:
-    """|x - median| / (1.4826 MAD) per value (nan for missing; 0 when MAD is 0)."""
+    """|x - median| / (1.4826 MAD) per value (nan for missing).
+
+    When more than half the values are equal the MAD is 0; then the mean absolute deviation
+    scaled by 1.2533 (sqrt(pi/2), its normal-consistency factor) is the denominator, as in the
+    usual modified z-score fallback; 0 when every value is the same.
+    """
     import numpy as np
 
     x = np.array([math.nan if v is None else float(v) for v in values], float)
@@ -54,8 +59,9 @@ def robust_z(values: list[float | None]) -> list[float]:
     if ok.sum() < 3:
         return [0.0 if f else math.nan for f in ok]
     med = float(np.median(x[ok]))
-    mad = 1.4826 * float(np.median(np.abs(x[ok] - med)))
-    return [(abs(v - med) / mad if mad > 0 else 0.0) if f else math.nan
+    dev = np.abs(x[ok] - med)
+    scale = 1.4826 * float(np.median(dev)) or 1.2533 * float(dev.mean())
+    return [(abs(v - med) / scale if scale > 0 else 0.0) if f else math.nan
             for v, f in zip(x, ok, strict=True)]
 
 

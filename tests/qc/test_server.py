@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tasks.qc.reportlets import mosaic_svg
 from tasks.qc.server import make_server, robust_z, serve_in_thread
 from tests.qc.webdriver import Browser
 from tests.warehouse.conftest import edit_measures, make_fake_study
@@ -28,18 +29,35 @@ def loaded(tmp_path):
         def qc(doc, i=i):
             doc["svd"]["qc"] = {"brain_volume_ml": 1400.0 + 10 * i, "registration_nmi": 1.08,
                                 "nawm_cov": 0.05 + 0.001 * i}
+            doc["svd"]["iqms"] = {"FLAIR": {"snr_wm": 12.0 + 0.1 * i, "cnr": 2.0, "cjv": 0.6,
+                                            "efc": 0.55, "fber": None}}
+            if i == 1:  # a noisy FLAIR: an image-quality outlier
+                doc["svd"]["iqms"]["FLAIR"]["snr_wm"] = 3.0
             if i == 0:  # the mask slid into the neck: an outlier and a method review
                 doc["svd"]["qc"]["brain_volume_ml"] = 700.0
                 doc["svd"]["status"] = "review"
                 doc["svd"]["reason"] = "brain volume 700 mL below 900 mL"
         edit_measures(settings.derivatives_dir, sub, "M00", qc)
     assert load_derivatives(settings, build_docs=False, export=False).ok
+    # an SVG reportlet of the first session (a phantom: a cube with 0.5 x 0.5 x 5 mm voxels)
+    from tests.qc.test_reportlets import _cube
+
+    img, aff, cube = _cube((0.5, 0.5, 5.0))
+    figs = settings.derivatives_dir / f"sub-{subjects[0]}" / "ses-M00" / "figures"
+    figs.mkdir(parents=True, exist_ok=True)
+    (figs / f"sub-{subjects[0]}_ses-M00_desc-brainmask_qc.svg").write_text(
+        mosaic_svg(img, aff, frame=cube, contours={"brain mask": (cube, "#ff3030")},
+                   title="phantom: brain mask"))
     return settings, subjects
 
 
 def test_robust_z_flags_the_outlier():
     z = robust_z([1.0, 1.1, 0.9, 1.0, 5.0, None])
     assert z[4] > 3.5 and max(z[:4]) < 3.5 and z[5] != z[5]
+    # most values equal (MAD 0): the mean absolute deviation still finds the odd one out
+    z = robust_z([12.5] * 9 + [12.0, 12.2, 12.6, 3.0])
+    assert z[-1] > 3.5 and max(z[:-1]) < 3.5
+    assert robust_z([1.0, 1.0, 1.0, 1.0]) == [0.0] * 4
 
 
 def test_rate_by_clicking_in_headless_chromium(loaded, tmp_path):
@@ -61,6 +79,15 @@ def test_rate_by_clicking_in_headless_chromium(loaded, tmp_path):
             b.click("#idx th:nth-child(7)")
             first = b.script("return document.querySelector('#idx tbody tr').id")
             assert first == outlier  # 700 mL is the smallest brain volume
+            heads = b.script("return [...document.querySelectorAll('#idx th')]"
+                             ".map(h => h.innerText)")
+            assert "iqm_FLAIR_snr_wm (ratio)" in heads  # image-quality metrics, with units
+            noisy = f"sub-{subjects[1]}_ses-M00"
+            col = heads.index("iqm_FLAIR_snr_wm (ratio)")
+            assert b.script("return document.getElementById(arguments[0]).cells[arguments[1]]"
+                            ".className", noisy, col) == "out"
+            assert b.script("return [...document.querySelectorAll('div.strip b')]"
+                            ".some(e => e.innerText.startsWith('iqm_FLAIR_snr_wm'))")
             b.type("#filter", subjects[3])
             visible = b.script("return [...document.querySelectorAll('#idx tbody tr')]"
                                ".filter(r => r.style.display != 'none').length")
@@ -71,12 +98,19 @@ def test_rate_by_clicking_in_headless_chromium(loaded, tmp_path):
                      ".dispatchEvent(new MouseEvent('click', {bubbles: true}))")
             assert b.script("return location.pathname") == f"/session/{outlier}"
             assert b.script("return document.getElementById('decision').innerText") == "review"
+            # the SVG reportlet is embedded and drawn (served as image/svg+xml)
+            assert b.script("const i = document.querySelector('#reportlets img.reportlet');"
+                            "return i !== null && i.complete && i.naturalWidth > 0")
             b.type("#reason", "brain mask in the neck")
             b.click("#rate-fail")
             assert b.script("return document.getElementById('decision').innerText") == "fail"
             assert "brain mask in the neck" in b.script(
                 "return document.getElementById('history').innerText")
             b.screenshot(shots / "qc-session.png")
+            b.get(f"{base}/session/{noisy}")
+            assert "outlier" in b.script("return [...document.querySelectorAll('#metrics tr')]"
+                                         ".find(r => r.innerText.includes('iqm_FLAIR_snr_wm'))"
+                                         ".innerText")
     finally:
         server.shutdown()
         server.server_close()
