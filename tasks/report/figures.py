@@ -37,6 +37,20 @@ def _grid(n: int, ncols: int = 3):
     return plt, fig, axes.ravel()
 
 
+def axis_label(label: str, unit: str) -> str:
+    """An axis title with its unit: ``WMH volume (cm³)``, ``Lacunes (count)``, ``Fazekas
+    score (grade 0-6)``."""
+    if not unit:
+        return label
+    if unit[0].isdigit() and "-" in unit:
+        unit = f"grade {unit}"
+    return f"{label} ({unit})"
+
+
+def _unit(marker: Sequence[str]) -> str:
+    return marker[2] if len(marker) > 2 else ""
+
+
 def _save(plt, fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
@@ -45,12 +59,13 @@ def _save(plt, fig, path: Path) -> Path:
     return path
 
 
-def markers_by_group(baseline: pd.DataFrame, markers: Sequence[tuple[str, str]],
+def markers_by_group(baseline: pd.DataFrame, markers: Sequence[tuple[str, ...]],
                      path: Path, seed: int = 0) -> Path:
-    """Box plots of each (name, label) marker by severity group, subjects overlaid."""
+    """Box plots of each (name, label, unit) marker by severity group, subjects overlaid."""
     plt, fig, axes = _grid(len(markers))
     rng = np.random.default_rng(seed)
-    for ax, (name, label) in zip(axes, markers, strict=False):
+    for ax, mk in zip(axes, markers, strict=False):
+        name, label = mk[0], mk[1]
         data = [pd.to_numeric(baseline.loc[baseline["severity_group"] == g, name],
                               errors="coerce").dropna().to_numpy() for g in GROUPS]
         ax.boxplot([x if len(x) else [np.nan] for x in data], showfliers=False)
@@ -60,15 +75,18 @@ def markers_by_group(baseline: pd.DataFrame, markers: Sequence[tuple[str, str]],
             ax.scatter(i + 1 + rng.uniform(-0.15, 0.15, len(x)), x, s=8, alpha=0.5,
                        color=COLOURS[g])
         ax.set_title(label, fontsize=10)
+        ax.set_xlabel("ICAC severity group")
+        ax.set_ylabel(axis_label(label, _unit(mk)), fontsize=8)
     return _save(plt, fig, path)
 
 
-def spaghetti(change: pd.DataFrame, markers: Sequence[tuple[str, str]], path: Path) -> Path:
+def spaghetti(change: pd.DataFrame, markers: Sequence[tuple[str, ...]], path: Path) -> Path:
     """Baseline to follow-up line per subject and marker; group means in bold."""
     from matplotlib.collections import LineCollection
 
     plt, fig, axes = _grid(len(markers))
-    for ax, (name, label) in zip(axes, markers, strict=False):
+    for ax, mk in zip(axes, markers, strict=False):
+        name, label = mk[0], mk[1]
         b, f = f"{name}_baseline", f"{name}_followup"
         if b not in change or f not in change:
             ax.set_visible(False)
@@ -84,6 +102,8 @@ def spaghetti(change: pd.DataFrame, markers: Sequence[tuple[str, str]], path: Pa
                         label=f"{g} (n={len(sub)})")
         ax.autoscale_view()
         ax.set_xticks([0, 1], ["baseline", "1 year"])
+        ax.set_xlabel("visit (time since baseline)")
+        ax.set_ylabel(axis_label(label, _unit(mk)), fontsize=8)
         ax.set_title(label, fontsize=10)
         ax.legend(fontsize=7)
     return _save(plt, fig, path)
@@ -105,11 +125,12 @@ def calcium_vs_wmh(baseline: pd.DataFrame, path: Path) -> Path:
 
 
 def truth_vs_measured(measured: pd.DataFrame, truth: pd.DataFrame,
-                      markers: Sequence[tuple[str, str]], path: Path) -> Path:
+                      markers: Sequence[tuple[str, ...]], path: Path) -> Path:
     """Measured against ground-truth value per subject, identity line dashed."""
     merged = measured.merge(truth, on="subject", suffixes=("", "_truth"))
     plt, fig, axes = _grid(len(markers))
-    for ax, (name, label) in zip(axes, markers, strict=False):
+    for ax, mk in zip(axes, markers, strict=False):
+        name, label = mk[0], mk[1]
         if f"{name}_truth" not in merged:
             ax.set_visible(False)
             continue
@@ -119,7 +140,7 @@ def truth_vs_measured(measured: pd.DataFrame, truth: pd.DataFrame,
         lo = np.nanmin([x.min(), y.min()])
         hi = np.nanmax([x.max(), y.max()])
         ax.plot([lo, hi], [lo, hi], "k--", lw=1)
-        ax.set_xlabel("truth")
-        ax.set_ylabel("measured")
+        ax.set_xlabel(axis_label("truth", _unit(mk)))
+        ax.set_ylabel(axis_label("measured", _unit(mk)))
         ax.set_title(label, fontsize=10)
     return _save(plt, fig, path)

@@ -114,7 +114,7 @@ def _figures(frames: AnalysisFrames, truth: AnalysisFrames | None, out: Path) ->
     figs: list[tuple[str, Path]] = []
     if len(base) == 0:
         return figs
-    mk = [(m.name, m.label) for m in available(base.columns) if m.primary]
+    mk = [(m.name, m.label, m.unit) for m in available(base.columns) if m.primary]
     figs.append(("MRI markers by ICAC severity group",
                  fg.markers_by_group(base, mk, out / "markers_by_group.png")))
     if frames.change is not None and len(frames.change):

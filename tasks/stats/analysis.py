@@ -43,7 +43,30 @@ def run_analysis(frames: AnalysisFrames, *, truth: AnalysisFrames | None = None,
     """Tables 1-4, adjusted models, published comparison and (optional) truth vs measured.
 
     Sessions that quality control excludes (:mod:`tasks.stats.qc_filter`) are left out of
-    measurement and truth alike; the notes and table ``qc_exclusions`` say which and why."""
+    measurement and truth alike; the notes and table ``qc_exclusions`` say which and why.
+    Warnings of the models become one sentence in their table's notes
+    (:mod:`tasks.stats.model_warnings`); any other numerical warning is caught too (never
+    printed raw) and counted in one note."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = _run_analysis(frames, truth=truth, published=published, options=options)
+    numeric = [w for w in caught if issubclass(w.category, RuntimeWarning)
+               or w.category.__module__.split(".")[0] in ("statsmodels", "scipy", "numpy")]
+    for w in caught:  # code warnings (deprecations...) are not about the data: passed on
+        if w not in numeric:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if numeric:
+        kinds = sorted({w.category.__name__ for w in numeric})
+        res.notes.append(f"{len(numeric)} numerical warning(s) outside the models ("
+                         f"{', '.join(kinds)}), e.g. a correlation or test on a constant or "
+                         "tiny group; the statistics they concern are less reliable")
+    return res
+
+
+def _run_analysis(frames: AnalysisFrames, *, truth: AnalysisFrames | None,
+                  published: dict | None, options: tb.Options) -> AnalysisResult:
     excluded = qc.excluded_sessions(frames.session_qc, options.include_review)
     frames = qc.apply_exclusions(frames, excluded)
     if truth is not None:
@@ -95,11 +118,41 @@ def run_analysis(frames: AnalysisFrames, *, truth: AnalysisFrames | None = None,
     if truth is not None:
         for t in truth_vs_measured(frames, truth, options):
             res.add(t)
+    _flag_unreliable(res, base)
     if len(excluded):
         res.add(tb.TableResult("qc_exclusions", "Sessions excluded by quality control",
                                excluded.reset_index(drop=True),
                                notes=qc.exclusion_notes(excluded, options.include_review)))
     return res
+
+
+def _flag_unreliable(res: AnalysisResult, base: pd.DataFrame) -> None:
+    """The reliability flag beside the markers of Tables 2 and 4, the reasons in table
+    ``reliability`` and one note (rules: :mod:`tasks.stats.reliability`)."""
+    from tasks.stats import reliability as rel
+    from tasks.stats.markers import MARKERS
+
+    agreement = res.tables.get("truth_agreement")
+    table = rel.reliability_table(None if agreement is None else agreement.data, base,
+                                  {m.name: m.label for m in MARKERS})
+    if not len(table):
+        return
+    for name in ("table2", "table4"):
+        t = res.tables.get(name)
+        if t is not None and len(t.data) and "marker" in t.data:
+            t.data["reliability"] = rel.flag_column(t.data["marker"], table)
+            if t.display and "reliability" not in t.display:
+                t.display.insert(t.display.index("label") + 1 if "label" in t.display else 0,
+                                 "reliability")
+    res.add(tb.TableResult(
+        "reliability", "Markers flagged unreliable", table,
+        notes=[f"Rules: Pearson r with the truth < {rel.MIN_TRUTH_R}, or measured/true mean "
+               f"outside {rel.RATIO_RANGE[0]:g}-{rel.RATIO_RANGE[1]:g} (simulated cohorts with "
+               f"a truth table); microbleeds counted on T2w in more than "
+               f"{rel.MAX_T2W_MICROBLEED_SHARE:.0%} of sessions (QC)."]))
+    res.notes.append(f"{len(table)} marker(s) flagged unreliable: "
+                     + ", ".join(f"{r['label']} ({r['reasons']})"
+                                 for r in table.to_dict("records")))
 
 
 def _empty_change(base: pd.DataFrame) -> pd.DataFrame:
@@ -143,6 +196,8 @@ def truth_vs_measured(measured: AnalysisFrames, truth: AnalysisFrames,
              and np.ptp(b[ok]) > 0 else math.nan)
         rows.append({"marker": m.name, "label": m.label, "n": int(ok.sum()),
                      "n_missing": int((~ok).sum()),
+                     "mean_measured": float(a[ok].mean()) if ok.any() else math.nan,
+                     "mean_truth": float(b[ok].mean()) if ok.any() else math.nan,
                      "bias_mean": float(diff.mean()) if len(diff) else math.nan,
                      "mae": float(np.abs(diff).mean()) if len(diff) else math.nan,
                      "pearson_r": r,

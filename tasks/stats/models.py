@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tasks.stats.model_warnings import plain_sentence
+
 COVARIATES: tuple[str, ...] = ("age", "male", "hypertension", "diabetes", "smoking")
 #: a log ratio beyond this (a ratio over ~1e13) signals separation, not an effect
 MAX_LOG_RATIO = 30.0
@@ -161,15 +163,13 @@ def fit_adjusted(df: pd.DataFrame, marker: str, kind: str, exposure: str,
                 res = OrderedModel(endog, x, distr="logit").fit(method="bfgs", disp=False,
                                                                 maxiter=500)
                 scale = "OR"
-                if not res.mle_retvals.get("converged", True):
-                    notes.append("ordinal model did not converge")
         except Exception as exc:  # numerical failure: reported, never hidden
             return [Coef(marker, exposure, exposure, model_name, "", nan, nan, nan, nan, n,
                          "; ".join([*notes, f"not fitted: {type(exc).__name__}: {exc}"]))]
-    for w in caught:
-        text = str(w.message).splitlines()[0][:120]
-        if text and text not in notes:
-            notes.append(text)
+    retvals = getattr(res, "mle_retvals", None) or {}
+    sentence = plain_sentence(caught, converged=bool(retvals.get("converged", True)))
+    if sentence:
+        notes.append(sentence)
     params, ci, pv = res.params, res.conf_int(), res.pvalues
     out = []
     for term in terms:
@@ -231,12 +231,9 @@ def fit_mixed(long: pd.DataFrame, marker: str,
         except Exception as exc:
             out["note"] = "; ".join([*notes, f"not fitted: {type(exc).__name__}: {exc}"])
             return out
-    for w in caught:
-        text = str(w.message).splitlines()[0][:120]
-        if text not in notes:
-            notes.append(text)
-    if not res.converged:
-        notes.append("MixedLM did not converge")
+    sentence = plain_sentence(caught, converged=bool(res.converged))
+    if sentence:
+        notes.append(sentence)
     ci = res.conf_int()
     for name in res.fe_params.index:
         if name == "time" or name.startswith("time:"):

@@ -77,3 +77,45 @@ def test_pretty_headers():
     assert pretty_header("spearman_p_holm_fmt") == "P Holm"
     assert pretty_header("lmm_time_x_severe_p_fmt") == "P Δslope severe"
     assert pretty_header("moderate_wilcoxon_p_fmt") == "moderate Wilcoxon P"
+
+
+def test_every_figure_axis_has_its_unit(tmp_path, small_frames):
+    import matplotlib
+
+    from tasks.report import figures as fg
+    from tasks.stats.markers import available
+
+    base = small_frames.baseline
+    mk = [(m.name, m.label, m.unit) for m in available(base.columns) if m.primary]
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text stays text in the SVG
+        box = fg.markers_by_group(base, mk, tmp_path / "box.svg").read_text()
+        spag = fg.spaghetti(small_frames.change, mk, tmp_path / "spag.svg").read_text()
+        truth = fg.truth_vs_measured(base, base, mk, tmp_path / "truth.svg").read_text()
+    for svg in (box, spag):
+        assert "WMH volume (cm³)" in svg and "Lacunes (count)" in svg
+        assert "Fazekas score (PV + deep) (grade 0-6)" in svg
+    assert "truth (cm³)" in truth and "measured (mm³)" in truth
+    assert "ICAC severity group" in box and "visit (time since baseline)" in spag
+
+
+def test_markers_poorly_agreeing_with_truth_are_flagged(small_frames):
+    import dataclasses
+
+    from tasks.stats.analysis import run_analysis
+    from tasks.stats.tables import Options
+
+    truth_base = small_frames.baseline.copy()
+    truth_base["lacune_count"] = truth_base["lacune_count"].to_numpy()[::-1]  # r near 0
+    truth_base["microbleed_volume_mm3"] = truth_base["microbleed_volume_mm3"] / 4.0
+    truth = dataclasses.replace(small_frames, baseline=truth_base, change=None,
+                                source="ground truth")
+    res = run_analysis(small_frames, truth=truth, options=Options(n_boot=50, n_perm=0, seed=1))
+    rel = res.tables["reliability"].data.set_index("marker")
+    assert "microbleed_volume_mm3" in rel.index and "4x the true mean" in \
+        rel.loc["microbleed_volume_mm3", "reasons"]
+    assert "wmh_volume_cm3" not in rel.index
+    t2 = res.tables["table2"]
+    assert "reliability" in t2.shown().columns
+    flags = dict(zip(t2.data["marker"], t2.data["reliability"], strict=True))
+    assert flags["microbleed_volume_mm3"].startswith("⚠") and flags["wmh_volume_cm3"] == ""
+    assert any("flagged unreliable" in n for n in res.notes)
