@@ -90,9 +90,12 @@ class MRIReportletsSVG(SimpleInterface):
             mat = np.asarray(json.loads(Path(tx).read_text())["subject_to_template"])
             before = template_on_grid(tmask, taff, brain.shape, affine)
             after = template_on_grid(tmask, taff, brain.shape, affine, mat)
+            # no overlap number: the session's brain mask is this registered template itself
+            # (a Dice with it says nothing), and the intensity mask holds scalp on some heads
             out.append(_write(runtime.cwd, "registration", registration_svg(
-                imgs[anat], affine, brain, before, after,
-                title=f"MNI152 brain outline on {anat.upper()} (Dice with the brain mask)")))
+                imgs[anat], affine, brain, before, after, dice_label=False,
+                title=f"MNI152 brain outline on {anat.upper()}: the brain mask is this "
+                      "registered outline trimmed by 2 mm")))
         self._results["out_reports"] = out
         return runtime
 

@@ -237,11 +237,12 @@ def mosaic_svg(image: NDArray, affine: NDArray, *, frame: NDArray,
 def registration_svg(image: NDArray, affine: NDArray, subject_mask: NDArray,
                      before: NDArray, after: NDArray, *, title: str = "",
                      window: tuple[float, float] | None = None,
-                     colour: str = "#ff3030") -> str:
+                     colour: str = "#ff3030", dice_label: bool = True) -> str:
     """SVG of the template outline (``before``/``after`` registration, template probabilities
     on the subject grid, contour at 0.5) over ``image``: one row each, axial, coronal and
     sagittal slices through the centre of ``subject_mask``; each row's label gives the Dice of
-    the template mask with ``subject_mask``."""
+    the template mask with ``subject_mask`` (``dice_label=False``: not when that mask was
+    made from the registration itself)."""
     img, zooms = to_ras(image, affine)
     sm = to_ras(np.asarray(subject_mask) > 0, affine)[0]
     b, a = to_ras(before, affine)[0], to_ras(after, affine)[0]
@@ -262,7 +263,7 @@ def registration_svg(image: NDArray, affine: NDArray, subject_mask: NDArray,
     if title:
         fig.suptitle(title, fontsize=8, y=0.995, va="top")
     for r, (label, tpl) in enumerate((("before", b), ("after", a))):
-        d = dice(tpl > 0.5, sm)
+        d = dice(tpl > 0.5, sm) if dice_label else None
         for c, (view, (k,)) in enumerate(rows):
             ax = fig.add_subplot(gs[r, c])
             _panel(ax, img, view, k, zooms, lo, hi, {"template": (tpl, colour)}, {},

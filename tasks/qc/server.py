@@ -31,7 +31,7 @@ _CSS = """body{font-family:sans-serif;margin:1em 2em}table{border-collapse:colla
 td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}th{cursor:pointer;background:#eee}
 .wrap{overflow-x:auto}.out{background:#fdd}.fail{color:#b00}.review{color:#b60}
 .pass,.ok{color:#070}img.thumb{height:48px}
-img.reportlet{width:100%;max-width:1100px;border:1px solid #ddd}figure{margin:.5em 0}
+img.reportlet{max-width:100%;border:1px solid #ddd}figure{margin:.5em 0}
 svg a circle{fill:#369}svg a circle.o{fill:#d00}
 button{font-size:15px;margin-right:.5em}"""
 _JS = """function sortBy(i){const t=document.getElementById('idx'),b=t.tBodies[0],
