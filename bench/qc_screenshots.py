@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = load_settings(env={}, overrides={"home": args.home})
     deriv = Path(settings.derivatives_dir)
-    pages = sorted(p.parent.parent.parent for p in
+    pages = sorted(p.parent.parent for p in
                    deriv.glob("sub-*/ses-*/figures/*_desc-ctregistration_qc.svg"))
     pages = [p for p in pages if any(p.glob("figures/*_desc-registration_qc.svg"))] or pages
     server = make_server(Path(settings.warehouse_path), deriv, "screenshots")

@@ -32,6 +32,7 @@ td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}th{cursor:pointer;bac
 .wrap{overflow-x:auto}.out{background:#fdd}.fail{color:#b00}.review{color:#b60}
 .pass,.ok{color:#070}img.thumb{height:48px}
 img.reportlet{max-width:100%;border:1px solid #ddd}figure{margin:.5em 0}
+#strips{display:flex;flex-wrap:wrap;gap:.2em 1.5em}div.strip{width:410px;font-size:13px}
 svg a circle{fill:#369}svg a circle.o{fill:#d00}
 button{font-size:15px;margin-right:.5em}"""
 _JS = """function sortBy(i){const t=document.getElementById('idx'),b=t.tBodies[0],
@@ -159,7 +160,7 @@ def render_index(rows: list[dict[str, Any]], thumbs: dict[str, str],
             "<input id=filter placeholder='filter' "
             f"oninput='filt(this.value)'><div class=wrap><table id=idx><thead><tr>{ths}</tr>"
             f"</thead><tbody>{''.join(body)}</tbody></table></div><h2>Distributions</h2>"
-            f"{strips}</body></html>")
+            f"<div id=strips>{strips}</div></body></html>")
 
 
 def render_session(r: dict[str, Any], history: list[dict[str, Any]], qc_page: str | None,
