@@ -176,6 +176,20 @@ def resample_sheared(data: np.ndarray, sheared: np.ndarray, fill: float
     return out, target
 
 
+def _resampled_dtype(res: np.ndarray, scaled: np.ndarray) -> np.ndarray:
+    """The resampled stack in a type that keeps the source's *scaled* values: int16 when the
+    source values are whole numbers within int16 (CT in HU), float32 otherwise.
+
+    The on-disk type of dcm2niix's output is not enough: an unsigned CT stored with
+    RescaleIntercept -1024 comes as uint16 plus ``scl_inter`` -1024, and casting HU back to
+    uint16 without that scaling clipped all air and water to 0 ("not HU-like: no air")."""
+    if np.issubdtype(scaled.dtype, np.integer) or np.array_equal(scaled, np.rint(scaled)):
+        r = np.rint(res)
+        if r.size == 0 or (r.min() >= np.iinfo(np.int16).min and r.max() <= np.iinfo(np.int16).max):
+            return r.astype(np.int16)
+    return res.astype(np.float32)
+
+
 def verify_converted(geom: DicomGeometry | None, out, work) -> object:
     """``out`` (a :class:`tasks.ingest.convert.Converted`) checked against ``geom``: the same,
     the uncorrected output, a resampled copy (tilt) -- each with ``GeometryCheck`` (and
@@ -206,13 +220,10 @@ def verify_converted(geom: DicomGeometry | None, out, work) -> object:
     import nibabel as nib
 
     img = nib.load(str(plain))
-    data = np.asanyarray(img.dataobj)
+    data = np.asanyarray(img.dataobj)  # scaled values (HU: dcm2niix's scl_slope/scl_inter applied)
     sheared = sheared_affine(aff, shape, geom)
     res, target = resample_sheared(data, sheared, float(data.min()))
-    dtype = img.get_data_dtype()
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        res = np.clip(np.rint(res), info.min, info.max).astype(dtype)
+    res = _resampled_dtype(res, data)
     new = nib.Nifti1Image(res, target)
     new.set_sform(target, code=1)
     new.set_qform(target, code=1)

@@ -66,6 +66,25 @@ def test_tilted_series_resampled_with_correct_world_geometry(tmp_path):
     assert abs(aff[:3, 0] @ aff[:3, 2]) < 1e-4 and abs(aff[:3, 1] @ aff[:3, 2]) < 1e-4
 
 
+def test_tilted_ct_keeps_hounsfield_units(tmp_path):
+    """Stored unsigned with RescaleIntercept -1024 (as GE and Siemens write CT), the resampled
+    tilted stack still holds air at -1024 HU, water at 0 and the block at 1000 HU (the
+    resampler once cast HU back to uint16 without the intercept: air and water became 0)."""
+    settings = make_settings(tmp_path / "home")
+    vol = _block_volume((24, 24, 40), slice(32, 36))
+    vol[:, :6, :] = 0  # air: stored 0 = -1024 HU
+    write_series(settings.drop_dir / "tilt", Patient("HOSP0203"), "2.25.9003",
+                 dt.date(2024, 2, 2), "CT", 2, shape=(24, 24, 40), spacing=2.0,
+                 tilt_deg=16.5, volume=vol)
+    assert run_ingest(settings)["ingested"] == 1
+    (ct,) = settings.bids_dir.glob("sub-*/ses-*/anat/*_ct.nii.gz")
+    hu = nib.load(str(ct)).get_fdata()
+    assert hu.min() == -1024 and hu.max() > 900, (hu.min(), hu.max())
+    values, counts = np.unique(np.rint(hu), return_counts=True)
+    assert values[np.argmax(counts)] in (0, -1024)  # water or air, never a clipped value
+    assert (np.abs(hu) < 1).sum() > 1000  # water survives at 0 HU
+
+
 def test_untilted_series_passes_and_says_so(tmp_path):
     settings = make_settings(tmp_path / "home")
     files = write_series(settings.drop_dir / "ct", Patient("HOSP0202"), "2.25.9002",
