@@ -185,7 +185,8 @@ def _resampled_dtype(res: np.ndarray, scaled: np.ndarray) -> np.ndarray:
     uint16 without that scaling clipped all air and water to 0 ("not HU-like: no air")."""
     if np.issubdtype(scaled.dtype, np.integer) or np.array_equal(scaled, np.rint(scaled)):
         r = np.rint(res)
-        if r.size == 0 or (r.min() >= np.iinfo(np.int16).min and r.max() <= np.iinfo(np.int16).max):
+        i16 = np.iinfo(np.int16)
+        if r.size == 0 or (r.min() >= i16.min and r.max() <= i16.max):
             return r.astype(np.int16)
     return res.astype(np.float32)
 
