@@ -291,8 +291,14 @@ _B_TEXT = (0x0019100C, 0x00431039)
 _B_BINARY = {0x00189087: "<d", 0x20011003: "<f"}
 #: PatientName, PatientBirthDate, PatientSex: hashed into a duplicate-patient fingerprint
 _PERSON_TAGS = (0x00100010, 0x00100030, 0x00100040)
+#: identifying elements read with ``full=True`` only to be redacted from every text leaving
+#: ingest (calcisvd/redact.py): never stored, never written
+IDENTIFYING_TAGS: dict[str, int] = {
+    "PatientName": 0x00100010, "PatientBirthDate": 0x00100030, "AccessionNumber": 0x00080050,
+    "InstitutionName": 0x00080080, "ReferringPhysicianName": 0x00080090}
 _CLASS_TAGS = [*_CLASS_TEXT.values(), _SLICE_THICKNESS, *_B_TEXT, *_B_BINARY,
-               _IMAGES_IN_ACQUISITION, _SPACING_BETWEEN_SLICES, *_PERSON_TAGS]
+               _IMAGES_IN_ACQUISITION, _SPACING_BETWEEN_SLICES, *_PERSON_TAGS,
+               *IDENTIFYING_TAGS.values()]
 _SERIES_TAGS = [*_SERIES_TEXT.values(), *_SERIES_DS.values(), _SCANNING_SEQUENCE]
 
 
@@ -350,6 +356,7 @@ def _class_fields(text, raw) -> dict:
     out["spacing_between_slices"] = spacing if spacing and math.isfinite(spacing) and \
         spacing > 0 else None
     out["person"] = person_fingerprint_text(*(text(t) for t in _PERSON_TAGS))
+    out["extra"] = {"identifiers": {k: text(t).strip() for k, t in IDENTIFYING_TAGS.items()}}
     values: list[float] = []
     for tag in _B_TEXT:
         first = text(tag).split("\\")[0].strip()

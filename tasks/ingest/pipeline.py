@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from calcisvd.logging import get_logger
+from calcisvd.redact import redact_obj, register_identifiers
 from calcisvd.resources import ResourceError
 from tasks.ingest import bidsio
 from tasks.ingest.clinical import ClinicalResult, clinical_files, read_clinical_exports
@@ -191,7 +192,7 @@ class IngestRun:
                      f" of series {w['description']!r}" if w["description"] else "",
                      w["reason"])
         write_text_atomic(waiting_path(self.settings), json.dumps(
-            {"run_id": self.run_id, "waiting": self.waiting}, indent=2) + "\n")
+            {"run_id": self.run_id, "waiting": redact_obj(self.waiting)}, indent=2) + "\n")
         if disc.duplicates:
             self.counts["duplicates"] += disc.duplicates
             log.info("skipped %d re-sent cop(ies) of images already received (same "
@@ -398,6 +399,7 @@ class IngestRun:
         from calcisvd.io import sha256_file
 
         result = read_clinical_exports(clinical_files(self.drop_dir))
+        register_identifiers("PatientID", result.records)  # redacted from every text
         items, rows = [], []
         for name, why in result.errors.items():
             rel = f"{CLINICAL_DIR}/{name}"
@@ -415,15 +417,15 @@ class IngestRun:
         if result.conflicts:
             log.info("%d clinical value change(s) between exports (the later export is used)",
                      len(result.conflicts))
-        self.clinical_report = result.report()
+        self.clinical_report = redact_obj(result.report())
         path = clinical_report_path(self.settings)
         write_text_atomic(path, json.dumps({"run_id": self.run_id, **self.clinical_report},
                                            indent=2) + "\n")
         return result
 
     def summary(self, **extra: Any) -> dict[str, Any]:
-        """Counts only (no identifiers)."""
-        return {
+        """Counts and reasons, every text through the one redaction step (no identifiers)."""
+        return redact_obj({
             "run_id": self.run_id,
             "status": "partial" if self.counts["quarantined"] else "ok",
             "ingested": self.counts["ingested"],
@@ -447,7 +449,7 @@ class IngestRun:
             "seconds": round(time.perf_counter() - self.started, 3),
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
             **extra,
-        }
+        })
 
 
 def locked_summary(run_id: str) -> dict[str, Any]:

@@ -153,6 +153,19 @@ def _has_dicom_preamble(path) -> bool:
         return False
 
 
+def _register_identifiers(results: list) -> None:
+    """Every identifying value of the headers read goes to the one redaction step
+    (calcisvd/redact.py) before any text about these files can leave ingest."""
+    from calcisvd.redact import register_identifiers
+
+    insts = [i for i in results if isinstance(i, DicomInstance)]
+    register_identifiers("PatientID", {i.patient_id for i in insts})
+    register_identifiers("StudyDate", {i.study_date for i in insts})
+    for inst in insts:
+        for attribute, value in inst.extra.get("identifiers", {}).items():
+            register_identifiers(attribute, [value])
+
+
 def _item(s: SeriesInput, files: list[str], reason: str, category: str) -> QuarantineItem:
     """Quarantine item for series ``s`` naming ``files`` (all its files, duplicates included)."""
     item = s.quarantine_item(reason, category)
@@ -194,6 +207,7 @@ class DicomExportSource(Source):
             else:
                 todo.append((rel, pkey, size, mtime))
         results = read_many(ctx.drop_dir, [t[0] for t in todo], ctx.workers)
+        _register_identifiers(results)
         todo, results = self._with_held_series(ctx, todo, results, held, disc)
         self.wait_series: set[str] = set()  # series with a file changed in the quiet period
         self.wait_dirs: set[str] = set()  # folders with such a file of unknown series
@@ -362,6 +376,7 @@ class DicomExportSource(Source):
                 disc.quarantine_rows += s.file_rows
                 continue
             first = read_instance(insts[0].path, insts[0].rel, full=True)
+            _register_identifiers([first])
             c = classify_series(
                 modality=first.modality, sop_class=first.sop_class,
                 image_type=first.image_type,
