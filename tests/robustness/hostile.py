@@ -530,15 +530,17 @@ def quarantine_reasons(quarantine_dir: Path) -> list[dict]:
 
 def case_outcomes(cases: list[Case], quarantine_dir: Path) -> dict[str, list[dict]]:
     """case_id -> the quarantine reasons whose file list names one of the case's files."""
-    by_file: dict[str, list[dict]] = {}
+    from tasks.ingest.quarantine import path_sha256
+
+    by_file: dict[str, list[dict]] = {}  # by SHA-256 of the path: records keep no path
     for doc in quarantine_reasons(quarantine_dir):
-        for f in doc.get("files", []):
+        for f in doc.get("files_sha256", []):
             by_file.setdefault(f, []).append(doc)
     result: dict[str, list[dict]] = {}
     for case in cases:
         docs: dict[str, dict] = {}
         for f in case.files:
-            for d in by_file.get(f, []):
+            for d in by_file.get(path_sha256(f), []):
                 docs[d["folder"]] = d
         result[case.case_id] = list(docs.values())
     return result
@@ -546,8 +548,10 @@ def case_outcomes(cases: list[Case], quarantine_dir: Path) -> dict[str, list[dic
 
 def unquarantined_files(case: Case, outcomes: dict[str, list[dict]]) -> list[str]:
     """Files of ``case`` that no quarantine reason names."""
-    named = {f for d in outcomes.get(case.case_id, []) for f in d.get("files", [])}
-    return [f for f in case.files if f not in named]
+    from tasks.ingest.quarantine import path_sha256
+
+    named = {f for d in outcomes.get(case.case_id, []) for f in d.get("files_sha256", [])}
+    return [f for f in case.files if path_sha256(f) not in named]
 
 
 def tree_listing(root: Path, skip: Iterable[Path] = ()) -> dict[str, str]:
