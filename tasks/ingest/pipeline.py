@@ -180,6 +180,7 @@ class IngestRun:
                           self.settings.home) / "heuristics.json"),
                       placeholder_ids=self.settings.ingest_placeholder_ids,
                       quiet_s=float(self.settings.ingest_quiet_s or 0.0),
+                      max_file_bytes=int(self.settings.ingest_max_file_mib) << 20,
                       now_ns=time.time_ns(),
                       quarantined_keys=quarantined_keys(qdir) if held else None)
         disc = Discovery()
@@ -287,7 +288,8 @@ class IngestRun:
             os.chmod(qdir, 0o750)
         for item in items:
             try:
-                folder = quarantine(item, self.drop_dir, qdir, self.run_id)
+                folder = quarantine(item, self.drop_dir, qdir, self.run_id,
+                                    max_bytes=int(self.settings.ingest_max_file_mib) << 20)
             except OSError as exc:
                 raise_if_resource(exc, qdir)
                 raise

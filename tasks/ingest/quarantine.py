@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from tasks.ingest.fsutil import write_text_atomic
 
@@ -56,18 +56,16 @@ SKIPPED_DIR = "skipped"
 
 
 def without_paths(reason: str, files: list[str]) -> str:
-    """``reason`` with the drop-folder paths it names replaced by ``<file>``, the folders
-    holding them by ``<folder>``, then through the one redaction step (calcisvd/redact.py).
+    """``reason`` with the drop-folder paths it names replaced by ``<file>``, then through the
+    one redaction step (calcisvd/redact.py). Reasons never name a folder on their own.
 
     Folder and file names of an export may hold identifiers (patient names): every record,
     log and the warehouse get this form.
     """
     from calcisvd.redact import redact
 
-    folders = {str(PurePosixPath(rel).parents[i]) for rel in files
-               for i in range(len(PurePosixPath(rel).parents) - 1)}
-    for name in sorted({*files, *folders}, key=len, reverse=True):
-        reason = reason.replace(name, "<file>" if name in files else "<folder>")
+    for rel in sorted(files, key=len, reverse=True):
+        reason = reason.replace(rel, "<file>")
     return redact(reason)
 
 
@@ -176,8 +174,13 @@ def copy_path(files_dir: Path, rel: str) -> Path:
 
 
 def quarantine(item: QuarantineItem, drop_dir: Path, quarantine_dir: Path,
-               run_id: str) -> Path:
-    """Copy ``item``'s files from ``drop_dir`` and write ``reason.json``; returns the folder."""
+               run_id: str, max_bytes: int = 2 << 30) -> Path:
+    """Copy ``item``'s files from ``drop_dir`` and write ``reason.json``; returns the folder.
+
+    A sparse file or one over ``max_bytes`` is not copied (a copy would write out every hole):
+    ``not_copied`` says so."""
+    from tasks.ingest.fsutil import is_sparse
+
     folder = quarantine_dir / item.ident()
     files_dir = folder / "files"
     not_copied: dict[str, str] = {}
@@ -187,7 +190,11 @@ def quarantine(item: QuarantineItem, drop_dir: Path, quarantine_dir: Path,
         try:
             if _has_link(drop_dir, rel):
                 continue  # a symbolic link is never followed: its target may be anywhere
-            if src.is_file() and not dest.exists():
+            st = os.stat(src) if src.is_file() else None
+            if st is not None and (is_sparse(st) or st.st_size > max_bytes):
+                not_copied[path_sha256(rel)] = "sparse or larger than the bound: not copied"
+                continue
+            if st is not None and not dest.exists():
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, dest, follow_symlinks=False)
         except OSError as exc:

@@ -96,7 +96,8 @@ def test_unlistable_folder_is_quarantined_with_the_reason(tmp_path, monkeypatch)
     assert (summary["ingested"], summary["quarantined"]) == (1, 1), summary
     reasons = [json.loads(p.read_text()) for p in settings.quarantine_dir.glob("*/reason.json")]
     assert [r["reason"] for r in reasons] == [
-        "folder cannot be listed (Permission denied): locked; its files were not read"]
+        "folder cannot be listed (Permission denied): <file>; its files were not read"]
+    assert reasons[0]["files_sha256"] == [path_sha256("locked")]  # no name kept
     monkeypatch.undo()  # readable again: its files are read by the next run
     again = run_ingest(settings)
     assert again["quarantined"] == 1 and "Permission denied" not in json.dumps(again)
