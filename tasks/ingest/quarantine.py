@@ -195,8 +195,9 @@ def quarantine(item: QuarantineItem, drop_dir: Path, quarantine_dir: Path,
                 not_copied[path_sha256(rel)] = "sparse or larger than the bound: not copied"
                 continue
             if st is not None and not dest.exists():
-                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
                 shutil.copy2(src, dest, follow_symlinks=False)
+                os.chmod(dest, 0o640)  # raw DICOM: never the drop file's (world) mode
         except OSError as exc:
             if exc.errno in _RUN_WIDE:
                 raise  # disk full / read-only: the caller stops the run with one sentence
