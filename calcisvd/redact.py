@@ -51,7 +51,10 @@ DICOM_DATE = re.compile(r"(?<![0-9A-Za-z])(?:18|19|20)\d\d(?:0[1-9]|1[0-2])"
                         r"(?:0[1-9]|[12]\d|3[01])(?![0-9A-Za-z])")
 
 _LOCK = threading.Lock()
-_STATE: dict[str, Any] = {"roots": [], "values": set(), "pattern": None}
+#: roots; registered values by lower-case first word (a dict lookup per word of a text, so
+#: that thousands of patients cost no more than a few); values starting with a non-word
+_STATE: dict[str, Any] = {"roots": [], "by_word": {}, "odd": set()}
+_WORD = re.compile(r"[A-Za-z0-9]+")
 
 
 def set_roots(roots: Iterable[Path]) -> None:
@@ -66,33 +69,51 @@ def register_identifiers(attribute: str, values: Iterable[str]) -> None:
     forms :func:`tasks.privacy.audit.tokens_for` gives (the forms the audit searches)."""
     from tasks.privacy.audit import tokens_for
 
-    new = {t for v in values if v for t in tokens_for(attribute, str(v))}
+    new = {t.lower() for v in values if v for t in tokens_for(attribute, str(v))}
     with _LOCK:
-        if new - _STATE["values"]:
-            _STATE["values"] |= new
-            _STATE["pattern"] = None
+        for token in new:
+            first = _WORD.match(token)
+            if first is None:
+                _STATE["odd"].add(token)
+            else:
+                _STATE["by_word"].setdefault(first.group(), set()).add(token)
 
 
 def forget_identifiers() -> None:
     """Drop every registered value (tests; a long-lived process between homes)."""
     with _LOCK:
-        _STATE["values"], _STATE["pattern"] = set(), None
+        _STATE["by_word"], _STATE["odd"] = {}, set()
 
 
-def _values_pattern() -> re.Pattern[str] | None:
-    with _LOCK:
-        if _STATE["pattern"] is None and _STATE["values"]:
-            alts = sorted(map(re.escape, _STATE["values"]), key=len, reverse=True)
-            _STATE["pattern"] = re.compile(
-                r"(?<![A-Za-z0-9])(?:" + "|".join(alts) + r")(?![A-Za-z0-9])", re.IGNORECASE)
-        return _STATE["pattern"]
+def _replace_values(text: str) -> str:
+    """Registered values, as whole tokens (no letter or digit on either side), by ``<id>``."""
+    by_word, odd = _STATE["by_word"], _STATE["odd"]
+    if not by_word and not odd:
+        return text
+    low = text.lower()
+    spans: list[tuple[int, int]] = []
+    for m in _WORD.finditer(low):
+        for token in sorted(by_word.get(m.group(), ()), key=len, reverse=True):
+            end = m.start() + len(token)
+            if low.startswith(token, m.start()) and not low[end:end + 1].isalnum():
+                spans.append((m.start(), end))
+                break
+    for token in odd:
+        start = low.find(token)
+        while start >= 0:
+            spans.append((start, start + len(token)))
+            start = low.find(token, start + 1)
+    out, pos = [], 0
+    for start, end in sorted(spans):
+        if start >= pos:
+            out += [text[pos:start], "<id>"]
+            pos = end
+    return "".join(out) + text[pos:]
 
 
 def scrub_identifiers(text: str) -> str:
     """``text`` with registered values, person names and DICOM dates replaced."""
-    pattern = _values_pattern()
-    if pattern is not None:
-        text = pattern.sub("<id>", text)
+    text = _replace_values(text)
     text = PERSON_NAME.sub("<name>", text)
     return DICOM_DATE.sub("<date>", text)
 
