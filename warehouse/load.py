@@ -9,7 +9,6 @@ failed expectations are stored in ``validation_results`` and the summary says wh
 Each write is a short transaction; a Parquet snapshot is exported after each successful load.
 """
 
-from calcisvd.redact import redact
 from __future__ import annotations
 
 import json
@@ -18,6 +17,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from calcisvd.redact import redact
 from calcisvd.settings import Settings
 from warehouse import db, sources
 from warehouse.holdback import hold_back, hold_back_rows, missing_covariates
