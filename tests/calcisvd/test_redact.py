@@ -51,6 +51,7 @@ def test_log_files_and_prefect_run_records_are_redacted(tmp_path):
 def test_registered_values_names_and_dates_are_replaced():
     from calcisvd.redact import forget_identifiers, redact_obj, register_identifiers
 
+    forget_identifiers()  # values registered by earlier tests in this process
     register_identifiers("PatientID", ["H1512204"])
     register_identifiers("PatientName", ["Novak^Wei"])
     try:
