@@ -186,8 +186,11 @@ def isolation_cases(root: Path) -> dict[str, Any]:
     proc = subprocess.run(cmd, cwd=CODE["root"], env=_env(settings.home), capture_output=True,
                           text=True, timeout=900, check=False)
     reasons = [json.loads(p.read_text()) for p in settings.quarantine_dir.glob("*/reason.json")]
-    named = {f for r in reasons if r.get("reason") for f in r["files"]}
-    cases = {k: v.relative_to(settings.drop_dir).as_posix() in named for k, v in bad.items()}
+    from tasks.ingest.quarantine import path_sha256  # records keep hashed paths only
+
+    named = {f for r in reasons if r.get("reason") for f in r["files_sha256"]}
+    cases = {k: path_sha256(v.relative_to(settings.drop_dir).as_posix()) in named
+             for k, v in bad.items()}
     good = len(list(settings.bids_dir.glob("sub-*/ses-M00/anat/*.nii.gz")))
     return {"cases_tried": len(cases), "quarantined_with_reason": sum(cases.values()),
             "cases": cases, "returncode": proc.returncode,

@@ -125,10 +125,15 @@ def main(argv: list[str] | None = None) -> int:
                 return int(command.run(args, settings) or 0)
         return int(command.run(args, settings) or 0)
     except Exception as exc:  # a full disk or a read-only home: one sentence, no traceback
+        from calcisvd.redact import redact
+
         err = as_resource_error(exc)
-        if err is None:
-            raise
-        print(f"calcisvd {args.command}: {err}", file=sys.stderr)
+        if err is None:  # a bug: its traceback, through the one redaction step
+            import traceback
+
+            print(redact("".join(traceback.format_exception(exc))), file=sys.stderr)
+            return 1
+        print(f"calcisvd {args.command}: {redact(str(err))}", file=sys.stderr)
         return EXIT_RESOURCE
 
 

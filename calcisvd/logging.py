@@ -17,9 +17,16 @@ def setup_logging(settings: Settings) -> None:
     root = logging.getLogger("calcisvd")
     root.setLevel(settings.log_level)
     root.propagate = False  # printed once, by our handlers (Prefect's root handler would repeat)
-    if any(getattr(h, "_calcisvd", False) for h in root.handlers):
+    ours = [h for h in root.handlers if getattr(h, "_calcisvd", False)]
+    want = (str((settings.logs_dir / "calcisvd.log").absolute())
+            if settings.logs_dir is not None else None)
+    files = [h.baseFilename for h in ours if isinstance(h, logging.FileHandler)]
+    if ours and files == ([want] if want else []):
         _redact(settings, root.handlers)
         return
+    for h in ours:  # another home in this process (tests, a worker serving several homes)
+        root.removeHandler(h)
+        h.close()
     console = logging.StreamHandler()
     console.setFormatter(logging.Formatter(FORMAT, "%H:%M:%S"))
     console._calcisvd = True  # type: ignore[attr-defined]

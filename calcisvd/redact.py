@@ -1,11 +1,25 @@
-"""One redaction step for log records: drop-folder paths never reach a log as they are.
+"""One redaction step: no drop-folder path and no DICOM identifier leaves as it is.
 
 Folder and file names in the drop folder may carry identifiers (``NOVAK^WEI H1512204
-19570118/``). :class:`RedactFilter`, installed by :func:`calcisvd.logging.setup_logging` on the
-console and file handlers and on Prefect's run loggers (whose records go to Prefect's
-database), replaces every path under the drop folder in the message *and* in the formatted
-exception by ``<drop>/<12 hex of SHA-256 of the relative path>``: the same file always gives
-the same token (so log lines can be matched), the name is not readable.
+19570118/``), and so may any text quoting a header (an exception naming a malformed value, a
+SeriesDescription a technologist typed a name into). :func:`redact` is the one step every such
+text passes before it reaches a log, Prefect's database, a quarantine record, a run record or
+the warehouse:
+
+* every path under the drop folder becomes ``<drop>/<12 hex of SHA-256 of the relative
+  path>`` (the same file always gives the same token, so lines can be matched);
+* every identifying value registered by ingest as it reads headers and clinical CSVs
+  (:func:`register_identifiers`: patient IDs, names, birth and study dates, accession
+  numbers, institutions, in the textual forms ``calcisvd audit-phi`` searches) becomes
+  ``<id>``;
+* whatever has the shape of a DICOM person name (``FAMILY^GIVEN``) becomes ``<name>`` and
+  of a DICOM date (``YYYYMMDD``, years 1800-2099) ``<date>``, registered or not.
+
+:class:`RedactFilter`, installed by :func:`calcisvd.logging.setup_logging` on the console and
+file handlers and on Prefect's run loggers (whose records go to Prefect's database), applies it
+to the message *and* the formatted exception; :func:`redact_exception` to an exception before
+Prefect stores its text as a run's state message (:func:`flows.common.redacted_errors`) or the
+command line prints it; :func:`redact_obj` to run records (summaries, artifacts).
 """
 
 from __future__ import annotations
@@ -13,8 +27,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 import traceback
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 #: Prefect's run loggers (``get_run_logger``): their records are sent to Prefect's API
 PREFECT_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
@@ -25,14 +42,92 @@ def path_token(rel: str) -> str:
     return "<drop>/" + hashlib.sha256(rel.encode("utf-8", "surrogateescape")).hexdigest()[:12]
 
 
-def redact(text: str, roots: list[Path]) -> str:
-    """``text`` with every path under one of ``roots`` replaced by :func:`path_token`.
+#: a DICOM person name: components joined by ``^`` (PN, PS3.5 6.2)
+_PN_STOP = r"\s'\"<>/\\|()\[\],;:"
+PERSON_NAME = re.compile(
+    r"(?<![^" + _PN_STOP + r"=])[^" + _PN_STOP + r"^]+\^[^" + _PN_STOP + r"]*")
+#: a DICOM date (DA, PS3.5 6.2): YYYYMMDD with a valid month and day, years 1800-2099
+DICOM_DATE = re.compile(r"(?<![0-9A-Za-z])(?:18|19|20)\d\d(?:0[1-9]|1[0-2])"
+                        r"(?:0[1-9]|[12]\d|3[01])(?![0-9A-Za-z])")
+
+_LOCK = threading.Lock()
+#: roots; registered values by lower-case first word (a dict lookup per word of a text, so
+#: that thousands of patients cost no more than a few); values starting with a non-word
+_STATE: dict[str, Any] = {"roots": [], "by_word": {}, "odd": set()}
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+def set_roots(roots: Iterable[Path]) -> None:
+    """The drop folder(s) whose paths :func:`redact` hides when no roots are given."""
+    with _LOCK:
+        _STATE["roots"] = sorted({Path(r) for r in roots}, key=lambda p: -len(str(p)))
+
+
+def register_identifiers(attribute: str, values: Iterable[str]) -> None:
+    """Remember identifying values read from the input (``attribute`` a DICOM keyword such as
+    ``PatientID``/``PatientName``/``PatientBirthDate``): :func:`redact` replaces them, in the
+    forms :func:`tasks.privacy.audit.tokens_for` gives (the forms the audit searches)."""
+    from tasks.privacy.audit import tokens_for
+
+    new = {t.lower() for v in values if v for t in tokens_for(attribute, str(v))}
+    with _LOCK:
+        for token in new:
+            first = _WORD.match(token)
+            if first is None:
+                _STATE["odd"].add(token)
+            else:
+                _STATE["by_word"].setdefault(first.group(), set()).add(token)
+
+
+def forget_identifiers() -> None:
+    """Drop every registered value (tests; a long-lived process between homes)."""
+    with _LOCK:
+        _STATE["by_word"], _STATE["odd"] = {}, set()
+
+
+def _replace_values(text: str) -> str:
+    """Registered values, as whole tokens (no letter or digit on either side), by ``<id>``."""
+    by_word, odd = _STATE["by_word"], _STATE["odd"]
+    if not by_word and not odd:
+        return text
+    low = text.lower()
+    spans: list[tuple[int, int]] = []
+    for m in _WORD.finditer(low):
+        for token in sorted(by_word.get(m.group(), ()), key=len, reverse=True):
+            end = m.start() + len(token)
+            if low.startswith(token, m.start()) and not low[end:end + 1].isalnum():
+                spans.append((m.start(), end))
+                break
+    for token in odd:
+        start = low.find(token)
+        while start >= 0:
+            spans.append((start, start + len(token)))
+            start = low.find(token, start + 1)
+    out, pos = [], 0
+    for start, end in sorted(spans):
+        if start >= pos:
+            out += [text[pos:start], "<id>"]
+            pos = end
+    return "".join(out) + text[pos:]
+
+
+def scrub_identifiers(text: str) -> str:
+    """``text`` with registered values, person names and DICOM dates replaced."""
+    text = _replace_values(text)
+    text = PERSON_NAME.sub("<name>", text)
+    return DICOM_DATE.sub("<date>", text)
+
+
+def redact(text: str, roots: list[Path] | None = None) -> str:
+    """``text`` with every path under one of ``roots`` (default: those of
+    :func:`set_roots`) replaced by :func:`path_token`, then :func:`scrub_identifiers`.
 
     A quoted path is taken to its closing quote; an unquoted one to the next white space,
     extended word by word while the longer path exists (folder names with spaces)."""
     import os
 
-    for root in roots:
+    text = str(text)
+    for root in (_STATE["roots"] if roots is None else roots):
         base = re.escape(str(root).rstrip("/"))
         quoted = re.compile(r"(['\"])" + base + r"(?:/([^'\"]*))?\1")
         text = quoted.sub(lambda m: m.group(1) + path_token(m.group(2) or "") + m.group(1),
@@ -51,7 +146,62 @@ def redact(text: str, roots: list[Path]) -> str:
             out += [text[pos:m.start()], path_token(rel)]
             pos = end
         text = "".join(out) + text[pos:]
-    return text
+    return scrub_identifiers(text)
+
+
+def redact_obj(obj: Any) -> Any:
+    """:func:`redact` applied to every string (keys included) of a JSON-like object."""
+    if isinstance(obj, str):
+        return redact(obj)
+    if isinstance(obj, dict):
+        return {redact_obj(k): redact_obj(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(redact_obj(v) for v in obj)
+    return obj
+
+
+class RedactedError(RuntimeError):
+    """Stands in for an exception whose text could not be redacted in place."""
+
+
+def redact_exception(exc: BaseException) -> BaseException:
+    """``exc`` with its text (and that of its causes) through :func:`redact`: the arguments
+    are rewritten in place (type, traceback and ``errno`` kept); an exception whose text still
+    differs after that is replaced by a :class:`RedactedError` naming its type."""
+    seen: set[int] = set()
+
+    def fix(e: BaseException | None) -> BaseException | None:
+        if e is None or id(e) in seen:
+            return e
+        seen.add(id(e))
+        e.__cause__, e.__context__ = fix(e.__cause__), fix(e.__context__)
+        try:
+            text = str(e)
+        except Exception:
+            return RedactedError(type(e).__name__)
+        clean = redact(text)
+        if clean == text:
+            return e
+        try:
+            if isinstance(e, OSError):
+                for attr in ("filename", "filename2"):
+                    if isinstance(getattr(e, attr, None), str):
+                        setattr(e, attr, redact(getattr(e, attr)))
+                if isinstance(e.strerror, str):
+                    e.strerror = redact(e.strerror)
+            else:
+                e.args = tuple(redact(a) if isinstance(a, str) else
+                               redact(repr(a)) if a is not None and not
+                               isinstance(a, int | float) else a for a in e.args)
+            if redact(str(e)) == str(e):
+                return e
+        except Exception:  # read-only attributes: replace the exception
+            pass
+        new = RedactedError(f"{type(e).__name__}: {clean}")
+        new.__cause__ = None
+        return new.with_traceback(e.__traceback__)
+
+    return fix(exc) or exc
 
 
 def _is_prefix(path: str) -> bool:
@@ -92,7 +242,9 @@ class RedactFilter(logging.Filter):
 
 
 def install(roots: list[Path], handlers: list[logging.Handler]) -> None:
-    """Add one :class:`RedactFilter` to ``handlers`` and to Prefect's run loggers (once)."""
+    """Add one :class:`RedactFilter` to ``handlers`` and to Prefect's run loggers (once);
+    ``roots`` become :func:`redact`'s default roots."""
+    set_roots(roots)
     filt = RedactFilter(roots)
     for target in [*handlers, *(logging.getLogger(n) for n in PREFECT_RUN_LOGGERS)]:
         target.filters = [f for f in target.filters if not isinstance(f, RedactFilter)]

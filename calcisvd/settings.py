@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     # a series is ingested only when none of its files changed for this many seconds (0 =
     # whatever is there; docs/ingest.md "Series completeness"); at most one day
     ingest_quiet_s: Annotated[float, Field(ge=0.0, le=86400.0)] = 0.0
+    # a DICOM file larger than this (MiB) is quarantined unread, as is a sparse one; 2 GiB:
+    # twice an enhanced multi-frame CT of 2,000 512x512 16-bit frames (tasks/ingest/dicom.py)
+    ingest_max_file_mib: Annotated[int, Field(ge=1, le=1 << 20)] = 2048
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -75,13 +75,33 @@ def stage_tags(stage: str) -> Iterator[None]:
 
 def untagged_tasks(fn: Callable) -> Callable:
     """Decorator (under ``@flow``): the body runs with no tags in context, so its task runs
-    are untagged while the flow run keeps the tags it was created with."""
+    are untagged while the flow run keeps the tags it was created with; an exception leaving
+    the body is redacted first (:func:`redacted_errors`)."""
     @functools.wraps(fn)
+    @redacted_errors
     def body(*args: Any, **kwargs: Any) -> Any:
         from prefect.context import TagsContext
 
         with TagsContext(current_tags=set()):
             return fn(*args, **kwargs)
+    return body
+
+
+def redacted_errors(fn: Callable) -> Callable:
+    """Decorator (under ``@task`` or ``@flow``): an exception leaving ``fn`` has its text put
+    through the one redaction step (:func:`calcisvd.redact.redact_exception`: drop paths,
+    DICOM identifiers) before Prefect stores it as the run's state message and logs it."""
+    @functools.wraps(fn)
+    def body(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            from calcisvd.redact import redact_exception
+
+            clean = redact_exception(exc)
+            if clean is exc:
+                raise
+            raise clean from None
     return body
 
 

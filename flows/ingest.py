@@ -15,7 +15,7 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 from prefect.utilities.annotations import quote
 
-from flows.common import flow_entry, flow_name, run_name, untagged_tasks
+from flows.common import flow_entry, flow_name, redacted_errors, run_name, untagged_tasks
 
 if TYPE_CHECKING:
     from calcisvd.settings import Settings
@@ -38,6 +38,7 @@ def _transient(task_, task_run, state) -> bool:
 
 
 @task(name="ingest-plan", cache_policy=NONE, persist_result=False)
+@redacted_errors
 def plan_task(run: IngestRun) -> list[SessionPlan]:
     """Scan the drop folder and plan the sessions to write."""
     return run.plan()
@@ -46,12 +47,14 @@ def plan_task(run: IngestRun) -> list[SessionPlan]:
 @task(name="ingest-session", cache_policy=NONE, persist_result=False, retries=2,
       retry_delay_seconds=5, retry_condition_fn=_transient,
       task_run_name="ingest-{sp.subject}-{sp.session}")
+@redacted_errors
 def session_task(run: IngestRun, sp: SessionPlan) -> dict[str, Any]:
     """Convert and write one session (atomically)."""
     return run.ingest_session(sp)
 
 
 @task(name="ingest-finalize", cache_policy=NONE, persist_result=False)
+@redacted_errors
 def finalize_task(run: IngestRun) -> dict[str, Any]:
     """Dataset-level files, participants, layout refresh; returns the summary."""
     return run.finalize()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
-from flows.common import flow_entry, flow_name, run_name, untagged_tasks
+from flows.common import flow_entry, flow_name, redacted_errors, run_name, untagged_tasks
 
 if TYPE_CHECKING:
     from calcisvd.settings import Settings
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 @task(name="pacs-query", cache_policy=NONE, persist_result=False, retries=2,
       retry_delay_seconds=10)
+@redacted_errors
 def query_task(cfg: DicomwebConfig, since: str | None) -> list[StudyRef]:
     """QIDO-RS search for the cohort's studies from ``since`` on."""
     from tasks.pacs.dicomweb import make_client, query
@@ -35,6 +36,7 @@ def query_task(cfg: DicomwebConfig, since: str | None) -> list[StudyRef]:
 
 @task(name="pacs-retrieve", cache_policy=NONE, persist_result=False, retries=2,
       retry_delay_seconds=10, task_run_name="pacs-retrieve-{index}")
+@redacted_errors
 def retrieve_task(cfg: DicomwebConfig, ref: StudyRef, index: int) -> tuple[str | None, int]:
     """WADO-RS retrieve of one study into drop/pacs/ (published whole)."""
     from tasks.pacs.dicomweb import make_client, retrieve

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from calcisvd.redact import redact
 from calcisvd.settings import Settings
 from warehouse import db, sources
 from warehouse.holdback import hold_back, hold_back_rows, missing_covariates
@@ -216,7 +217,7 @@ def export_or_mark_partial(con: Any, settings: Settings, summary: LoadSummary) -
         summary.snapshot = str(export_snapshot(con, settings.parquet_dir, summary.run_id))
     except Exception as exc:
         reason = (f"Parquet export to {settings.parquet_dir} failed: "
-                  f"{type(exc).__name__}: {exc}")
+                  + redact(f"{type(exc).__name__}: {exc}"))
         summary.status = "partial"
         summary.failure_details = summary.failure_details + [reason]
         with db.transaction(con):
@@ -326,7 +327,7 @@ def load_derivatives(settings: Settings, run_id: str | None = None, *,
             summary.status = "failed"
             try:
                 with db.transaction(con):
-                    end_run(con, run_id, "failed", f"{type(exc).__name__}: {exc}")
+                    end_run(con, run_id, "failed", redact(f"{type(exc).__name__}: {exc}"))
             except Exception:  # keep the original error
                 pass
         raise

@@ -406,6 +406,21 @@ def read_subjects_chunk(bids_dir: str, derivatives_dir: str, subjects: list[str]
 
 
 # quarantine -----------------------------------------------------------------------------------
+def _path_free(doc: dict[str, Any]) -> dict[str, Any]:
+    """A quarantine record without its file list (a SHA-256 of it instead), every text through
+    the one redaction step (calcisvd/redact.py)."""
+    from calcisvd.redact import redact_obj
+    from tasks.ingest.quarantine import source_hash
+
+    files = doc.get("files")
+    out = {k: v for k, v in doc.items() if k not in ("files", "drop_dir", "path")}
+    if isinstance(files, list):
+        out["source"] = source_hash([str(f) for f in files])
+    elif doc.get("path") is not None:
+        out["source"] = source_hash([str(doc["path"])])
+    return redact_obj(out)
+
+
 def read_quarantine(quarantine_dir: Path, batch: Batch) -> None:
     """Add one row per reason file ``quarantine/**/*.json`` (if the folder exists).
 
@@ -427,9 +442,9 @@ def read_quarantine(quarantine_dir: Path, batch: Batch) -> None:
         if isinstance(doc.get("public"), dict):
             # ingestion's path-free part: export folder names may carry patient names
             doc = {**doc["public"], "source": doc["public"].get("source_sha256")}
-        files = doc.get("files")
-        source = doc.get("source") or doc.get("path") or (
-            ", ".join(map(str, files)) if isinstance(files, list) else None)
+        else:  # another writer's record: paths leave as a hash, the text redacted
+            doc = _path_free(doc)
+        source = doc.get("source") or doc.get("path")
         batch.quarantine.append({
             "path": rel, "reason": None if doc.get("reason") is None else str(doc["reason"]),
             "source": None if source is None else str(source),

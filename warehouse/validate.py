@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from calcisvd.redact import redact
 from calcisvd.settings import Settings
 from warehouse import db
 from warehouse.load import end_run, start_run, store_validation
@@ -60,7 +61,7 @@ def validate_curated(settings: Settings, run_id: str | None = None, *,
                                         reuse=skip_unchanged)
         except Exception as exc:
             with db.transaction(con):
-                end_run(con, run_id, "failed", f"{type(exc).__name__}: {exc}")
+                end_run(con, run_id, "failed", redact(f"{type(exc).__name__}: {exc}"))
             raise
         store_validation(con, report, run_id)
         with db.transaction(con):

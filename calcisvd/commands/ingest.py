@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from calcisvd.redact import redact
 from calcisvd.settings import Settings
 
 #: exit code of a run that quarantined input or failed a session (the rest was ingested)
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
             summary = ingest_flow(settings=settings, lock_timeout_s=args.lock_timeout)
     except MissingKeyError as exc:
-        print(f"calcisvd ingest: refused: {exc}", file=sys.stderr)
+        print(f"calcisvd ingest: refused: {redact(str(exc))}", file=sys.stderr)
         return EXIT_IDENTITY
     if args.json:
         print(json.dumps(summary, indent=2))

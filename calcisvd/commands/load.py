@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from calcisvd.redact import redact
 from calcisvd.settings import Settings
 
 HELP = "load quantification derivatives into the DuckDB warehouse (validated)"
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         try:
             return _report(load_derivatives(settings))
         except WarehouseDamagedError as exc:
-            print(f"calcisvd load: {exc}", file=sys.stderr)
+            print(f"calcisvd load: {redact(str(exc))}", file=sys.stderr)
             return 1
     from flows.load import load_flow
 
@@ -72,9 +73,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if isinstance(exc, BatchValidationError | LoadIncompleteError):
         return _report(exc.summary)
     if isinstance(exc, WarehouseDamagedError):
-        print(f"calcisvd load: {exc}", file=sys.stderr)
+        print(f"calcisvd load: {redact(str(exc))}", file=sys.stderr)
         return 1
-    print(f"calcisvd load: failed: {exc}")
+    print(f"calcisvd load: failed: {redact(str(exc))}")
     return 1
 
 

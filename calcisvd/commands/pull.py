@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from calcisvd.redact import redact
 from calcisvd.settings import Settings
 
 HELP = "fetch the cohort's new studies from a PACS (DICOMweb) into drop/"
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         dicomweb_config(settings)
     except ValueError as exc:
-        print(f"calcisvd pull: {exc}", file=sys.stderr)
+        print(f"calcisvd pull: {redact(str(exc))}", file=sys.stderr)
         return 2
     summary = pull_flow(settings=settings, ingest=args.ingest)
     if args.json:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from calcisvd.redact import redact
 from calcisvd.settings import Settings
 
 HELP = "receive scans from a PACS or scanner over DICOM (C-STORE) into drop/"
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         cfg = receiver_config(settings.replace(**over))
     except ValueError as exc:
-        print(f"calcisvd receive: {exc}", file=sys.stderr)
+        print(f"calcisvd receive: {redact(str(exc))}", file=sys.stderr)
         return 2
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

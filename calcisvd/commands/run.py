@@ -60,7 +60,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         result = pipeline_flow(settings=settings, stages=args.stages,
                                retry_failed=args.retry_failed)
     except Exception as exc:
-        print(f"\ncalcisvd run: FAILED: {exc}\n"
+        from calcisvd.redact import redact
+
+        print(f"\ncalcisvd run: FAILED: {redact(str(exc))}\n"
               "see `calcisvd status` and the Prefect run logs for the failing stage")
         return 1
     quantified = result["results"].get("quantify") or {}

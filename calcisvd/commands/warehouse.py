@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from calcisvd.redact import redact
 from calcisvd.settings import Settings
 
 HELP = "check the warehouse file for damage, or restore it from the last snapshot"
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         try:
             con = db.connect(settings.warehouse_path, read_only=True)
         except db.WarehouseDamagedError as exc:
-            print(f"calcisvd warehouse: {exc}", file=sys.stderr)
+            print(f"calcisvd warehouse: {redact(str(exc))}", file=sys.stderr)
             return 1
         try:
             why = db.deep_check(con)

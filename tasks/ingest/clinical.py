@@ -73,11 +73,19 @@ class ClinicalResult:
     conflicts: list[dict[str, object]] = field(default_factory=list)  # later export changed
 
     def report(self) -> dict[str, object]:
-        """PHI-free summary for the ingest summary and ``status``."""
-        return {"files": self.files, "patients": len(self.records),
-                "errors": dict(sorted(self.errors.items())),
-                "held_rows": [h.as_dict() for h in self.held],
-                "repeated_rows": self.repeated, "conflicts": self.conflicts}
+        """PHI-free summary for the ingest summary and ``status``: a file is named by its
+        path token (``<drop>/<12 hex>``, calcisvd/redact.py; an export's name may carry
+        identifiers), the same token the logs give it."""
+        from calcisvd.redact import path_token
+
+        def name(file: str) -> str:
+            return path_token(f"clinical/{file}")
+
+        return {"files": [name(f) for f in self.files], "patients": len(self.records),
+                "errors": {name(f): why for f, why in sorted(self.errors.items())},
+                "held_rows": [{**h.as_dict(), "file": name(h.file)} for h in self.held],
+                "repeated_rows": self.repeated,
+                "conflicts": [{**c, "file": name(str(c["file"]))} for c in self.conflicts]}
 
 
 def decode_bytes(data: bytes) -> str:

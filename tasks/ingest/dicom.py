@@ -11,6 +11,7 @@ import functools
 import hashlib
 import io
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,12 @@ SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 NATIVE_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
 
 
+#: the largest DICOM file read (bytes), unless configured (``ingest_max_file_mib``): an
+#: enhanced multi-frame CT of 2,000 frames of 512x512 16-bit pixels is 1 GiB (PS3.3 A.38);
+#: twice that leaves room for the largest exports while a 40 GB file is refused unread
+MAX_FILE_BYTES = 2 << 30
+
+
 class UnreadableFile(ValueError):
     """A file that cannot be ingested; ``str(exc)`` is a reason a person understands.
 
@@ -40,6 +47,26 @@ class UnreadableFile(ValueError):
 
     def __reduce__(self):  # keep series_uid across processes (headers read in a pool)
         return (type(self), (str(self), self.series_uid))
+
+
+class RefusedUnread(UnreadableFile):
+    """A file refused from its ``stat`` alone (sparse, larger than the bound): its content
+    was never read, and is not hashed or copied either."""
+
+
+def check_size(path: Path, max_bytes: int = MAX_FILE_BYTES) -> os.stat_result:
+    """``stat`` of ``path``; :class:`RefusedUnread` when it is sparse (holes: it declares
+    more data than the disk holds) or larger than ``max_bytes``."""
+    from tasks.ingest.fsutil import is_sparse
+
+    st = os.stat(path)
+    if is_sparse(st):
+        raise RefusedUnread(f"sparse file: {st.st_size} bytes declared, "
+                            f"{st.st_blocks * 512} on disk; not read")
+    if st.st_size > max_bytes:
+        raise RefusedUnread(f"file of {st.st_size} bytes is larger than the bound of "
+                            f"{max_bytes} bytes (ingest_max_file_mib); not read")
+    return st
 
 
 @dataclass(frozen=True)
@@ -179,17 +206,22 @@ IMAGE_TAGS: list[int] = [
 ]
 
 
-def read_instance(path: Path, rel: str, *, full: bool = False, walk: bool = True
-                  ) -> DicomInstance:
+def read_instance(path: Path, rel: str, *, full: bool = False, walk: bool = True,
+                  max_bytes: int = MAX_FILE_BYTES) -> DicomInstance:
     """Read the header of one DICOM file and check its pixel data is complete.
 
     Per-image fields (UIDs, patient, geometry) are always read; the series-level description
     and timing fields only with ``full=True`` (done once per series, for classification).
-    Raises :class:`UnreadableFile` for empty, non-DICOM, truncated or identifier-less files.
+    Raises :class:`UnreadableFile` for empty, non-DICOM, truncated or identifier-less files,
+    :class:`RefusedUnread` (before reading) for sparse files and files over ``max_bytes``.
     With ``walk`` the elements are found by :mod:`tasks.ingest.dicomwalk` (several times
     faster); files it does not fully understand are read by pydicom.
     """
-    data = Path(path).read_bytes()
+    check_size(path, max_bytes)
+    with open(path, "rb") as fh:
+        data = fh.read(max_bytes + 1)  # grown since the stat: still no more than the bound
+    if len(data) > max_bytes:
+        raise RefusedUnread(f"file grew past the bound of {max_bytes} bytes while read")
     if not data:
         raise UnreadableFile("empty file (0 bytes)")
     sha = hashlib.sha256(data).hexdigest()
@@ -291,8 +323,14 @@ _B_TEXT = (0x0019100C, 0x00431039)
 _B_BINARY = {0x00189087: "<d", 0x20011003: "<f"}
 #: PatientName, PatientBirthDate, PatientSex: hashed into a duplicate-patient fingerprint
 _PERSON_TAGS = (0x00100010, 0x00100030, 0x00100040)
+#: identifying elements read with ``full=True`` only to be redacted from every text leaving
+#: ingest (calcisvd/redact.py): never stored, never written
+IDENTIFYING_TAGS: dict[str, int] = {
+    "PatientName": 0x00100010, "PatientBirthDate": 0x00100030, "AccessionNumber": 0x00080050,
+    "InstitutionName": 0x00080080, "ReferringPhysicianName": 0x00080090}
 _CLASS_TAGS = [*_CLASS_TEXT.values(), _SLICE_THICKNESS, *_B_TEXT, *_B_BINARY,
-               _IMAGES_IN_ACQUISITION, _SPACING_BETWEEN_SLICES, *_PERSON_TAGS]
+               _IMAGES_IN_ACQUISITION, _SPACING_BETWEEN_SLICES, *_PERSON_TAGS,
+               *IDENTIFYING_TAGS.values()]
 _SERIES_TAGS = [*_SERIES_TEXT.values(), *_SERIES_DS.values(), _SCANNING_SEQUENCE]
 
 
@@ -350,6 +388,7 @@ def _class_fields(text, raw) -> dict:
     out["spacing_between_slices"] = spacing if spacing and math.isfinite(spacing) and \
         spacing > 0 else None
     out["person"] = person_fingerprint_text(*(text(t) for t in _PERSON_TAGS))
+    out["extra"] = {"identifiers": {k: text(t).strip() for k, t in IDENTIFYING_TAGS.items()}}
     values: list[float] = []
     for tag in _B_TEXT:
         first = text(tag).split("\\")[0].strip()
@@ -450,11 +489,12 @@ def _from_walk(path: Path, rel: str, data: bytes, sha: str,
         echo=get(0x00180086, ""), has_pixels=pix is not None, **series_fields)
 
 
-def _read_one(args: tuple[str, str]) -> DicomInstance | UnreadableFile | str:
+def _read_one(args: tuple[str, str], max_bytes: int = MAX_FILE_BYTES
+              ) -> DicomInstance | UnreadableFile | str:
     """Worker: an instance, the reason it is unreadable, or an OS error's name."""
     path, rel = args
     try:
-        return read_instance(Path(path), rel)
+        return read_instance(Path(path), rel, max_bytes=max_bytes)
     except UnreadableFile as exc:
         return exc
     except OSError as exc:
@@ -467,12 +507,13 @@ def _read_one(args: tuple[str, str]) -> DicomInstance | UnreadableFile | str:
 PARALLEL_READ_MIN_FILES = 1000
 
 
-def _read_chunk(drop_dir: str, rels: list[str]) -> list[DicomInstance | UnreadableFile | str]:
-    return [_read_one((str(Path(drop_dir) / rel), rel)) for rel in rels]
+def _read_chunk(drop_dir: str, rels: list[str], max_bytes: int = MAX_FILE_BYTES
+                ) -> list[DicomInstance | UnreadableFile | str]:
+    return [_read_one((str(Path(drop_dir) / rel), rel), max_bytes) for rel in rels]
 
 
-def read_many(drop_dir: Path, rels: list[str], workers: int = 1
-              ) -> list[DicomInstance | UnreadableFile | str]:
+def read_many(drop_dir: Path, rels: list[str], workers: int = 1,
+              max_bytes: int = MAX_FILE_BYTES) -> list[DicomInstance | UnreadableFile | str]:
     """:func:`read_instance` over many files, in input order.
 
     With ``workers > 1`` and at least ``PARALLEL_READ_MIN_FILES`` files, chunks of files are
@@ -480,10 +521,10 @@ def read_many(drop_dir: Path, rels: list[str], workers: int = 1
     below that, worker start-up costs more than it saves.
     """
     if workers <= 1 or len(rels) < PARALLEL_READ_MIN_FILES:
-        return _read_chunk(str(drop_dir), rels)
+        return _read_chunk(str(drop_dir), rels, max_bytes)
     from calcisvd.processes import chunked, map_in_processes
 
     chunks = chunked(rels, 8 * workers, min_size=50)
     parts = map_in_processes(_read_chunk, [str(drop_dir)] * len(chunks), chunks,
-                             workers=workers)
+                             [max_bytes] * len(chunks), workers=workers)
     return [inst for part in parts for inst in part]

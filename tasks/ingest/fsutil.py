@@ -12,6 +12,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+#: a file is sparse when it holds fewer than half its size in disk blocks (st_blocks counts
+#: 512-byte units, POSIX stat); files under 1 MiB are never judged (small files may sit in
+#: inode-inline or compressed storage)
+SPARSE_MIN_BYTES = 1 << 20
+
+
+def is_sparse(st: os.stat_result) -> bool:
+    """True for a regular file with holes: its size claims more than its blocks hold."""
+    return st.st_size > SPARSE_MIN_BYTES and st.st_blocks * 512 < st.st_size // 2
+
 
 def write_bytes_atomic(path: Path, data: bytes, *, mode: int | None = None) -> bool:
     """Write ``data`` to ``path`` via a temporary file and :func:`os.replace`.

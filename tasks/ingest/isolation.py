@@ -80,9 +80,9 @@ def _folder_item(ctx: Context, files: list[str], why: str) -> tuple[QuarantineIt
             continue  # unreadable: named in the item, not hashed
         hashes.append(h.hexdigest())
         rows.append((pkey, st.st_size, st.st_mtime_ns, hashes[-1]))
-    folder = str(PurePosixPath(files[0]).parent) if files else ""
     item = QuarantineItem(reason=f"input could not be read or planned ({why}): "
-                                 f"{len(files)} file(s) in {folder or 'the drop folder'}",
+                                 f"{len(files)} file(s) of one folder (`calcisvd quarantine "
+                                 "show` names them)",
                           category="unreadable", files=sorted(files), hashes=hashes, keys=keys)
     return item, rows
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from calcisvd.logging import get_logger
+from calcisvd.redact import redact_obj, register_identifiers
 from calcisvd.resources import ResourceError
 from tasks.ingest import bidsio
 from tasks.ingest.clinical import ClinicalResult, clinical_files, read_clinical_exports
@@ -179,6 +180,7 @@ class IngestRun:
                           self.settings.home) / "heuristics.json"),
                       placeholder_ids=self.settings.ingest_placeholder_ids,
                       quiet_s=float(self.settings.ingest_quiet_s or 0.0),
+                      max_file_bytes=int(self.settings.ingest_max_file_mib) << 20,
                       now_ns=time.time_ns(),
                       quarantined_keys=quarantined_keys(qdir) if held else None)
         disc = Discovery()
@@ -191,7 +193,7 @@ class IngestRun:
                      f" of series {w['description']!r}" if w["description"] else "",
                      w["reason"])
         write_text_atomic(waiting_path(self.settings), json.dumps(
-            {"run_id": self.run_id, "waiting": self.waiting}, indent=2) + "\n")
+            {"run_id": self.run_id, "waiting": redact_obj(self.waiting)}, indent=2) + "\n")
         if disc.duplicates:
             self.counts["duplicates"] += disc.duplicates
             log.info("skipped %d re-sent cop(ies) of images already received (same "
@@ -286,7 +288,8 @@ class IngestRun:
             os.chmod(qdir, 0o750)
         for item in items:
             try:
-                folder = quarantine(item, self.drop_dir, qdir, self.run_id)
+                folder = quarantine(item, self.drop_dir, qdir, self.run_id,
+                                    max_bytes=int(self.settings.ingest_max_file_mib) << 20)
             except OSError as exc:
                 raise_if_resource(exc, qdir)
                 raise
@@ -398,6 +401,7 @@ class IngestRun:
         from calcisvd.io import sha256_file
 
         result = read_clinical_exports(clinical_files(self.drop_dir))
+        register_identifiers("PatientID", result.records)  # redacted from every text
         items, rows = [], []
         for name, why in result.errors.items():
             rel = f"{CLINICAL_DIR}/{name}"
@@ -415,15 +419,15 @@ class IngestRun:
         if result.conflicts:
             log.info("%d clinical value change(s) between exports (the later export is used)",
                      len(result.conflicts))
-        self.clinical_report = result.report()
+        self.clinical_report = redact_obj(result.report())
         path = clinical_report_path(self.settings)
         write_text_atomic(path, json.dumps({"run_id": self.run_id, **self.clinical_report},
                                            indent=2) + "\n")
         return result
 
     def summary(self, **extra: Any) -> dict[str, Any]:
-        """Counts only (no identifiers)."""
-        return {
+        """Counts and reasons, every text through the one redaction step (no identifiers)."""
+        return redact_obj({
             "run_id": self.run_id,
             "status": "partial" if self.counts["quarantined"] else "ok",
             "ingested": self.counts["ingested"],
@@ -447,7 +451,7 @@ class IngestRun:
             "seconds": round(time.perf_counter() - self.started, 3),
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
             **extra,
-        }
+        })
 
 
 def locked_summary(run_id: str) -> dict[str, Any]:

@@ -1,16 +1,20 @@
 """Quarantine: copies of input that could not be ingested, each with a JSON reason.
 
-``<quarantine>/<id>/reason.json`` + ``<quarantine>/<id>/files/<path relative to drop>``. The id
-is a hash of the reason, the files' contents and their paths, so the same fault quarantined
-twice lands in the same folder (and identical files at different paths get folders of their
-own). Files are copied, never moved: the drop folder is left as it was. Symbolic links are
-never followed: a link is named in ``reason.json`` but its target is not copied.
+``<quarantine>/<id>/reason.json`` + ``<quarantine>/<id>/files/<SHA-256 of the path relative to
+drop>``. The id is a hash of the reason, the files' contents and their paths, so the same fault
+quarantined twice lands in the same folder (and identical files at different paths get folders
+of their own). Files are copied, never moved: the drop folder is left as it was. Symbolic links
+are never followed: a link is counted in ``reason.json`` but its target is not copied.
 
-``reason.json`` names the files (for the person fixing them; the quarantine is an input area
-like the drop folder); its ``public`` part (reason with paths replaced, category, counts and a
-SHA-256 of the source paths, never a path) is what the warehouse and logs may hold. Skipped
-series are listed in ``<quarantine>/skipped/<id>.json`` (no copies): description and reason.
-``calcisvd quarantine list | retry ID | dismiss ID`` (:mod:`calcisvd.commands.quarantine`).
+Folder and file names of an export may carry identifiers (``NOVAK^WEI H1512204 19570118/``):
+no record holds them. ``reason.json`` keeps the SHA-256 of each source path
+(``files_sha256``, also the copies' names) and of the sorted set (``source_sha256``), and the
+reason with paths replaced and redacted (calcisvd/redact.py); its ``public`` part (reason,
+category, counts, ``source_sha256``) is what the warehouse reads. ``calcisvd quarantine show
+ID`` finds the item's files in the drop folder again by these hashes, for the person fixing
+them. Skipped series are listed in ``<quarantine>/skipped/<id>.json`` (no copies): description
+and reason, redacted. ``calcisvd quarantine list | show ID | retry ID | dismiss ID``
+(:mod:`calcisvd.commands.quarantine`).
 """
 
 from __future__ import annotations
@@ -52,19 +56,44 @@ SKIPPED_DIR = "skipped"
 
 
 def without_paths(reason: str, files: list[str]) -> str:
-    """``reason`` with the drop-folder paths it names replaced by ``<file>``.
+    """``reason`` with the drop-folder paths it names replaced by ``<file>``, then through the
+    one redaction step (calcisvd/redact.py). Reasons never name a folder on their own.
 
-    Folder and file names of an export may hold identifiers (patient names): logs and the
-    warehouse get this form.
+    Folder and file names of an export may hold identifiers (patient names): every record,
+    log and the warehouse get this form.
     """
+    from calcisvd.redact import redact
+
     for rel in sorted(files, key=len, reverse=True):
         reason = reason.replace(rel, "<file>")
-    return reason
+    return redact(reason)
+
+
+def path_sha256(rel: str) -> str:
+    """SHA-256 of one drop-relative path (its name in records and in ``files/``)."""
+    return hashlib.sha256(rel.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def source_hash(files: list[str]) -> str:
     """SHA-256 of the sorted source paths (a pseudonymous handle, not the paths)."""
-    return hashlib.sha256("\0".join(sorted(files)).encode()).hexdigest()
+    return hashlib.sha256("\0".join(sorted(files)).encode("utf-8", "surrogateescape")
+                          ).hexdigest()
+
+
+def find_files(doc: dict, drop_dir: Path) -> list[str]:
+    """The drop-relative paths of a quarantine record's files still in ``drop_dir`` (found
+    by their ``files_sha256``; links and unlistable folders included by name)."""
+    want = set(doc.get("files_sha256", []))
+    found: list[str] = []
+    for root, dirs, names in os.walk(drop_dir):
+        rel_root = os.path.relpath(root, drop_dir)
+        for name in [*dirs, *names]:
+            rel = name if rel_root == "." else f"{rel_root}/{name}"
+            if path_sha256(rel) in want:
+                found.append(rel)
+        if len(found) == len(want):
+            break
+    return sorted(found)
 
 
 def public_record(item: QuarantineItem, run_id: str) -> dict:
@@ -79,7 +108,10 @@ def write_skipped(quarantine_dir: Path, *, key: str, description: str, reason: s
     """List one skipped series in ``<quarantine>/skipped/s-<key>.json`` (once)."""
     path = quarantine_dir / SKIPPED_DIR / f"s-{key[:16]}.json"
     if not path.exists():
-        doc = {"reason": reason, "category": "skipped", "description": description,
+        from calcisvd.redact import redact
+
+        doc = {"reason": redact(reason), "category": "skipped",
+               "description": redact(description),
                "n_files": n_files, "run_id": run_id, "source_sha256": key,
                "skipped_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
         doc["public"] = dict(doc)
@@ -133,25 +165,22 @@ def _has_link(drop_dir: Path, rel: str) -> bool:
 
 #: errno values that stop the run (see tasks.ingest.isolation.RUN_WIDE)
 _RUN_WIDE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
-#: bounds of a copy's path inside the quarantine (Linux: NAME_MAX 255 bytes, PATH_MAX 4096)
-NAME_MAX = 255
-PATH_MAX = 4000
 
 
 def copy_path(files_dir: Path, rel: str) -> Path:
-    """Where the copy of ``rel`` goes: ``files/<rel>``, or ``files/long/<sha256 of rel>``
-    when a name or the whole path would be longer than the file system allows."""
-    dest = files_dir / rel
-    too_long = (len(os.fsencode(dest)) > PATH_MAX
-                or any(len(os.fsencode(p)) > NAME_MAX for p in Path(rel).parts))
-    if too_long:
-        return files_dir / "long" / hashlib.sha256(os.fsencode(rel)).hexdigest()
-    return dest
+    """Where the copy of ``rel`` goes: ``files/<SHA-256 of rel>`` (no folder or file name of
+    the export, and no name longer than the file system allows)."""
+    return files_dir / path_sha256(rel)
 
 
 def quarantine(item: QuarantineItem, drop_dir: Path, quarantine_dir: Path,
-               run_id: str) -> Path:
-    """Copy ``item``'s files from ``drop_dir`` and write ``reason.json``; returns the folder."""
+               run_id: str, max_bytes: int = 2 << 30) -> Path:
+    """Copy ``item``'s files from ``drop_dir`` and write ``reason.json``; returns the folder.
+
+    A sparse file or one over ``max_bytes`` is not copied (a copy would write out every hole):
+    ``not_copied`` says so."""
+    from tasks.ingest.fsutil import is_sparse
+
     folder = quarantine_dir / item.ident()
     files_dir = folder / "files"
     not_copied: dict[str, str] = {}
@@ -161,26 +190,32 @@ def quarantine(item: QuarantineItem, drop_dir: Path, quarantine_dir: Path,
         try:
             if _has_link(drop_dir, rel):
                 continue  # a symbolic link is never followed: its target may be anywhere
-            if src.is_file() and not dest.exists():
-                dest.parent.mkdir(parents=True, exist_ok=True)
+            st = os.stat(src) if src.is_file() else None
+            if st is not None and (is_sparse(st) or st.st_size > max_bytes):
+                not_copied[path_sha256(rel)] = "sparse or larger than the bound: not copied"
+                continue
+            if st is not None and not dest.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
                 shutil.copy2(src, dest, follow_symlinks=False)
+                os.chmod(dest, 0o640)  # raw DICOM: never the drop file's (world) mode
         except OSError as exc:
             if exc.errno in _RUN_WIDE:
                 raise  # disk full / read-only: the caller stops the run with one sentence
-            not_copied[rel] = exc.strerror or type(exc).__name__  # e.g. permission denied
+            not_copied[path_sha256(rel)] = exc.strerror or type(exc).__name__  # e.g. EACCES
     reason = {
-        "reason": item.reason,
+        "reason": without_paths(item.reason, item.files),
         "category": item.category,
-        "files": sorted(item.files),
+        "files_sha256": sorted(path_sha256(rel) for rel in item.files),
+        "source_sha256": source_hash(item.files),
         "n_files": len(item.files),
-        "drop_dir": str(drop_dir),
         "run_id": run_id,
         "quarantined_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "keys": sorted(item.keys),
         "series_key": item.series_key,
         "status": "open",
-        "what_to_do": "fix or replace the files in the drop folder (a changed file is read "
-                      "again and its whole series judged anew by the next ingest run), or "
+        "what_to_do": f"`calcisvd quarantine show {item.ident()}` names the files in the drop "
+                      "folder; fix or replace them there (a changed file is read again and "
+                      "its whole series judged anew by the next ingest run), or "
                       f"`calcisvd quarantine retry {item.ident()}` / `dismiss {item.ident()}`",
         "not_copied": not_copied,
         "public": public_record(item, run_id),

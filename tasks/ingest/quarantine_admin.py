@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tasks.ingest.quarantine import SKIPPED_DIR, list_items
+from tasks.ingest.quarantine import SKIPPED_DIR, find_files, list_items
 
 if TYPE_CHECKING:
     from calcisvd.settings import Settings
@@ -30,6 +30,16 @@ def listing(settings: Settings, *, skipped: bool = False) -> list[dict[str, Any]
     return out
 
 
+def show(settings: Settings, ident: str) -> tuple[bool, list[str]]:
+    """The drop-folder paths of item ``ident``'s files, found again by their hashes (records
+    keep no path); for the person fixing them, on the terminal only."""
+    folder = Path(settings.quarantine_dir or "") / ident
+    if not ident.startswith("q-") or "/" in ident or not (folder / "reason.json").is_file():
+        return False, []
+    doc = json.loads((folder / "reason.json").read_text(encoding="utf-8"))
+    return True, find_files(doc, Path(settings.drop_dir or ""))
+
+
 def act(settings: Settings, action: str, ident: str) -> tuple[bool, str]:
     """``retry`` or ``dismiss`` item ``ident``; returns (done, message for the user)."""
     from tasks.ingest.ledger import Ledger
@@ -45,13 +55,13 @@ def act(settings: Settings, action: str, ident: str) -> tuple[bool, str]:
         ledger = Ledger(ledger_path(settings))
         try:
             if action == "retry":
-                missing = [f for f in doc.get("files", [])
-                           if not (Path(settings.drop_dir or "") / f).exists()]
+                missing = len(doc.get("files_sha256", [])) - len(
+                    find_files(doc, Path(settings.drop_dir or "")))
                 ledger.set_outcome(keys, doc.get("series_key", ""), None)
                 message = (f"{ident}: its {len(keys)} file(s) will be read again by the next "
                            "`calcisvd ingest`")
                 if missing:
-                    message += (f"; {len(missing)} of them are no longer in the drop folder "
+                    message += (f"; {missing} of them are no longer in the drop folder "
                                 f"(copies remain in {folder / 'files'})")
                     return True, message  # the copies are kept: nothing is lost
             elif action == "dismiss":

@@ -25,6 +25,7 @@ import csv
 import functools
 import gzip
 import re
+import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,7 +151,7 @@ def collect_phi(drop_dir: Path, max_files_per_series: int = 1) -> dict[str, str]
             ds = pydicom.dcmread(path, stop_before_pixels=True, force=False,
                                  specific_tags=list(PHI_ATTRIBUTES) + ["SeriesInstanceUID"])
         except (InvalidDicomError, OSError, ValueError, EOFError, AttributeError,
-                TypeError, KeyError):
+                TypeError, KeyError, struct.error):  # a header cut in its file meta
             continue
         uid = str(ds.get("SeriesInstanceUID", ""))
         if uid and seen_series.get(uid, 0) >= max_files_per_series:

@@ -87,10 +87,14 @@ def _empty(names: dict[str, str], status: str, reason: str,
 
 
 def _failure_reason(exc: BaseException) -> str:
-    """A one-line reason from a Nipype crash (its message ends with the original error)."""
+    """A one-line reason from a Nipype crash (its message ends with the original error),
+    through the one redaction step (calcisvd/redact.py): it is stored in measures JSON and
+    the warehouse."""
+    from calcisvd.redact import redact
+
     text = str(exc).strip().splitlines()
     last = [t for t in text if t.strip()]
-    return (last[-1] if last else type(exc).__name__)[:500]
+    return redact(last[-1] if last else type(exc).__name__)[:500]
 
 
 def quantify_session(

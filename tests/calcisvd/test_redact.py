@@ -46,3 +46,43 @@ def test_log_files_and_prefect_run_records_are_redacted(tmp_path):
         record = logging.LogRecord(name, logging.ERROR, __file__, 1, "failed: %s", (secret,),
                                    None)
         assert filters[0].filter(record) and "H1512204" not in record.getMessage()
+
+
+def test_registered_values_names_and_dates_are_replaced():
+    from calcisvd.redact import forget_identifiers, redact_obj, register_identifiers
+
+    forget_identifiers()  # values registered by earlier tests in this process
+    register_identifiers("PatientID", ["H1512204"])
+    register_identifiers("PatientName", ["Novak^Wei"])
+    try:
+        assert redact("RepetitionTime 'h1512204' of Wei Novak", []) == \
+            "RepetitionTime '<id>' of <id>"
+        assert redact("LOC SMITH^JOHN born 19570118", []) == "LOC <name> born <date>"
+        # run ids, hashes and longer IDs are left alone
+        keep = "ingest-20261204T213439Z q-19570118aa H15122049 xH1512204"
+        assert redact(keep, []) == keep
+        assert redact_obj({"NOVAK.csv": ["H1512204", 3]}) == {"<id>.csv": ["<id>", 3]}
+    finally:
+        forget_identifiers()
+    assert redact("H1512204", []) == "H1512204"  # forgotten (IDs are not a pattern)
+
+
+def test_an_exception_keeps_its_type_and_errno(tmp_path):
+    import errno
+
+    from calcisvd.redact import redact_exception, set_roots
+
+    drop = tmp_path / "drop"
+    set_roots([drop])
+    try:
+        exc = FileNotFoundError(errno.ENOENT, "No such file", str(drop / "NOVAK^WEI" / "x"))
+        out = redact_exception(exc)
+        assert out is exc and out.errno == errno.ENOENT and "NOVAK" not in str(out)
+        try:
+            raise KeyError("NOVAK^WEI") from ValueError(f"in {drop}/NOVAK^WEI/IM1")
+        except KeyError as err:
+            out = redact_exception(err)
+        assert isinstance(out, KeyError) and "NOVAK" not in str(out)
+        assert "NOVAK" not in str(out.__cause__)
+    finally:
+        set_roots([])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tasks.ingest.quarantine import path_sha256
 from tasks.ingest.scan import scan_drop
 
 
@@ -95,7 +96,8 @@ def test_unlistable_folder_is_quarantined_with_the_reason(tmp_path, monkeypatch)
     assert (summary["ingested"], summary["quarantined"]) == (1, 1), summary
     reasons = [json.loads(p.read_text()) for p in settings.quarantine_dir.glob("*/reason.json")]
     assert [r["reason"] for r in reasons] == [
-        "folder cannot be listed (Permission denied): locked; its files were not read"]
+        "folder cannot be listed (Permission denied): <file>; its files were not read"]
+    assert reasons[0]["files_sha256"] == [path_sha256("locked")]  # no name kept
     monkeypatch.undo()  # readable again: its files are read by the next run
     again = run_ingest(settings)
     assert again["quarantined"] == 1 and "Permission denied" not in json.dumps(again)
@@ -120,7 +122,7 @@ def test_fifo_is_quarantined_not_read(tmp_path):
     summary = run_ingest(settings)
     assert summary["ingested"] == 1
     reasons = [json.loads(p.read_text()) for p in settings.quarantine_dir.glob("*/reason.json")]
-    by_file = {f: r["reason"] for r in reasons for f in r["files"]}
-    assert "not a regular file (FIFO)" in by_file["pipe.dcm"]
+    by_sha = {f: r["reason"] for r in reasons for f in r["files_sha256"]}
+    assert "not a regular file (FIFO)" in by_sha[path_sha256("pipe.dcm")]
     again = run_ingest(settings)
     assert (again["ingested"], again["quarantined"]) == (0, 0)

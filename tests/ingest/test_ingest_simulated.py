@@ -14,6 +14,7 @@ import pytest
 
 from tasks.ingest.layout import list_sessions
 from tasks.ingest.pipeline import run_ingest
+from tasks.ingest.quarantine import find_files
 from tests.ingest.ingest_fixtures import make_settings, tree_digest
 
 BIN = Path(sys.executable).parent
@@ -40,7 +41,7 @@ def test_messy_faults_accounted_for(simulated):
     faults = json.loads((settings.truth_dir / "messy.json").read_text())
     kinds = {f["fault"] for f in faults}
     reasons = [json.loads(p.read_text()) for p in settings.quarantine_dir.glob("*/reason.json")]
-    files = {rel for r in reasons for rel in r["files"]}
+    files = {rel for r in reasons for rel in find_files(r, settings.drop_dir)}
     drop = settings.drop_dir
 
     def rel(p: str) -> str:  # the simulator records paths relative to drop/ (or absolute)

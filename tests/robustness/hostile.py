@@ -482,6 +482,55 @@ CATEGORIES += ("nifti_limits",)
 EXPECT["nifti_limits"] = "quarantine"
 
 
+# --- issue 24, item 8 for DICOM: files read whole into memory or declaring more than they hold --
+def _dicom_limits(root: Path, case: Case, rnd: random.Random) -> list[Path]:
+    import struct
+
+    variant = _pick(case, rnd, ["sparse", "pixels-past-eof"])
+    paths = write_series(root, _spec(case, rnd, shape=(16, 16, 4)))
+    victim = paths[rnd.randrange(len(paths))]
+    if variant == "sparse":  # its valid header, then a 3 GiB hole (past the 2 GiB bound)
+        with open(victim, "r+b") as fh:
+            fh.truncate(3 << 30)
+    else:  # (7FE0,0010) OW declares 2 GiB of pixels in a file of a few KiB
+        data = bytearray(victim.read_bytes())
+        at = data.rfind(b"\xe0\x7f\x10\x00OW\x00\x00")
+        data[at + 8:at + 12] = struct.pack("<I", 0x7FFFFFF0)
+        victim.write_bytes(bytes(data))
+    return paths
+
+
+# --- issue 24, items 6 and 2: identifiers in folder names, descriptions and reasons -------------
+PHI_NAME, PHI_BIRTH = "NOVAK^WEI", "19570118"
+
+
+def _phi_folder(root: Path, case: Case, rnd: random.Random) -> list[Path]:
+    """A series in a folder named like a hospital export (``NOVAK^WEI <ID> 19570118``) whose
+    SeriesDescription quotes the patient, with one image truncated: quarantined whole, and
+    its records (reason, warehouse, logs, Prefect) must name neither (``audit-phi``)."""
+    variant = _pick(case, rnd, ["truncated", "no-pixels"])
+    folder = root / f"{PHI_NAME} {case.patient_id} {PHI_BIRTH}"
+    paths = write_series(folder, _spec(case, rnd, shape=(16, 16, 4), patient_name=PHI_NAME,
+                                       description=f"{PHI_NAME} {case.patient_id} head"))
+    victim = paths[rnd.randrange(len(paths))]
+    data = victim.read_bytes()
+    if variant == "truncated":
+        victim.write_bytes(data[:len(data) - 200])
+    else:  # pixel data element removed: an image series without pixels
+        import pydicom
+
+        ds = pydicom.dcmread(victim)
+        del ds.PixelData
+        ds.save_as(victim, enforce_file_format=True)
+    return paths
+
+
+WRITERS["dicom_limits"] = _dicom_limits
+WRITERS["phi_folder"] = _phi_folder
+CATEGORIES += ("dicom_limits", "phi_folder")
+EXPECT["dicom_limits"] = EXPECT["phi_folder"] = "quarantine"
+
+
 def make_case(drop: Path, outside: Path, category: str, index: int, seed: int,
               variant: str = "") -> Case:
     """Write case number ``index`` of ``category`` under ``drop``; returns its description.
@@ -530,15 +579,17 @@ def quarantine_reasons(quarantine_dir: Path) -> list[dict]:
 
 def case_outcomes(cases: list[Case], quarantine_dir: Path) -> dict[str, list[dict]]:
     """case_id -> the quarantine reasons whose file list names one of the case's files."""
-    by_file: dict[str, list[dict]] = {}
+    from tasks.ingest.quarantine import path_sha256
+
+    by_file: dict[str, list[dict]] = {}  # by SHA-256 of the path: records keep no path
     for doc in quarantine_reasons(quarantine_dir):
-        for f in doc.get("files", []):
+        for f in doc.get("files_sha256", []):
             by_file.setdefault(f, []).append(doc)
     result: dict[str, list[dict]] = {}
     for case in cases:
         docs: dict[str, dict] = {}
         for f in case.files:
-            for d in by_file.get(f, []):
+            for d in by_file.get(path_sha256(f), []):
                 docs[d["folder"]] = d
         result[case.case_id] = list(docs.values())
     return result
@@ -546,8 +597,10 @@ def case_outcomes(cases: list[Case], quarantine_dir: Path) -> dict[str, list[dic
 
 def unquarantined_files(case: Case, outcomes: dict[str, list[dict]]) -> list[str]:
     """Files of ``case`` that no quarantine reason names."""
-    named = {f for d in outcomes.get(case.case_id, []) for f in d.get("files", [])}
-    return [f for f in case.files if f not in named]
+    from tasks.ingest.quarantine import path_sha256
+
+    named = {f for d in outcomes.get(case.case_id, []) for f in d.get("files_sha256", [])}
+    return [f for f in case.files if path_sha256(f) not in named]
 
 
 def tree_listing(root: Path, skip: Iterable[Path] = ()) -> dict[str, str]:

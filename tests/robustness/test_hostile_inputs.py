@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tasks.ingest.quarantine import find_files
 from tests.robustness import hostile as H
 from tests.robustness.helpers import REPO, cli_env, make_settings
 
@@ -127,11 +128,14 @@ def test_each_case_is_quarantined_or_safely_handled(hostile_run, category):
         assert missing == [], f"{len(missing)} of {len(case.files)} files not named"
         for d in docs:
             assert d["reason"] and d["category"]
-            assert all(f.startswith(case.folder + "/") for f in d["files"])
+            found = find_files(d, hostile_run["settings"].drop_dir)
+            assert len(found) == d["n_files"]
+            assert all(f.startswith(case.folder + "/") for f in found)
         s = hostile_run["settings"]
         for d in docs:  # the quarantine folder holds the reason and a copy of each file
             reason = json.loads((s.quarantine_dir / d["folder"] / "reason.json").read_text())
-            assert reason["n_files"] == len(reason["files"])
+            assert reason["n_files"] == len(reason["files_sha256"])
+            assert "files" not in reason and "drop_dir" not in reason
     else:  # a valid study with hostile identifiers: quarantined as a whole, or ingested
         assert not docs or missing == []
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tasks.ingest.quarantine import path_sha256
 from tests.robustness.helpers import REPO, cli_command, cli_env, make_settings
 from tests.robustness.hostile import GOOD_PATIENT, write_good_session, write_nifti
 
@@ -107,7 +108,10 @@ def test_each_bad_input_is_quarantined_and_the_good_sessions_are_ingested(tmp_pa
     assert len(list(bids.glob("sub-*/ses-M00/anat/*_T1w.nii.gz"))) == 1
     assert not list(bids.glob("sub-*/ses-M9*"))
     reasons = _reasons(settings.quarantine_dir)
-    by_file = {f: r for r in reasons for f in r["files"]}
+    by_sha = {h: r for r in reasons for h in r["files_sha256"]}  # records keep no path
+    by_file = {f: by_sha[path_sha256(f)] for f in (
+        p.relative_to(settings.drop_dir).as_posix() for p in bad.values())
+        if path_sha256(f) in by_sha}
     for case, path in bad.items():
         rel = path.relative_to(settings.drop_dir).as_posix()
         assert rel in by_file, f"{case} not quarantined"
@@ -117,8 +121,8 @@ def test_each_bad_input_is_quarantined_and_the_good_sessions_are_ingested(tmp_pa
         assert "Permission denied" in by_file[rel]["reason"], by_file[rel]
     long_rel = bad["long_name"].relative_to(settings.drop_dir).as_posix()
     folder = next(p.parent for p in settings.quarantine_dir.glob("*/reason.json")
-                  if long_rel in json.loads(p.read_text())["files"])
-    assert list((folder / "files" / "long").iterdir())  # copied under a bounded name
+                  if path_sha256(long_rel) in json.loads(p.read_text())["files_sha256"])
+    assert (folder / "files" / path_sha256(long_rel)).is_file()  # copied under its hash
     for case in ("overflow_label", "days_inf", "days_99999999999", "days_-40"):
         rel = bad[case].relative_to(settings.drop_dir).as_posix()
         assert "cannot be placed in time" in by_file[rel]["reason"], by_file[rel]

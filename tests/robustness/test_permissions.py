@@ -1,4 +1,4 @@
-"""Issue 24 item 9: file modes of a home under umask 000 and 022 (one CLI run each)."""
+"""Issue 24 item 9: file modes of a home under umask 000, 022 and 077 (one CLI run each)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _run(home: Path, umask: int, *argv: str) -> subprocess.CompletedProcess:
                           check=False, preexec_fn=lambda: os.umask(umask))
 
 
-@pytest.mark.parametrize("umask", [0o000, 0o022])
+@pytest.mark.parametrize("umask", [0o000, 0o022, 0o077])
 def test_modes_whatever_the_umask(tmp_path, umask):
     home = tmp_path / "home"
     drop = home / "drop"
@@ -50,6 +50,9 @@ def test_modes_whatever_the_umask(tmp_path, umask):
         assert _mode(p) == want, (p.relative_to(home), oct(_mode(p)))
     quarantine = home / "quarantine"
     assert _mode(quarantine) & 0o007 == 0
+    copies = [p for p in quarantine.rglob("*") if p.is_file() and p.name != "reason.json"]
+    assert copies  # the junk file, whose drop mode is 0666
+    assert all(_mode(p) & 0o007 == 0 for p in copies), {p.name: oct(_mode(p)) for p in copies}
     warehouse = home / "var" / "calcisvd.duckdb"
     assert _mode(warehouse) & 0o007 == 0
     assert _mode(home / "var" / "parquet") & 0o007 == 0

@@ -128,8 +128,12 @@ def test_quarantine_and_problems_are_recorded(study):
     assert summary.ok
     assert any("pvs_count" in p and "many" in p for p in summary.problems)
     con = _ro(settings)
+    from tasks.ingest.quarantine import source_hash
+
+    # a record without ingestion's public part: its paths leave as a hash, never as they are
     assert con.execute("SELECT path, reason, source FROM ingest_quarantine").fetchall() == [
-        ("q-0123456789abcdef/reason.json", "no PatientID", "pacs/a.dcm")]
+        ("q-0123456789abcdef/reason.json", "no PatientID", source_hash(["pacs/a.dcm"]))]
+    assert "pacs/a.dcm" not in con.execute("SELECT details FROM ingest_quarantine").fetchone()[0]
     assert con.execute("SELECT count(*) FROM ingest_log WHERE message LIKE '%pvs_count%'"
                        ).fetchone()[0] == 1
     assert con.execute("SELECT pvs_count FROM svd_measures WHERE subject = $s AND session = "

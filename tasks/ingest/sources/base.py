@@ -103,6 +103,7 @@ class Context:
     quarantined_keys: set[str] | None = None  # path keys named by quarantine folders on disk
     quiet_s: float = 0.0  # a file changed less than this many seconds ago is not settled
     now_ns: int = 0  # the run's clock (time.time_ns()) for the quiet period
+    max_file_bytes: int = 2 << 30  # larger DICOM files are refused unread (ingest_max_file_mib)
 
 
 def settled(ctx: Context, rel: str) -> bool:

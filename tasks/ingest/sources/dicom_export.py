@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections import Counter, defaultdict
 
 from calcisvd.io import sha256_file
 from tasks.ingest.classify import NO_PIXELS, classify_series
 from tasks.ingest.deid import keyed_hash, parse_dicom_date, placeholder_id
-from tasks.ingest.dicom import DicomInstance, UnreadableFile, read_instance, read_many
+from tasks.ingest.dicom import (
+    DicomInstance,
+    RefusedUnread,
+    UnreadableFile,
+    read_instance,
+    read_many,
+)
 from tasks.ingest.quarantine import QuarantineItem
 from tasks.ingest.sources.base import (
     Context,
@@ -153,6 +160,19 @@ def _has_dicom_preamble(path) -> bool:
         return False
 
 
+def _register_identifiers(results: list) -> None:
+    """Every identifying value of the headers read goes to the one redaction step
+    (calcisvd/redact.py) before any text about these files can leave ingest."""
+    from calcisvd.redact import register_identifiers
+
+    insts = [i for i in results if isinstance(i, DicomInstance)]
+    register_identifiers("PatientID", {i.patient_id for i in insts})
+    register_identifiers("StudyDate", {i.study_date for i in insts})
+    for inst in insts:
+        for attribute, value in inst.extra.get("identifiers", {}).items():
+            register_identifiers(attribute, [value])
+
+
 def _item(s: SeriesInput, files: list[str], reason: str, category: str) -> QuarantineItem:
     """Quarantine item for series ``s`` naming ``files`` (all its files, duplicates included)."""
     item = s.quarantine_item(reason, category)
@@ -193,7 +213,9 @@ class DicomExportSource(Source):
                     disc.held += 1
             else:
                 todo.append((rel, pkey, size, mtime))
-        results = read_many(ctx.drop_dir, [t[0] for t in todo], ctx.workers)
+        results = read_many(ctx.drop_dir, [t[0] for t in todo], ctx.workers,
+                            ctx.max_file_bytes)
+        _register_identifiers(results)
         todo, results = self._with_held_series(ctx, todo, results, held, disc)
         self.wait_series: set[str] = set()  # series with a file changed in the quiet period
         self.wait_dirs: set[str] = set()  # folders with such a file of unknown series
@@ -206,8 +228,10 @@ class DicomExportSource(Source):
                     loose += 1  # not read now, not recorded: the next run reads it again
                     continue
             if isinstance(inst, UnreadableFile):
-                try:
-                    sha = sha256_file(ctx.drop_dir / rel)
+                try:  # a file refused unread is not read for its hash either
+                    sha = (hashlib.sha256(f"unread:{size}:{mtime}".encode()).hexdigest()
+                           if isinstance(inst, RefusedUnread) else
+                           sha256_file(ctx.drop_dir / rel))
                 except OSError as exc:
                     disc.quarantine.append(unreadable_item(rel, pkey, exc))
                     continue
@@ -266,7 +290,7 @@ class DicomExportSource(Source):
                        or ("", "", "", ""))[3] == "quarantined"}
         if not resent:
             return todo, results
-        extra = read_many(ctx.drop_dir, [t[0] for t in held], ctx.workers)
+        extra = read_many(ctx.drop_dir, [t[0] for t in held], ctx.workers, ctx.max_file_bytes)
         todo, results = list(todo), list(results)
         for entry, inst in zip(held, extra, strict=True):
             if isinstance(inst, DicomInstance) and inst.series_uid in resent:
@@ -299,7 +323,8 @@ class DicomExportSource(Source):
         todo = [t for t in ingested if _folder(t[0]) in folders]
         out = []
         for (_rel, pkey, size, mtime), inst in zip(
-                todo, read_many(ctx.drop_dir, [t[0] for t in todo], ctx.workers), strict=True):
+                todo, read_many(ctx.drop_dir, [t[0] for t in todo], ctx.workers,
+                                ctx.max_file_bytes), strict=True):
             if isinstance(inst, DicomInstance) and inst.series_uid in self.grown:
                 out.append((inst, (pkey, size, mtime, inst.sha256),
                             keyed_hash(ctx.key, "sop:" + inst.sop_uid)))
@@ -362,6 +387,7 @@ class DicomExportSource(Source):
                 disc.quarantine_rows += s.file_rows
                 continue
             first = read_instance(insts[0].path, insts[0].rel, full=True)
+            _register_identifiers([first])
             c = classify_series(
                 modality=first.modality, sop_class=first.sop_class,
                 image_type=first.image_type,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 from pathlib import Path
 
@@ -131,3 +132,15 @@ def test_ids_of_a_csv_ingest_could_not_use_are_searched_for(tmp_path: Path) -> N
         b'..{"message": "UnicodeDecodeError: patient_id;age\\\\nHOSP55120;70"}..')
     findings, _ = scan([out], tokens)
     assert {(Path(f.path).name, f.category) for f in findings} == {("prefect.db", "patient ID")}
+
+
+def test_a_header_cut_in_its_file_meta_is_passed_over(tmp_path: Path) -> None:
+    """pydicom raises struct.error on a file cut inside its file meta group (found by
+    bench/robustness, truncated-header case): the audit goes on with the other files."""
+    from tests.ingest.dicomgen import Patient, uid, write_series
+
+    good, cut = write_series(tmp_path / "drop", Patient("HOSP7701"), uid("c"),
+                             dt.date(2024, 1, 5), "CT", 2, shape=(8, 8, 2))
+    cut.write_bytes(cut.read_bytes()[:153])  # inside an explicit-VR length field
+    tokens = collect_phi(tmp_path / "drop")
+    assert tokens.get("HOSP7701") == "patient ID"
