@@ -14,9 +14,11 @@ def _dice(a, b):
     return 2 * (a & b).sum() / (a.sum() + b.sum())
 
 
-def test_segment_wmh_on_phantom(phantom2, truth_anatomy, phantom_z):
+def test_segment_wmh_on_phantom(phantom2, truth_anatomy, phantom_z, phantom_wm_prior):
+    """Fixed seed/growth levels (no grey-matter intensity guard, issue 16): cortex is kept
+    out by the mm distances and the WM territory."""
     mask = segment_wmh(phantom_z["FLAIR"], truth_anatomy, (2.0,) * 3, t1_z=phantom_z["T1w"],
-                       exclude=phantom2.truth["lacunes"])
+                       exclude=phantom2.truth["lacunes"], wm_prior=phantom_wm_prior)
     truth = phantom2.truth["wmh"]
     assert _dice(mask, truth) > 0.75
     # no cortex, no ventricle taken as lesion
@@ -24,25 +26,29 @@ def test_segment_wmh_on_phantom(phantom2, truth_anatomy, phantom_z):
     assert (mask & (truth_anatomy.tissue == 2)).sum() < 0.1 * mask.sum()
 
 
-def test_segment_wmh_flair_alone_and_lacune_rim_excluded(phantom2, truth_anatomy, phantom_z):
+def test_segment_wmh_flair_alone_and_lacune_rim_excluded(phantom2, truth_anatomy, phantom_z,
+                                                          phantom_wm_prior):
+    wm = phantom_wm_prior
     lac = phantom2.truth["lacunes"]
-    alone = segment_wmh(phantom_z["FLAIR"], truth_anatomy, (2.0,) * 3, exclude=lac)
+    alone = segment_wmh(phantom_z["FLAIR"], truth_anatomy, (2.0,) * 3, exclude=lac, wm_prior=wm)
     assert _dice(alone, phantom2.truth["wmh"]) > 0.7
-    with_rim = segment_wmh(phantom_z["FLAIR"], truth_anatomy, (2.0,) * 3)
-    no_rim = segment_wmh(phantom_z["FLAIR"], truth_anatomy, (2.0,) * 3, exclude=lac)
+    with_rim = segment_wmh(phantom_z["FLAIR"], truth_anatomy, (2.0,) * 3, wm_prior=wm)
+    no_rim = segment_wmh(phantom_z["FLAIR"], truth_anatomy, (2.0,) * 3, exclude=lac, wm_prior=wm)
     near = distance_mm(lac, (2.0,) * 3) <= 3.0
     assert not (no_rim & near).any()
     assert (with_rim & near).any()  # the rim alone would be taken for WMH
     assert no_rim.sum() < with_rim.sum()
 
 
-def test_rim_of_a_cavity_taken_for_a_pvs_is_not_wmh(phantom2, truth_anatomy, phantom_z):
+def test_rim_of_a_cavity_taken_for_a_pvs_is_not_wmh(phantom2, truth_anatomy, phantom_z,
+                                                     phantom_wm_prior):
     """A lacune missed as a lacune but found as a small cavity (PVS candidate): the lesion
     formed by its FLAIR rim is dropped, true WMH is kept."""
     lac, truth = phantom2.truth["lacunes"], phantom2.truth["wmh"]
     sp = (2.0,) * 3
-    with_rim = segment_wmh(phantom_z["FLAIR"], truth_anatomy, sp)
-    as_pvs = segment_wmh(phantom_z["FLAIR"], truth_anatomy, sp, cavities=lac)
+    with_rim = segment_wmh(phantom_z["FLAIR"], truth_anatomy, sp, wm_prior=phantom_wm_prior)
+    as_pvs = segment_wmh(phantom_z["FLAIR"], truth_anatomy, sp, cavities=lac,
+                         wm_prior=phantom_wm_prior)
     near = distance_mm(lac, sp) <= 5.0
     assert (with_rim & near & ~truth).any()
     assert (as_pvs & near & ~truth).sum() < (with_rim & near & ~truth).sum()
