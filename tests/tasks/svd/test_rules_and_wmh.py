@@ -110,3 +110,19 @@ def test_partial_volume_reach_is_zero_on_isotropic_and_half_the_slice_excess_on_
     assert partial_volume_reach_mm((1.0, 1.0, 1.0)) == 0.0
     assert partial_volume_reach_mm((0.9, 0.9, 8.5)) == pytest.approx(3.8)
     assert partial_volume_reach_mm((6.0, 0.5, 0.5)) == pytest.approx(2.75)  # any axis order
+
+
+def test_bright_grey_matter_does_not_raise_the_wmh_levels(phantom2, truth_anatomy, phantom_z,
+                                                          phantom_wm_prior):
+    """Issue 16: the levels are fixed in NAWM SD; brighter grey matter (weak or strong GM/WM
+    FLAIR contrast) no longer lifts them above the lesions, so the WM-territory mask is the
+    same."""
+    z = phantom_z["FLAIR"]
+    gm = truth_anatomy.brain & (phantom_wm_prior < 0.2)
+    bright = np.where(gm, z + 5.0, z).astype(np.float32)
+    wm = phantom_wm_prior >= 0.5
+    lac = phantom2.truth["lacunes"]
+    a = segment_wmh(z, truth_anatomy, (2.0,) * 3, exclude=lac, wm_prior=phantom_wm_prior)
+    b = segment_wmh(bright, truth_anatomy, (2.0,) * 3, exclude=lac, wm_prior=phantom_wm_prior)
+    assert (a & wm).sum() > 0
+    assert np.array_equal(a & wm, b & wm)
