@@ -68,7 +68,9 @@ def measures_doc(rng: random.Random, subject: str, session: str, severity: str,
                      a["circumferential_extent_deg"] for a in arteries),
                  "severity_group": severity,
                  "dominant_location": max(arteries, key=lambda a: a["calcium_volume_mm3"])[
-                     "artery"]},
+                     "artery"],
+                 "iqms": {"ct": {"noise_air_sd": 4.2, "noise_brain_sd": 5.1, "csf_hu": 8.0,
+                                 "brain_hu": 33.0}}},
         "svd": {"status": "ok", "reason": None, "wmh_volume_cm3": wmh,
                 "wmh_pv_volume_cm3": round(wmh * 0.6, 3),
                 "wmh_deep_volume_cm3": round(wmh * 0.4, 3),
@@ -76,7 +78,9 @@ def measures_doc(rng: random.Random, subject: str, session: str, severity: str,
                 "microbleed_count": mb, "microbleed_volume_mm3": round(mb * 8.5, 3),
                 "microbleed_contrast": "T2starw", "lacune_count": lac,
                 "pvs_count": rng.randint(0, 15), "pv_punctate_grade": min(3, level + 1),
-                "svd_score": min(4, int(lac > 0) + int(mb > 0) + int(pv == 3 or deep >= 2))},
+                "svd_score": min(4, int(lac > 0) + int(mb > 0) + int(pv == 3 or deep >= 2)),
+                "iqms": {"FLAIR": {"snr_wm": 12.5, "cnr": 2.1, "cjv": 0.6, "efc": 0.55,
+                                   "fber": None}}},
     }
 
 

@@ -117,9 +117,11 @@ def main(argv: list[str] | None = None) -> int:
             check_writable(Path(settings.prefect_home))  # Prefect's database lives there
         if getattr(command, "RUNS_FLOWS", False):  # flow runs in the foreground of this process
             from calcisvd.orchestration import foreground_flow_runs
+            from calcisvd.watchdog import children_die_with_me  # no orphans after a SIGKILL
             from flows.common import stage_tags  # runs tagged calcisvd + stage: alerts see them
 
-            with foreground_flow_runs(), stage_tags(_STAGE.get(args.command, args.command)):
+            with children_die_with_me(), foreground_flow_runs(), \
+                    stage_tags(_STAGE.get(args.command, args.command)):
                 return int(command.run(args, settings) or 0)
         return int(command.run(args, settings) or 0)
     except Exception as exc:  # a full disk or a read-only home: one sentence, no traceback

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ def setup_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
     root.propagate = False  # printed once, by our handlers (Prefect's root handler would repeat)
     if any(getattr(h, "_calcisvd", False) for h in root.handlers):
+        _redact(settings, root.handlers)
         return
     console = logging.StreamHandler()
     console.setFormatter(logging.Formatter(FORMAT, "%H:%M:%S"))
@@ -28,6 +30,17 @@ def setup_logging(settings: Settings) -> None:
         fh.setFormatter(logging.Formatter(FORMAT))
         fh._calcisvd = True  # type: ignore[attr-defined]
         root.addHandler(fh)
+    _redact(settings, root.handlers)
+
+
+def _redact(settings: Settings, handlers: list[logging.Handler]) -> None:
+    """Drop-folder paths leave as hashes (calcisvd/redact.py)."""
+    from calcisvd.redact import install
+
+    drop = getattr(settings, "drop_dir", None)
+    if drop is not None:
+        install(sorted({Path(drop).absolute(), Path(drop).resolve()}, key=lambda p: -len(str(p))),
+                [h for h in handlers if getattr(h, "_calcisvd", 0)])
 
 
 def get_logger(name: str) -> logging.Logger:

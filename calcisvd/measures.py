@@ -121,3 +121,10 @@ BIDS_SUFFIXES: Final[dict[str, str]] = {
     # modality key -> BIDS filename tail inside anat/
     "T1w": "T1w", "T2w": "T2w", "FLAIR": "FLAIR", "T2starw": "acq-swi_T2starw", "ct": "ct",
 }
+
+#: image-quality metric (tasks/qc/iqm.py) -> unit; warehouse ``session_iqms.unit`` (issue 20)
+IQM_UNITS: Final[dict[str, str]] = {
+    "snr_wm": "ratio", "snr_gm": "ratio", "snrd_wm": "ratio", "cnr": "ratio", "cjv": "ratio",
+    "efc": "fraction", "fber": "ratio", "inu_range": "ratio", "inu_med": "ratio",
+    "noise_air_sd": "HU", "noise_brain_sd": "HU", "csf_hu": "HU", "brain_hu": "HU",
+}

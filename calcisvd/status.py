@@ -103,8 +103,9 @@ def skipped_series(var_dir: Path) -> dict[str, int]:
 
 
 def warehouse_facts(settings: Settings) -> dict[str, Any] | None:
-    """Counts, loads, loaded sessions and subjects without clinical data, read in one short
-    read-only connection (or from the Parquet snapshot while a load holds the file)."""
+    """Counts, loads, loaded sessions, subjects without clinical data and the cells the last
+    load held back, read in one short read-only connection (or from the Parquet snapshot while
+    a load holds the file)."""
     from warehouse.db import read_sql
     from warehouse.export import open_reader
 
@@ -117,7 +118,9 @@ def warehouse_facts(settings: Settings) -> dict[str, Any] | None:
     try:
         tables = ("subjects", "sessions", "scans", "icac_session_measures",
                   "icac_artery_measures", "svd_measures", "ingest_quarantine")
-        counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+        counts = dict(con.execute(" UNION ALL ".join(
+            f"SELECT '{t}', count(*) FROM {t}" for t in tables)).fetchall())
+        counts = {t: counts[t] for t in tables}
         loads = [{"run_id": r[0][:12], "started": str(r[1])[:16], "status": r[2],
                   "message": (r[3] or "")[:300]}
                  for r in con.execute(read_sql("sql/status_loads.sql")).fetchall()]
@@ -125,10 +128,15 @@ def warehouse_facts(settings: Settings) -> dict[str, Any] | None:
                     con.execute("SELECT subject, session FROM sessions").fetchall()}
         no_clinical = [r[0] for r in con.execute(read_sql("sql/status_no_clinical.sql"))
                        .fetchall()]
+        try:
+            held: list[str] | None = [f"{p}: {m}" for p, m in
+                                      con.execute(read_sql("sql/status_held_back.sql")).fetchall()]
+        except Exception:  # a snapshot without the log tables
+            held = None
     finally:
         con.close()
     return {"source": source, "counts": counts, "loads": loads, "sessions": sessions,
-            "no_clinical": no_clinical}
+            "no_clinical": no_clinical, "held_back": held}
 
 
 def collect_status(settings: Settings, runs: int = 5, with_prefect: bool = True,
@@ -144,37 +152,16 @@ def collect_status(settings: Settings, runs: int = 5, with_prefect: bool = True,
     report["quarantine"] = quarantine_entries(settings.quarantine_dir, limit=0)
     report["skipped_series"] = skipped_series(settings.var_dir)
     report["skipped"] = skipped_entries(settings.quarantine_dir)
+    held = wh.get("held_back") if wh else None
     if wh:
-        wh = {k: v for k, v in wh.items() if k != "sessions"}
+        wh = {k: v for k, v in wh.items() if k not in ("sessions", "held_back")}
     report["warehouse"] = wh
     report["clinical"] = clinical_status(settings)
     report["waiting"] = waiting_status(settings)
     report["possible_duplicates"] = _var_json(settings, "identity_report.json").get(
         "possible_duplicates", [])
-    report["held_back"] = held_back_rows(settings)
+    report["held_back"] = held
     return report
-
-
-def held_back_rows(settings: Settings) -> list[str] | None:
-    """Cells the last successful load held back (warehouse.holdback), or None if unreadable."""
-    from warehouse.export import open_reader
-
-    if not Path(settings.warehouse_path).is_file():
-        return None
-    try:
-        con, _source = open_reader(settings.warehouse_path, settings.parquet_dir)
-    except Exception:
-        return None
-    try:
-        rows = con.execute(
-            "SELECT path, message FROM ingest_log WHERE run_id = (SELECT run_id FROM "
-            "pipeline_runs WHERE kind = 'load' AND status = 'success' ORDER BY started_at "
-            "DESC LIMIT 1) AND message LIKE '%held back%' ORDER BY path").fetchall()
-        return [f"{p}: {m}" for p, m in rows]
-    except Exception:
-        return None
-    finally:
-        con.close()
 
 
 def _var_json(settings: Settings, name: str) -> dict[str, Any]:
@@ -186,25 +173,22 @@ def _var_json(settings: Settings, name: str) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
+#: the last ingest's reports under ``<var>/ingest/`` (``tasks.ingest.pipeline.waiting_path``,
+#: ``clinical_report_path``; named here so that status does not import ingestion, 50 ms)
+WAITING_FILE, CLINICAL_FILE = "waiting.json", "clinical_report.json"
+
+
 def waiting_status(settings: Settings) -> list[dict[str, Any]]:
     """Series the last ingest left for later (still arriving or incomplete)."""
-    from tasks.ingest.pipeline import waiting_path
-
     try:
-        return list(json.loads(waiting_path(settings).read_text()).get("waiting", []))
-    except (OSError, ValueError, AttributeError):
+        return list(_var_json(settings, WAITING_FILE).get("waiting", []))
+    except (TypeError, ValueError):
         return []
 
 
 def clinical_status(settings: Settings) -> dict[str, Any]:
     """The last ingest's clinical report: files, unusable files, held-back rows, conflicts."""
-    from tasks.ingest.pipeline import clinical_report_path
-
-    path = clinical_report_path(settings)
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
+    return _var_json(settings, CLINICAL_FILE)
 
 
 def _runs_lines(p: dict[str, Any]) -> list[str]:

@@ -66,6 +66,17 @@ def _unchanged(name: str, settings: Settings) -> bool:
     return False
 
 
+#: the log line of a skipped stage: what did not change
+_UNCHANGED_WHY = {
+    "load": "no derivative, BIDS input, quarantine entry or load code changed since the last "
+            "successful load",
+    "validate": "the curated tables and the expectation code are those of the last successful "
+                "validation",
+    "analyze": "the warehouse's curated content (analyst views), the options and the "
+               "statistics code are those of the latest report",
+}
+
+
 def where_to_look(settings: Settings) -> dict[str, str]:
     """The places a person opens after a run."""
     return {
@@ -96,7 +107,7 @@ def pipeline_flow(settings: Settings | None = None, stages: list[str] | None = N
         if _unchanged(name, settings):
             timings[name] = round(time.perf_counter() - t0, 2)
             results[name] = {"skipped": True}
-            log.info("stage %s: inputs unchanged since its last run; skipped", name)
+            log.info("stage %s: skipped, %s", name, _UNCHANGED_WHY[name])
             continue
         log.info("stage %s: starting", name)
         with stage_tags(name):  # the subflow's run: tags calcisvd + stage

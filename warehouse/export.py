@@ -28,6 +28,7 @@ SNAPSHOT_TABLES: tuple[str, ...] = (
     "svd_measures", "subjects_history", "sessions_history", "scans_history",
     "icac_artery_measures_history", "icac_session_measures_history", "svd_measures_history",
     "pipeline_runs", "validation_results", "ingest_quarantine", "ingest_log",
+    "session_iqms", "session_iqms_history", "qc_ratings",  # issue 20
 )
 KEEP_SNAPSHOTS = 3
 ANALYST_VIEWS_FILE = VIEWS_DIR / "020_analyst_views.sql"

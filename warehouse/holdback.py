@@ -38,10 +38,18 @@ ROW_HOLD_BACK: Final[dict[str, tuple[str, ...]]] = {
 }
 #: table -> the tables whose rows of the same (subject, session) are held back with it
 _DEPENDENTS: Final[dict[str, tuple[str, ...]]] = {
-    "sessions": ("scans", "icac_session_measures", "icac_artery_measures", "svd_measures"),
+    "sessions": ("scans", "icac_session_measures", "icac_artery_measures", "svd_measures",
+                 "session_iqms"),
     "icac_session_measures": ("icac_artery_measures",),
     "icac_artery_measures": ("icac_session_measures", "icac_artery_measures"),
     "svd_measures": (),
+}
+
+
+#: key columns of the tables held back only as dependents (not in ROW_HOLD_BACK)
+_DEPENDENT_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    "scans": ("path",),
+    "session_iqms": ("subject", "session", "modality", "metric"),
 }
 
 
@@ -164,7 +172,7 @@ def hold_back_rows(frames: dict[str, Any],
             continue
         mask = _session_mask(df, {(s, t) for (tb, s, t) in units if tb == table})
         for _, row in df.loc[mask].iterrows():
-            key = "/".join(str(row[k]) for k in ROW_HOLD_BACK.get(table, ("path",)))
+            key = "/".join(str(row[k]) for k in ROW_HOLD_BACK.get(table) or _DEPENDENT_KEYS[table])
             if (table, key) not in own:
                 held[units[(table, str(row["subject"]), str(row["session"]))]]["with"][
                     table] += 1

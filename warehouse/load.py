@@ -32,6 +32,8 @@ CURATED: dict[str, tuple[tuple[str, ...], tuple[str, ...], str, tuple[str, ...]]
                              "icac_session_measures", ("run_id",)),
     "svd_measures": (("subject", "session"), ("subject", "session"), "svd_measures",
                      ("run_id", "quantified_at")),
+    "session_iqms": (("subject", "session", "modality", "metric"), ("subject", "session"),
+                     "svd_measures", ("run_id",)),
 }
 
 

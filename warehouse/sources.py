@@ -23,6 +23,7 @@ from calcisvd.measures import (
     ICAC_ARTERY_LOCATION,
     ICAC_QC_MEASURES,
     ICAC_SESSION_MEASURES,
+    IQM_UNITS,
     SVD_MEASURES,
     SVD_QC,
 )
@@ -75,6 +76,11 @@ COLUMNS: dict[str, dict[str, str]] = {
         "code_revision": "str", "inputs_hash": "str", "quantified_at": "str",
         # calcisvd.measures.SVD_QC as qc_<name> (svd.qc of the measures JSON; migration 003)
         **{f"qc_{name}": "float" for name in SVD_QC},
+    },
+    # image-quality metrics, long (migration 004; tasks.qc.iqm)
+    "session_iqms": {
+        "subject": "str", "session": "str", "modality": "str", "metric": "str",
+        "value": "float", "unit": "str",
     },
 }
 assert set(ARTERY_MEASURES) <= set(COLUMNS["icac_artery_measures"])
@@ -375,6 +381,13 @@ def add_measures_doc(doc: Mapping[str, Any], where: str, batch: Batch) -> None:
     for art in icac.get("arteries") or []:
         batch.rows["icac_artery_measures"].append(
             _row("icac_artery_measures", {**art, **keys}, where))
+    for block in (svd, icac):
+        iqms = block.get("iqms")
+        for modality, metrics in (iqms.items() if isinstance(iqms, Mapping) else ()):
+            for metric, value in (metrics.items() if isinstance(metrics, Mapping) else ()):
+                batch.rows["session_iqms"].append(_row("session_iqms", {
+                    **keys, "modality": modality, "metric": metric, "value": value,
+                    "unit": IQM_UNITS.get(metric, "n/a")}, where))
 
 
 def read_subjects_chunk(bids_dir: str, derivatives_dir: str, subjects: list[str],

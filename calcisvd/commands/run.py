@@ -74,6 +74,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     print(f"\ncalcisvd run: {verdict}")
     for stage, sec in result["timings"].items():
         print(f"  {stage:<9} {sec:8.1f} s")
+    for stage, res in result["results"].items():
+        if isinstance(res, dict) and res.get("skipped"):
+            print(f"  {stage}: skipped, inputs unchanged since its last successful run")
     if quantified:
         print_failures(quantified)
     print("\nwhere to look next:")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,16 @@ def _is_nifti(name: str) -> bool:
 
 
 LINK_REASON = "symbolic link (not followed)"
+
+
+def _list_error(path: Path) -> str:
+    """Why ``path`` cannot be listed (``strerror``), or ``""`` when it can."""
+    try:
+        with os.scandir(path) as it:
+            next(it, None)
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return ""
 
 
 def _special_kind(mode: int) -> str:
@@ -55,12 +66,23 @@ class SymlinkSource(Source):
             try:
                 st = os.lstat(ctx.drop_dir / rel)
                 special = _special_kind(st.st_mode)
-                target = "" if special else os.readlink(ctx.drop_dir / rel)
+                target = "" if special or stat.S_ISDIR(st.st_mode) \
+                    else os.readlink(ctx.drop_dir / rel)
             except OSError:
                 continue  # removed while we looked
             cached = ctx.file_cache.get(pkey)
             if cached and cached[0] == st.st_size and cached[1] == st.st_mtime_ns and cached[3]:
                 disc.unchanged += 1
+                continue
+            if stat.S_ISDIR(st.st_mode):  # a folder _walk could not list
+                why = _list_error(ctx.drop_dir / rel)
+                if not why:
+                    continue  # listable again: walked normally by this or the next run
+                sha = hashlib.sha256(b"unlistable:" + why.encode()).hexdigest()
+                disc.quarantine.append(QuarantineItem(
+                    reason=f"folder cannot be listed ({why}): {rel}; its files were not read",
+                    category="unreadable", files=[rel], hashes=[sha], keys=[pkey]))
+                disc.quarantine_rows.append((pkey, st.st_size, st.st_mtime_ns, sha))
                 continue
             if special:
                 sha = hashlib.sha256(b"special:" + special.encode()).hexdigest()
@@ -83,8 +105,9 @@ def _walk(top: str, rel: str = "") -> Iterator[tuple[str, list[str], list[str], 
 
     Yields ``(rel_dir, dirs, files, links)`` with names sorted and hidden entries left out;
     ``rel_dir`` is ``""`` for the top. Links (to files, folders or nowhere) are reported, never
-    followed. As with ``os.walk``, the caller may prune ``dirs`` before the walk descends, and
-    a folder that cannot be listed is passed over.
+    followed. As with ``os.walk``, the caller may prune ``dirs`` before the walk descends; a
+    subfolder that cannot be listed is reported among its parent's ``links`` (then quarantined
+    by :class:`SymlinkSource` with the reason), never passed over in silence.
     """
     dirs: list[str] = []
     files: list[str] = []
@@ -102,7 +125,10 @@ def _walk(top: str, rel: str = "") -> Iterator[tuple[str, list[str], list[str], 
                     files.append(entry.name)
                 else:  # FIFO, socket, device: never opened (a FIFO would block the run)
                     links.append(entry.name)
-    except OSError:
+    except OSError:  # reported to the parent as a link-like entry: quarantined, not skipped
+        if rel:
+            parent, _, name = rel.rpartition("/")
+            yield parent, [], [], [name]
         return
     dirs.sort()
     files.sort()

@@ -48,9 +48,46 @@ class SessionResult:
     written: bool = False  # the session folder was created or replaced
 
 
+#: the most bytes a NIfTI source may hold (uncompressed): the largest plausible single 3-D
+#: image, a 256 mm head at 0.5 mm isotropic (512^3 voxels), at the widest voxel type (8-byte
+#: float64) is 1 GiB. A source is also read no further than its header's declared size, so a
+#: small gzip expanding to gigabytes of padding is refused after a few bytes past that size.
+MAX_NIFTI_BYTES = 512 ** 3 * 8
+
+
 def _nifti_source_bytes(path: Path) -> bytes:
-    data = path.read_bytes()
-    return gzip.decompress(data) if path.name.endswith(".gz") else data
+    """The uncompressed bytes of a NIfTI source, read no further than its header declares
+    (bounded by :data:`MAX_NIFTI_BYTES`); :class:`ConversionError` for a sparse file, a file
+    declaring more than the bound, one that decompresses past its declared size, or a
+    non-finite geometry (pixdim, quaternion, sform)."""
+    st = path.stat()
+    gz = path.name.endswith(".gz")
+    if not gz and st.st_size > MAX_NIFTI_BYTES:
+        raise ConversionError(f"file of {st.st_size} bytes is larger than any plausible image")
+    if st.st_size > (1 << 20) and st.st_blocks * 512 < st.st_size // 2:
+        raise ConversionError("sparse file (holds fewer bytes on disk than its size)")
+    opener = gzip.open if gz else open
+    with opener(path, "rb") as fh:
+        hdr = fh.read(348)
+        if len(hdr) < 348 or int.from_bytes(hdr[:4], "little") != 348:
+            return hdr  # the caller refuses it (bad header size)
+        dims = struct.unpack("<8h", hdr[40:56])
+        bitpix = struct.unpack("<h", hdr[72:74])[0]
+        geometry = struct.unpack("<8f", hdr[76:108]) + struct.unpack("<18f", hdr[256:328])
+        vox_offset = struct.unpack("<f", hdr[108:112])[0]
+        if not all(math.isfinite(v) for v in (*geometry, vox_offset)):
+            raise ConversionError("non-finite affine or voxel size in the NIfTI header")
+        ndim = min(max(dims[0], 0), 7)
+        voxels = math.prod(max(d, 1) for d in dims[1:ndim + 1])
+        declared = int(max(vox_offset, 352)) + voxels * max(bitpix, 8) // 8
+        if declared > MAX_NIFTI_BYTES:
+            raise ConversionError(f"header declares {declared} bytes, more than any plausible "
+                                  f"image ({MAX_NIFTI_BYTES})")
+        rest = fh.read(declared - 348 + 1)
+    if len(rest) > declared - 348:
+        raise ConversionError(f"image holds more data than its header declares ({declared} "
+                              "bytes): refused before decompressing further")
+    return hdr + rest
 
 
 def _write_from_nifti(s: SeriesInput, work: Path) -> Path:
@@ -155,7 +192,9 @@ def _convert(sp: SessionPlan, drop_dir: Path, work: Path) -> dict[str, Converted
             try:
                 nii = _write_from_nifti(s, work)
                 outputs[s.key] = _check_volume(Converted(nifti=nii, sidecar=s.sidecar))
-            except (OSError, EOFError, ConversionError, gzip.BadGzipFile, ValueError,
+            except ConversionError as exc:  # our own reasons: no header value quoted
+                outputs[s.key] = f"NIfTI image refused: {exc}"
+            except (OSError, EOFError, gzip.BadGzipFile, ValueError,
                     OverflowError, struct.error) as exc:  # any header the checks missed
                 outputs[s.key] = f"unreadable NIfTI image ({type(exc).__name__})"
     return outputs

@@ -169,6 +169,7 @@ class _MeasureICACInputSpec(BaseInterfaceInputSpec):
     skull_mask = File(exists=True, desc="skull mask (for the bone-touching volume)")
     intracranial_mask = File(exists=True, desc="intracranial mask (QC metrics)")
     transform = File(exists=True, desc="JSON from RegisterCTToTemplate (QC metrics)")
+    iqms_json = File(exists=True, desc="image-quality metrics (tasks.interfaces.qc)")
 
 
 class _MeasureICACOutputSpec(TraitedSpec):
@@ -207,6 +208,8 @@ class MeasureICAC(SimpleInterface):
                             load_label(self.inputs.intracranial_mask) > 0, mat,
                             load_sidecar(self.inputs.ct_file))
             m = apply_qc(m, qc)
+        if isdefined(self.inputs.iqms_json):
+            m["iqms"] = json.loads(Path(self.inputs.iqms_json).read_text())
         out = _out("icac_measures.json")
         Path(out).write_text(json.dumps(m, indent=1))
         self._results["measures"] = m

@@ -342,6 +342,7 @@ class _MeasuresInputSpec(BaseInterfaceInputSpec):
     reasons = InputMultiObject(traits.Str, desc="known reasons (missing contrasts)")
     notes = InputMultiObject(traits.Str, desc="remarks from earlier steps")
     qc_json = File(exists=True, desc="QC metrics (MRIAnatomy); implausible ones -> review")
+    iqms_json = File(exists=True, desc="image-quality metrics (tasks.interfaces.qc)")
 
 
 class _MeasuresOutputSpec(TraitedSpec):
@@ -377,6 +378,9 @@ class SVDMeasures(SimpleInterface):
             if wmh is not None and wmh.get("lesion_contrast_sd") is not None:
                 qc["wmh_contrast_sd"] = round(float(wmh["lesion_contrast_sd"]), 2)
             m = apply_review(m, qc)
+        iqms = read("iqms_json")
+        if iqms is not None:
+            m["iqms"] = iqms
         self._results["measures"] = m
         path = Path(runtime.cwd, "svd_measures.json")
         path.write_text(json.dumps(m, indent=2))

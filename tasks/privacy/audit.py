@@ -101,6 +101,32 @@ def _tokens_for(attribute: str, value: str) -> list[str]:
     return [value] if len(value) >= MIN_NAME_PART_LEN else []
 
 
+def _csv_patient_ids(path: Path) -> list[str]:
+    """``patient_id`` values of a CSV read as ingest reads clinical exports (any common
+    encoding, ``,`` ``;`` or tab, header in any case), so that an export ingest could not use
+    (its content then risks reaching an error message) is still searched for."""
+    import io
+
+    from tasks.ingest.clinical import ClinicalFileError, decode_bytes
+
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return []
+    try:
+        text = decode_bytes(data)
+    except ClinicalFileError:  # binary or a bad byte-order mark: read what can be read
+        text = data.replace(b"\x00", b"").decode("utf-8", "replace")
+    first = text.split("\n", 1)[0]
+    delimiter = max((",", ";", "\t"), key=first.count)
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+        reader.fieldnames = [f.strip().lower() for f in (reader.fieldnames or [])]
+        return [(row.get("patient_id") or "").strip() for row in reader]
+    except csv.Error:
+        return []
+
+
 def collect_phi(drop_dir: Path, max_files_per_series: int = 1) -> dict[str, str]:
     """Identifying strings found in the drop folder: ``token -> category``.
 
@@ -116,14 +142,9 @@ def collect_phi(drop_dir: Path, max_files_per_series: int = 1) -> dict[str, str]
         if not path.is_file() or path.is_symlink():
             continue
         if path.suffix.lower() == ".csv":
-            try:
-                with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-                    for row in csv.DictReader(fh):
-                        pid = (row.get("patient_id") or "").strip()
-                        for t in tokens_for("PatientID", pid):
-                            tokens[t] = "patient ID"
-            except (OSError, csv.Error):
-                pass
+            for pid in _csv_patient_ids(path):
+                for t in tokens_for("PatientID", pid):
+                    tokens[t] = "patient ID"
             continue
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=True, force=False,

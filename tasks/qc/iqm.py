@@ -131,3 +131,80 @@ def ct_iqms(hu: NDArray, air: NDArray, brain: NDArray, csf: NDArray) -> dict[str
             math.nan,
             "csf_hu": float(np.median(c)) if c.size else math.nan,
             "brain_hu": med_b}
+
+
+def otsu_threshold(values: NDArray, bins: int = 256) -> float:
+    """Otsu's threshold (Otsu N, IEEE Trans Syst Man Cybern 9:62-66, 1979): the cut that
+    maximises the between-class variance of a ``bins``-bin histogram."""
+    v = np.asarray(values, np.float64).ravel()
+    hist, edges = np.histogram(v, bins=bins)
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    w0 = np.cumsum(hist)
+    w1 = w0[-1] - w0
+    m0 = np.cumsum(hist * centres)
+    mu0 = m0 / np.maximum(w0, 1)
+    mu1 = (m0[-1] - m0) / np.maximum(w1, 1)
+    between = w0 * w1 * (mu0 - mu1) ** 2
+    return float(centres[int(np.argmax(between))])
+
+
+def head_mask(image: NDArray, brain: NDArray) -> NDArray[np.bool_]:
+    """Head foreground of an MR image: above Otsu's threshold, largest component, holes
+    filled, plus the brain mask (MRIQC's air mask is its complement)."""
+    from scipy import ndimage
+
+    x = np.asarray(image, np.float32)
+    fg = x > otsu_threshold(x[::2, ::2, ::2])
+    lab, n = ndimage.label(fg)
+    if n > 1:
+        sizes = ndimage.sum(fg, lab, index=np.arange(1, n + 1))
+        fg = lab == (1 + int(np.argmax(sizes)))
+    fg = ndimage.binary_fill_holes(fg | np.asarray(brain, bool))
+    return np.asarray(fg, bool)
+
+
+def mr_session_iqms(images: Mapping[str, NDArray], brain: NDArray, tissue: NDArray,
+                    fields: Mapping[str, NDArray] | None = None
+                    ) -> dict[str, dict[str, float | None]]:
+    """IQMs of every MR contrast of a session on the reference grid: ``{contrast: {metric:
+    value}}`` (:func:`mr_iqms`). ``tissue``: 0 background, 1 CSF, 2 GM, 3 WM (the session's
+    tissue classes); ``fields``: the contrast's N4 bias field, when computed. Values are
+    rounded to 4 significant digits; ``nan``/``inf`` become ``None`` (JSON)."""
+    brain = np.asarray(brain, bool)
+    tissue = np.asarray(tissue)
+    out: dict[str, dict[str, float | None]] = {}
+    for name, img in images.items():
+        masks = {"head": head_mask(img, brain), "brain": brain,
+                 "gm": brain & (tissue == 2), "wm": brain & (tissue == 3)}
+        vals = mr_iqms(img, masks, None if fields is None else fields.get(name))
+        out[name] = {k: _clean(v) for k, v in vals.items()}
+    return out
+
+
+def ct_session_iqms(hu: NDArray, intracranial: NDArray, spacing: tuple[float, ...]
+                    ) -> dict[str, float | None]:
+    """CT IQMs in HU. ``noise_air_sd``: SD over air voxels (-1100..-500 HU, the air band of
+    :func:`tasks.icac.ctqc.tissue_hu`, eroded by 2 voxels so that edges do not count);
+    ``noise_brain_sd``: robust SD of the intracranial soft tissue (``ctqc.SOFT_TISSUE_HU``,
+    eroded by 2 voxels); ``csf_hu``/``brain_hu`` from :func:`tasks.icac.ctqc.tissue_hu` (one
+    home for the HU calibration check)."""
+    from scipy import ndimage
+
+    from tasks.icac.ctqc import SOFT_TISSUE_HU, tissue_hu
+
+    hu = np.asarray(hu, np.float32)
+    ic = np.asarray(intracranial, bool)
+    air = ndimage.binary_erosion((hu > -1100) & (hu < -500), iterations=2)
+    lo, hi = SOFT_TISSUE_HU
+    soft = ndimage.binary_erosion(ic, iterations=2) & (hu >= lo) & (hu <= hi)
+    q = ct_iqms(hu, air, soft, np.zeros_like(ic))
+    t = tissue_hu(hu, ic, spacing)
+    return {"noise_air_sd": _clean(q["noise_air_sd"]),
+            "noise_brain_sd": _clean(q["noise_brain_sd"]),
+            "csf_hu": _clean(t["csf"]), "brain_hu": _clean(t["brain"])}
+
+
+def _clean(v: float | None) -> float | None:
+    if v is None or not math.isfinite(float(v)):
+        return None
+    return float(f"{float(v):.4g}")

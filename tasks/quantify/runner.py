@@ -103,15 +103,40 @@ def quantify_session(
 ) -> dict[str, Any]:
     """Measure ICAC (CT) and SVD (MRI) for one session and write its derivatives.
 
-    Returns a summary: subject, session, statuses, seconds and the measures path.
+    Returns a summary: subject, session, statuses, seconds and the measures path. The
+    session's work folder is held by this run alone (:mod:`tasks.quantify.worklock`); a
+    session held by another live run raises :class:`~tasks.quantify.worklock.SessionBusy`
+    (transient: nothing is written, the session is redone by the next run).
     """
+    import shutil
+    from contextlib import ExitStack
+
+    from tasks.quantify.worklock import SessionBusy, session_lock
+
+    with ExitStack() as stack:
+        try:
+            stale = stack.enter_context(session_lock(Path(work_dir), session.label))
+        except SessionBusy:
+            raise
+        except OSError:  # an unusable work folder: the workflows record a transient failure
+            stale = False
+        base = session_work_dir(Path(work_dir), session)
+        if stale:  # a node killed halfway may have left partial outputs
+            shutil.rmtree(base, ignore_errors=True)
+            log.warning("%s: work folder left by an interrupted run; measured afresh",
+                        session.label)
+        return _quantify_session(session, derivatives_dir=derivatives_dir, work_dir=work_dir,
+                                 base=base, plugin=plugin, plugin_args=plugin_args)
+
+
+def _quantify_session(session: Session, *, derivatives_dir: Path, work_dir: Path, base: Path,
+                      plugin: str, plugin_args: dict[str, Any] | None) -> dict[str, Any]:
     from tasks.workflows.ct import init_ct_icac_wf
     from tasks.workflows.mri import init_mri_svd_wf
 
     configure_nipype(work_dir, verbose=log.isEnabledFor(logging.DEBUG))
     t0 = time.perf_counter()
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    base = session_work_dir(Path(work_dir), session)
     images: dict[str, Any] = {}
     reportlets: dict[str, Any] = {}
 

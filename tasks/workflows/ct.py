@@ -63,6 +63,9 @@ def init_ct_icac_wf(*, name: str = "ct_icac_wf", omp_nthreads: int = 1,
     regions = pe.Node(ArteryRegions(radius_mm=region_radius_mm), name="regions")
     segment = pe.Node(SegmentCalcium(), name="segment")
     measure = pe.Node(MeasureICAC(), name="measure")
+    from tasks.interfaces.qc import CTQualityMetrics
+
+    iqm = pe.Node(CTQualityMetrics(), name="iqms")
     report = pe.Node(ICACReportlet(title="Intracranial artery calcification"), name="report")
 
     wf.connect([
@@ -80,6 +83,9 @@ def init_ct_icac_wf(*, name: str = "ct_icac_wf", omp_nthreads: int = 1,
         (masks, measure, [("skull_mask", "skull_mask"),
                           ("intracranial_mask", "intracranial_mask")]),
         (register, measure, [("transform", "transform")]),
+        (inputnode, iqm, [("ct_file", "ct_file")]),
+        (masks, iqm, [("intracranial_mask", "intracranial_mask")]),
+        (iqm, measure, [("iqms_json", "iqms_json")]),
         (inputnode, report, [("ct_file", "ct_file")]),
         (segment, report, [("calcium_dseg", "calcium_dseg")]),
         (regions, report, [("artery_regions", "artery_regions")]),

@@ -16,7 +16,8 @@ def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2star
 
     Steps: rigid coregistration to FLAIR (else T2w) -> brain mask (MNI152 registration), bias
     correction, tissue classes, ventricles -> WMH on FLAIR (if any), microbleeds on T2*w (else
-    T2w, flagged), lacunes and PVS (T1w/T2w/FLAIR) -> measures dict -> QC reportlets.
+    T2w, flagged), lacunes and PVS (T1w/T2w/FLAIR) -> measures dict -> QC reportlets; MRIQC-style
+    image-quality metrics per contrast (``measures['iqms']``).
     A missing contrast leaves its markers ``None`` with a reason and its masks undefined.
 
     Inputs (``inputnode``): ``t1w, t2w, flair, t2starw`` (NIfTI paths; connect only those
@@ -52,10 +53,17 @@ def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2star
     anat = pe.Node(MRIAnatomy(num_threads=omp_nthreads), name="anatomy", n_procs=omp_nthreads)
     measures = pe.Node(SVDMeasures(), name="measures")
     report = pe.Node(SVDReportlets(), name="reportlets")
+    from tasks.interfaces.qc import MRIQualityMetrics
+
+    iqm = pe.Node(MRIQualityMetrics(num_threads=omp_nthreads), name="iqms",
+                  n_procs=omp_nthreads)
     masks = ("brain_mask", "tissue_dseg", "ventricle_mask")
     wf.connect([(inputnode, coreg, [(m, m) for m in present]),
                 (coreg, anat, [(m, m) for m in present]),
                 (coreg, report, [(m, m) for m in present]),
+                (coreg, iqm, [(m, m) for m in present]),
+                (anat, iqm, [("brain_mask", "brain_mask"), ("tissue_dseg", "tissue_dseg")]),
+                (iqm, measures, [("iqms_json", "iqms_json")]),
                 (coreg, outputnode, [("reference", "reference")]),
                 (anat, measures, [("notes", "notes"), ("qc_json", "qc_json")]),
                 (anat, report, [("brain_mask", "brain_mask"),

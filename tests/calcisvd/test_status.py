@@ -100,3 +100,12 @@ def test_embedded_history_is_read_from_the_file_and_named(prefect_harness, tmp_p
                          env=env, capture_output=True, text=True, check=True).stdout
     assert "run history: Prefect API http://127.0.0.1:9/api" in out
     assert "run history not readable" in out
+
+
+def test_status_reads_the_files_ingestion_writes(settings):
+    """status names the ingest's report files itself (no import of ingestion): same paths."""
+    from calcisvd.status import CLINICAL_FILE, WAITING_FILE
+    from tasks.ingest.pipeline import clinical_report_path, waiting_path
+
+    assert waiting_path(settings) == Path(settings.var_dir) / "ingest" / WAITING_FILE
+    assert clinical_report_path(settings) == Path(settings.var_dir) / "ingest" / CLINICAL_FILE

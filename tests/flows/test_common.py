@@ -36,7 +36,7 @@ def test_runs_named_and_tagged_tasks_untagged(prefect_harness, settings) -> None
     with stage_tags("probe"):  # as the command line starts a flow
         assert _parent(settings) == 2
     with get_client(sync_client=True) as client:
-        runs = {r.name.split("-20")[0]: r for r in client.read_flow_runs(limit=10)}
+        runs = {r.name.split("-20")[0]: r for r in client.read_flow_runs(limit=200)}
         parent, child = runs["probe"], runs["probe-child"]
         assert re.fullmatch(r"probe-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ", parent.name)
         assert sorted(parent.tags) == ["calcisvd", "probe"]  # tags are a set

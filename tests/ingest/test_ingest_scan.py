@@ -54,21 +54,51 @@ def test_scan_of_a_missing_or_empty_drop_folder(tmp_path):
     assert scan_drop(tmp_path / "empty") == []
 
 
-def test_unlistable_folder_is_passed_over(tmp_path, monkeypatch):
+def _lock_folder(monkeypatch, name: str = "locked") -> None:
+    """``scandir`` of ``name`` fails as for a folder without read permission (the tests run
+    as root, who can list anything)."""
     import tasks.ingest.scan as scan
 
-    drop = tmp_path / "drop"
-    _touch(drop, "ok/IM1")
-    _touch(drop, "locked/IM1")
     real = os.scandir
 
     def scandir(path):
-        if str(path).endswith("locked"):
+        if str(path).endswith(name):
             raise PermissionError(13, "Permission denied", str(path))
         return real(path)
 
     monkeypatch.setattr(scan.os, "scandir", scandir)
-    assert _by_kind(drop) == {"dicom": ["ok/IM1"]}
+
+
+def test_unlistable_folder_is_reported_not_passed_over(tmp_path, monkeypatch):
+    drop = tmp_path / "drop"
+    _touch(drop, "ok/IM1")
+    _touch(drop, "sub/locked/IM1")
+    _lock_folder(monkeypatch)
+    assert _by_kind(drop) == {"dicom": ["ok/IM1"], "symlink": ["sub/locked"]}
+
+
+def test_unlistable_folder_is_quarantined_with_the_reason(tmp_path, monkeypatch):
+    import datetime as dt
+    import json
+
+    from tasks.ingest.pipeline import run_ingest
+    from tests.ingest.dicomgen import Patient, write_study
+    from tests.ingest.ingest_fixtures import make_settings
+
+    settings = make_settings(tmp_path / "home")
+    drop = settings.drop_dir
+    write_study(drop, Patient("P1"), dt.date(2024, 2, 1), visit="v1", kinds=("FLAIR",),
+                localizer=False, dose=False, shape=(16, 16, 6))
+    _touch(drop, "locked/IM1")
+    _lock_folder(monkeypatch)
+    summary = run_ingest(settings)
+    assert (summary["ingested"], summary["quarantined"]) == (1, 1), summary
+    reasons = [json.loads(p.read_text()) for p in settings.quarantine_dir.glob("*/reason.json")]
+    assert [r["reason"] for r in reasons] == [
+        "folder cannot be listed (Permission denied): locked; its files were not read"]
+    monkeypatch.undo()  # readable again: its files are read by the next run
+    again = run_ingest(settings)
+    assert again["quarantined"] == 1 and "Permission denied" not in json.dumps(again)
 
 
 def test_fifo_is_quarantined_not_read(tmp_path):

@@ -66,3 +66,23 @@ def test_empty_masks_give_nan_not_errors():
     none = np.zeros_like(img, bool)
     assert math.isnan(iqm.snr(img, none)) and math.isnan(iqm.efc(img))
     assert math.isnan(iqm.fber(img, none))
+
+
+def test_session_iqms_per_contrast_and_json_safe():
+    img, m = _phantom(4.0)
+    tissue = np.where(m["wm"], 3, np.where(m["gm"], 2, 0)).astype(np.uint8)
+    out = iqm.mr_session_iqms({"T1w": img, "FLAIR": np.zeros_like(img)}, m["brain"], tissue)
+    assert set(out) == {"T1w", "FLAIR"}
+    assert out["T1w"]["snr_wm"] == pytest.approx(25.0, rel=0.2)  # 100 / 4
+    assert out["FLAIR"]["cjv"] is None  # no contrast: None, never nan/inf in JSON
+
+
+def test_ct_session_iqms_noise_and_hu():
+    rng = np.random.default_rng(1)
+    z, y, x = np.mgrid[:40, :40, :40] - 19.5
+    r = np.sqrt(x * x + y * y + z * z)
+    hu = np.where(r < 12, 30.0, np.where(r < 15, 1000.0, -1000.0)) + rng.normal(0, 5, r.shape)
+    q = iqm.ct_session_iqms(hu, r < 12, (1.0, 1.0, 1.0))
+    assert q["noise_air_sd"] == pytest.approx(5.0, rel=0.1)
+    assert q["noise_brain_sd"] == pytest.approx(5.0, rel=0.15)
+    assert q["brain_hu"] == pytest.approx(30.0, abs=1.0)

@@ -360,7 +360,7 @@ def _empty_file(root: Path, case: Case, rnd: random.Random) -> list[Path]:
     else:
         p = root / case.patient_id / "20200101" / "flair.nii.gz"
         p.parent.mkdir(parents=True)
-        p.write_bytes(b"" if variant == "zero-nifti" else gzip.compress(b""))
+        p.write_bytes(b"" if variant == "zero-nifti" else gzip.compress(b"", mtime=0))
     return [p]
 
 
@@ -444,6 +444,42 @@ WRITERS = {
     "empty_file": _empty_file, "path_like": _path_like, "non_ascii": _non_ascii,
     "duplicate_uid": _duplicate_uid,
 }
+
+
+# --- issue 24, item 8: NIfTI sources past the reading limits (tasks/ingest/session.py) ---
+def _nifti_limits(root: Path, case: Case, rnd: random.Random) -> list[Path]:
+    import gzip
+    import struct
+
+    variant = _pick(case, rnd, ["nan-affine", "inf-pixdim", "gzip-bomb", "sparse"])
+    date = (dt.date(2019, 1, 1) + dt.timedelta(days=rnd.randrange(900))).strftime("%Y%m%d")
+    data = np.random.default_rng(rnd.randrange(1 << 16)).normal(300, 30, (16, 16, 16))
+    path = write_nifti(root / case.patient_id / date / "flair.nii", data)
+    raw = bytearray(path.read_bytes())
+    if variant == "nan-affine":
+        raw[280:284] = struct.pack("<f", float("nan"))  # srow_x[0]
+    elif variant == "inf-pixdim":
+        raw[84:88] = struct.pack("<f", float("inf"))  # pixdim[2]
+    if variant == "gzip-bomb":  # 32 MiB of padding past the declared 16^3 float32
+        path.unlink()
+        path = path.with_name("flair.nii.gz")
+        # mtime=0: the same case gives the same bytes in every run (quarantine ids compare)
+        with open(path, "wb") as out, gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1,
+                                                    mtime=0) as fh:
+            fh.write(raw)
+            for _ in range(32):
+                fh.write(bytes(1 << 20))
+    else:
+        path.write_bytes(raw)
+    if variant == "sparse":  # 16 MiB by its size, a few KiB on disk
+        with open(path, "r+b") as fh:
+            fh.truncate(16 << 20)
+    return [path]
+
+
+WRITERS["nifti_limits"] = _nifti_limits
+CATEGORIES += ("nifti_limits",)
+EXPECT["nifti_limits"] = "quarantine"
 
 
 def make_case(drop: Path, outside: Path, category: str, index: int, seed: int,

@@ -124,7 +124,8 @@ def test_failing_session_and_measure_rows_are_held_back_the_rest_loads(wh_settin
     assert "row held back with 6 icac_artery_measures, 1 icac_session_measures row(s)" in held
     assert (f"sessions {subs[2]}/M12: days_since_baseline outside 0..36500 "
             "(expect_column_values_to_be_between): row held back with 7 icac_artery_measures, "
-            "1 icac_session_measures, 4 scans, 1 svd_measures row(s) of its session") in held
+            "1 icac_session_measures, 4 scans, 9 session_iqms, 1 svd_measures row(s) of its "
+            "session") in held
     assert (f"sessions {subs[3]}/M12: held back with the baseline session of {subs[3]}: row "
             "held back with 7 icac_artery_measures") in held
     assert "999" not in held and "40000" not in held  # reasons name the rule, never the value
@@ -183,3 +184,11 @@ def test_a_failing_measure_without_hold_back_rule_still_gates(wh_settings):
     summary = load_derivatives(s, build_docs=False, export=False)
     assert not summary.ok
     assert any("svd_measures" in f and "status" in f for f in summary.failed_expectations)
+
+
+def test_every_dependent_table_has_key_columns():
+    """A table held back as a dependent of a session needs its own key for the report."""
+    from warehouse import holdback
+
+    deps = {t for ts in holdback._DEPENDENTS.values() for t in ts}
+    assert deps - set(holdback.ROW_HOLD_BACK) <= set(holdback._DEPENDENT_KEYS)

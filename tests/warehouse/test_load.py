@@ -21,7 +21,7 @@ def test_load_then_reload_changes_nothing(study):
     assert first.ok, first.failure_details
     assert first.staged == {"subjects": 6, "sessions": 12, "scans": 54,
                             "icac_artery_measures": 84, "icac_session_measures": 12,
-                            "svd_measures": 12}
+                            "svd_measures": 12, "session_iqms": 12 * 9}
     assert first.written["icac_artery_measures"] == 84
     con = _ro(settings)
     before = curated_fingerprint(con)
@@ -38,6 +38,11 @@ def test_load_then_reload_changes_nothing(study):
     assert con.execute("SELECT DISTINCT run_id FROM svd_measures").fetchall() == [
         (first.run_id,)]
     assert con.execute("SELECT count(*) FROM svd_measures_history").fetchone()[0] == 0
+    # image-quality metrics (issue 20): long rows with units, a missing value stays NULL
+    assert con.execute("SELECT unit, value FROM session_iqms WHERE modality = 'ct' AND "
+                       "metric = 'csf_hu' LIMIT 1").fetchone() == ("HU", 8.0)
+    assert con.execute("SELECT count(*) FROM session_iqms WHERE metric = 'fber' AND "
+                       "value IS NULL").fetchone()[0] == 12
     con.close()
 
 
@@ -95,7 +100,7 @@ def test_requantified_session_goes_to_history(study):
     assert second.ok, second.failure_details
     assert second.written == {"subjects": 0, "sessions": 0, "scans": 0,
                               "icac_session_measures": 1, "icac_artery_measures": 1,
-                              "svd_measures": 1}
+                              "svd_measures": 1, "session_iqms": 0}
     assert second.superseded["svd_measures"] == 1
     con = _ro(settings)
     hist = con.execute("SELECT wmh_volume_cm3, code_version, run_id, superseded_by_run_id "

@@ -5,3 +5,4 @@ DELETE FROM staging.scans;
 DELETE FROM staging.icac_artery_measures;
 DELETE FROM staging.icac_session_measures;
 DELETE FROM staging.svd_measures;
+DELETE FROM staging.session_iqms;

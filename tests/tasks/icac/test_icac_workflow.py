@@ -47,6 +47,9 @@ def test_ct_icac_workflow_runs_and_reuses_cache(phantom_nifti: Path, tmp_path: P
     assert set(ICAC_QC_MEASURES) <= set(m) and m["qc_kvp"] == 120.0
     assert all(set(ICAC_ARTERY_LOCATION) <= set(a) for a in m["arteries"])
     assert m["dominant_location"] == "BA"
+    q = m["iqms"]["ct"]  # image-quality metrics (issue 20), HU
+    assert q["noise_air_sd"] is not None and 0 <= q["noise_air_sd"] < 100
+    assert q["brain_hu"] == m["qc_brain_hu"] or abs(q["brain_hu"] - m["qc_brain_hu"]) < 0.1
     # 3 true segments; a lone canal-edge rim voxel may add one (known limitation, docs/icac.md)
     assert m["n_segments_involved"] in (3, 4)
 

@@ -114,3 +114,20 @@ def test_ids_after_escapes_are_found(tmp_path: Path) -> None:
     got = {(Path(f.path).name, f.category, f.where) for f in findings}
     assert ("flow.log", "patient ID", "bytes+unescaped") in got
     assert ("prefect.db", "patient name", "bytes+unescaped") in got
+
+
+def test_ids_of_a_csv_ingest_could_not_use_are_searched_for(tmp_path: Path) -> None:
+    """The undecodable-CSV case of issue 24: a UTF-16, semicolon-separated export (and a binary
+    one) whose IDs could reach an exception text in Prefect's database are still collected,
+    and found there after an escaped newline."""
+    drop, out = tmp_path / "drop", tmp_path / "out"
+    (drop / "clinical").mkdir(parents=True)
+    (drop / "clinical" / "a.csv").write_bytes("Patient_ID;age\nHOSP55120;70\n".encode("utf-16"))
+    (drop / "clinical" / "b.csv").write_bytes(b"patient_id,age\nHOSP77031,6\x01\x02\n")
+    tokens = collect_phi(drop)
+    assert tokens.get("HOSP55120") == "patient ID" and tokens.get("HOSP77031") == "patient ID"
+    out.mkdir()
+    (out / "prefect.db").write_bytes(
+        b'..{"message": "UnicodeDecodeError: patient_id;age\\\\nHOSP55120;70"}..')
+    findings, _ = scan([out], tokens)
+    assert {(Path(f.path).name, f.category) for f in findings} == {("prefect.db", "patient ID")}

@@ -88,8 +88,19 @@ def test_workflow_runs_and_reuses_cache(tmp_path, nifti_session):
 
     res = _run(factory, nifti_session, tmp_path)
     m = res.measures
-    assert set(m) == set(SVD_MEASURES) | {"status", "reason", "qc"}
+    assert set(m) == set(SVD_MEASURES) | {"status", "reason", "qc", "iqms"}
     assert m["status"] == "ok" and m["wmh_volume_cm3"] > 1.0
+    # image-quality metrics per contrast (issue 20): WM brighter than GM on T1w, darker on FLAIR
+    assert set(m["iqms"]) == {"T1w", "T2w", "FLAIR", "T2starw"}
+    for contrast, q in m["iqms"].items():
+        assert 0 < q["efc"] < 1 and q["cnr"] >= 0 and q["snr_wm"] > 2, (contrast, q)
+        # GM/WM contrast is weak on T2*w by design, and weaker on FLAIR than on T1w (at 3 mm
+        # with adult-size heads the FLAIR CNR was 0.49, T1w above 0.5)
+        if contrast == "T1w":
+            assert q["cnr"] > 0.5, (contrast, q)
+        if contrast == "FLAIR":
+            assert q["cnr"] > 0.3, (contrast, q)
+        assert q["inu_med"] is not None and 0.5 < q["inu_med"] < 2, (contrast, q)
     for field in ("wmh_mask", "microbleed_mask", "lacune_mask", "pvs_mask", "ventricle_mask",
                   "brain_mask"):
         img = nib.load(getattr(res, field))
