@@ -126,3 +126,42 @@ def test_bright_grey_matter_does_not_raise_the_wmh_levels(phantom2, truth_anatom
     b = segment_wmh(bright, truth_anatomy, (2.0,) * 3, exclude=lac, wm_prior=phantom_wm_prior)
     assert (a & wm).sum() > 0
     assert np.array_equal(a & wm, b & wm)
+
+
+def _bump_and_focus(spacing=(1.0, 1.0, 4.0)):
+    """NAWM noise (SD 0.5, smoothed) with a broad smooth bright region (Gaussian, sigma 20 mm,
+    peak 3.5 SD: a residual bias field or cortex averaged into a slab) and a focal lesion
+    (radius 4 mm, 5 SD) on a thick-slice grid, all inside white matter."""
+    from scipy import ndimage
+
+    from tasks.svd.pipeline import anatomy_from_masks
+
+    sp = np.asarray(spacing)
+    shape = tuple(int(round(120 / s)) for s in sp)
+    c = [(np.arange(n) + 0.5) * s - 60.0 for n, s in zip(shape, sp, strict=True)]
+    x, y, z = np.meshgrid(*c, indexing="ij")
+    rng = np.random.default_rng(3)
+    img = ndimage.gaussian_filter(rng.normal(0, 1, shape), 1.0 / sp)
+    img *= 0.5 / img.std()
+    bump = 3.5 * np.exp(-((x + 25) ** 2 + y ** 2 + z ** 2) / (2 * 20.0 ** 2))
+    focus = (x - 25) ** 2 + y ** 2 + z ** 2 <= 4.0 ** 2
+    img = np.where(focus, 5.0, img + bump).astype(np.float32)
+    brain = x ** 2 / 55 ** 2 + y ** 2 / 55 ** 2 + z ** 2 / 55 ** 2 < 1
+    vent = np.zeros(shape, bool)
+    vent[np.abs(x) + np.abs(y) + np.abs(z) < 4] = True
+    anat = anatomy_from_masks(brain, np.where(brain, 3, 0), vent, tuple(sp))
+    return np.where(brain, img, 0).astype(np.float32), anat, tuple(sp), focus, bump > 2.0
+
+
+def test_broad_bright_region_is_not_wmh_but_a_focal_lesion_is(monkeypatch):
+    """Local contrast (issue 16): a smooth bright region stands barely above its own
+    surroundings and is dropped; a focal lesion with NAWM around it is kept. Without the
+    rule the bright region would be segmented."""
+    from tasks.svd import wmh
+
+    z, anat, sp, focus, bump = _bump_and_focus()
+    mask = segment_wmh(z, anat, sp)
+    assert (mask & focus).sum() >= 0.8 * focus.sum()
+    assert not (mask & bump).any()
+    monkeypatch.setattr(wmh, "LOCAL_CONTRAST_SD", -np.inf)
+    assert (segment_wmh(z, anat, sp) & bump).sum() > 0.3 * bump.sum()
