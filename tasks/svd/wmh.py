@@ -16,7 +16,10 @@ normal-appearing white matter (NAWM; median 0, MAD-SD 1),
    on T1w (z > ``T1_BRIGHT_SD``) are removed; the gliotic FLAIR rim of lacunes (voxels within
    ``RIM_MM`` of ``exclude``) is not WMH, and neither is a lesion at least ``RIM_FRACTION`` of
    which lies within ``RIM_MM`` plus half the in-plane voxel of a lacune or of a ``cavities``
-   voxel (PVS candidates: a small lacune can pass for a PVS).
+   voxel (PVS candidates: a small lacune can pass for a PVS);
+5. local contrast: a lesion whose median z is less than ``LOCAL_CONTRAST_SD`` above the median
+   z of its surroundings (non-CSF brain, ``SHELL_INNER_MM``-``SHELL_OUTER_MM`` away) is a bright
+   region (residual bias, cortex averaged into a thick slab), not a hyperintense lesion.
 
 Every length is in mm on the true (possibly anisotropic) voxel grid; on thick slices the
 cortex/surface distances are lengthened by the partial-volume reach
