@@ -165,3 +165,43 @@ def test_broad_bright_region_is_not_wmh_but_a_focal_lesion_is(monkeypatch):
     assert not (mask & bump).any()
     monkeypatch.setattr(wmh, "LOCAL_CONTRAST_SD", -np.inf)
     assert (segment_wmh(z, anat, sp) & bump).sum() > 0.3 * bump.sum()
+
+
+def _wall_lesion(spacing):
+    """A ventricle (block) with a lesion (5 SD) 2.5-8 mm from its wall and a dimmed lining
+    (1.5 SD: lesion sharing its slab with CSF) between them, in NAWM noise (SD 0.3)."""
+    from tasks.svd.pipeline import anatomy_from_masks
+
+    sp = np.asarray(spacing, float)
+    shape = tuple(int(round(100 / s)) for s in sp)
+    c = [(np.arange(n) + 0.5) * s - 50.0 for n, s in zip(shape, sp, strict=True)]
+    x, y, z = np.meshgrid(*c, indexing="ij")
+    brain = x ** 2 + y ** 2 + z ** 2 < 46.0 ** 2
+    vent = (np.abs(x) < 6) & (np.abs(y) < 15) & (np.abs(z) < 12)
+    anat = anatomy_from_masks(brain, np.where(brain, 3, 0), vent, tuple(sp))
+    d = anat.dist_ventricle_mm
+    side = (x > 0) & (np.abs(y) < 10) & (np.abs(z) < 10)
+    lining = side & (d > 0) & (d <= 2.5)
+    lesion = side & (d > 2.5) & (d <= 8.0)
+    img = np.random.default_rng(5).normal(0, 0.3, shape)
+    img = np.where(lesion, 5.0, np.where(lining, 1.5, img))
+    img = np.where(vent, -15.0, img)
+    return np.where(brain, img, 0).astype(np.float32), anat, tuple(sp), lining, lesion
+
+
+def test_thick_slices_keep_the_dimmed_lining_of_a_wall_lesion(monkeypatch):
+    """Within the slab's partial-volume reach of the ventricle wall a lesion continues down to
+    PV_SLAB_GROW_SD (CSF in the same slab dims it); not on isotropic grids."""
+    from tasks.svd import wmh
+
+    z, anat, sp, lining, lesion = _wall_lesion((1.0, 1.0, 6.0))
+    mask = segment_wmh(z, anat, sp)
+    assert (mask & lesion).sum() > 0.8 * lesion.sum()
+    assert (mask & lining).sum() > 0.8 * lining.sum()
+    monkeypatch.setattr(wmh, "PV_SLAB_GROW_SD", np.inf)
+    assert not (segment_wmh(z, anat, sp) & lining).any()
+    monkeypatch.undo()
+    z, anat, sp, lining, lesion = _wall_lesion((1.0, 1.0, 1.0))
+    iso = segment_wmh(z, anat, sp)
+    assert (iso & lesion).sum() > 0.8 * lesion.sum()
+    assert not (iso & lining).any()
