@@ -4,7 +4,9 @@ Renders ``--n`` simulated sessions (seeds ``--seed0`` ...), writes each to a tem
 and runs :func:`tasks.svd.pipeline.quantify_svd` in a fresh child process limited to one
 thread (SimpleITK, BLAS), so the peak resident memory (``ru_maxrss``) is the pipeline's own.
 Reports wall time, CPU time (user + system; on a shared machine CPU time is the fairer one-core
-figure) and peak memory, with a per-step breakdown from the first session.
+figure) and peak memory, with a per-step breakdown from the first session. The times include
+the image-quality-metric node (one N4 field per contrast and the metrics, as
+``tasks/interfaces/qc.py`` runs them); ``svd_*`` and ``iqm_*`` give the two parts.
 
 Run: ``.venv/bin/python -m bench.speed_mri [--n 3] [--resolution 1.0]``; writes
 ``bench/results/speed_mri.json`` and prints a summary.
@@ -43,8 +45,22 @@ for name in ("coregister", "brain_mask", "segment_anatomy", "detect_microbleeds"
 t0, c0 = time.perf_counter(), time.process_time()
 r = pipeline.quantify_svd(images)
 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+# the IQM node (tasks/interfaces/qc.py): one N4 field per contrast on the full grid + metrics
+from tasks.qc.iqm import mr_session_iqms
+from tasks.svd.anatomy import bias_correct
+from tasks.svd.image import spacing_from_affine
+t1, c1 = time.perf_counter(), time.process_time()
+brain = r.masks["brain"] > 0
+grid = {k: np.asarray(r.images[k], np.float32) for k in r.images}
+sp = spacing_from_affine(r.affine)
+fields = {k: np.where(brain, v / np.maximum(bias_correct(np.maximum(v, 0), brain, sp), 1e-3),
+                      1.0) for k, v in grid.items()}
+mr_session_iqms(grid, brain, np.asarray(r.masks["tissue"]), fields)
+iqm_wall, iqm_cpu = time.perf_counter() - t1, time.process_time() - c1
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-print(json.dumps({"wall_s": wall, "cpu_s": cpu, "peak_mb": peak, "steps_s": steps,
+print(json.dumps({"wall_s": wall + iqm_wall, "cpu_s": cpu + iqm_cpu, "peak_mb": peak,
+                  "svd_wall_s": wall, "svd_cpu_s": cpu, "iqm_wall_s": iqm_wall,
+                  "iqm_cpu_s": iqm_cpu, "steps_s": steps,
                   "shape": list(d["FLAIR"].shape), "status": r.measures["status"]}))
 """
 
@@ -73,7 +89,8 @@ def run(n: int, resolution: float, seed0: int) -> dict:
             row = json.loads(out.stdout.strip().splitlines()[-1])
             row["seed"] = seed0 + i
             rows.append(row)
-            print(f"seed {row['seed']}: wall {row['wall_s']:.1f} s, cpu {row['cpu_s']:.1f} s, "
+            print(f"seed {row['seed']}: wall {row['wall_s']:.1f} s, cpu {row['cpu_s']:.1f} s "
+                  f"(IQM {row['iqm_cpu_s']:.1f} s), "
                   f"peak {row['peak_mb']:.0f} MB, grid {row['shape']}", flush=True)
     walls = [r["wall_s"] for r in rows]
     cpus = [r["cpu_s"] for r in rows]

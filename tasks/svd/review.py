@@ -172,9 +172,23 @@ def _grown(mask: NDArray[np.bool_], spacing: tuple[float, ...], mm: float) -> ND
     return out
 
 
+#: reason when a session with a brain mask has no template fit (``registration_scale`` is
+#: null: the MNI152 registration failed or collapsed and :func:`tasks.svd.anatomy.brain_mask`
+#: fell back to the intensity mask). Without the template there is no check that the object
+#: is a head (mask position, scale, NMI), no white-matter territory for WMH and no ventricle
+#: prior: an ellipsoidal phantom then gave WMH Dice 0.04 with nothing implausible in the
+#: remaining metrics (issue 16), so the markers are not to be trusted.
+NO_TEMPLATE_REASON = ("no template fit (the MNI152 registration failed or was implausible): "
+                      "brain mask, ventricles and white-matter territory from image "
+                      "intensities alone; not checked to be a human head")
+
+
 def review_reasons(qc: Mapping[str, float | None]) -> list[str]:
-    """Plain reasons for every QC metric outside :data:`PLAUSIBLE` (empty list = plausible)."""
+    """Plain reasons for every QC metric outside :data:`PLAUSIBLE` (empty list = plausible),
+    and :data:`NO_TEMPLATE_REASON` when a session with a brain mask has no template fit."""
     out = []
+    if qc.get("brain_volume_ml") and qc.get("registration_scale") is None:
+        out.append(NO_TEMPLATE_REASON)
     for name, (lo, hi, unit, _) in PLAUSIBLE.items():
         v = qc.get(name)
         if v is None or not np.isfinite(v):

@@ -52,3 +52,16 @@ def sim_result(sim_session):
 
     imgs = {k: sim_session.images[k] for k in ("T1w", "T2w", "FLAIR", "T2starw")}
     return quantify_svd(imgs)
+
+
+@pytest.fixture(scope="session")
+def phantom_wm_prior(phantom2):
+    """WM territory of the phantom (stands in for the registered template's WM probability,
+    which the pipeline always passes when registration succeeds): WM truth and WMH, smoothed
+    by 2 mm (one voxel)."""
+    import numpy as np
+    from scipy import ndimage
+
+    t = phantom2.truth
+    wm = (t["tissue"] == 3) | t["wmh"]
+    return ndimage.gaussian_filter(wm.astype(np.float32), 1.0)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tasks.svd.pipeline import cavities_measurable, quantify_svd
-from tasks.svd.review import PLAUSIBLE, nmi, qc_metrics, review_reasons
+from tasks.svd.review import NO_TEMPLATE_REASON, PLAUSIBLE, nmi, qc_metrics, review_reasons
 
 
 def fruit_phantom(spacing_mm: float = 2.0, seed: int = 0):
@@ -71,6 +71,29 @@ def test_brain_mask_shifted_into_the_neck_is_review(sim_session, sim_result):
     assert review_reasons(good) == []
     reasons = review_reasons(bad)
     assert any("mask_vertex_offset_mm" in r for r in reasons), (bad, reasons)
+
+
+def test_no_template_fit_is_review(sim_result):
+    """A brain mask without a template fit (registration failed or collapsed: the intensity
+    mask was kept) is review, whatever the other metrics say; with the fit it is not."""
+    brain = sim_result.masks["brain"] > 0
+    ref = sim_result.images[sim_result.reference]
+    fitted = qc_metrics(brain=brain, affine=sim_result.affine, reference_image=ref,
+                        template={"scale": 1.0, "fov_fraction": 1.0, "warped_t1": None},
+                        nawm=None, wmh_contrast_sd=None)
+    unfitted = qc_metrics(brain=brain, affine=sim_result.affine, reference_image=ref,
+                          template=None, nawm=None, wmh_contrast_sd=None)
+    assert NO_TEMPLATE_REASON not in review_reasons(fitted)
+    assert NO_TEMPLATE_REASON in review_reasons(unfitted)
+    assert sim_result.measures["qc"]["registration_scale"] is not None  # the head was fitted
+
+
+def test_analytic_head_phantom_is_review_not_ok(phantom2):
+    """The ellipsoidal test phantom is no human head: its WMH do not match (Dice ~0 without a
+    plausible template fit), so the session must not come out ok."""
+    m = quantify_svd(phantom2.images).measures
+    assert m["status"] == "review", m
+    assert m["reason"].startswith(("QC", "no template")), m["reason"]
 
 
 def test_nmi_tells_related_from_unrelated():

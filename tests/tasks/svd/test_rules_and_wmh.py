@@ -14,9 +14,11 @@ def _dice(a, b):
     return 2 * (a & b).sum() / (a.sum() + b.sum())
 
 
-def test_segment_wmh_on_phantom(phantom2, truth_anatomy, phantom_z):
+def test_segment_wmh_on_phantom(phantom2, truth_anatomy, phantom_z, phantom_wm_prior):
+    """Fixed seed/growth levels (no grey-matter intensity guard, issue 16): cortex is kept
+    out by the mm distances and the WM territory."""
     mask = segment_wmh(phantom_z["FLAIR"], truth_anatomy, (2.0,) * 3, t1_z=phantom_z["T1w"],
-                       exclude=phantom2.truth["lacunes"])
+                       exclude=phantom2.truth["lacunes"], wm_prior=phantom_wm_prior)
     truth = phantom2.truth["wmh"]
     assert _dice(mask, truth) > 0.75
     # no cortex, no ventricle taken as lesion
@@ -24,25 +26,29 @@ def test_segment_wmh_on_phantom(phantom2, truth_anatomy, phantom_z):
     assert (mask & (truth_anatomy.tissue == 2)).sum() < 0.1 * mask.sum()
 
 
-def test_segment_wmh_flair_alone_and_lacune_rim_excluded(phantom2, truth_anatomy, phantom_z):
+def test_segment_wmh_flair_alone_and_lacune_rim_excluded(phantom2, truth_anatomy, phantom_z,
+                                                          phantom_wm_prior):
+    wm = phantom_wm_prior
     lac = phantom2.truth["lacunes"]
-    alone = segment_wmh(phantom_z["FLAIR"], truth_anatomy, (2.0,) * 3, exclude=lac)
+    alone = segment_wmh(phantom_z["FLAIR"], truth_anatomy, (2.0,) * 3, exclude=lac, wm_prior=wm)
     assert _dice(alone, phantom2.truth["wmh"]) > 0.7
-    with_rim = segment_wmh(phantom_z["FLAIR"], truth_anatomy, (2.0,) * 3)
-    no_rim = segment_wmh(phantom_z["FLAIR"], truth_anatomy, (2.0,) * 3, exclude=lac)
+    with_rim = segment_wmh(phantom_z["FLAIR"], truth_anatomy, (2.0,) * 3, wm_prior=wm)
+    no_rim = segment_wmh(phantom_z["FLAIR"], truth_anatomy, (2.0,) * 3, exclude=lac, wm_prior=wm)
     near = distance_mm(lac, (2.0,) * 3) <= 3.0
     assert not (no_rim & near).any()
     assert (with_rim & near).any()  # the rim alone would be taken for WMH
     assert no_rim.sum() < with_rim.sum()
 
 
-def test_rim_of_a_cavity_taken_for_a_pvs_is_not_wmh(phantom2, truth_anatomy, phantom_z):
+def test_rim_of_a_cavity_taken_for_a_pvs_is_not_wmh(phantom2, truth_anatomy, phantom_z,
+                                                     phantom_wm_prior):
     """A lacune missed as a lacune but found as a small cavity (PVS candidate): the lesion
     formed by its FLAIR rim is dropped, true WMH is kept."""
     lac, truth = phantom2.truth["lacunes"], phantom2.truth["wmh"]
     sp = (2.0,) * 3
-    with_rim = segment_wmh(phantom_z["FLAIR"], truth_anatomy, sp)
-    as_pvs = segment_wmh(phantom_z["FLAIR"], truth_anatomy, sp, cavities=lac)
+    with_rim = segment_wmh(phantom_z["FLAIR"], truth_anatomy, sp, wm_prior=phantom_wm_prior)
+    as_pvs = segment_wmh(phantom_z["FLAIR"], truth_anatomy, sp, cavities=lac,
+                         wm_prior=phantom_wm_prior)
     near = distance_mm(lac, sp) <= 5.0
     assert (with_rim & near & ~truth).any()
     assert (as_pvs & near & ~truth).sum() < (with_rim & near & ~truth).sum()
@@ -104,3 +110,98 @@ def test_partial_volume_reach_is_zero_on_isotropic_and_half_the_slice_excess_on_
     assert partial_volume_reach_mm((1.0, 1.0, 1.0)) == 0.0
     assert partial_volume_reach_mm((0.9, 0.9, 8.5)) == pytest.approx(3.8)
     assert partial_volume_reach_mm((6.0, 0.5, 0.5)) == pytest.approx(2.75)  # any axis order
+
+
+def test_bright_grey_matter_does_not_raise_the_wmh_levels(phantom2, truth_anatomy, phantom_z,
+                                                          phantom_wm_prior):
+    """Issue 16: the levels are fixed in NAWM SD; brighter grey matter (weak or strong GM/WM
+    FLAIR contrast) no longer lifts them above the lesions, so the WM-territory mask is the
+    same."""
+    z = phantom_z["FLAIR"]
+    gm = truth_anatomy.brain & (phantom_wm_prior < 0.2)
+    bright = np.where(gm, z + 5.0, z).astype(np.float32)
+    wm = phantom_wm_prior >= 0.5
+    lac = phantom2.truth["lacunes"]
+    a = segment_wmh(z, truth_anatomy, (2.0,) * 3, exclude=lac, wm_prior=phantom_wm_prior)
+    b = segment_wmh(bright, truth_anatomy, (2.0,) * 3, exclude=lac, wm_prior=phantom_wm_prior)
+    assert (a & wm).sum() > 0
+    assert np.array_equal(a & wm, b & wm)
+
+
+def _bump_and_focus(spacing=(1.0, 1.0, 4.0)):
+    """NAWM noise (SD 0.5, smoothed) with a broad smooth bright region (Gaussian, sigma 20 mm,
+    peak 3.5 SD: a residual bias field or cortex averaged into a slab) and a focal lesion
+    (radius 4 mm, 5 SD) on a thick-slice grid, all inside white matter."""
+    from scipy import ndimage
+
+    from tasks.svd.pipeline import anatomy_from_masks
+
+    sp = np.asarray(spacing)
+    shape = tuple(int(round(120 / s)) for s in sp)
+    c = [(np.arange(n) + 0.5) * s - 60.0 for n, s in zip(shape, sp, strict=True)]
+    x, y, z = np.meshgrid(*c, indexing="ij")
+    rng = np.random.default_rng(3)
+    img = ndimage.gaussian_filter(rng.normal(0, 1, shape), 1.0 / sp)
+    img *= 0.5 / img.std()
+    bump = 3.5 * np.exp(-((x + 25) ** 2 + y ** 2 + z ** 2) / (2 * 20.0 ** 2))
+    focus = (x - 25) ** 2 + y ** 2 + z ** 2 <= 4.0 ** 2
+    img = np.where(focus, 5.0, img + bump).astype(np.float32)
+    brain = x ** 2 / 55 ** 2 + y ** 2 / 55 ** 2 + z ** 2 / 55 ** 2 < 1
+    vent = np.zeros(shape, bool)
+    vent[np.abs(x) + np.abs(y) + np.abs(z) < 4] = True
+    anat = anatomy_from_masks(brain, np.where(brain, 3, 0), vent, tuple(sp))
+    return np.where(brain, img, 0).astype(np.float32), anat, tuple(sp), focus, bump > 2.0
+
+
+def test_broad_bright_region_is_not_wmh_but_a_focal_lesion_is(monkeypatch):
+    """Local contrast (issue 16): a smooth bright region stands barely above its own
+    surroundings and is dropped; a focal lesion with NAWM around it is kept. Without the
+    rule the bright region would be segmented."""
+    from tasks.svd import wmh
+
+    z, anat, sp, focus, bump = _bump_and_focus()
+    mask = segment_wmh(z, anat, sp)
+    assert (mask & focus).sum() >= 0.8 * focus.sum()
+    assert not (mask & bump).any()
+    monkeypatch.setattr(wmh, "LOCAL_CONTRAST_SD", -np.inf)
+    assert (segment_wmh(z, anat, sp) & bump).sum() > 0.3 * bump.sum()
+
+
+def _wall_lesion(spacing):
+    """A ventricle (block) with a lesion (5 SD) 2.5-8 mm from its wall and a dimmed lining
+    (1.5 SD: lesion sharing its slab with CSF) between them, in NAWM noise (SD 0.3)."""
+    from tasks.svd.pipeline import anatomy_from_masks
+
+    sp = np.asarray(spacing, float)
+    shape = tuple(int(round(100 / s)) for s in sp)
+    c = [(np.arange(n) + 0.5) * s - 50.0 for n, s in zip(shape, sp, strict=True)]
+    x, y, z = np.meshgrid(*c, indexing="ij")
+    brain = x ** 2 + y ** 2 + z ** 2 < 46.0 ** 2
+    vent = (np.abs(x) < 6) & (np.abs(y) < 15) & (np.abs(z) < 12)
+    anat = anatomy_from_masks(brain, np.where(brain, 3, 0), vent, tuple(sp))
+    d = anat.dist_ventricle_mm
+    side = (x > 0) & (np.abs(y) < 10) & (np.abs(z) < 10)
+    lining = side & (d > 0) & (d <= 2.5)
+    lesion = side & (d > 2.5) & (d <= 8.0)
+    img = np.random.default_rng(5).normal(0, 0.3, shape)
+    img = np.where(lesion, 5.0, np.where(lining, 1.5, img))
+    img = np.where(vent, -15.0, img)
+    return np.where(brain, img, 0).astype(np.float32), anat, tuple(sp), lining, lesion
+
+
+def test_thick_slices_keep_the_dimmed_lining_of_a_wall_lesion(monkeypatch):
+    """Within the slab's partial-volume reach of the ventricle wall a lesion continues down to
+    PV_SLAB_GROW_SD (CSF in the same slab dims it); not on isotropic grids."""
+    from tasks.svd import wmh
+
+    z, anat, sp, lining, lesion = _wall_lesion((1.0, 1.0, 6.0))
+    mask = segment_wmh(z, anat, sp)
+    assert (mask & lesion).sum() > 0.8 * lesion.sum()
+    assert (mask & lining).sum() > 0.8 * lining.sum()
+    monkeypatch.setattr(wmh, "PV_SLAB_GROW_SD", np.inf)
+    assert not (segment_wmh(z, anat, sp) & lining).any()
+    monkeypatch.undo()
+    z, anat, sp, lining, lesion = _wall_lesion((1.0, 1.0, 1.0))
+    iso = segment_wmh(z, anat, sp)
+    assert (iso & lesion).sum() > 0.8 * lesion.sum()
+    assert not (iso & lining).any()
