@@ -76,8 +76,8 @@ MIN_COVERAGE = 0.2
 CUT_AREA_CM2 = 20.0
 MAX_COVERAGE_IF_CUT = 0.95
 AIR_CUT_HU = -500.0  #: air (no tissue of the head is below -500 HU)
-#: soft tissue (brain, CSF, scalp with partial volume), HU; bone is above it
-SOFT_CUT_HU = (-100.0, 150.0)
+#: bone stops the walk to air (HU; soft tissue, partial volume of tissue and air pass)
+BONE_CUT_HU = 150.0
 #: how far (mm) along the slice axis past the intracranial mask's edge air is sought through
 #: soft tissue: the mask stops 1-2 voxels short of the brain's edge (measured on simulator
 #: seed 5, ct_clinical at 2 mm: 5-10 mm); skull and scalp (>= 12 mm together, bone
@@ -122,11 +122,11 @@ def cut_ends(intracranial: NDArray[np.bool_], affine: NDArray,
     counts = [int(np.count_nonzero(ic[:, :, 0])), int(np.count_nonzero(ic[:, :, -1]))]
     if hu is not None:
         h = np.asarray(hu)
-        air, soft = h < AIR_CUT_HU, (h >= SOFT_CUT_HU[0]) & (h <= SOFT_CUT_HU[1])
+        air, soft = h < AIR_CUT_HU, h <= BONE_CUT_HU
         dz = float(abs(np.linalg.det(a))) / (px_cm2 * 100.0)
         reach = max(1, int(np.ceil(CUT_REACH_MM / dz)))
         for end, sign in ((0, -1), (1, 1)):
-            # walk from the intracranial voxels towards the end through soft tissue only:
+            # walk from the intracranial voxels towards the end through anything but bone:
             # reaching air without crossing bone means the head is open there
             path = ic.copy()
             for _ in range(reach):
