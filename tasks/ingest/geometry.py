@@ -244,7 +244,7 @@ def verify_converted(geom: DicomGeometry | None, out, work) -> object:
     dest.parent.mkdir(parents=True, exist_ok=True)
     nib.save(new, str(dest))
     return Converted(dest, {
-        **out.sidecar, **_tilt_field(out.sidecar, tilt), "GeometryCheck": f"passed as a sheared stack (gantry tilt {tilt:.2f} "
-                                        "degrees)",
+        **out.sidecar, **_tilt_field(out.sidecar, tilt),
+        "GeometryCheck": f"passed as a sheared stack (gantry tilt {tilt:.2f} degrees)",
         "ResampledBy": "calcisvd: sheared slices (from ImagePositionPatient) resampled to an "
                        "orthogonal grid along the slice normal, trilinear"}, out.plain)
