@@ -25,7 +25,9 @@ calcium mm^3 per subject; the QC status of each result (``ok``/``review``); and
 ``--protocol``: a simulator acquisition protocol (``simulator/protocols.py``: ``paper``,
 ``ct_2.5mm``, ``ct_5mm``, ``ct_bone``, ``ct_100kvp``, ``ct_140kvp``, ``ct_tilt``,
 ``ct_clinical``) at ``--resolution`` mm. The CT is measured with a sidecar carrying the
-slice thickness and the protocol's kVp.
+slice thickness, the protocol's kVp and the gantry tilt; a tilted CT is first resampled to an
+orthogonal grid as ingest does (:func:`as_ingested`), so the tilted path is measured end to
+end.
 
 Rendered sessions are cached (``--cache``, default ``var/bench_cache/ct``) so reruns only
 re-measure. Writes ``bench/results/accuracy_ct.json`` and prints a summary.
@@ -157,16 +159,40 @@ def plaque_detection(hu: np.ndarray, labels: np.ndarray, found: np.ndarray,
     return out
 
 
+def as_ingested(d: dict) -> dict:
+    """A gantry-tilted (sheared) CT as ingest hands it on: resampled to an orthogonal grid
+    along the slice normal by :func:`tasks.ingest.geometry.resample_sheared` (trilinear,
+    fill = the image minimum, whole HU kept), the truth labels nearest-neighbour onto the
+    same grid; ``tilt`` (degrees) for the sidecar. An untilted CT is returned as it is."""
+    from scipy.ndimage import affine_transform
+
+    from tasks.icac.ctqc import tilt_from_affine
+    from tasks.ingest.geometry import resample_sheared
+
+    aff = np.asarray(d["affine"], float)
+    tilt = tilt_from_affine(aff)
+    if tilt <= 0.1:
+        return {**d, "tilt": tilt}
+    hu, target = resample_sheared(d["hu"], aff, float(d["hu"].min()))
+    mapping = np.linalg.inv(aff) @ target
+    labels = affine_transform(np.asarray(d["labels"]), mapping[:3, :3], offset=mapping[:3, 3],
+                              output_shape=hu.shape, order=0, cval=0)
+    return {**d, "hu": np.rint(hu).astype(np.float32), "affine": target,
+            "labels": labels.astype(np.int16), "tilt": tilt}
+
+
 def evaluate(i: int, d: dict, kvp: float = 120.0) -> dict:
-    """Run the chain on one subject and pair its measures with the truth."""
+    """Run the chain on one subject (a tilted CT resampled as ingest does, its tilt in the
+    sidecar) and pair its measures with the truth."""
     from calcisvd.measures import ARTERIES
     from tasks.icac.pipeline import quantify_ct
 
+    d = as_ingested(d)
     aff = np.asarray(d["affine"], float)
     sp = tuple(float(s) for s in np.linalg.norm(aff[:3, :3], axis=0))
     t0 = time.perf_counter()
     r = quantify_ct(d["hu"], sp, aff, sidecar={"KVP": kvp, "SliceThickness": sp[2],
-                                                "GantryDetectorTilt": 0.0})
+                                                "GantryDetectorTilt": round(d["tilt"], 2)})
     dt = time.perf_counter() - t0
     truth = d["truth"]
     tr = truth["icac"]

@@ -24,7 +24,11 @@ CT
 Gantry tilt geometry (as scanners write it): the slice plane is tilted about the left-right
 axis (``ImageOrientationPatient`` column direction ``(0, cos t, -sin t)`` in LPS, down towards
 posterior), successive ``ImagePositionPatient`` advance along the table (z) only, by
-``thickness / cos t``, so the volume is sheared; ``GantryDetectorTilt`` = t.
+``thickness / cos t``, so the volume is sheared; ``GantryDetectorTilt`` = t. A tilted
+protocol covers the whole head, skull base to vertex, along the tilted slice normal (a routine
+head CT is planned on the scout from below the skull base to above the vertex), and its first
+and last slices are the first and last that cut the head, plus one slice of air
+(:func:`trim_to_head`).
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ class Protocol:
     kvp: float = 120.0
     beam_hardening: bool = False
     ct_tilt_deg: tuple[float, float] | None = None  # gantry tilt drawn per session
+    #: CT from the skull base to the vertex (clinical head CT) rather than the paper's
+    #: orbital-roof-to-foramen-magnum slab (``render.CT_Z_RANGE_MM``)
+    ct_whole_head: bool = False
 
 
 PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
@@ -59,7 +66,7 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
     Protocol("paper_graded", graded_lesions=True),
     Protocol("clinical2d", mr_in_plane_mm=(0.4, 1.0), mr_slice_mm=(4.0, 8.0),
              mr_gap_frac=(0.0, 0.3), contrasts=("T1w", "FLAIR"), graded_lesions=True,
-             ct_slice_mm=5.0, beam_hardening=True, ct_tilt_deg=(12.0, 25.0)),
+             ct_slice_mm=5.0, beam_hardening=True, ct_tilt_deg=(12.0, 25.0), ct_whole_head=True),
     Protocol("clinical2d_flair_stripped", mr_in_plane_mm=(0.4, 1.0), mr_slice_mm=(4.0, 8.0),
              mr_gap_frac=(0.0, 0.3), contrasts=("FLAIR",), skull_stripped=True,
              graded_lesions=True, ct_slice_mm=5.0, beam_hardening=True),
@@ -68,8 +75,9 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
     Protocol("ct_bone", ct_kernel="bone", beam_hardening=True),
     Protocol("ct_100kvp", kvp=100.0, beam_hardening=True),
     Protocol("ct_140kvp", kvp=140.0, beam_hardening=True),
-    Protocol("ct_tilt", ct_tilt_deg=(12.0, 25.0), beam_hardening=True),
-    Protocol("ct_clinical", ct_slice_mm=5.0, beam_hardening=True, ct_tilt_deg=(12.0, 25.0)),
+    Protocol("ct_tilt", ct_tilt_deg=(12.0, 25.0), beam_hardening=True, ct_whole_head=True),
+    Protocol("ct_clinical", ct_slice_mm=5.0, beam_hardening=True, ct_tilt_deg=(12.0, 25.0),
+             ct_whole_head=True),
 )}
 
 #: calcium/bone HU relative to 120 kVp (hydroxyapatite attenuation rises at low kVp; the
@@ -165,3 +173,16 @@ def tilted_grid(affine: NDArray, shape: tuple[int, ...], tilt_deg: float
     a[:3, 3] = (lo[0], lo[1], lo[2] - rise)
     nz = int(np.ceil((ext[2] + rise) / step)) + 1
     return a, (shape[0], ny, nz)
+
+
+def trim_to_head(arr: NDArray, affine: NDArray, head: NDArray[np.bool_], margin: int = 1
+                 ) -> tuple[slice, NDArray]:
+    """The slices (last axis) from the first to the last that cut ``head``, plus ``margin``
+    slices either side, and the affine of the first kept slice: a scan planned to the head."""
+    ks = np.flatnonzero(head.any(axis=(0, 1)))
+    if not len(ks):
+        return slice(0, arr.shape[2]), affine
+    lo, hi = max(0, int(ks[0]) - margin), min(arr.shape[2], int(ks[-1]) + 1 + margin)
+    aff = affine.copy()
+    aff[:3, 3] = affine[:3, :3] @ np.array([0.0, 0.0, lo]) + affine[:3, 3]
+    return slice(lo, hi), aff

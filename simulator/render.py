@@ -105,6 +105,8 @@ def _rician(img: NDArray, sigma: float, rng: np.random.Generator) -> NDArray:
 #: which holds every intracranial artery of the atlas; MR covers the head down to the
 #: foramen magnum
 CT_Z_RANGE_MM = (-80.0, 25.0)
+#: HU above which a voxel of the clean CT is head (scalp -> bone), not air (-1000 HU)
+HEAD_HU = -500.0
 MR_Z_MIN_MM = -78.0
 
 
@@ -148,7 +150,8 @@ class PatientRenderer:
         self.blood_hu = float(prng.uniform(45, 65))
         self.head = geo.subject_transform(spec.head_scale, prng.uniform(-4, 4, 3))
         self.head_pts = _head_points(self.anat, z_lo=MR_Z_MIN_MM)
-        self.ct_pts = _head_points(self.anat, *CT_Z_RANGE_MM)
+        self.ct_pts = _head_points(self.anat, CT_Z_RANGE_MM[0],
+                                   1e9 if self.protocol.ct_whole_head else CT_Z_RANGE_MM[1])
 
     def plaques_for(self, visit: str) -> list[Plaque]:
         """Plaques of a visit (the follow-up grows them slightly)."""
@@ -349,7 +352,9 @@ def _ct_protocol(ct_clean: NDArray, labels: NDArray, aff: NDArray, pr, w_ct: NDA
         clean = geo.resample(clean.astype(np.float32), aff, t_aff, t_shape, cval=-1000.0)
         lab = geo.resample(labels.astype(np.float32), aff, t_aff, t_shape, order=0)
         labels = np.where(clean >= 130.0, np.round(lab), 0).astype(np.int16)
-        aff = t_aff
+        # slices planned to the head: from the first to the last that cut it (+1 of air)
+        keep, aff = protocols.trim_to_head(clean, t_aff, clean > HEAD_HU)
+        noisy, clean, labels = noisy[..., keep], clean[..., keep], labels[..., keep]
     return noisy.astype(np.float32), clean.astype(np.float32), labels, aff
 
 

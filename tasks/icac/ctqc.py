@@ -27,6 +27,19 @@ Plausible ranges (units explicit; each with its source):
   assumed it did).
   Coverage below ``MIN_COVERAGE`` (0.2) gives no
   extrapolation and is itself a reason (the arteries may lie outside the field of view).
+* truncation (:func:`cut_ends`): a scan is *cut off* at an end when intracranial tissue covers
+  at least ``CUT_AREA_CM2`` (20 cm^2) of its first or last slice, or reaches air towards
+  that end through soft tissue only (within ``CUT_REACH_MM``, no bone between) over as much
+  (a slab ending in the head whose missing part reads as air). The foramen magnum, the
+  only opening of the skull base a complete scan's bottom slice may cross, is about 35 x 30
+  mm (~8 cm^2; Standring S, Gray's Anatomy, 41st ed.), and a slice just above the vertex
+  holds no intracranial tissue; 20 cm^2 is a slice through the brain or posterior fossa.
+  Cut at the bottom is always a reason (the posterior fossa, vertebral and basilar arteries
+  or the carotid siphons may be outside the field of view). Cut at the top is a reason only
+  when the registered template nevertheless lies inside the field of view (coverage at least
+  ``MAX_COVERAGE_IF_CUT`` 0.95): the coverage, and the intracranial volume extrapolated by
+  it, are then wrong (e.g. a tilted slab whose top was filled with air). The paper's CT, cut
+  above the orbital roof by design, has coverage 0.70-0.83 and is extrapolated.
 * registration: Dice overlap of the CT's intracranial mask and the registered template mask
   inside the CT's field of view, at ``QC_GRID_MM`` (4 mm): at least ``MIN_REGISTRATION_DICE``
   0.80 (measured on simulator seeds 6100-6105 at 1 mm: 0.93-0.96; a phantom or a torso
@@ -60,6 +73,16 @@ BRAIN_HU_RANGE = (15.0, 50.0)
 CSF_HU_RANGE = (-10.0, 25.0)
 ICV_ML_RANGE = (900.0, 2100.0)
 MIN_COVERAGE = 0.2
+CUT_AREA_CM2 = 20.0
+MAX_COVERAGE_IF_CUT = 0.95
+AIR_CUT_HU = -500.0  #: air (no tissue of the head is below -500 HU)
+#: bone stops the walk to air (HU; soft tissue, partial volume of tissue and air pass)
+BONE_CUT_HU = 150.0
+#: how far (mm) along the slice axis past the intracranial mask's edge air is sought through
+#: soft tissue: the mask stops 1-2 voxels short of the brain's edge (measured on simulator
+#: seed 5, ct_clinical at 2 mm: 5-10 mm); skull and scalp (>= 12 mm together, bone
+#: included) stop the walk in a complete scan
+CUT_REACH_MM = 15.0
 MIN_REGISTRATION_DICE = 0.80
 MAX_SLICE_MM = 3.0
 MAX_TILT_DEG = 0.5
@@ -75,6 +98,50 @@ def tilt_from_affine(affine: NDArray) -> float:
     n = np.cross(a[:, 0], a[:, 1])
     k = a[:, 2]
     return float(np.degrees(np.arctan2(np.linalg.norm(np.cross(n, k)), abs(float(n @ k)))))
+
+
+def cut_ends(intracranial: NDArray[np.bool_], affine: NDArray,
+             hu: NDArray | None = None) -> dict[str, float]:
+    """The ends (``"top"``, ``"bottom"``) at which the scan cuts through the head, with the
+    open intracranial area (cm^2) when at least ``CUT_AREA_CM2``.
+
+    Open area of an end: intracranial voxels in its end slice (third voxel axis), plus, with
+    ``hu``, intracranial voxels whose neighbour towards that end along the slice axis is air
+    (< ``AIR_CUT_HU``): a slab that ends inside the head, or whose missing part was filled
+    with air, instead of skull and scalp. Top is the end the slice axis points to in the
+    superior (+z, RAS) direction; a grid whose slice axis has no superior component names
+    its ends ``"first slice"``/``"last slice"``."""
+    a = np.asarray(affine, float)[:3, :3]
+    if intracranial.ndim != 3 or intracranial.shape[2] < 2:
+        return {}
+    px_cm2 = float(np.linalg.norm(np.cross(a[:, 0], a[:, 1]))) / 100.0
+    up = float(a[2, 2])
+    names = (("bottom", "top") if up > 1e-6 else ("top", "bottom") if up < -1e-6
+             else ("first slice", "last slice"))
+    ic = np.asarray(intracranial, bool)
+    counts = [int(np.count_nonzero(ic[:, :, 0])), int(np.count_nonzero(ic[:, :, -1]))]
+    if hu is not None:
+        h = np.asarray(hu)
+        air, soft = h < AIR_CUT_HU, h <= BONE_CUT_HU
+        dz = float(abs(np.linalg.det(a))) / (px_cm2 * 100.0)
+        reach = max(1, int(np.ceil(CUT_REACH_MM / dz)))
+        for end, sign in ((0, -1), (1, 1)):
+            # walk from the intracranial voxels towards the end through anything but bone:
+            # reaching air without crossing bone means the head is open there
+            path = ic.copy()
+            for _ in range(reach):
+                moved = np.zeros_like(path)
+                if sign > 0:
+                    moved[:, :, 1:] = path[:, :, :-1]
+                else:
+                    moved[:, :, :-1] = path[:, :, 1:]
+                counts[end] += int(np.count_nonzero(moved & air))
+                path = moved & soft & ~ic
+    out = {}
+    for name, n in zip(names, counts, strict=True):
+        if n * px_cm2 >= CUT_AREA_CM2:
+            out[name] = round(n * px_cm2, 1)
+    return out
 
 
 def _strided(mask_or_hu: NDArray, affine: NDArray, grid_mm: float) -> tuple[NDArray, NDArray]:
@@ -190,14 +257,35 @@ def _outside(name: str, value: float | None, lo: float, hi: float, unit: str) ->
     return None
 
 
-def review_reasons(qc: dict[str, Any]) -> list[str]:
-    """Plain-language reasons why a CT result needs review (empty list: all checks pass)."""
+def _cut_reasons(cut: dict[str, float], coverage: float | None) -> list[str]:
+    out = []
+    for end, area in cut.items():
+        if end == "top" and (coverage or 0.0) < MAX_COVERAGE_IF_CUT:
+            continue  # covered by the template extrapolation (the paper's orbital-roof slab)
+        where = "last" if end in ("top", "last slice") else "first"
+        msg = (f"scan cut off at the {end}: intracranial tissue over {area:g} cm2 at its "
+               f"{where} slice or bordering air towards it")
+        if end == "top":
+            msg += (f", yet the registered template lies inside the field of view (coverage "
+                    f"{coverage:g}): the coverage and the extrapolated intracranial volume "
+                    f"are wrong")
+        else:
+            msg += " (the posterior fossa and its arteries may be outside the field of view)"
+        out.append(msg)
+    return out
+
+
+def review_reasons(qc: dict[str, Any], cut: dict[str, float] | None = None) -> list[str]:
+    """Plain-language reasons why a CT result needs review (empty list: all checks pass).
+
+    ``cut``: :func:`cut_ends` of the CT (ends of the scan that cut through the head)."""
     out = [
         _outside("air", qc["qc_air_hu"], *AIR_HU_RANGE, "HU"),
         _outside("brain", qc["qc_brain_hu"], *BRAIN_HU_RANGE, "HU"),
         _outside("CSF", qc["qc_csf_hu"], *CSF_HU_RANGE, "HU"),
     ]
     cov = qc["qc_intracranial_coverage"]
+    out += _cut_reasons(cut or {}, cov)
     if cov is None or cov < MIN_COVERAGE:
         out.append(f"intracranial coverage {cov} below {MIN_COVERAGE:g} of the template "
                    f"(arteries may be outside the field of view)")
@@ -224,10 +312,12 @@ def review_reasons(qc: dict[str, Any]) -> list[str]:
     return [r for r in out if r]
 
 
-def apply_qc(measures: dict[str, Any], qc: dict[str, Any]) -> dict[str, Any]:
-    """``measures`` with the QC fields added; status ``review`` with the reasons if any."""
+def apply_qc(measures: dict[str, Any], qc: dict[str, Any],
+             cut: dict[str, float] | None = None) -> dict[str, Any]:
+    """``measures`` with the QC fields added; status ``review`` with the reasons if any
+    (``cut``: :func:`cut_ends`)."""
     out = {**measures, **qc}
-    reasons = review_reasons(qc)
+    reasons = review_reasons(qc, cut)
     if reasons and out.get("status") == "ok":
         out["status"] = "review"
         out["reason"] = "; ".join(reasons)

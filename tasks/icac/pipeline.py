@@ -42,7 +42,7 @@ def quantify_ct(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
     Raises :class:`tasks.icac.headmask.DegenerateImageError` for images that are not a head CT.
     """
     from tasks.icac.calcium import measure_icac, segment_calcium
-    from tasks.icac.ctqc import apply_qc, qc_metrics
+    from tasks.icac.ctqc import apply_qc, cut_ends, qc_metrics
     from tasks.icac.headmask import check_ct, intracranial_mask, skull_mask
     from tasks.icac.regions import artery_regions, map_centrelines
     from tasks.icac.registration import register_to_template, transform_to_matrix
@@ -55,5 +55,6 @@ def quantify_ct(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
     regions = artery_regions(hu.shape, affine, lines, region_radius_mm)
     calcium = segment_calcium(hu, spacing, regions, skull)
     measures = measure_icac(hu, spacing, affine, calcium, lines, skull=skull)
-    measures = apply_qc(measures, qc_metrics(hu, spacing, affine, ic, m, sidecar))
+    measures = apply_qc(measures, qc_metrics(hu, spacing, affine, ic, m, sidecar),
+                        cut_ends(ic, affine, hu))
     return ICACResult(measures, calcium, regions, ic, skull, m, lines)

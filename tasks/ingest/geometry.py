@@ -15,7 +15,8 @@ world geometry is wrong). For every converted DICOM series:
 A gantry-tilted series (slice positions stepping off the slice normal by more than
 :data:`TILT_MIN_DEG`) cannot be a plain voxel grid: its uncorrected stack is checked with the
 in-plane shear allowed, its true sheared affine is built from the DICOM positions, and it is
-resampled here to an orthogonal grid (trilinear, :func:`resample_sheared`); the sidecar says so.
+resampled here to an orthogonal grid (trilinear, :func:`resample_sheared`); the sidecar says so
+and records the tilt as ``GantryDetectorTilt`` (degrees) when dcm2niix did not.
 
 Tolerances: 0.5 degree and 0.1 voxel are well below anything a measurement would notice
 (1 mm CT slices: 0.1 mm) and well above the float32 rounding of a NIfTI sform.
@@ -191,6 +192,16 @@ def _resampled_dtype(res: np.ndarray, scaled: np.ndarray) -> np.ndarray:
     return res.astype(np.float32)
 
 
+def _tilt_field(sidecar: dict, tilt_deg: float) -> dict:
+    """``GantryDetectorTilt`` (degrees, as DICOM 0018,1120) for the sidecar: dcm2niix's value
+    when it wrote one, else the tilt computed from ImageOrientationPatient and the slice
+    positions (:meth:`DicomGeometry.tilt_deg`), so the CT QC sees the tilt of a stack that
+    was resampled to an orthogonal grid (its affine no longer shows the shear)."""
+    if sidecar.get("GantryDetectorTilt") is not None:
+        return {}
+    return {"GantryDetectorTilt": round(float(tilt_deg), 2)}
+
+
 def verify_converted(geom: DicomGeometry | None, out, work) -> object:
     """``out`` (a :class:`tasks.ingest.convert.Converted`) checked against ``geom``: the same,
     the uncorrected output, a resampled copy (tilt) -- each with ``GeometryCheck`` (and
@@ -210,7 +221,8 @@ def verify_converted(geom: DicomGeometry | None, out, work) -> object:
             aff, shape = read_nifti_geometry(path)
             problem = check(aff, shape, geom)
             if problem is None:
-                return Converted(path, {**out.sidecar, "GeometryCheck": "passed"}, out.plain)
+                return Converted(path, {**out.sidecar, **_tilt_field(out.sidecar, tilt),
+                                        "GeometryCheck": "passed"}, out.plain)
             problems.append(problem)
         return f"geometry check failed: {problems[0]}"
     plain = candidates[-1]  # dcm2niix's uncorrected stack (its tilt correction not trusted)
@@ -232,7 +244,7 @@ def verify_converted(geom: DicomGeometry | None, out, work) -> object:
     dest.parent.mkdir(parents=True, exist_ok=True)
     nib.save(new, str(dest))
     return Converted(dest, {
-        **out.sidecar, "GeometryCheck": f"passed as a sheared stack (gantry tilt {tilt:.2f} "
-                                        "degrees)",
+        **out.sidecar, **_tilt_field(out.sidecar, tilt),
+        "GeometryCheck": f"passed as a sheared stack (gantry tilt {tilt:.2f} degrees)",
         "ResampledBy": "calcisvd: sheared slices (from ImagePositionPatient) resampled to an "
                        "orthogonal grid along the slice normal, trilinear"}, out.plain)

@@ -194,7 +194,7 @@ class MeasureICAC(SimpleInterface):
 
         from tasks.icac.calcium import measure_icac
         from tasks.icac.ctio import load_ct, load_label, load_sidecar
-        from tasks.icac.ctqc import apply_qc, qc_metrics
+        from tasks.icac.ctqc import apply_qc, cut_ends, qc_metrics
 
         ct = load_ct(self.inputs.ct_file)
         skull = (load_label(self.inputs.skull_mask) > 0
@@ -204,10 +204,10 @@ class MeasureICAC(SimpleInterface):
         if isdefined(self.inputs.intracranial_mask) and isdefined(self.inputs.transform):
             mat = np.asarray(json.loads(Path(self.inputs.transform).read_text())
                              ["ct_to_template"])
-            qc = qc_metrics(ct.hu, ct.spacing, ct.affine,
-                            load_label(self.inputs.intracranial_mask) > 0, mat,
+            ic = load_label(self.inputs.intracranial_mask) > 0
+            qc = qc_metrics(ct.hu, ct.spacing, ct.affine, ic, mat,
                             load_sidecar(self.inputs.ct_file))
-            m = apply_qc(m, qc)
+            m = apply_qc(m, qc, cut_ends(ic, ct.affine, ct.hu))
         if isdefined(self.inputs.iqms_json):
             m["iqms"] = json.loads(Path(self.inputs.iqms_json).read_text())
         out = _out("icac_measures.json")

@@ -7,8 +7,9 @@ import datetime as dt
 import nibabel as nib
 import numpy as np
 import pydicom
+import pytest
 
-from tasks.ingest.geometry import DicomGeometry, check
+from tasks.ingest.geometry import DicomGeometry, _tilt_field, check
 from tasks.ingest.pipeline import run_ingest
 from tests.ingest.dicomgen import Patient, write_series
 from tests.ingest.ingest_fixtures import make_settings
@@ -57,6 +58,8 @@ def test_tilted_series_resampled_with_correct_world_geometry(tmp_path):
 
     side = json.loads(ct.with_name(ct.name.replace(".nii.gz", ".json")).read_text())
     assert "gantry tilt 16.50" in side["GeometryCheck"] and "resampled" in side["ResampledBy"]
+    # the tilt as a number (DICOM 0018,1120): the resampled affine no longer shows it
+    assert side["GantryDetectorTilt"] == pytest.approx(16.5, abs=0.05)
     truth = _world_centroid_dicom(files)
     got = _world_centroid_nifti(str(ct))
     # within a quarter voxel (2 mm); dcm2niix's uncorrected stack puts this block 2.8 mm off
@@ -96,6 +99,7 @@ def test_untilted_series_passes_and_says_so(tmp_path):
 
     side = json.loads(ct.with_name(ct.name.replace(".nii.gz", ".json")).read_text())
     assert side["GeometryCheck"] == "passed" and "ResampledBy" not in side
+    assert side["GantryDetectorTilt"] == pytest.approx(0.0, abs=0.01)
     assert np.linalg.norm(_world_centroid_nifti(str(ct)) - _world_centroid_dicom(files)) < 0.5
 
 
@@ -115,3 +119,8 @@ def test_check_catches_wrong_affines():
     rotated[:2, :2] = [[-0.94, -0.34], [0.34, -0.94]]  # 20 degrees in plane
     assert "orientation" in check(rotated, (8, 8, 5), geom)
     assert "slices" in check(good, (8, 8, 6), geom)
+
+
+def test_tilt_field_keeps_a_converter_value_else_the_geometric_tilt():
+    assert _tilt_field({}, 16.4987) == {"GantryDetectorTilt": 16.5}
+    assert _tilt_field({"GantryDetectorTilt": 15.0}, 16.5) == {}

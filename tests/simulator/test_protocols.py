@@ -145,3 +145,33 @@ def test_skull_stripped_flair_only():
     fl, _ = s.images["FLAIR"]
     assert (fl == 0).mean() > 0.3  # everything outside the brain is zero
     assert s.truth["protocol"]["skull_stripped"] is True
+
+
+def _head_top_template_z(img: np.ndarray, aff: np.ndarray, world_from_mni, thr: float) -> float:
+    """Highest template z (mm) of the voxels of ``img`` above ``thr``."""
+    ijk = np.argwhere(img > thr)
+    xyz = ijk @ np.asarray(aff)[:3, :3].T + np.asarray(aff)[:3, 3]
+    m = np.linalg.inv(np.asarray(world_from_mni, float))
+    return float((xyz @ m[:3, :3].T + m[:3, 3])[:, 2].max())
+
+
+@pytest.mark.parametrize("name", ["ct_tilt", "ct_clinical"])
+def test_tilted_ct_covers_the_whole_head_skull_base_to_vertex(name):
+    """A tilted protocol's CT reaches the vertex (as high as the MR, which covers the whole
+    head), its first and last slices are air (the scan is not cut off), and the skull base
+    stays in it; the paper's CT stops at the orbital roof slab."""
+    from simulator.render import render_session
+
+    s = render_session(seed=5, resolution_mm=4.0, protocol=name)
+    hu, aff = s.images["ct"]
+    fl, faff = s.images["FLAIR"]
+    poses = s.meta["poses_world_from_mni"]
+    assert protocols.get(name).ct_whole_head
+    top_ct = _head_top_template_z(hu, aff, poses["ct"], -500.0)
+    top_mr = _head_top_template_z(fl, faff, poses["FLAIR"], 0.1 * float(fl.max()))
+    assert top_ct >= top_mr - 8.0
+    assert not (hu[..., 0] > -500).any() and not (hu[..., -1] > -500).any()
+    paper = render_session(seed=5, resolution_mm=4.0, protocol="paper")
+    p_hu, p_aff = paper.images["ct"]
+    assert _head_top_template_z(p_hu, p_aff, paper.meta["poses_world_from_mni"]["ct"],
+                                -500.0) < top_mr - 30.0

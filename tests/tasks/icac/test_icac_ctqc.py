@@ -206,3 +206,52 @@ def test_water_phantom_never_ok(shell):
 @pytest.mark.slow
 def test_torso_never_ok():
     assert _status_or_failure(_torso(), 4.0) in ("failed", "review")
+
+
+def _ball_head(cut_top: int | None = None, flip: bool = False):
+    """A 2 mm head: intracranial ball (r 60 mm) in a bone shell (6 mm) in air; ``cut_top``
+    keeps only the slices below it (a slab ending in the brain)."""
+    n = 80
+    g = (np.indices((n, n, n)) - (n - 1) / 2) * 2.0
+    r = np.sqrt((g ** 2).sum(0))
+    hu = np.full((n, n, n), -1000.0, np.float32)
+    hu[r < 66] = 1000.0
+    hu[r < 60] = 30.0
+    ic = r < 58
+    if cut_top is not None:
+        hu, ic = hu[:, :, :cut_top], ic[:, :, :cut_top]
+    aff = np.diag([2.0, 2.0, 2.0, 1.0])
+    if flip:  # slices stored top to bottom
+        hu, ic = hu[:, :, ::-1], ic[:, :, ::-1]
+        aff[2, 2] = -2.0
+    return hu, ic, aff
+
+
+def test_cut_ends_finds_a_slab_ending_in_the_head():
+    hu, ic, aff = _ball_head()
+    assert ctqc.cut_ends(ic, aff, hu) == {}  # skull to vertex: complete
+    hu, ic, aff = _ball_head(cut_top=50)
+    cut = ctqc.cut_ends(ic, aff, hu)
+    assert set(cut) == {"top"} and cut["top"] > 80.0  # a slice through the brain
+    hu, ic, aff = _ball_head(cut_top=50, flip=True)
+    assert set(ctqc.cut_ends(ic, aff, hu)) == {"top"}
+    # the missing part filled with air (the grid goes on): still open towards the top
+    hu, ic, aff = _ball_head()
+    hu[:, :, 50:] = -1000.0
+    ic[:, :, 50:] = False
+    assert set(ctqc.cut_ends(ic, aff, hu)) == {"top"}
+
+
+@pytest.mark.parametrize(("cut", "coverage", "words"), [
+    ({"top": 120.0}, 1.0, "scan cut off at the top: intracranial tissue over 120 cm2"),
+    ({"top": 120.0}, 0.78, None),  # the paper's slab above the orbital roof: extrapolated
+    ({"bottom": 40.0}, 0.9, "scan cut off at the bottom"),
+])
+def test_cut_scan_is_a_review_reason(cut, coverage, words):
+    qc = _qc(qc_intracranial_coverage=coverage, qc_intracranial_volume_ml=1500.0 * coverage)
+    reasons = ctqc.review_reasons(qc, cut)
+    if words is None:
+        assert reasons == []
+    else:
+        assert len(reasons) == 1 and words in reasons[0], reasons
+        assert ctqc.apply_qc({"status": "ok", "reason": None}, qc, cut)["status"] == "review"
