@@ -34,7 +34,6 @@ import random
 import re
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -74,24 +73,6 @@ def _cli(home: Path, *argv: str, timeout: float = 3600) -> subprocess.CompletedP
     return subprocess.run(cli_command(*argv, "--home", str(home)), cwd=CODE["root"],
                           env=_env(home), capture_output=True, text=True, timeout=timeout,
                           check=False)
-
-
-def _spawn(home: Path, *argv: str) -> subprocess.Popen:
-    from tests.robustness.helpers import cli_command
-
-    return subprocess.Popen(cli_command(*argv, "--home", str(home)), cwd=CODE["root"],
-                            env=_env(home), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def _kill_after(proc: subprocess.Popen, delay: float) -> bool:
-    """SIGKILL the process group after ``delay`` s; True if it was still running."""
-    time.sleep(delay)
-    alive = proc.poll() is None
-    if alive:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
-    return alive
 
 
 # ---- part 1 ----------------------------------------------------------------------------------
@@ -309,8 +290,18 @@ def build_reference(home: Path, subjects: int, seed: int, resolution: float) -> 
     return ingest_s
 
 
-#: analyze options of the kill runs (small resampling counts: the run is short, still real)
-ANALYZE_ARGS = ("--n-boot", "200", "--n-perm", "199")
+#: events (log lines + new paths) one drop folder adds to an idle ingest: one PACS export of
+#: the simulator (3 subjects, 4 mm) gave 43 and 44 events against 19 for an idle run
+#: (measured 2026-12-04); a run that ends sooner lowers the span (bench/killpoints.py)
+INGEST_EVENTS_PER_FOLDER = 25
+#: events of a quantify run of one session before it finishes: ~175 paths per session under
+#: var/work and derivatives (1061 for 6 sessions, 3 subjects, 4 mm, measured 2026-12-04)
+QUANTIFY_SPAN = 150
+
+#: analyze options of the kill runs (small resampling counts: the run is short, still real;
+#: review sessions kept: at 4 mm every session of the small cohort is `review`, and without
+#: them there is nothing to analyse, 2026-12-04)
+ANALYZE_ARGS = ("--n-boot", "200", "--n-perm", "199", "--include-review")
 
 
 def _timed(home: Path, *argv: str) -> float:
@@ -324,9 +315,7 @@ def report_tables(settings) -> dict[str, str] | None:
     latest = Path(settings.reports_dir) / "latest"
     if not latest.exists():
         return None
-    # truth_* tables need the simulator's truth, which only the reference home has
-    return {p.name: p.read_text() for p in sorted(latest.resolve().glob("*.csv"))
-            if not p.name.startswith("truth_")}
+    return {p.name: p.read_text() for p in sorted(latest.resolve().glob("*.csv"))}
 
 
 def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requantify: int,
@@ -343,7 +332,8 @@ def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requan
     killed at 20-90% of a timed restore. Analyze: ``--force`` runs killed at 20-90% of a timed
     run. Only kills that hit a running process are counted as kill points.
     """
-    from tests.robustness.helpers import make_settings
+    from bench.killpoints import StageKiller, by_phase, run_until, stage_dirs
+    from tests.robustness.helpers import cli_command, make_settings
 
     rnd = random.Random(seed)
     ref = make_settings(reference)
@@ -354,61 +344,81 @@ def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requan
     (home / "drop").mkdir(parents=True)
     (home / "secrets").mkdir(parents=True)
     shutil.copy2(ref.pseudonym_key_path, home / "secrets" / "pseudonym.key")
+    if Path(ref.truth_dir).is_dir():  # the simulator's output, like the drop: same inputs
+        shutil.copytree(ref.truth_dir, home / Path(ref.truth_dir).name)
     settings = make_settings(home)
     points: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
+    spans: dict[str, int] = {}
+    logs = root / "kill-logs"
+    runs = iter(range(10_000))
 
-    def kill(stage: str, lo: float, hi: float, *argv: str) -> None:
-        delay = round(rnd.uniform(lo, hi), 2)
-        alive = _kill_after(_spawn(home, *stage.split(), *argv), delay)
-        points.append({"stage": stage, "delay_s": delay, "killed_while_running": alive})
+    def run(stage: str, argv: tuple[str, ...], target: int | None, jitter: float = 0.0):
+        log = logs / f"{next(runs):03d}-{stage.replace(' ', '-')}.log"
+        return run_until(cli_command(*stage.split(), *argv, "--home", str(home)),
+                         cwd=CODE["root"], env=_env(home), log=log,
+                         dirs=stage_dirs(settings, stage), target=target, jitter=jitter)
 
-    # ---- ingest: fresh input before each group of kills
-    # the first run of a home pays one-off costs (50 s vs < 30 s in the 2026-12-04 run, when
-    # no ingest kill hit): the window is drawn from a second, warm idle run
-    timings["ingest_first"] = _timed(home, "ingest", "--no-prefect")
-    timings["ingest_idle"] = _timed(home, "ingest", "--no-prefect")
+    def calibrate(stage: str, *argv: str) -> int:
+        """An uninterrupted run: its seconds and event count (the span targets are drawn in)."""
+        r = run(stage, argv, None)
+        if r["returncode"] not in (OK_INGEST if stage == "ingest" else (0,)):
+            raise RuntimeError(f"{stage} failed ({r['returncode']}): {r['phase']}")
+        timings[stage] = r["seconds"]
+        spans[stage] = r["events"]
+        return r["events"]
+
+    def killer(stage: str, span: int) -> StageKiller:
+        return StageKiller(stage, span, rnd, points)
+
+    def attempt(stage: str, *argv: str):
+        return lambda target, jitter: run(stage, argv, target, jitter)
+
+    # ---- ingest: fresh input (one drop folder) before each group of kills; the span of a
+    # group is an idle run's events plus the reference ingest's per-folder share
+    idle = calibrate("ingest", "--no-prefect")
     folders = sorted(p.name for p in ref.drop_dir.iterdir())
     per_folder = max(1, -(-kills["ingest"] // len(folders)))
-    work = max(1.0, ((ingest_s or 20.0) - timings["ingest_idle"]) / len(folders))
-    lo, hi = 0.6 * timings["ingest_idle"], timings["ingest_idle"] + 0.9 * work
     for name in folders:
         src = ref.drop_dir / name
         if src.is_dir():
             shutil.copytree(src, settings.drop_dir / name, symlinks=True)
         else:
             shutil.copy2(src, settings.drop_dir / name)
-        for _ in range(per_folder):
-            kill("ingest", lo, hi, "--no-prefect")
+        killer("ingest", idle + INGEST_EVENTS_PER_FOLDER).until(
+            per_folder, 2 * per_folder, attempt("ingest", "--no-prefect"))
     _require(_cli(home, "ingest", "--no-prefect"), "ingest rerun")
     after_ingest = snapshot(settings)
-    # ---- quantify: reference derivatives for all but `requantify` sessions
+    # ---- quantify: reference derivatives for all but `requantify` sessions, one more
+    # session's derivatives deleted before each attempt (a killed run may have finished one)
     shutil.copytree(ref.derivatives_dir, settings.derivatives_dir)
     sessions = sorted(settings.derivatives_dir.glob("sub-*/ses-*"))
     redo = rnd.sample(sessions, min(requantify, len(sessions)))
     for ses in redo:
         shutil.rmtree(ses)
-    for _ in range(kills["quantify"]):
-        extra = rnd.choice(sessions)  # a killed run may have finished its session: add work
+
+    def more_work() -> None:
+        extra = rnd.choice(sessions)
         shutil.rmtree(extra, ignore_errors=True)
         redo.append(extra)
-        kill("quantify", 10.0, 30.0, "--n-procs", "1")
+
+    killer("quantify", QUANTIFY_SPAN).until(kills["quantify"], 2 * kills["quantify"],
+                                            attempt("quantify", "--n-procs", "1"), more_work)
     _require(_cli(home, "quantify", "--n-procs", "1"), "quantify rerun")
-    # ---- load and validate
-    for _ in range(kills["load"]):
-        kill("load", 2.0, 12.0, "--no-flow")
-    _require(_cli(home, "load", "--no-flow"), "load rerun")
-    for _ in range(kills.get("validate", 0)):
-        kill("validate", 1.0, 6.0, "--no-flow")
-    _require(_cli(home, "validate", "--no-flow"), "validate rerun")
+    # ---- load and validate (each always has work: a load restages, validate revalidates)
+    for stage, n in (("load", kills["load"]), ("validate", kills.get("validate", 0))):
+        if n:
+            span = calibrate(stage, "--no-flow")
+            killer(stage, span).until(n, 2 * n, attempt(stage, "--no-flow"))
+        _require(_cli(home, stage, "--no-flow"), f"{stage} rerun")
     # ---- warehouse restore of a truncated file
     restore: dict[str, Any] = {}
     if kills.get("restore"):
-        timings["restore"] = _timed(home, "warehouse", "restore", "--force")
+        span = calibrate("warehouse restore", "--force")
         wh = Path(settings.warehouse_path)
         os.truncate(wh, wh.stat().st_size // 3)
-        for _ in range(kills["restore"]):
-            kill("warehouse restore", 0.2 * timings["restore"], 0.9 * timings["restore"])
+        killer("warehouse restore", span).until(kills["restore"], 2 * kills["restore"],
+                                                attempt("warehouse restore"))
         proc = _cli(home, "warehouse", "check")
         restore["damaged_after_kills"] = proc.returncode == 1
         _require(_cli(home, "warehouse", "restore"), "warehouse restore rerun")
@@ -422,13 +432,13 @@ def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requan
             analyze["not_run"] = ("reference analyze failed: "
                                   + (proc.stderr.strip().splitlines() or [""])[-1][:300])
         else:
-            timings["analyze"] = _timed(home, "analyze", *ANALYZE_ARGS, "--force")
-            for _ in range(kills["analyze"]):
-                kill("analyze", 0.2 * timings["analyze"], 0.9 * timings["analyze"],
-                     *ANALYZE_ARGS, "--force")
+            span = calibrate("analyze", *ANALYZE_ARGS, "--force")
+            killer("analyze", span).until(kills["analyze"], 2 * kills["analyze"],
+                                          attempt("analyze", *ANALYZE_ARGS, "--force"))
             _require(_cli(home, "analyze", *ANALYZE_ARGS), "analyze rerun")
             mine, theirs = report_tables(settings), report_tables(ref)
             analyze["tables"] = len(theirs or {})
+            analyze["truth_tables"] = sorted(k for k in theirs or {} if k.startswith("truth_"))
             analyze["tables_differing"] = sorted(
                 k for k in set(mine or {}) | set(theirs or {})
                 if (mine or {}).get(k) != (theirs or {}).get(k))
@@ -450,11 +460,16 @@ def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requan
         "kill_points_by_stage": {st: sum(p["killed_while_running"] for p in points
                                          if p["stage"] == st) for st in stages},
         "kill_attempts": points,
-        "ingest_folders": folders, "ingest_kill_window_s": [round(lo, 2), round(hi, 2)],
-        "stage_seconds": {k: round(v, 1) for k, v in timings.items()},
+        "kill_points_by_phase": by_phase(points),
+        "kill_points_alive_check": "SIGKILL sent only while the command was running",
+        "ingest_folders": folders,
+        "calibration": {k: {"seconds": round(timings[k], 1), "events": spans[k]}
+                        for k in timings},
         "requantified_sessions": len(set(redo)),
         "bids_equal_after_ingest_rerun": after_ingest["bids"] == ref_snap["bids"],
         "bids_equal": final["bids"] == ref_snap["bids"],
+        "reid_map_equal": (Path(settings.reid_map_path).read_bytes()
+                           == Path(ref.reid_map_path).read_bytes()),
         "measures_equal": final["measures"] == ref_snap["measures"],
         "warehouse_equal": final.get("warehouse") == ref_snap.get("warehouse"),
         "reference_changed_by_code_edits": ref_before != ref_snap.get("warehouse"),
@@ -490,8 +505,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=20261126)
     p.add_argument("--subjects", type=int, default=3)
     p.add_argument("--resolution", type=float, default=4.0)
-    p.add_argument("--kills", default="28,8,12,10,6,4",
-                   help="kill attempts: ingest,quantify,load[,validate[,restore[,analyze]]]")
+    p.add_argument("--kills", default="14,8,10,8,6,8",
+                   help="kill points wanted (each stage tries at most twice as many): "
+                        "ingest,quantify,load[,validate[,restore[,analyze]]]")
     p.add_argument("--requantify", type=int, default=1,
                    help="sessions whose derivatives the quantify kills work on")
     p.add_argument("--reference", type=Path, default=None,

@@ -1,0 +1,53 @@
+"""bench/killpoints.py: kills triggered by observed progress hit a live process, counted only
+then; a run that ends before its target lowers the next draws."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+from bench.killpoints import StageKiller, by_phase, phase_key, run_until
+
+#: a command that logs a line and writes a file every 0.2 s for ``n`` steps, then exits 0
+STEPS = ("import sys, time, pathlib\n"
+         "d = pathlib.Path(sys.argv[1]); n = int(sys.argv[2])\n"
+         "for i in range(n):\n"
+         "    print(f'step {i} of sub-ab12_ses-M00', flush=True)\n"
+         "    (d / f'f{i}').write_text('x'); time.sleep(0.2)\n")
+
+
+def _run(tmp_path: Path, n: int, target: int | None, name: str) -> dict:
+    out = tmp_path / name
+    out.mkdir()
+    return run_until([sys.executable, "-c", STEPS, str(out), str(n)], cwd=tmp_path, env={},
+                     log=tmp_path / f"{name}.log", dirs=[out], target=target, jitter=0.05)
+
+
+def test_kill_at_an_event_hits_the_running_process(tmp_path):
+    r = _run(tmp_path, 20, 6, "a")
+    assert r["killed_while_running"] and r["returncode"] == -9
+    assert 6 <= r["events"] < 40  # 20 lines + 20 files when it is not killed
+    assert r["phase"].startswith("step ")
+    full = _run(tmp_path, 3, None, "b")
+    assert not full["killed_while_running"] and full["returncode"] == 0
+    assert full["events"] == 6
+
+
+def test_a_run_ending_before_its_target_is_no_kill_point_and_lowers_the_span(tmp_path):
+    points: list[dict] = []
+    killer = StageKiller("demo", 100, random.Random(1), points)
+    n = iter(range(100))
+    got = killer.until(2, 6, lambda target, jitter: _run(tmp_path, 3, target, f"r{next(n)}"))
+    misses = [p for p in points if not p["killed_while_running"]]
+    assert misses and all(p["returncode"] == 0 for p in misses)
+    assert killer.span == 6  # the events of a whole 3-step run
+    assert got == 2 and sum(p["killed_while_running"] for p in points) == 2
+    phases = by_phase(points)["demo"]
+    assert sum(phases.values()) == 2 and all(k.startswith("step # of <session>") for k in phases)
+
+
+def test_phase_key_drops_ids_and_numbers():
+    assert phase_key("calcisvd.ingest: sub-c63c70b4a8_ses-M00: FLAIR,T1w") == \
+        "calcisvd.ingest: <session>: FLAIR,T#w"
+    assert phase_key("") == "(start-up: no output yet)"
