@@ -4,8 +4,10 @@ A command runs in its own process group with its output in a log file. Its progr
 count of events: log lines written plus paths that appeared (and were seen by a 0.1 s poll)
 under the folders its stage writes to. A kill point draws a target event count and a small
 jitter; the group is SIGKILLed as soon as the count reaches the target and the jitter has
-passed. A point counts only when the command was still running at that moment; the log line
-last written (ids left as they are: pseudonyms, never PHI) says where in its stage it was.
+passed. A point counts only when the command was still running at that moment and had not yet
+printed its result (un-stamped output after the log lines: it was only shutting down); the
+log line last written (ids left as they are: pseudonyms, never PHI) says where in its stage
+it was. Printed result lines are not events, so targets fall inside the work.
 
 When a command exits before the drawn target, the next draw is bounded by the events that
 command emitted (it had less to do than the calibration run): the kills adapt to the work
@@ -29,6 +31,11 @@ POLL_S = 0.1
 #: the jitter after the target event is drawn in [0, JITTER_S) s: kills land between events
 JITTER_S = 0.4
 
+#: a log line (time-stamped: calcisvd, Prefect, Nipype); the other output is the command's
+#: printed result, written when its work is done
+_LOGGED = re.compile(r"^\s*\d")
+#: un-stamped lines that are not a result (Prefect's start-up hint)
+_NOT_RESULT = re.compile(r"^See https://docs\.prefect\.io")
 _STAMP = re.compile(r"^[\d:. ]+(\|\s*)?(INFO|WARNING|ERROR|DEBUG)?\s*(\|\s*)?")
 
 
@@ -58,6 +65,7 @@ class Progress:
     seen: set[str] = field(default_factory=set)
     lines: int = 0
     last_line: str = ""
+    result_shown: bool = False
 
     def __post_init__(self) -> None:
         self.base = set(self._paths())
@@ -78,9 +86,10 @@ class Progress:
         except OSError:
             text = ""
         rows = [r for r in text.splitlines() if r.strip()]
-        self.lines = len(rows)
+        self.lines = sum(bool(_LOGGED.match(r)) for r in rows)
         if rows:
             self.last_line = _STAMP.sub("", rows[-1]).strip()[:120]
+            self.result_shown = not _LOGGED.match(rows[-1]) and not _NOT_RESULT.search(rows[-1])
         self.seen |= set(self._paths()) - self.base
         return self.lines + len(self.seen)
 
@@ -116,6 +125,7 @@ def run_until(cmd: list[str], *, cwd: Path, env: dict[str, str], log: Path,
     events = prog.poll()
     return {"target_event": target, "jitter_s": round(jitter, 2), "events": events,
             "killed_while_running": killed, "returncode": proc.returncode,
+            "killed_while_working": killed and not prog.result_shown,
             "phase": prog.last_line, "seconds": round(time.perf_counter() - t0, 2)}
 
 
@@ -129,10 +139,10 @@ def phase_key(line: str) -> str:
 
 
 def by_phase(points: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """stage -> phase -> kill points (killed while running) there."""
+    """stage -> phase -> kill points (killed while working) there."""
     out: dict[str, dict[str, int]] = {}
     for p in points:
-        if p["killed_while_running"]:
+        if p["killed_while_working"]:
             phases = out.setdefault(p["stage"], {})
             key = phase_key(p["phase"])
             phases[key] = phases.get(key, 0) + 1
@@ -158,10 +168,10 @@ class StageKiller:
     def attempt(self, run: Callable[[int, float], dict[str, Any]]) -> bool:
         target, jitter = self.draw()
         r = run(target, jitter)
-        if not r["killed_while_running"]:
+        if not r["killed_while_working"]:
             self.span = max(2, min(self.span, r["events"]))
         self.points.append({"stage": self.stage, **r})
-        return r["killed_while_running"]
+        return r["killed_while_working"]
 
     def until(self, hits: int, max_attempts: int, run: Callable[[int, float], dict[str, Any]],
               before: Callable[[], None] | None = None) -> int:

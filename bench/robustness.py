@@ -455,13 +455,16 @@ def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requan
     stages = list(dict.fromkeys(p["stage"] for p in points))
     return {
         "reference_home": str(reference), "killed_home": str(home),
-        "kill_points": sum(p["killed_while_running"] for p in points),
+        "kill_points": sum(p["killed_while_working"] for p in points),
+        "killed_after_result_printed": sum(p["killed_while_running"]
+                                           and not p["killed_while_working"] for p in points),
         "kill_attempts_total": len(points),
-        "kill_points_by_stage": {st: sum(p["killed_while_running"] for p in points
+        "kill_points_by_stage": {st: sum(p["killed_while_working"] for p in points
                                          if p["stage"] == st) for st in stages},
         "kill_attempts": points,
         "kill_points_by_phase": by_phase(points),
-        "kill_points_alive_check": "SIGKILL sent only while the command was running",
+        "kill_points_alive_check": "a kill point: SIGKILL sent while the command ran and "
+                                   "before it printed its result",
         "ingest_folders": folders,
         "calibration": {k: {"seconds": round(timings[k], 1), "events": spans[k]}
                         for k in timings},

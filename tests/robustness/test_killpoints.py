@@ -9,29 +9,35 @@ from pathlib import Path
 
 from bench.killpoints import StageKiller, by_phase, phase_key, run_until
 
-#: a command that logs a line and writes a file every 0.2 s for ``n`` steps, then exits 0
+#: a command that logs a line and writes a file every 0.2 s for ``n`` steps, then prints its
+#: result and takes 1.5 s to exit
 STEPS = ("import sys, time, pathlib\n"
          "d = pathlib.Path(sys.argv[1]); n = int(sys.argv[2])\n"
          "for i in range(n):\n"
-         "    print(f'step {i} of sub-ab12_ses-M00', flush=True)\n"
-         "    (d / f'f{i}').write_text('x'); time.sleep(0.2)\n")
+         "    print(f'10:00:{i:02d} INFO step {i} of sub-ab12_ses-M00', flush=True)\n"
+         "    (d / f'f{i}').write_text('x'); time.sleep(0.2)\n"
+         "print('done: all steps', flush=True); time.sleep(1.5)\n")
 
 
-def _run(tmp_path: Path, n: int, target: int | None, name: str) -> dict:
+def _run(tmp_path: Path, n: int, target: int | None, name: str, jitter: float = 0.05) -> dict:
     out = tmp_path / name
     out.mkdir()
     return run_until([sys.executable, "-c", STEPS, str(out), str(n)], cwd=tmp_path, env={},
-                     log=tmp_path / f"{name}.log", dirs=[out], target=target, jitter=0.05)
+                     log=tmp_path / f"{name}.log", dirs=[out], target=target, jitter=jitter)
 
 
 def test_kill_at_an_event_hits_the_running_process(tmp_path):
     r = _run(tmp_path, 20, 6, "a")
-    assert r["killed_while_running"] and r["returncode"] == -9
+    assert r["killed_while_running"] and r["killed_while_working"] and r["returncode"] == -9
     assert 6 <= r["events"] < 40  # 20 lines + 20 files when it is not killed
     assert r["phase"].startswith("step ")
     full = _run(tmp_path, 3, None, "b")
     assert not full["killed_while_running"] and full["returncode"] == 0
-    assert full["events"] == 6
+    assert full["events"] == 6  # the printed result is no event
+    # the last event, then 0.7 s: it has printed its result and is exiting: no kill point
+    late = _run(tmp_path, 3, 6, "c", jitter=0.7)
+    assert late["killed_while_running"] and not late["killed_while_working"]
+    assert late["phase"] == "done: all steps"
 
 
 def test_a_run_ending_before_its_target_is_no_kill_point_and_lowers_the_span(tmp_path):
@@ -39,10 +45,11 @@ def test_a_run_ending_before_its_target_is_no_kill_point_and_lowers_the_span(tmp
     killer = StageKiller("demo", 100, random.Random(1), points)
     n = iter(range(100))
     got = killer.until(2, 6, lambda target, jitter: _run(tmp_path, 3, target, f"r{next(n)}"))
-    misses = [p for p in points if not p["killed_while_running"]]
-    assert misses and all(p["returncode"] == 0 for p in misses)
+    misses = [p for p in points if not p["killed_while_working"]]
+    assert misses and all(not p["killed_while_running"] or p["phase"].startswith("done")
+                          for p in misses)
     assert killer.span == 6  # the events of a whole 3-step run
-    assert got == 2 and sum(p["killed_while_running"] for p in points) == 2
+    assert got == 2 and sum(p["killed_while_working"] for p in points) == 2
     phases = by_phase(points)["demo"]
     assert sum(phases.values()) == 2 and all(k.startswith("step # of <session>") for k in phases)
 
