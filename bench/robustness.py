@@ -10,14 +10,20 @@ so that the other cases are still counted.
 
 Part 2, kill and converge, on a small simulated cohort (``calcisvd simulate --subjects 3
 --resolution 4`` by default): a reference home runs ingest, quantify and load once; a second
-home is killed with SIGKILL (the whole process group) at random moments of ingest, quantify
-and load, then each stage is rerun to completion. Compared: the BIDS tree hash (without
-derivatives), the sessions, the warehouse contents (curated tables ordered by key, run ids and
-load times left out), duplicate keys, partial files, staging leftovers. To keep the run short
-the quantify kills work on the derivatives of ``--requantify`` sessions plus one more session
-deleted before each attempt (the others are copied from the reference, as a rerun would find
-them up to date). ``--frozen-code`` runs every subprocess on a copy of the code (others edit
-the tree meanwhile); ``--code DIR --reference HOME`` reuse an earlier copy and its reference.
+home (the same drop, pseudonym key and simulator truth) is killed with SIGKILL (the whole
+process group) in ingest, quantify, load, validate, warehouse restore and analyze, then each
+stage is rerun to completion. The kills are triggered by observed progress
+(``bench/killpoints.py``: log lines and new files of the stage, a target drawn in the event
+span of an uninterrupted run), and a stage is killed until its ``--kills`` points landed (at
+most twice as many tries); a point counts only when the command was still working. Compared:
+the BIDS tree hash (without derivatives), the sessions, the re-identification map, the
+warehouse contents (curated tables ordered by key, run ids and load times left out), every
+CSV table of the report (``truth_*`` included), duplicate keys, partial files, staging
+leftovers. To keep the run short the quantify kills work on the derivatives of
+``--requantify`` sessions plus one more session deleted before each attempt (the others are
+copied from the reference, as a rerun would find them up to date). ``--frozen-code`` runs
+every subprocess on a copy of the code (others edit the tree meanwhile); ``--code DIR
+--reference HOME`` reuse an earlier copy and its reference.
 
 Part 3: ``calcisvd audit-phi`` on both homes.
 
@@ -320,17 +326,17 @@ def report_tables(settings) -> dict[str, str] | None:
 
 def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requantify: int,
                       seed: int, ingest_s: float | None = None) -> dict[str, Any]:
-    """Kill each stage at random moments, rerun, compare with the reference home.
+    """Kill each stage at moments drawn in its observed progress, rerun, compare with the
+    reference home.
 
     Ingest: the killed home's drop folder receives the reference drop one top-level folder
     (one PACS export, the clinical CSVs) at a time, and each folder's arrival is followed by
-    ``kills["ingest"] / folders`` killed ingests, so every kill has fresh input to interrupt;
-    the delays are drawn between 60% of an idle ingest (start-up, scan) and that plus 90% of
-    one folder's share of the reference ingest time. Quantify: the derivatives of
-    ``requantify`` sessions plus one more session per attempt are deleted first. Load and
-    validate always have work. Warehouse restore: the file is truncated, then restores are
-    killed at 20-90% of a timed restore. Analyze: ``--force`` runs killed at 20-90% of a timed
-    run. Only kills that hit a running process are counted as kill points.
+    killed ingests until ``kills["ingest"] / folders`` landed, so every kill has fresh input
+    to interrupt. Quantify: the derivatives of ``requantify`` sessions plus one more session
+    per attempt are deleted first. Load and validate always have work. Warehouse restore: the
+    file is truncated, then restores are killed. Analyze: ``--force`` runs are killed. Only
+    kills that hit a command still working are counted as kill points
+    (``bench/killpoints.py``).
     """
     from bench.killpoints import StageKiller, by_phase, run_until, stage_dirs
     from tests.robustness.helpers import cli_command, make_settings
