@@ -380,19 +380,38 @@ def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requan
     def attempt(stage: str, *argv: str):
         return lambda target, jitter: run(stage, argv, target, jitter)
 
-    # ---- ingest: fresh input (one drop folder) before each group of kills; the span of a
-    # group is an idle run's events plus the reference ingest's per-folder share
+    # ---- ingest: the drop arrives one folder at a time (the clinical CSVs with the first
+    # PACS export); the next folder arrives when an attempt found nothing left to interrupt
+    # (it ran to its end or printed its result), so every kill has input to interrupt; the
+    # span of a folder is an idle run's events plus INGEST_EVENTS_PER_FOLDER
     idle = calibrate("ingest", "--no-prefect")
     folders = sorted(p.name for p in ref.drop_dir.iterdir())
-    per_folder = max(1, -(-kills["ingest"] // len(folders)))
-    for name in folders:
-        src = ref.drop_dir / name
-        if src.is_dir():
-            shutil.copytree(src, settings.drop_dir / name, symlinks=True)
-        else:
-            shutil.copy2(src, settings.drop_dir / name)
-        killer("ingest", idle + INGEST_EVENTS_PER_FOLDER).until(
-            per_folder, 2 * per_folder, attempt("ingest", "--no-prefect"))
+    waiting = sorted(folders, key=lambda n: (n.startswith("pacs"), n))  # CSVs first
+    ingest = killer("ingest", idle + INGEST_EVENTS_PER_FOLDER)
+
+    def arrive() -> bool:
+        """Copy the next folder(s) of the drop; False when none is left."""
+        while waiting:
+            name = waiting.pop(0)
+            src = ref.drop_dir / name
+            if src.is_dir():
+                shutil.copytree(src, settings.drop_dir / name, symlinks=True)
+            else:
+                shutil.copy2(src, settings.drop_dir / name)
+            if name.startswith("pacs") or not waiting:
+                ingest.span = idle + INGEST_EVENTS_PER_FOLDER
+                return True
+        return False
+
+    def fresh_input() -> None:
+        mine = [p for p in points if p["stage"] == "ingest"]
+        if not mine or not mine[-1]["killed_while_working"]:
+            arrive()
+
+    ingest.until(kills["ingest"], 2 * kills["ingest"], attempt("ingest", "--no-prefect"),
+                 fresh_input)
+    while arrive():
+        pass
     _require(_cli(home, "ingest", "--no-prefect"), "ingest rerun")
     after_ingest = snapshot(settings)
     # ---- quantify: reference derivatives for all but `requantify` sessions, one more
