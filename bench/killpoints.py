@@ -5,9 +5,9 @@ count of events: log lines written plus paths that appeared (and were seen by a 
 under the folders its stage writes to. A kill point draws a target event count and a small
 jitter; the group is SIGKILLed as soon as the count reaches the target and the jitter has
 passed. A point counts only when the command was still running at that moment and had not yet
-printed its result (un-stamped output after the log lines: it was only shutting down); the
-log line last written (ids left as they are: pseudonyms, never PHI) says where in its stage
-it was. Printed result lines are not events, so targets fall inside the work.
+printed its result (:data:`_RESULT`: it was only reporting and exiting); the line last
+written (ids left as they are: pseudonyms, never PHI) says where in its stage it was. Only
+time-stamped log lines are events (not printed output), so targets fall inside the work.
 
 When a command exits before the drawn target, the next draw is bounded by the events that
 command emitted (it had less to do than the calibration run): the kills adapt to the work
@@ -31,11 +31,12 @@ POLL_S = 0.1
 #: the jitter after the target event is drawn in [0, JITTER_S) s: kills land between events
 JITTER_S = 0.4
 
-#: a log line (time-stamped: calcisvd, Prefect, Nipype); the other output is the command's
-#: printed result, written when its work is done
+#: a log line (time-stamped: calcisvd, Prefect, Nipype); other lines are prints
 _LOGGED = re.compile(r"^\s*\d")
-#: un-stamped lines that are not a result (Prefect's start-up hint)
-_NOT_RESULT = re.compile(r"^See https://docs\.prefect\.io")
+#: the first line of a command's printed result (ingest's summary, load's run line, restore,
+#: analyze's report path): from there on it only reports and exits
+_RESULT = re.compile(r"^(# Ingest |\d+ ingested, |Status: |calcisvd \w+: run |restored |"
+                     r"report: )")
 _STAMP = re.compile(r"^[\d:. ]+(\|\s*)?(INFO|WARNING|ERROR|DEBUG)?\s*(\|\s*)?")
 
 
@@ -89,7 +90,7 @@ class Progress:
         self.lines = sum(bool(_LOGGED.match(r)) for r in rows)
         if rows:
             self.last_line = _STAMP.sub("", rows[-1]).strip()[:120]
-            self.result_shown = not _LOGGED.match(rows[-1]) and not _NOT_RESULT.search(rows[-1])
+        self.result_shown = any(_RESULT.match(r) for r in rows)
         self.seen |= set(self._paths()) - self.base
         return self.lines + len(self.seen)
 

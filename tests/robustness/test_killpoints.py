@@ -16,7 +16,8 @@ STEPS = ("import sys, time, pathlib\n"
          "for i in range(n):\n"
          "    print(f'10:00:{i:02d} INFO step {i} of sub-ab12_ses-M00', flush=True)\n"
          "    (d / f'f{i}').write_text('x'); time.sleep(0.2)\n"
-         "print('done: all steps', flush=True); time.sleep(1.5)\n")
+         "print('note: sub-ab12_ses-M00 measured afresh', flush=True)\n"
+         "print('Status: ok; all steps', flush=True); time.sleep(1.5)\n")
 
 
 def _run(tmp_path: Path, n: int, target: int | None, name: str, jitter: float = 0.05) -> dict:
@@ -37,7 +38,7 @@ def test_kill_at_an_event_hits_the_running_process(tmp_path):
     # the last event, then 0.7 s: it has printed its result and is exiting: no kill point
     late = _run(tmp_path, 3, 6, "c", jitter=0.7)
     assert late["killed_while_running"] and not late["killed_while_working"]
-    assert late["phase"] == "done: all steps"
+    assert late["phase"] == "Status: ok; all steps"
 
 
 def test_a_run_ending_before_its_target_is_no_kill_point_and_lowers_the_span(tmp_path):
@@ -46,7 +47,7 @@ def test_a_run_ending_before_its_target_is_no_kill_point_and_lowers_the_span(tmp
     n = iter(range(100))
     got = killer.until(2, 6, lambda target, jitter: _run(tmp_path, 3, target, f"r{next(n)}"))
     misses = [p for p in points if not p["killed_while_working"]]
-    assert misses and all(not p["killed_while_running"] or p["phase"].startswith("done")
+    assert misses and all(not p["killed_while_running"] or p["phase"].startswith("Status")
                           for p in misses)
     assert killer.span == 6  # the events of a whole 3-step run
     assert got == 2 and sum(p["killed_while_working"] for p in points) == 2
