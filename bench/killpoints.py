@@ -180,6 +180,8 @@ class StageKiller:
         while got < hits and tries < max_attempts:
             if before is not None:
                 before()
+            if self.span <= 0:  # ``before`` found no more work
+                break
             got += self.attempt(run)
             tries += 1
         return got

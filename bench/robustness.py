@@ -296,10 +296,12 @@ def build_reference(home: Path, subjects: int, seed: int, resolution: float) -> 
     return ingest_s
 
 
-#: events (log lines + new paths) one drop folder adds to an idle ingest: one PACS export of
-#: the simulator (3 subjects, 4 mm) gave 43 and 44 events against 19 for an idle run
-#: (measured 2026-12-04); a run that ends sooner lowers the span (bench/killpoints.py)
-INGEST_EVENTS_PER_FOLDER = 25
+#: events (log lines + new paths) drawn after a warm idle ingest's when a drop folder arrived:
+#: a whole PACS export of the simulator (3 subjects, 4 mm) gave 43-44 events against 19 idle,
+#: but its session is written in the last ~2 s and the run then ends; with targets in the
+#: first 12 events (planning, the start of the conversion) a kill leaves the folder to do
+#: and the next kill has the same input (2026-12-04: 25 gave 3 hits in 28 tries)
+INGEST_EVENTS_PER_FOLDER = 12
 #: events of a quantify run of one session before it finishes: ~175 paths per session under
 #: var/work and derivatives (1061 for 6 sessions, 3 subjects, 4 mm, measured 2026-12-04)
 QUANTIFY_SPAN = 150
@@ -384,6 +386,7 @@ def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requan
     # PACS export); the next folder arrives when an attempt found nothing left to interrupt
     # (it ran to its end or printed its result), so every kill has input to interrupt; the
     # span of a folder is an idle run's events plus INGEST_EVENTS_PER_FOLDER
+    calibrate("ingest", "--no-prefect")  # the first run of a home creates its var/ files
     idle = calibrate("ingest", "--no-prefect")
     folders = sorted(p.name for p in ref.drop_dir.iterdir())
     waiting = sorted(folders, key=lambda n: (n.startswith("pacs"), n))  # CSVs first
@@ -405,8 +408,8 @@ def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requan
 
     def fresh_input() -> None:
         mine = [p for p in points if p["stage"] == "ingest"]
-        if not mine or not mine[-1]["killed_while_working"]:
-            arrive()
+        if (not mine or not mine[-1]["killed_while_working"]) and not arrive():
+            ingest.span = 0  # the drop is all in: no more input to interrupt
 
     ingest.until(kills["ingest"], 2 * kills["ingest"], attempt("ingest", "--no-prefect"),
                  fresh_input)
