@@ -156,7 +156,8 @@ class StageKiller:
 
     ``span`` is the event count of an uninterrupted run of the stage (calibration); targets
     are drawn in [1, span - 1]; a run that ends before its target lowers ``span`` to the
-    events it emitted."""
+    events it emitted, one that had printed its result at its target lowers it to the target
+    (a command whose events come last, e.g. load's snapshot files)."""
 
     stage: str
     span: int
@@ -169,8 +170,8 @@ class StageKiller:
     def attempt(self, run: Callable[[int, float], dict[str, Any]]) -> bool:
         target, jitter = self.draw()
         r = run(target, jitter)
-        if not r["killed_while_working"]:
-            self.span = max(2, min(self.span, r["events"]))
+        if not r["killed_while_working"]:  # it ended, or had printed its result: too late
+            self.span = max(2, min(self.span, r["events"], target))
         self.points.append({"stage": self.stage, **r})
         return r["killed_while_working"]
 

@@ -59,3 +59,21 @@ def test_phase_key_drops_ids_and_numbers():
     assert phase_key("calcisvd.ingest: sub-c63c70b4a8_ses-M00: FLAIR,T1w") == \
         "calcisvd.ingest: <session>: FLAIR,T#w"
     assert phase_key("") == "(start-up: no output yet)"
+
+
+def test_a_kill_after_the_result_lowers_the_span_to_its_target():
+    """Load writes its files last: killed at its target after it printed its result, the next
+    targets are drawn below that target."""
+    points: list[dict] = []
+    killer = StageKiller("load", 40, random.Random(3), points)
+    seen: list[int] = []
+
+    def run(target, jitter):
+        seen.append(target)
+        late = target > 10  # its result is printed after event 10
+        return {"events": 40, "killed_while_running": True, "killed_while_working": not late,
+                "phase": "calcisvd load: run x: success" if late else "", "returncode": -9}
+
+    assert killer.until(3, 10, run) == 3
+    assert all(t < prev for prev, t in zip(seen, seen[1:], strict=False) if prev > 10)
+    assert killer.span < 40 and len(seen) < 10
