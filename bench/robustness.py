@@ -10,14 +10,20 @@ so that the other cases are still counted.
 
 Part 2, kill and converge, on a small simulated cohort (``calcisvd simulate --subjects 3
 --resolution 4`` by default): a reference home runs ingest, quantify and load once; a second
-home is killed with SIGKILL (the whole process group) at random moments of ingest, quantify
-and load, then each stage is rerun to completion. Compared: the BIDS tree hash (without
-derivatives), the sessions, the warehouse contents (curated tables ordered by key, run ids and
-load times left out), duplicate keys, partial files, staging leftovers. To keep the run short
-the quantify kills work on the derivatives of ``--requantify`` sessions plus one more session
-deleted before each attempt (the others are copied from the reference, as a rerun would find
-them up to date). ``--frozen-code`` runs every subprocess on a copy of the code (others edit
-the tree meanwhile); ``--code DIR --reference HOME`` reuse an earlier copy and its reference.
+home (the same drop, pseudonym key and simulator truth) is killed with SIGKILL (the whole
+process group) in ingest, quantify, load, validate, warehouse restore and analyze, then each
+stage is rerun to completion. The kills are triggered by observed progress
+(``bench/killpoints.py``: log lines and new files of the stage, a target drawn in the event
+span of an uninterrupted run), and a stage is killed until its ``--kills`` points landed (at
+most twice as many tries); a point counts only when the command was still working. Compared:
+the BIDS tree hash (without derivatives), the sessions, the re-identification map, the
+warehouse contents (curated tables ordered by key, run ids and load times left out), every
+CSV table of the report (``truth_*`` included), duplicate keys, partial files, staging
+leftovers. To keep the run short the quantify kills work on the derivatives of
+``--requantify`` sessions plus one more session deleted before each attempt (the others are
+copied from the reference, as a rerun would find them up to date). ``--frozen-code`` runs
+every subprocess on a copy of the code (others edit the tree meanwhile); ``--code DIR
+--reference HOME`` reuse an earlier copy and its reference.
 
 Part 3: ``calcisvd audit-phi`` on both homes.
 
@@ -34,7 +40,6 @@ import random
 import re
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -74,24 +79,6 @@ def _cli(home: Path, *argv: str, timeout: float = 3600) -> subprocess.CompletedP
     return subprocess.run(cli_command(*argv, "--home", str(home)), cwd=CODE["root"],
                           env=_env(home), capture_output=True, text=True, timeout=timeout,
                           check=False)
-
-
-def _spawn(home: Path, *argv: str) -> subprocess.Popen:
-    from tests.robustness.helpers import cli_command
-
-    return subprocess.Popen(cli_command(*argv, "--home", str(home)), cwd=CODE["root"],
-                            env=_env(home), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def _kill_after(proc: subprocess.Popen, delay: float) -> bool:
-    """SIGKILL the process group after ``delay`` s; True if it was still running."""
-    time.sleep(delay)
-    alive = proc.poll() is None
-    if alive:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
-    return alive
 
 
 # ---- part 1 ----------------------------------------------------------------------------------
@@ -312,8 +299,20 @@ def build_reference(home: Path, subjects: int, seed: int, resolution: float) -> 
     return ingest_s
 
 
-#: analyze options of the kill runs (small resampling counts: the run is short, still real)
-ANALYZE_ARGS = ("--n-boot", "200", "--n-perm", "199")
+#: events (log lines + new paths) drawn after a warm idle ingest's when a drop folder arrived:
+#: a whole PACS export of the simulator (3 subjects, 4 mm) gave 43-44 events against 19 idle,
+#: but its session is written in the last ~2 s and the run then ends; with targets in the
+#: first 12 events (planning, the start of the conversion) a kill leaves the folder to do
+#: and the next kill has the same input (2026-12-04: 25 gave 3 hits in 28 tries)
+INGEST_EVENTS_PER_FOLDER = 12
+#: events of a quantify run of one session before it finishes: ~175 paths per session under
+#: var/work and derivatives (1061 for 6 sessions, 3 subjects, 4 mm, measured 2026-12-04)
+QUANTIFY_SPAN = 150
+
+#: analyze options of the kill runs (small resampling counts: the run is short, still real;
+#: review sessions kept: at 4 mm every session of the small cohort is `review`, and without
+#: them there is nothing to analyse, 2026-12-04)
+ANALYZE_ARGS = ("--n-boot", "200", "--n-perm", "199", "--include-review")
 
 
 def _timed(home: Path, *argv: str) -> float:
@@ -327,26 +326,25 @@ def report_tables(settings) -> dict[str, str] | None:
     latest = Path(settings.reports_dir) / "latest"
     if not latest.exists():
         return None
-    # truth_* tables need the simulator's truth, which only the reference home has
-    return {p.name: p.read_text() for p in sorted(latest.resolve().glob("*.csv"))
-            if not p.name.startswith("truth_")}
+    return {p.name: p.read_text() for p in sorted(latest.resolve().glob("*.csv"))}
 
 
 def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requantify: int,
                       seed: int, ingest_s: float | None = None) -> dict[str, Any]:
-    """Kill each stage at random moments, rerun, compare with the reference home.
+    """Kill each stage at moments drawn in its observed progress, rerun, compare with the
+    reference home.
 
     Ingest: the killed home's drop folder receives the reference drop one top-level folder
     (one PACS export, the clinical CSVs) at a time, and each folder's arrival is followed by
-    ``kills["ingest"] / folders`` killed ingests, so every kill has fresh input to interrupt;
-    the delays are drawn between 60% of an idle ingest (start-up, scan) and that plus 90% of
-    one folder's share of the reference ingest time. Quantify: the derivatives of
-    ``requantify`` sessions plus one more session per attempt are deleted first. Load and
-    validate always have work. Warehouse restore: the file is truncated, then restores are
-    killed at 20-90% of a timed restore. Analyze: ``--force`` runs killed at 20-90% of a timed
-    run. Only kills that hit a running process are counted as kill points.
+    killed ingests until ``kills["ingest"] / folders`` landed, so every kill has fresh input
+    to interrupt. Quantify: the derivatives of ``requantify`` sessions plus one more session
+    per attempt are deleted first. Load and validate always have work. Warehouse restore: the
+    file is truncated, then restores are killed. Analyze: ``--force`` runs are killed. Only
+    kills that hit a command still working are counted as kill points
+    (``bench/killpoints.py``).
     """
-    from tests.robustness.helpers import make_settings
+    from bench.killpoints import StageKiller, by_phase, run_until, stage_dirs
+    from tests.robustness.helpers import cli_command, make_settings
 
     rnd = random.Random(seed)
     ref = make_settings(reference)
@@ -357,61 +355,107 @@ def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requan
     (home / "drop").mkdir(parents=True)
     (home / "secrets").mkdir(parents=True)
     shutil.copy2(ref.pseudonym_key_path, home / "secrets" / "pseudonym.key")
+    if Path(ref.truth_dir).is_dir():  # the simulator's output, like the drop: same inputs
+        shutil.copytree(ref.truth_dir, home / Path(ref.truth_dir).name)
     settings = make_settings(home)
     points: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
+    spans: dict[str, int] = {}
+    logs = root / "kill-logs"
+    runs = iter(range(10_000))
 
-    def kill(stage: str, lo: float, hi: float, *argv: str) -> None:
-        delay = round(rnd.uniform(lo, hi), 2)
-        alive = _kill_after(_spawn(home, *stage.split(), *argv), delay)
-        points.append({"stage": stage, "delay_s": delay, "killed_while_running": alive})
+    def run(stage: str, argv: tuple[str, ...], target: int | None, jitter: float = 0.0):
+        log = logs / f"{next(runs):03d}-{stage.replace(' ', '-')}.log"
+        return run_until(cli_command(*stage.split(), *argv, "--home", str(home)),
+                         cwd=CODE["root"], env=_env(home), log=log,
+                         dirs=stage_dirs(settings, stage), target=target, jitter=jitter)
 
-    # ---- ingest: fresh input before each group of kills
-    # the first run of a home pays one-off costs (50 s vs < 30 s in the 2026-12-04 run, when
-    # no ingest kill hit): the window is drawn from a second, warm idle run
-    timings["ingest_first"] = _timed(home, "ingest", "--no-prefect")
-    timings["ingest_idle"] = _timed(home, "ingest", "--no-prefect")
+    def calibrate(stage: str, *argv: str) -> int:
+        """An uninterrupted run: its seconds and event count (the span targets are drawn in)."""
+        r = run(stage, argv, None)
+        if r["returncode"] not in (OK_INGEST if stage == "ingest" else (0,)):
+            raise RuntimeError(f"{stage} failed ({r['returncode']}): {r['phase']}")
+        timings[stage] = r["seconds"]
+        spans[stage] = r["events"]
+        return r["events"]
+
+    def killer(stage: str, span: int) -> StageKiller:
+        return StageKiller(stage, span, rnd, points)
+
+    def attempt(stage: str, *argv: str):
+        return lambda target, jitter: run(stage, argv, target, jitter)
+
+    # ---- ingest: the drop arrives one folder at a time (the clinical CSVs with the first
+    # PACS export); the next folder arrives when an attempt found nothing left to interrupt
+    # (it ran to its end or printed its result), so every kill has input to interrupt; the
+    # span of a folder is an idle run's events plus INGEST_EVENTS_PER_FOLDER
+    calibrate("ingest", "--no-prefect")  # the first run of a home creates its var/ files
+    idle = calibrate("ingest", "--no-prefect")
     folders = sorted(p.name for p in ref.drop_dir.iterdir())
-    per_folder = max(1, -(-kills["ingest"] // len(folders)))
-    work = max(1.0, ((ingest_s or 20.0) - timings["ingest_idle"]) / len(folders))
-    lo, hi = 0.6 * timings["ingest_idle"], timings["ingest_idle"] + 0.9 * work
-    for name in folders:
-        src = ref.drop_dir / name
-        if src.is_dir():
-            shutil.copytree(src, settings.drop_dir / name, symlinks=True)
-        else:
-            shutil.copy2(src, settings.drop_dir / name)
-        for _ in range(per_folder):
-            kill("ingest", lo, hi, "--no-prefect")
+    waiting = sorted(folders, key=lambda n: (n.startswith("pacs"), n))  # CSVs first
+    ingest = killer("ingest", idle + INGEST_EVENTS_PER_FOLDER)
+
+    def arrive() -> bool:
+        """Copy the next folder(s) of the drop; False when none is left."""
+        while waiting:
+            name = waiting.pop(0)
+            src = ref.drop_dir / name
+            if src.is_dir():
+                shutil.copytree(src, settings.drop_dir / name, symlinks=True)
+            else:
+                shutil.copy2(src, settings.drop_dir / name)
+            if name.startswith("pacs") or not waiting:
+                ingest.span = idle + INGEST_EVENTS_PER_FOLDER
+                return True
+        return False
+
+    def fresh_input() -> None:
+        mine = [p for p in points if p["stage"] == "ingest"]
+        if (not mine or not mine[-1]["killed_while_working"]) and not arrive():
+            ingest.span = 0  # the drop is all in: no more input to interrupt
+
+    ingest.until(kills["ingest"], 2 * kills["ingest"], attempt("ingest", "--no-prefect"),
+                 fresh_input)
+    while arrive():
+        pass
     _require(_cli(home, "ingest", "--no-prefect"), "ingest rerun")
     after_ingest = snapshot(settings)
-    # ---- quantify: reference derivatives for all but `requantify` sessions
+    # ---- quantify: reference derivatives for all but `requantify` sessions, one more
+    # session's derivatives deleted before each attempt (a killed run may have finished one)
     shutil.copytree(ref.derivatives_dir, settings.derivatives_dir)
     sessions = sorted(settings.derivatives_dir.glob("sub-*/ses-*"))
     redo = rnd.sample(sessions, min(requantify, len(sessions)))
     for ses in redo:
         shutil.rmtree(ses)
-    for _ in range(kills["quantify"]):
-        extra = rnd.choice(sessions)  # a killed run may have finished its session: add work
+
+    def more_work() -> None:
+        extra = rnd.choice(sessions)
         shutil.rmtree(extra, ignore_errors=True)
         redo.append(extra)
-        kill("quantify", 10.0, 30.0, "--n-procs", "1")
+
+    killer("quantify", QUANTIFY_SPAN).until(kills["quantify"], 2 * kills["quantify"],
+                                            attempt("quantify", "--n-procs", "1"), more_work)
     _require(_cli(home, "quantify", "--n-procs", "1"), "quantify rerun")
-    # ---- load and validate
-    for _ in range(kills["load"]):
-        kill("load", 2.0, 12.0, "--no-flow")
-    _require(_cli(home, "load", "--no-flow"), "load rerun")
-    for _ in range(kills.get("validate", 0)):
-        kill("validate", 1.0, 6.0, "--no-flow")
-    _require(_cli(home, "validate", "--no-flow"), "validate rerun")
+    # ---- load and validate (each always has work: a load restages, validate revalidates)
+    for stage, n in (("load", kills["load"]), ("validate", kills.get("validate", 0))):
+        if n:
+            span = calibrate(stage, "--no-flow")
+            killer(stage, span).until(n, 2 * n, attempt(stage, "--no-flow"))
+        _require(_cli(home, stage, "--no-flow"), f"{stage} rerun")
     # ---- warehouse restore of a truncated file
     restore: dict[str, Any] = {}
     if kills.get("restore"):
-        timings["restore"] = _timed(home, "warehouse", "restore", "--force")
+        span = calibrate("warehouse restore", "--force")
         wh = Path(settings.warehouse_path)
-        os.truncate(wh, wh.stat().st_size // 3)
-        for _ in range(kills["restore"]):
-            kill("warehouse restore", 0.2 * timings["restore"], 0.9 * timings["restore"])
+
+        def damage() -> None:
+            """Truncate the file before each attempt: a restore that finished (it did in
+            every attempt after the first two on 2026-12-04) leaves the next nothing to do."""
+            if wh.exists():
+                os.truncate(wh, wh.stat().st_size // 3)
+
+        killer("warehouse restore", span).until(kills["restore"], 2 * kills["restore"],
+                                                attempt("warehouse restore"), damage)
         proc = _cli(home, "warehouse", "check")
         restore["damaged_after_kills"] = proc.returncode == 1
         _require(_cli(home, "warehouse", "restore"), "warehouse restore rerun")
@@ -425,13 +469,13 @@ def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requan
             analyze["not_run"] = ("reference analyze failed: "
                                   + (proc.stderr.strip().splitlines() or [""])[-1][:300])
         else:
-            timings["analyze"] = _timed(home, "analyze", *ANALYZE_ARGS, "--force")
-            for _ in range(kills["analyze"]):
-                kill("analyze", 0.2 * timings["analyze"], 0.9 * timings["analyze"],
-                     *ANALYZE_ARGS, "--force")
+            span = calibrate("analyze", *ANALYZE_ARGS, "--force")
+            killer("analyze", span).until(kills["analyze"], 2 * kills["analyze"],
+                                          attempt("analyze", *ANALYZE_ARGS, "--force"))
             _require(_cli(home, "analyze", *ANALYZE_ARGS), "analyze rerun")
             mine, theirs = report_tables(settings), report_tables(ref)
             analyze["tables"] = len(theirs or {})
+            analyze["truth_tables"] = sorted(k for k in theirs or {} if k.startswith("truth_"))
             analyze["tables_differing"] = sorted(
                 k for k in set(mine or {}) | set(theirs or {})
                 if (mine or {}).get(k) != (theirs or {}).get(k))
@@ -448,16 +492,24 @@ def kill_and_converge(root: Path, reference: Path, kills: dict[str, int], requan
     stages = list(dict.fromkeys(p["stage"] for p in points))
     return {
         "reference_home": str(reference), "killed_home": str(home),
-        "kill_points": sum(p["killed_while_running"] for p in points),
+        "kill_points": sum(p["killed_while_working"] for p in points),
+        "killed_after_result_printed": sum(p["killed_while_running"]
+                                           and not p["killed_while_working"] for p in points),
         "kill_attempts_total": len(points),
-        "kill_points_by_stage": {st: sum(p["killed_while_running"] for p in points
+        "kill_points_by_stage": {st: sum(p["killed_while_working"] for p in points
                                          if p["stage"] == st) for st in stages},
         "kill_attempts": points,
-        "ingest_folders": folders, "ingest_kill_window_s": [round(lo, 2), round(hi, 2)],
-        "stage_seconds": {k: round(v, 1) for k, v in timings.items()},
+        "kill_points_by_phase": by_phase(points),
+        "kill_points_alive_check": "a kill point: SIGKILL sent while the command ran and "
+                                   "before it printed its result",
+        "ingest_folders": folders,
+        "calibration": {k: {"seconds": round(timings[k], 1), "events": spans[k]}
+                        for k in timings},
         "requantified_sessions": len(set(redo)),
         "bids_equal_after_ingest_rerun": after_ingest["bids"] == ref_snap["bids"],
         "bids_equal": final["bids"] == ref_snap["bids"],
+        "reid_map_equal": (Path(settings.reid_map_path).read_bytes()
+                           == Path(ref.reid_map_path).read_bytes()),
         "measures_equal": final["measures"] == ref_snap["measures"],
         "warehouse_equal": final.get("warehouse") == ref_snap.get("warehouse"),
         "reference_changed_by_code_edits": ref_before != ref_snap.get("warehouse"),
@@ -493,8 +545,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=20261126)
     p.add_argument("--subjects", type=int, default=3)
     p.add_argument("--resolution", type=float, default=4.0)
-    p.add_argument("--kills", default="28,8,12,10,6,4",
-                   help="kill attempts: ingest,quantify,load[,validate[,restore[,analyze]]]")
+    p.add_argument("--kills", default="14,8,10,8,6,8",
+                   help="kill points wanted (each stage tries at most twice as many): "
+                        "ingest,quantify,load[,validate[,restore[,analyze]]]")
     p.add_argument("--requantify", type=int, default=1,
                    help="sessions whose derivatives the quantify kills work on")
     p.add_argument("--reference", type=Path, default=None,

@@ -10,6 +10,11 @@ Layout under ``reports_dir``::
     analysis-YYYYMMDD-HHMMSS/run.json      options, settings, table list
     latest -> analysis-YYYYMMDD-HHMMSS     symlink (where the file system allows it)
     index.html                             links to every report, newest first
+
+A report is written into a hidden ``.analysis-...partial-<pid>`` folder and renamed into place
+when complete; ``latest`` and ``index.html`` are replaced by renames. A run killed midway
+(SIGKILL) therefore never leaves a half report under an ``analysis-*`` name nor a missing
+``latest``: readers see the previous report; the next run removes the dead run's folder.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ import dataclasses
 import datetime as dt
 import json
 import math
+import os
+import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,19 +139,49 @@ def _figures(frames: AnalysisFrames, truth: AnalysisFrames | None, out: Path) ->
 
 
 def _update_latest(root: Path, target: Path) -> None:
+    """Point ``latest`` at ``target`` and rewrite index.html, each by a rename."""
+    from calcisvd.io import atomic_write_text
+
     link = root / "latest"
+    tmp = root / f".latest.{os.getpid()}.tmp"
     try:
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(target.name, target_is_directory=True)
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(target.name, target_is_directory=True)
+        os.replace(tmp, link)
     except OSError:
-        pass  # no symlinks here: index.html still points to the newest report
+        tmp.unlink(missing_ok=True)  # no symlinks here: index.html points to the newest report
     reports = sorted((p for p in root.glob("analysis-*") if p.is_dir()), reverse=True)
     items = "\n".join(f'<li><a href="{p.name}/report.html">{p.name}</a></li>' for p in reports)
-    (root / "index.html").write_text(
+    atomic_write_text(
+        root / "index.html",
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>calcisvd reports</title>"
         f"</head><body><h1>calcisvd reports</h1><p>Latest: <a href='{target.name}/report.html'>"
-        f"{target.name}</a></p><ul>{items}</ul></body></html>\n", encoding="utf-8")
+        f"{target.name}</a></p><ul>{items}</ul></body></html>\n")
+
+
+_PARTIAL = re.compile(r"^\.analysis-.+\.partial-(\d+)$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_dead_partials(root: Path) -> list[str]:
+    """Remove the unfinished report folders of runs that no longer exist; their names."""
+    gone = []
+    for p in Path(root).glob(".analysis-*.partial-*"):
+        m = _PARTIAL.match(p.name)
+        if m and p.is_dir() and int(m.group(1)) != os.getpid() and not _pid_alive(
+                int(m.group(1))):
+            shutil.rmtree(p, ignore_errors=True)
+            gone.append(p.name)
+    return gone
 
 
 def write_report(result: AnalysisResult, frames: AnalysisFrames, reports_dir: Path, *,
@@ -156,12 +194,16 @@ def write_report(result: AnalysisResult, frames: AnalysisFrames, reports_dir: Pa
     now = now or dt.datetime.now(dt.UTC)
     stamp = now.strftime("%Y%m%d-%H%M%S")
     root = Path(reports_dir)
-    out = root / f"analysis-{stamp}"
+    root.mkdir(parents=True, exist_ok=True)
+    remove_dead_partials(root)
+    final = root / f"analysis-{stamp}"
     suffix = 1
-    while out.exists():
-        out = root / f"analysis-{stamp}-{suffix}"
+    while final.exists():
+        final = root / f"analysis-{stamp}-{suffix}"
         suffix += 1
-    out.mkdir(parents=True)
+    out = root / f".{final.name}.partial-{os.getpid()}"  # renamed to `final` when complete
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
     csvs: dict[str, Path] = {}
     entries = []
     md = [f"# calcisvd analysis {stamp}", "",
@@ -194,6 +236,8 @@ def write_report(result: AnalysisResult, frames: AnalysisFrames, reports_dir: Pa
     info = {"created": now.isoformat(), "tables": list(result.tables), "options":
             dataclasses.asdict(result.options), **(run_info or {})}
     (out / "run.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
-    _update_latest(root, out)
-    return ReportPaths(out, out / "report.html", out / "report.md", csvs,
-                       [p for _, p in fig_paths])
+    os.rename(out, final)
+    _update_latest(root, final)
+    return ReportPaths(final, final / "report.html", final / "report.md",
+                       {k: final / p.name for k, p in csvs.items()},
+                       [final / p.relative_to(out) for _, p in fig_paths])

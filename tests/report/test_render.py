@@ -119,3 +119,37 @@ def test_markers_poorly_agreeing_with_truth_are_flagged(small_frames):
     flags = dict(zip(t2.data["marker"], t2.data["reliability"], strict=True))
     assert flags["microbleed_volume_mm3"].startswith("⚠") and flags["wmh_volume_cm3"] == ""
     assert any("flagged unreliable" in n for n in res.notes)
+
+
+def test_a_report_killed_midway_leaves_the_previous_one_whole(tmp_path, small_result,
+                                                              small_frames):
+    """A run that dies while writing (here: a table that cannot be written, after others were)
+    leaves no half report under an analysis-* name, and `latest` and index.html still point
+    at the previous report; the next run removes the dead run's hidden folder."""
+    import dataclasses
+    import subprocess
+    import sys
+
+    import pytest
+
+    first = write_report(small_result, small_frames, tmp_path,
+                         now=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC))
+    broken = dataclasses.replace(small_result, tables={**small_result.tables, "broken": None})
+    with pytest.raises(AttributeError):
+        write_report(broken, small_frames, tmp_path,
+                     now=dt.datetime(2026, 1, 3, 3, 4, 5, tzinfo=dt.UTC))
+    assert [p.name for p in tmp_path.glob("analysis-*")] == [first.directory.name]
+    assert (tmp_path / "latest").resolve() == first.directory.resolve()
+    assert "analysis-20260103" not in (tmp_path / "index.html").read_text()
+    # as a SIGKILLed run leaves it: a partial folder named after a process that is gone
+    partial = next(tmp_path.glob(".analysis-20260103-030405.partial-*"))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale = partial.rename(tmp_path / f".analysis-20260103-030405.partial-{dead}")
+    again = write_report(small_result, small_frames, tmp_path,
+                         now=dt.datetime(2026, 1, 4, 3, 4, 5, tzinfo=dt.UTC))
+    assert not stale.exists() and not list(tmp_path.glob(".analysis-*"))
+    assert sorted(p.name for p in tmp_path.glob("analysis-*")) == [
+        first.directory.name, again.directory.name]
+    assert (tmp_path / "latest").resolve() == again.directory.resolve()
+    assert not list(tmp_path.glob(".latest*")) and not list(tmp_path.glob(".index*"))
