@@ -49,10 +49,12 @@ def test_workflow_requires_a_contrast():
 
 
 def _collect(measures, wmh_mask=None, microbleed_mask=None, lacune_mask=None, pvs_mask=None,
-             ventricle_mask=None, brain_mask=None, reportlets=None, lesions=None):
+             ventricle_mask=None, brain_mask=None, reportlets=None, lesions=None,
+             svg_reportlets=None):
     return dict(measures=measures, wmh_mask=wmh_mask, microbleed_mask=microbleed_mask,
                 lacune_mask=lacune_mask, pvs_mask=pvs_mask, ventricle_mask=ventricle_mask,
-                brain_mask=brain_mask, reportlets=reportlets, lesions=lesions)
+                brain_mask=brain_mask, reportlets=reportlets, lesions=lesions,
+                svg_reportlets=svg_reportlets)
 
 
 def _run(wf_factory, files, base_dir):
@@ -106,6 +108,8 @@ def test_workflow_runs_and_reuses_cache(tmp_path, nifti_session):
         img = nib.load(getattr(res, field))
         assert img.shape == nib.load(nifti_session["flair"]).shape, field
     assert len(res.reportlets) == 3 and all(Path(p).exists() for p in res.reportlets)
+    svgs = [Path(p) for p in res.svg_reportlets]
+    assert svgs and all(p.suffix == ".svg" and p.stat().st_size > 0 for p in svgs)
     lesions = json.loads(Path(res.lesions[1]).read_text())
     assert len(lesions["lacunes"]) == m["lacune_count"]
 
