@@ -6,16 +6,21 @@ exactly those of the last run. :class:`TableCache` returns the stored result of 
 (``tasks.stats.tables``: pure functions of their arguments, resampling seeded by the options)
 when it is called again with the same arguments, and computes and stores it otherwise.
 
-The key is a SHA-256 over the builder's module and name, the statistics code (every file of
-``tasks/stats``: builders, SQL, published tables), the versions of the numerical libraries
-(numpy, pandas, scipy, statsmodels, Python) and every argument: a DataFrame enters with its
+The figures of the report (``tasks.report.figures``: PNG files) are kept the same way
+(:meth:`TableCache.file`): the stored bytes are written when the same figure of the same
+data is asked for again.
+
+The key is a SHA-256 over the builder's module and name, the code (every file of
+``tasks/stats`` and ``tasks/report``: builders, SQL, published tables, figures, templates),
+the versions of the libraries (numpy, pandas, scipy, statsmodels, matplotlib, Python) and
+every argument: a DataFrame enters with its
 column names, each column's dtype (``repr``, so categories and their order too), its values
 and the index (pickled arrays); other arguments by ``repr`` (the frozen ``Options``
 dataclass names every field). Any changed value, row, column, dtype, option or source file
 gives another key, so the builder runs again; a key that cannot be made, an unreadable or
 unwritable entry: the builder runs. Equal inputs that pickle differently only cost a miss.
 
-Entries are pickle files under the cache folder (``<var>/cache/analysis`` by default,
+Entries are pickle (results) and ``.file`` (figure bytes) files under the cache folder (``<var>/cache/analysis`` by default,
 written by this user only); the oldest beyond ``MAX_ENTRIES`` are removed.
 """
 
@@ -32,14 +37,16 @@ from typing import Any
 
 #: entries kept (a run of the default analysis stores about a dozen)
 MAX_ENTRIES = 200
-_STATS_DIR = Path(__file__).resolve().parent
-_CODE_SUFFIXES = (".py", ".sql", ".yaml", ".yml", ".json")
-_LIBRARIES = ("numpy", "pandas", "scipy", "statsmodels")
+_TASKS_DIR = Path(__file__).resolve().parent.parent
+#: the code a cached result depends on: the statistics and the report (figures)
+_CODE_DIRS = ("stats", "report")
+_CODE_SUFFIXES = (".py", ".sql", ".yaml", ".yml", ".json", ".j2")
+_LIBRARIES = ("numpy", "pandas", "scipy", "statsmodels", "matplotlib")
 
 
 @cache
 def code_version() -> str:
-    """SHA-256 (16 hex) of the statistics code and the numerical libraries' versions."""
+    """SHA-256 (16 hex) of the statistics and report code and the libraries' versions."""
     from importlib.metadata import PackageNotFoundError, version
 
     h = hashlib.sha256(sys.version.encode())
@@ -48,10 +55,12 @@ def code_version() -> str:
             h.update(f"\n{lib}={version(lib)}".encode())
         except PackageNotFoundError:
             h.update(f"\n{lib}=absent".encode())
-    for path in sorted(_STATS_DIR.rglob("*")):
-        if path.suffix in _CODE_SUFFIXES and path.is_file() and "__pycache__" not in path.parts:
-            h.update(path.relative_to(_STATS_DIR).as_posix().encode())
-            h.update(path.read_bytes())
+    for folder in _CODE_DIRS:
+        for path in sorted((_TASKS_DIR / folder).rglob("*")):
+            if path.suffix in _CODE_SUFFIXES and path.is_file() \
+                    and "__pycache__" not in path.parts:
+                h.update(path.relative_to(_TASKS_DIR).as_posix().encode())
+                h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -99,10 +108,12 @@ def call_key(fn: Callable, args: tuple, kwargs: dict[str, Any]) -> str | None:
 
 class TableCache:
     """``cache.call(fn, *args, **kwargs)``: ``fn``'s stored result for these arguments, or
-    ``fn(*args, **kwargs)`` computed and stored. ``hits`` and ``misses`` name the builders."""
+    ``fn(*args, **kwargs)`` computed and stored (always computed when not ``read``). ``hits``
+    and ``misses`` name the builders."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, read: bool = True) -> None:
         self.directory = Path(directory)
+        self.read = read  # False: every result computed afresh (and stored)
         self.hits: list[str] = []
         self.misses: list[str] = []
 
@@ -110,7 +121,7 @@ class TableCache:
         """The result of ``fn(*args, **kwargs)``, from the cache when the key is there."""
         key = call_key(fn, args, kwargs)
         path = self.directory / f"{key}.pkl" if key else None
-        if path is not None:
+        if path is not None and self.read:
             try:
                 with path.open("rb") as f:
                     result = pickle.load(f)
@@ -126,18 +137,51 @@ class TableCache:
             self._store(path, result)
         return result
 
+    def file(self, fn: Callable, path: Path, *args: Any) -> Path:
+        """``fn(*args, path)`` (a function writing the file ``path``): the stored bytes of an
+        earlier call with the same ``args`` written to ``path``, or the file made and its bytes
+        stored. Returns ``path``."""
+        path = Path(path)
+        key = call_key(fn, args, {"__file__": path.suffix})
+        entry = self.directory / f"{key}.file" if key else None
+        if entry is not None and self.read:
+            try:
+                data = entry.read_bytes()
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+                os.utime(entry)
+                self.hits.append(fn.__name__)
+                return path
+            except OSError:
+                pass
+        fn(*args, path)
+        self.misses.append(fn.__name__)
+        if entry is not None:
+            try:
+                self._store_bytes(entry, path.read_bytes())
+            except OSError:
+                pass
+        return path
+
     def _store(self, path: Path, result: Any) -> None:
+        try:
+            self._store_bytes(path, pickle.dumps(result, protocol=5))
+        except (pickle.PicklingError, TypeError, AttributeError):
+            pass  # a cache: the result stands without it
+
+    def _store_bytes(self, path: Path, data: bytes) -> None:
         from calcisvd.io import atomic_write_bytes
 
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            atomic_write_bytes(path, pickle.dumps(result, protocol=5))
+            atomic_write_bytes(path, data)
             self._prune()
-        except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        except OSError:
             pass  # a cache: the result stands without it
 
     def _prune(self) -> None:
-        entries = sorted(self.directory.glob("*.pkl"), key=lambda p: p.stat().st_mtime_ns)
+        entries = sorted([*self.directory.glob("*.pkl"), *self.directory.glob("*.file")],
+                         key=lambda p: p.stat().st_mtime_ns)
         for old in entries[:max(0, len(entries) - MAX_ENTRIES)]:
             old.unlink(missing_ok=True)
 

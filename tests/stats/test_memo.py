@@ -117,3 +117,31 @@ def test_unreadable_entry_is_computed_again(tmp_path, small):
     assert again.misses == ["table1"]
     pd.testing.assert_frame_equal(got.data, first.data, check_exact=True)
     assert memo.call(None, table1, small.baseline, FAST).data.equals(first.data)
+
+
+def test_not_reading_computes_afresh_and_stores(tmp_path, small):
+    forced = memo.TableCache(tmp_path, read=False)
+    forced.call(table1, small.baseline, FAST)
+    forced.call(table1, small.baseline, FAST)
+    assert forced.misses == ["table1", "table1"] and forced.hits == []
+    reader = memo.TableCache(tmp_path)
+    reader.call(table1, small.baseline, FAST)
+    assert reader.hits == ["table1"]
+
+
+def test_figure_file_reused_byte_identical_and_redrawn_on_change(tmp_path, small):
+    from tasks.report.figures import calcium_vs_wmh
+
+    cache = memo.TableCache(tmp_path / "cache")
+    first = cache.file(calcium_vs_wmh, tmp_path / "a" / "f.png", small.baseline)
+    warm = memo.TableCache(tmp_path / "cache")
+    again = warm.file(calcium_vs_wmh, tmp_path / "b" / "f.png", small.baseline)
+    assert warm.hits == ["calcium_vs_wmh"]
+    fresh = calcium_vs_wmh(small.baseline, tmp_path / "c" / "f.png")
+    assert again.read_bytes() == first.read_bytes() == fresh.read_bytes()
+    base = small.baseline.copy()
+    base.loc[base.index[0], "wmh_volume_cm3"] = float(base["wmh_volume_cm3"].iloc[0]) * 3 + 1
+    changed = warm.file(calcium_vs_wmh, tmp_path / "d" / "f.png", base)
+    assert warm.misses == ["calcium_vs_wmh"]
+    assert changed.read_bytes() == calcium_vs_wmh(base, tmp_path / "e" / "f.png").read_bytes()
+    assert changed.read_bytes() != first.read_bytes()
