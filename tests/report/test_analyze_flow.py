@@ -96,7 +96,8 @@ def test_analyze_skips_when_views_options_and_code_are_unchanged(prefect_harness
 
 
 def test_rerun_after_new_follow_up_equals_a_report_from_scratch(prefect_harness,
-                                                                warehouse_settings, capfd):
+                                                                warehouse_settings,
+                                                                monkeypatch):
     """Tables and figures reused from var/cache/analysis (tasks/stats/memo.py) give the same
     files as a forced run that computes everything; changed follow-up data is recomputed."""
     import duckdb
@@ -108,12 +109,21 @@ def test_rerun_after_new_follow_up_equals_a_report_from_scratch(prefect_harness,
     con.execute("DELETE FROM t_change WHERE subject = "
                 "(SELECT min(subject) FROM t_change)")  # the follow-ups changed
     con.close()
-    capfd.readouterr()
+    from tasks.stats import memo
+
+    caches: list = []
+
+    class Recorded(memo.TableCache):  # the real cache, remembered to read its hits
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            caches.append(self)
+
+    monkeypatch.setattr(memo, "TableCache", Recorded)
     cached = analyze_flow(warehouse_settings, n_boot=20, n_perm=19, seed=3)
     assert not cached.get("skipped")
-    log = "".join(capfd.readouterr())  # Prefect's console handler
-    assert "1 table(s) computed (table4), 5 reused unchanged" in log
-    assert "1 figure(s) drawn, 2 reused unchanged" in log  # the spaghetti plot redrawn
+    tables, figures = caches
+    assert tables.misses == ["table4"] and len(tables.hits) == 5
+    assert figures.misses == ["spaghetti"] and len(figures.hits) == 2
     assert any(analysis_cache_dir(warehouse_settings).glob("*.pkl"))
     scratch = analyze_flow(warehouse_settings, n_boot=20, n_perm=19, seed=3, force=True)
     a, b = Path(cached["report_dir"]), Path(scratch["report_dir"])
