@@ -27,8 +27,8 @@ import pandas as pd
 from tasks.report import figures as fg
 from tasks.stats.analysis import AnalysisResult
 from tasks.stats.data import AnalysisFrames
-from tasks.stats.memo import TableCache
 from tasks.stats.markers import available
+from tasks.stats.memo import TableCache
 
 TEMPLATES = Path(__file__).with_name("templates")
 

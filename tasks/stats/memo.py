@@ -20,8 +20,9 @@ dataclass names every field). Any changed value, row, column, dtype, option or s
 gives another key, so the builder runs again; a key that cannot be made, an unreadable or
 unwritable entry: the builder runs. Equal inputs that pickle differently only cost a miss.
 
-Entries are pickle (results) and ``.file`` (figure bytes) files under the cache folder (``<var>/cache/analysis`` by default,
-written by this user only); the oldest beyond ``MAX_ENTRIES`` are removed.
+Entries are pickle (results) and ``.file`` (figure bytes) files under the cache folder
+(``<var>/cache/analysis`` by default, written by this user only); the oldest beyond
+``MAX_ENTRIES`` are removed.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import os
 import pickle
 import sys
 from collections.abc import Callable
+from contextlib import suppress
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -85,8 +87,7 @@ def _digest(value: Any, h: Any) -> None:
         h.update(f"{type(value).__name__}[{len(value)}]".encode())
         for v in value:
             _digest(v, h)
-    elif hasattr(value, "__dataclass_fields__") and getattr(
-            value, "__dataclass_params__").frozen:
+    elif hasattr(value, "__dataclass_fields__") and value.__dataclass_params__.frozen:
         h.update(f"{type(value).__module__}.{type(value).__qualname__}:{value!r}".encode())
     else:
         raise TypeError(f"no exact key for a {type(value).__name__}")
@@ -157,17 +158,13 @@ class TableCache:
         fn(*args, path)
         self.misses.append(fn.__name__)
         if entry is not None:
-            try:
+            with suppress(OSError):  # a cache: the file stands without it
                 self._store_bytes(entry, path.read_bytes())
-            except OSError:
-                pass
         return path
 
     def _store(self, path: Path, result: Any) -> None:
-        try:
+        with suppress(pickle.PicklingError, TypeError, AttributeError):  # the result stands
             self._store_bytes(path, pickle.dumps(result, protocol=5))
-        except (pickle.PicklingError, TypeError, AttributeError):
-            pass  # a cache: the result stands without it
 
     def _store_bytes(self, path: Path, data: bytes) -> None:
         from calcisvd.io import atomic_write_bytes

@@ -227,7 +227,6 @@ def test_measures_tsv_carries_statuses_reasons_and_qc_metrics():
 def test_ct_and_mri_in_two_workers_give_the_sequential_result(bids: Path, tmp_path: Path) -> None:
     """``run_all`` (the pipeline's split mode: CT and MRI workflows in two pool processes at
     once) writes the same measures as the sequential run; the session here has both."""
-    from functools import partial
 
     from tasks.quantify.pool import run_all_in_workers, shutdown_pool
     from tasks.quantify.runner import quantify_session
