@@ -215,6 +215,14 @@ def _validation_definition(gx_dir: Path, name: str) -> Any:
     return vd
 
 
+def register_suites(gx_dir: Path, names: list[str] | None = None) -> None:
+    """Create the GX context under ``gx_dir`` and register the suites ``names`` (default: all)
+    in it, as the first validation in this process would (``flows/preload.py`` does it while
+    the pipeline quantifies)."""
+    for name in names or suite_names():
+        _validation_definition(gx_dir, name)
+
+
 def _normalise(df: Any) -> Any:
     """String columns as ``object`` (GX type lists name numpy/pandas dtypes)."""
     import pandas as pd

@@ -39,26 +39,50 @@ def read_frames_task(warehouse_path: Path) -> tuple[Any, Any]:
 
 
 @task(name="run-statistics", cache_policy=NONE)
-def analyze_task(frames: Any, truth: Any, published_path: Path, options: Any) -> Any:
-    """Tables 1-4, adjusted models, published comparison, truth vs measured."""
+def analyze_task(frames: Any, truth: Any, published_path: Path, options: Any,
+                 cache_dir: Path | None = None, force: bool = False) -> Any:
+    """Tables 1-4, adjusted models, published comparison, truth vs measured; a table whose
+    inputs did not change since an earlier run is read from ``cache_dir``
+    (:mod:`tasks.stats.memo`) unless ``force`` (then every table is computed and stored)."""
     from tasks.stats.analysis import run_analysis
+    from tasks.stats.memo import TableCache
     from tasks.stats.published import load_published
 
-    return run_analysis(frames, truth=truth, published=load_published(published_path),
-                        options=options)
+    cache = TableCache(cache_dir, read=not force) if cache_dir else None
+    result = run_analysis(frames, truth=truth, published=load_published(published_path),
+                          options=options, cache=cache)
+    if cache is not None:
+        get_run_logger().info("analyze: %d table(s) computed (%s), %d reused unchanged (%s)",
+                              len(cache.misses), ", ".join(cache.misses) or "none",
+                              len(cache.hits), ", ".join(cache.hits) or "none")
+    return result
 
 
 @task(name="write-report", cache_policy=NONE)
 def write_report_task(result: Any, frames: Any, truth: Any, reports_dir: Path,
-                      run_info: dict) -> Any:
-    """The dated report folder (HTML, Markdown, CSV, figures) and the ``latest`` pointer."""
+                      run_info: dict, cache_dir: Path | None = None,
+                      force: bool = False) -> Any:
+    """The dated report folder (HTML, Markdown, CSV, figures) and the ``latest`` pointer; a
+    figure of unchanged data is copied from ``cache_dir`` (drawn afresh with ``force``)."""
     from tasks.report.render import write_report
+    from tasks.stats.memo import TableCache
 
-    return write_report(result, frames, reports_dir, truth=truth, run_info=run_info)
+    cache = TableCache(cache_dir, read=not force) if cache_dir else None
+    paths = write_report(result, frames, reports_dir, truth=truth, run_info=run_info,
+                         cache=cache)
+    if cache is not None:
+        get_run_logger().info("analyze: %d figure(s) drawn, %d reused unchanged",
+                              len(cache.misses), len(cache.hits))
+    return paths
 
 
 #: beside each report: the flow's result and the fingerprint of what it was computed from
 SUMMARY_FILE = "summary.json"
+
+
+def analysis_cache_dir(settings: Settings) -> Path:
+    """Where the statistics tables of earlier runs are kept (:mod:`tasks.stats.memo`)."""
+    return Path(settings.var_dir) / "cache" / "analysis"
 
 
 def previous_summary(reports_dir: Path, fingerprint: str) -> dict[str, Any] | None:
@@ -113,7 +137,9 @@ def analyze_flow(settings: Settings | None = None, published_path: Path | None =
                  include_review: bool = False) -> dict[str, Any]:
     """Analyse the warehouse and write ``<reports_dir>/analysis-<stamp>/``; returns paths and
     headline numbers. When the curated tables, options and code are those of the latest
-    report, that report stands and nothing is recomputed (unless ``force``)."""
+    report, that report stands and nothing is recomputed; otherwise tables whose inputs are
+    those of an earlier run are reused (:mod:`tasks.stats.memo`). ``force``: every table is
+    computed from scratch (and stored for the next run)."""
     from warehouse.stamps import analysis_fingerprint
 
     settings = flow_entry(settings, home, config)
@@ -145,10 +171,12 @@ def analyze_flow(settings: Settings | None = None, published_path: Path | None =
                                                       grade=_truth_grader()))
     log.info("analyze: %d subject(s) at baseline%s", len(frames.baseline),
              ", ground truth present" if truth is not None else "")
-    result = analyze_task(frames, truth, published_path, options)
+    result = analyze_task(frames, truth, published_path, options,
+                          analysis_cache_dir(settings), force)
     paths = write_report_task(result, frames, truth, settings.reports_dir,
                               {"settings": settings.as_dict(),
-                               "published_tables": str(published_path)})
+                               "published_tables": str(published_path)},
+                              analysis_cache_dir(settings), force)
     t2 = result.tables.get("table2")
     if t2 is not None and len(t2.data):
         cols = ["label", "none_mild_mean_sd", "moderate_mean_sd", "severe_mean_sd", "r_fmt",

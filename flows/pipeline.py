@@ -66,6 +66,25 @@ def _unchanged(name: str, settings: Settings) -> bool:
     return False
 
 
+def _maybe_preload(settings: Settings, todo: list[str], log: Any) -> Any:
+    """Before quantify: when the warehouse stages will run (the load's inputs changed, e.g. a
+    session was ingested), start their start-up work beside quantify (``flows/preload.py``)."""
+    later = [s for s in ("load", "validate", "analyze") if s in todo]
+    if "load" not in later:
+        return None
+    try:
+        from warehouse.stamps import stage_is_current
+
+        if stage_is_current("load", settings):
+            return None
+    except Exception as exc:  # the stages decide for themselves
+        log.debug("preload check failed: %s", exc)
+        return None
+    from flows.preload import start_preload
+
+    return start_preload(settings.gx_dir, analyze="analyze" in later)
+
+
 #: the log line of a skipped stage: what did not change
 _UNCHANGED_WHY = {
     "load": "no derivative, BIDS input, quarantine entry or load code changed since the last "
@@ -102,8 +121,17 @@ def pipeline_flow(settings: Settings | None = None, stages: list[str] | None = N
     log = get_run_logger()
     timings: dict[str, float] = {}
     results: dict[str, Any] = {}
-    for name in [s for s in STAGES if stages is None or s in stages]:
+    todo = [s for s in STAGES if stages is None or s in stages]
+    preload = None
+    for name in todo:
         t0 = time.perf_counter()
+        if name == "quantify":
+            preload = _maybe_preload(settings, todo, log)
+        elif preload is not None:  # the later stages' start-up, done beside quantify
+            preload.wait()
+            log.info("preload of load/analyze start-up: %.1f s beside quantify%s",
+                     preload.seconds or 0.0, f" ({preload.error})" if preload.error else "")
+            preload = None
         if _unchanged(name, settings):
             timings[name] = round(time.perf_counter() - t0, 2)
             results[name] = {"skipped": True}

@@ -5,6 +5,7 @@ One task per session; the task calls :func:`tasks.quantify.runner.quantify_sessi
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -28,12 +29,15 @@ from tasks.quantify.sessions import Session, discover_sessions, needs_quantifica
 @task(name="quantify-session", task_run_name="quantify {session.label}",
       cache_policy=NONE, retries=2, retry_delay_seconds=[5, 30],
       retry_condition_fn=retry_transient_only)
-def quantify_session_task(session: Session, settings: Settings) -> dict[str, Any]:
+def quantify_session_task(session: Session, settings: Settings,
+                          split: bool = False) -> dict[str, Any]:
     """Quantify one session (both modalities) and write its derivatives.
 
     With the ``Linear`` plugin and the thread task runner the session runs in a worker
-    process of :mod:`tasks.quantify.pool` (``n_procs`` sessions at once); with ``MultiProc``
-    or ``SLURM`` Nipype itself dispatches the nodes; under Dask the task already has a process.
+    process of :mod:`tasks.quantify.pool` (``n_procs`` sessions at once), or, with ``split``
+    (fewer sessions than workers: a rerun after one follow-up), its CT and MRI workflows run
+    in two worker processes at the same time; with ``MultiProc`` or ``SLURM`` Nipype itself
+    dispatches the nodes; under Dask the task already has a process.
     """
     from tasks.quantify.runner import quantify_session
 
@@ -42,9 +46,14 @@ def quantify_session_task(session: Session, settings: Settings) -> dict[str, Any
                                   plugin_args={"n_procs": 1}
                                   if settings.nipype_plugin == "MultiProc" else {})
     if settings.nipype_plugin == "Linear" and settings.task_runner == "thread":
-        from tasks.quantify.pool import run_in_worker
+        from tasks.quantify.pool import run_all_in_workers, run_in_worker
 
-        result = run_in_worker(max(1, settings.n_procs), quantify_session, session, **kwargs)
+        workers = max(1, settings.n_procs)
+        if split:  # the lock and the derivatives here, each workflow in a worker
+            result = quantify_session(session, **kwargs,
+                                      run_all=partial(run_all_in_workers, workers))
+        else:
+            result = run_in_worker(workers, quantify_session, session, **kwargs)
     else:
         result = quantify_session(session, **kwargs)
     log = get_run_logger()
@@ -92,7 +101,8 @@ def quantify_flow(settings: Settings | None = None, force: bool = False,
 
         progress = Progress(len(todo), "quantify", log, key="quantify-progress")
         try:
-            futures = [quantify_session_task.submit(s, settings) for s in todo]
+            split = len(todo) < max(1, settings.n_procs)  # idle cores: CT beside MRI
+            futures = [quantify_session_task.submit(s, settings, split) for s in todo]
             for fut in futures:
                 results.append(fut.result())
                 progress.step()

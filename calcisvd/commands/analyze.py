@@ -61,7 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seed of every resampling step (default 20240601)")
     parser.add_argument("--force", action="store_true",
                         help="recompute even when the warehouse, options and code are those "
-                             "of the latest report (by default that report stands)")
+                             "of the latest report (by default that report stands), every "
+                             "table from scratch (by default a table whose inputs did not "
+                             "change is reused from var/cache/analysis, which --force "
+                             "refreshes)")
     parser.add_argument("--include-review", action="store_true",
                         help="keep sessions in quality-control review (a method said review "
                              "and nobody rated them pass); sessions rated fail stay out")

@@ -82,3 +82,22 @@ def run_in_worker(workers: int, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         with _LOCK:
             _POOL, _POOL_SIZE = None, 0
         raise
+
+
+def run_all_in_workers(workers: int, calls: list[tuple[Any, tuple]]) -> list[Any]:
+    """``[fn(*args) for fn, args in calls]``, each in a worker process of the shared pool at
+    the same time; waits for all before returning or raising (the first error, in call
+    order). A broken pool is discarded as in :func:`run_in_worker`."""
+    from concurrent.futures import wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        pool = get_pool(workers)
+        futures = [pool.submit(fn, *args) for fn, args in calls]
+        wait(futures)
+        return [f.result() for f in futures]
+    except BrokenProcessPool:
+        global _POOL, _POOL_SIZE
+        with _LOCK:
+            _POOL, _POOL_SIZE = None, 0
+        raise

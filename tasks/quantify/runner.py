@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,14 @@ def quantify_session(
     work_dir: Path,
     plugin: str = "Linear",
     plugin_args: dict[str, Any] | None = None,
+    run_all: Callable[[list[tuple]], list[Any]] | None = None,
 ) -> dict[str, Any]:
     """Measure ICAC (CT) and SVD (MRI) for one session and write its derivatives.
+
+    ``run_all([(fn, args), ...])`` (e.g. :func:`tasks.quantify.pool.run_all_in_workers`)
+    runs the CT and the MRI workflow at the same time, each in its own process (the
+    pipeline does so when fewer sessions than cores are waiting); without it they run one
+    after the other here. The measures are the same either way.
 
     Returns a summary: subject, session, statuses, seconds and the measures path. The
     session's work folder is held by this run alone (:mod:`tasks.quantify.worklock`); a
@@ -130,7 +137,8 @@ def quantify_session(
             log.warning("%s: work folder left by an interrupted run; measured afresh",
                         session.label)
         return _quantify_session(session, derivatives_dir=derivatives_dir, work_dir=work_dir,
-                                 base=base, plugin=plugin, plugin_args=plugin_args)
+                                 base=base, plugin=plugin, plugin_args=plugin_args,
+                                 run_all=run_all)
 
 
 def svg_names(files: list[str] | None) -> dict[str, str]:
@@ -142,17 +150,15 @@ def svg_names(files: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _quantify_session(session: Session, *, derivatives_dir: Path, work_dir: Path, base: Path,
-                      plugin: str, plugin_args: dict[str, Any] | None) -> dict[str, Any]:
+def measure_ct(session: Session, base: Path, plugin: str, plugin_args: dict[str, Any] | None,
+               work_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The CT workflow of a session: (ICAC measures, images, reportlets); a failure is
+    recorded in the measures (``status: failed``), not raised."""
     from tasks.workflows.ct import init_ct_icac_wf
-    from tasks.workflows.mri import init_mri_svd_wf
 
     configure_nipype(work_dir, verbose=log.isEnabledFor(logging.DEBUG))
-    t0 = time.perf_counter()
-    started = datetime.now(UTC).isoformat(timespec="seconds")
     images: dict[str, Any] = {}
     reportlets: dict[str, Any] = {}
-
     if "ct" in session.files:
         try:
             wf = init_ct_icac_wf(name="ct_icac_wf")
@@ -172,15 +178,28 @@ def _quantify_session(session: Session, *, derivatives_dir: Path, work_dir: Path
     else:
         icac = _empty(ICAC_SESSION_MEASURES, "missing", "no CT in this session")
         icac["arteries"] = []
+    return icac, images, reportlets
 
-    mr_keys = ("T1w", "T2w", "FLAIR", "T2starw")
-    if any(k in session.files for k in mr_keys):
+
+MR_KEYS = ("T1w", "T2w", "FLAIR", "T2starw")
+
+
+def measure_mri(session: Session, base: Path, plugin: str, plugin_args: dict[str, Any] | None,
+                work_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The MRI workflow of a session: (SVD measures, images, reportlets); a failure is
+    recorded in the measures (``status: failed``), not raised."""
+    from tasks.workflows.mri import init_mri_svd_wf
+
+    configure_nipype(work_dir, verbose=log.isEnabledFor(logging.DEBUG))
+    images: dict[str, Any] = {}
+    reportlets: dict[str, Any] = {}
+    if any(k in session.files for k in MR_KEYS):
         try:
             wf = init_mri_svd_wf(has_t1w="T1w" in session.files, has_t2w="T2w" in session.files,
                                  has_flair="FLAIR" in session.files,
                                  has_t2starw="T2starw" in session.files, name="mri_svd_wf")
             wf.base_dir = str(base)
-            for key in mr_keys:
+            for key in MR_KEYS:
                 if key in session.files:
                     setattr(wf.inputs.inputnode, key.lower(), str(session.files[key]))
             out = run_workflow(wf, plugin, plugin_args)
@@ -196,6 +215,26 @@ def _quantify_session(session: Session, *, derivatives_dir: Path, work_dir: Path
             svd = _empty(SVD_MEASURES, "failed", _failure_reason(exc), exc)
     else:
         svd = _empty(SVD_MEASURES, "missing", "no MRI in this session")
+    return svd, images, reportlets
+
+
+def _quantify_session(session: Session, *, derivatives_dir: Path, work_dir: Path, base: Path,
+                      plugin: str, plugin_args: dict[str, Any] | None,
+                      run_all: Callable[[list[tuple]], list[Any]] | None = None
+                      ) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    args = (session, base, plugin, plugin_args, work_dir)
+    if run_all is not None and "ct" in session.files \
+            and any(k in session.files for k in MR_KEYS):
+        # the two workflows share nothing but the session's folder: one process each
+        (icac, ct_images, ct_reportlets), (svd, mr_images, mr_reportlets) = run_all(
+            [(measure_ct, args), (measure_mri, args)])
+    else:
+        icac, ct_images, ct_reportlets = measure_ct(*args)
+        svd, mr_images, mr_reportlets = measure_mri(*args)
+    images = {**ct_images, **mr_images}
+    reportlets = {**ct_reportlets, **mr_reportlets}
 
     pipeline = {
         "name": "calcisvd", "version": version_string(), "code_revision": code_revision(),

@@ -19,13 +19,18 @@ GROUPS = ("none_mild", "moderate", "severe")
 COLOURS = {"none_mild": "#4C72B0", "moderate": "#DD8452", "severe": "#C44E52"}
 
 
-def _plt():
+def use_agg():
+    """matplotlib's pyplot on the Agg backend (files only, no display); returns pyplot."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _plt():
+    return use_agg()
 
 
 def _grid(n: int, ncols: int = 3):

@@ -36,6 +36,7 @@ from tasks.report import figures as fg
 from tasks.stats.analysis import AnalysisResult
 from tasks.stats.data import AnalysisFrames
 from tasks.stats.markers import available
+from tasks.stats.memo import TableCache
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -117,24 +118,28 @@ def html_table(df: pd.DataFrame) -> str:
     return shown.to_html(index=False, classes="data", border=0, escape=True)
 
 
-def _figures(frames: AnalysisFrames, truth: AnalysisFrames | None, out: Path) -> list[tuple]:
+def _figures(frames: AnalysisFrames, truth: AnalysisFrames | None, out: Path,
+             cache: TableCache | None = None) -> list[tuple]:
+    def draw(fn, path: Path, *args) -> Path:  # the same figure of the same data: its file
+        return fn(*args, path) if cache is None else cache.file(fn, path, *args)
+
     base = frames.baseline
     figs: list[tuple[str, Path]] = []
     if len(base) == 0:
         return figs
     mk = [(m.name, m.label, m.unit) for m in available(base.columns) if m.primary]
     figs.append(("MRI markers by ICAC severity group",
-                 fg.markers_by_group(base, mk, out / "markers_by_group.png")))
+                 draw(fg.markers_by_group, out / "markers_by_group.png", base, mk)))
     if frames.change is not None and len(frames.change):
         figs.append(("Baseline to one-year follow-up (spaghetti)",
-                     fg.spaghetti(frames.change, mk, out / "spaghetti.png")))
+                     draw(fg.spaghetti, out / "spaghetti.png", frames.change, mk)))
     if {"total_calcium_volume_mm3", "wmh_volume_cm3"} <= set(base.columns):
         figs.append(("Total calcium volume vs WMH volume",
-                     fg.calcium_vs_wmh(base, out / "calcium_vs_wmh.png")))
+                     draw(fg.calcium_vs_wmh, out / "calcium_vs_wmh.png", base)))
     if truth is not None and len(truth.baseline):
         figs.append(("Measured vs ground truth",
-                     fg.truth_vs_measured(base, truth.baseline, mk,
-                                          out / "truth_vs_measured.png")))
+                     draw(fg.truth_vs_measured, out / "truth_vs_measured.png", base,
+                          truth.baseline, mk)))
     return figs
 
 
@@ -186,9 +191,10 @@ def remove_dead_partials(root: Path) -> list[str]:
 
 def write_report(result: AnalysisResult, frames: AnalysisFrames, reports_dir: Path, *,
                  truth: AnalysisFrames | None = None, now: dt.datetime | None = None,
-                 run_info: dict | None = None) -> ReportPaths:
+                 run_info: dict | None = None, cache: TableCache | None = None) -> ReportPaths:
     """Render ``result`` into a new dated folder under ``reports_dir`` and point ``latest``
-    at it. ``frames``/``truth`` feed the figures; ``run_info`` is saved in run.json."""
+    at it. ``frames``/``truth`` feed the figures (a figure of unchanged data is copied from
+    ``cache``, :mod:`tasks.stats.memo`); ``run_info`` is saved in run.json."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     now = now or dt.datetime.now(dt.UTC)
@@ -221,7 +227,7 @@ def write_report(result: AnalysisResult, frames: AnalysisFrames, reports_dir: Pa
                         "notes": t.notes, "csv": path.name})
         md += [f"## {t.title}", "", markdown_table(_pretty(shown)), ""]
         md += [f"- {n}" for n in t.notes] + ["", f"CSV: `{path.name}`", ""]
-    fig_paths = _figures(frames, truth, out / "figures")
+    fig_paths = _figures(frames, truth, out / "figures", cache)
     md += ["## Figures", ""] + [f"![{title}](figures/{p.name})" for title, p in fig_paths]
     options = json.dumps(dataclasses.asdict(result.options), indent=2)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html",

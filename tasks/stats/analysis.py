@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.stats import descriptive as d
+from tasks.stats import memo
 from tasks.stats import published as pub
 from tasks.stats import qc_filter as qc
 from tasks.stats import tables as tb
@@ -39,19 +40,23 @@ class AnalysisResult:
 
 def run_analysis(frames: AnalysisFrames, *, truth: AnalysisFrames | None = None,
                  published: dict | None = None,
-                 options: tb.Options = tb.DEFAULT_OPTIONS) -> AnalysisResult:
+                 options: tb.Options = tb.DEFAULT_OPTIONS,
+                 cache: memo.TableCache | None = None) -> AnalysisResult:
     """Tables 1-4, adjusted models, published comparison and (optional) truth vs measured.
 
     Sessions that quality control excludes (:mod:`tasks.stats.qc_filter`) are left out of
     measurement and truth alike; the notes and table ``qc_exclusions`` say which and why.
     Warnings of the models become one sentence in their table's notes
     (:mod:`tasks.stats.model_warnings`); any other numerical warning is caught too (never
-    printed raw) and counted in one note."""
+    printed raw) and counted in one note.
+    With ``cache`` (:mod:`tasks.stats.memo`), a table whose inputs are those of an earlier
+    run is taken from it instead of being computed again (the same numbers, notes included)."""
     import warnings
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = _run_analysis(frames, truth=truth, published=published, options=options)
+        res = _run_analysis(frames, truth=truth, published=published, options=options,
+                            cache=cache)
     numeric = [w for w in caught if issubclass(w.category, RuntimeWarning)
                or w.category.__module__.split(".")[0] in ("statsmodels", "scipy", "numpy")]
     for w in caught:  # code warnings (deprecations...) are not about the data: passed on
@@ -66,7 +71,8 @@ def run_analysis(frames: AnalysisFrames, *, truth: AnalysisFrames | None = None,
 
 
 def _run_analysis(frames: AnalysisFrames, *, truth: AnalysisFrames | None,
-                  published: dict | None, options: tb.Options) -> AnalysisResult:
+                  published: dict | None, options: tb.Options,
+                  cache: memo.TableCache | None) -> AnalysisResult:
     excluded = qc.excluded_sessions(frames.session_qc, options.include_review)
     frames = qc.apply_exclusions(frames, excluded)
     if truth is not None:
@@ -88,16 +94,16 @@ def _run_analysis(frames: AnalysisFrames, *, truth: AnalysisFrames | None,
     no_fu = res.n_subjects - res.n_with_follow_up
     if no_fu:
         res.notes.append(f"{no_fu} of {res.n_subjects} subject(s) have no one-year follow-up")
-    res.add(tb.table1(base, options))
-    t2, t2g = tb.table2(base, options)
+    res.add(memo.call(cache, tb.table1, base, options))
+    t2, t2g = memo.call(cache, tb.table2, base, options)
     res.add(t2)
     res.add(t2g)
-    t3, t3g = tb.table3(base, options)
+    t3, t3g = memo.call(cache, tb.table3, base, options)
     res.add(t3)
     res.add(t3g)
-    res.add(tb.table4(change, frames.sessions, base, options))
-    res.add(tb.adjusted(base))
-    res.add(tb.icac_by_artery(frames.icac_by_artery, base))
+    res.add(memo.call(cache, tb.table4, change, frames.sessions, base, options))
+    res.add(memo.call(cache, tb.adjusted, base))
+    res.add(memo.call(cache, tb.icac_by_artery, frames.icac_by_artery, base))
     if published is not None:
         res.add(tb.TableResult(
             "published_comparison", "Comparison with the published tables",
@@ -116,7 +122,7 @@ def _run_analysis(frames: AnalysisFrames, *, truth: AnalysisFrames | None,
             "published_recomputed", "Published statistics recomputed from published counts",
             pub.recomputed_from_counts(published)))
     if truth is not None:
-        for t in truth_vs_measured(frames, truth, options):
+        for t in truth_vs_measured(frames, truth, options, cache):
             res.add(t)
     _flag_unreliable(res, base)
     if len(excluded):
@@ -161,12 +167,13 @@ def _empty_change(base: pd.DataFrame) -> pd.DataFrame:
 
 
 def truth_vs_measured(measured: AnalysisFrames, truth: AnalysisFrames,
-                      options: tb.Options) -> list[tb.TableResult]:
+                      options: tb.Options,
+                      cache: memo.TableCache | None = None) -> list[tb.TableResult]:
     """Table 2 statistics on truth and measurement side by side, and per-subject agreement."""
     quick = tb.Options(n_boot=max(200, options.n_boot // 5), n_perm=0, seed=options.seed,
                        ci_method="percentile", min_expected=options.min_expected)
-    m2, _ = tb.table2(measured.baseline, quick)
-    t2, _ = tb.table2(truth.baseline, quick)
+    m2, _ = memo.call(cache, tb.table2, measured.baseline, quick)
+    t2, _ = memo.call(cache, tb.table2, truth.baseline, quick)
     cols = ["marker", *[f"{g}_mean" for g in tb.GROUPS], "spearman_r", "spearman_p", "jt_p"]
     side = (m2.data[cols].merge(t2.data[cols], on="marker", how="outer",
                                 suffixes=("_measured", "_truth"))
@@ -177,8 +184,8 @@ def truth_vs_measured(measured: AnalysisFrames, truth: AnalysisFrames,
                                      / side[f"{g}_mean_truth"].abs())
     side4 = pd.DataFrame()
     if measured.change is not None and truth.change is not None:
-        m4 = tb.table4(measured.change, None, measured.baseline, quick).data
-        t4 = tb.table4(truth.change, None, truth.baseline, quick).data
+        m4 = memo.call(cache, tb.table4, measured.change, None, measured.baseline, quick).data
+        t4 = memo.call(cache, tb.table4, truth.change, None, truth.baseline, quick).data
         cols4 = ["marker", *[f"{g}_mean" for g in tb.GROUPS], "spearman_r", "spearman_p"]
         if len(m4) and len(t4):
             side4 = m4[cols4].merge(t4[cols4], on="marker", how="outer",

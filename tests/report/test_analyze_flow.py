@@ -93,3 +93,47 @@ def test_analyze_skips_when_views_options_and_code_are_unchanged(prefect_harness
     assert not changed.get("skipped") and changed["html"] != other["html"]
     forced = analyze_flow(warehouse_settings, n_boot=20, n_perm=19, seed=4, force=True)
     assert not forced.get("skipped")
+
+
+def test_rerun_after_new_follow_up_equals_a_report_from_scratch(prefect_harness,
+                                                                warehouse_settings,
+                                                                monkeypatch):
+    """Tables and figures reused from var/cache/analysis (tasks/stats/memo.py) give the same
+    files as a forced run that computes everything; changed follow-up data is recomputed."""
+    import duckdb
+
+    from flows.analyze import analysis_cache_dir, analyze_flow
+
+    analyze_flow(warehouse_settings, n_boot=20, n_perm=19, seed=3)
+    con = duckdb.connect(str(warehouse_settings.warehouse_path))
+    con.execute("DELETE FROM t_change WHERE subject = "
+                "(SELECT min(subject) FROM t_change)")  # the follow-ups changed
+    con.close()
+    from tasks.stats import memo
+
+    caches: list = []
+
+    class Recorded(memo.TableCache):  # the real cache, remembered to read its hits
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            caches.append(self)
+
+    monkeypatch.setattr(memo, "TableCache", Recorded)
+    cached = analyze_flow(warehouse_settings, n_boot=20, n_perm=19, seed=3)
+    assert not cached.get("skipped")
+    tables, figures = caches
+    assert tables.misses == ["table4"] and len(tables.hits) == 5
+    assert figures.misses == ["spaghetti"] and len(figures.hits) == 2
+    assert any(analysis_cache_dir(warehouse_settings).glob("*.pkl"))
+    scratch = analyze_flow(warehouse_settings, n_boot=20, n_perm=19, seed=3, force=True)
+    a, b = Path(cached["report_dir"]), Path(scratch["report_dir"])
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.suffix in (".csv", ".png"))
+    assert files and any(f.suffix == ".png" for f in files)
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*")
+                           if p.suffix in (".csv", ".png"))
+    for rel in files:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+    t4 = pd.read_csv(a / "table4.csv")
+    first_t4 = pd.read_csv(sorted(Path(warehouse_settings.reports_dir).glob("analysis-*"))[0]
+                           / "table4.csv")
+    assert not t4.equals(first_t4)  # the change table was recomputed on the new data

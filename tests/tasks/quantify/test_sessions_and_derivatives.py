@@ -222,3 +222,35 @@ def test_measures_tsv_carries_statuses_reasons_and_qc_metrics():
     assert rows["svd_qc_brain_volume_ml"]["unit"] == "mL"
     assert float(rows["svd_qc_brain_volume_ml"]["value"]) == 1400.5
     assert rows["svd_qc_nawm_cov"]["value"] == "n/a"
+
+
+def test_ct_and_mri_in_two_workers_give_the_sequential_result(bids: Path, tmp_path: Path) -> None:
+    """``run_all`` (the pipeline's split mode: CT and MRI workflows in two pool processes at
+    once) writes the same measures as the sequential run; the session here has both."""
+
+    from tasks.quantify.pool import run_all_in_workers, shutdown_pool
+    from tasks.quantify.runner import quantify_session
+
+    ses = discover_sessions(bids)[0]
+    assert "ct" in ses.files and "FLAIR" in ses.files
+    seq = quantify_session(ses, derivatives_dir=tmp_path / "d1", work_dir=tmp_path / "w1")
+    calls: list = []
+
+    def run_all(jobs):
+        calls.append([fn.__name__ for fn, _ in jobs])
+        return run_all_in_workers(2, jobs)
+
+    try:
+        par = quantify_session(ses, derivatives_dir=tmp_path / "d2", work_dir=tmp_path / "w2",
+                               run_all=run_all)
+    finally:
+        shutdown_pool()
+    assert calls == [["measure_ct", "measure_mri"]]
+    keep = ("icac_status", "svd_status", "icac_reason", "svd_reason", "icac_failure",
+            "svd_failure")
+    assert {k: par[k] for k in keep} == {k: seq[k] for k in keep}
+    a, b = (json.loads(Path(r["measures"]).read_text()) for r in (seq, par))
+    for doc in (a, b):
+        doc.get("pipeline", {}).pop("seconds", None)
+        doc.get("pipeline", {}).pop("created", None)
+    assert a == b
