@@ -44,8 +44,11 @@ def path_token(rel: str) -> str:
 
 #: a DICOM person name: components joined by ``^`` (PN, PS3.5 6.2)
 _PN_STOP = r"\s'\"<>/\\|()\[\],;:"
+#: The family part holds a letter and what follows ``^`` is not a bare exponent, so units and
+#: powers in messages (``37.7 cm^3``, ``mm^2``, ``10^6``, ``s^-1``) stay as they are.
 PERSON_NAME = re.compile(
-    r"(?<![^" + _PN_STOP + r"=])[^" + _PN_STOP + r"^]+\^[^" + _PN_STOP + r"]*")
+    r"(?<![^" + _PN_STOP + r"=])(?=[^" + _PN_STOP + r"^]*[A-Za-z])[^" + _PN_STOP + r"^]+\^"
+    r"(?![-+]?\d+(?:[" + _PN_STOP + r"^]|$))[^" + _PN_STOP + r"]*")
 #: a DICOM date (DA, PS3.5 6.2): YYYYMMDD with a valid month and day, years 1800-2099
 DICOM_DATE = re.compile(r"(?<![0-9A-Za-z])(?:18|19|20)\d\d(?:0[1-9]|1[0-2])"
                         r"(?:0[1-9]|[12]\d|3[01])(?![0-9A-Za-z])")

@@ -86,3 +86,11 @@ def test_an_exception_keeps_its_type_and_errno(tmp_path):
         assert "NOVAK" not in str(out.__cause__)
     finally:
         set_roots([])
+
+
+def test_units_and_powers_are_not_person_names():
+    """``cm^3`` in a method's reason once came out as ``37.7 <name>`` (a real GE T1w's brain
+    mask failure): exponents are not DICOM person names."""
+    for text in ("brain mask: implausible volume 37.7 cm^3", "area 3 mm^2, 10^6 voxels, s^-1"):
+        assert redact(text, []) == text
+    assert redact("SMITH^ and DOE^JANE^^DR^ at 2^x", []) == "<name> and <name> at 2^x"
