@@ -60,3 +60,18 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=180), foreground_flow_runs():
         yield
+
+
+@pytest.fixture(autouse=True)
+def _nipype_crash_folder_per_test():
+    """Nipype's config is process-global: a test that pointed ``crashdump_dir`` under its own
+    tmp_path (or at a file, to force a failure) must not make a later test's crash report fail
+    with NotADirectoryError. Nipype's default (the working directory) is put back after every
+    test."""
+    yield
+    import sys
+
+    if "nipype" in sys.modules:
+        from nipype import config
+
+        config.set("execution", "crashdump_dir", os.getcwd())
