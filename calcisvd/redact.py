@@ -252,3 +252,43 @@ def install(roots: list[Path], handlers: list[logging.Handler]) -> None:
     for target in [*handlers, *(logging.getLogger(n) for n in PREFECT_RUN_LOGGERS)]:
         target.filters = [f for f in target.filters if not isinstance(f, RedactFilter)]
         target.addFilter(filt)
+
+
+def snapshot() -> dict[str, Any]:
+    """The redaction state of this process (roots and registered values), picklable: a worker
+    process given it (:func:`restore`) redacts by value as this one does. Worker processes
+    (``forkserver``/``spawn``) start without the values ingest registered in their parent."""
+    with _LOCK:
+        return {"roots": list(_STATE["roots"]),
+                "by_word": {k: set(v) for k, v in _STATE["by_word"].items()},
+                "odd": set(_STATE["odd"])}
+
+
+def restore(state: dict[str, Any]) -> None:
+    """Adopt a :func:`snapshot` (in a worker process, before its work)."""
+    with _LOCK:
+        _STATE["roots"] = list(state["roots"])
+        _STATE["by_word"] = {k: set(v) for k, v in state["by_word"].items()}
+        _STATE["odd"] = set(state["odd"])
+
+
+def install_everywhere() -> None:
+    """In a worker process: a :class:`RedactFilter` on every handler this process has or
+    gets by default (root, Nipype's loggers, Python's last-resort handler), so whatever a
+    library logs there (Nipype's crash report quoting an exception) is redacted too. A
+    process without a root handler gets a stderr one (WARNING), filtered."""
+    roots = list(_STATE["roots"])
+    filt = RedactFilter(roots)
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setLevel(logging.WARNING)
+        root.addHandler(handler)
+    names = ["", *PREFECT_RUN_LOGGERS, "nipype", "nipype.workflow", "nipype.interface",
+             "nipype.utils", "nipype.filemanip"]
+    handlers = [h for n in names for h in logging.getLogger(n).handlers]
+    if logging.lastResort is not None:
+        handlers.append(logging.lastResort)
+    for target in handlers:
+        target.filters = [f for f in target.filters if not isinstance(f, RedactFilter)]
+        target.addFilter(filt)

@@ -52,3 +52,59 @@ def _pid_and_threads() -> tuple[int, tuple[str, int]]:
 
 def _divide(a: int, b: int) -> float:
     return a / b
+
+
+def _leak(identifier: str, out: str) -> None:
+    """In the worker: log the identifier (our logger, Nipype's) into ``out`` and raise with it."""
+    import logging
+    import sys
+
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    logging.getLogger("calcisvd.quantify").warning("cannot read %s.nii.gz", identifier)
+    logging.getLogger("nipype.workflow").error("node crashed on %s", identifier)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    raise ValueError(f"bad header in {identifier}")
+
+
+@pytest.fixture
+def registered():
+    from calcisvd.redact import forget_identifiers, register_identifiers
+
+    register_identifiers("PatientID", ["H1512204"])
+    yield "H1512204"
+    forget_identifiers()
+
+
+def test_worker_errors_and_logs_are_redacted_by_registered_value(registered, tmp_path):
+    """Issue 24 item 6: a value registered in the parent (ingest) is redacted in a worker's
+    exception text and in what the worker (or Nipype there) logs; only name/date patterns
+    applied there before."""
+    out = tmp_path / "worker.log"
+    with pytest.raises(ValueError) as err:
+        pool.run_in_worker(1, _leak, registered, str(out))
+    assert registered not in str(err.value) and "<id>" in str(err.value)
+    text = out.read_text()
+    assert "cannot read" in text and "node crashed" in text, text
+    assert registered not in text and text.count("<id>") >= 2, text
+    with pytest.raises(ValueError) as err:  # both calls at once (CT beside MRI)
+        pool.run_all_in_workers(2, [(_leak, (registered, str(out)))] * 2)
+    assert registered not in str(err.value)
+
+
+def test_worker_forgets_nothing_registered_after_the_pool_started(tmp_path):
+    """The state travels with each call: a value registered after the worker started is
+    redacted too (a long-lived pool across ingest cycles)."""
+    from calcisvd.redact import forget_identifiers, register_identifiers
+
+    assert pool.run_in_worker(1, _divide, 1, 1) == 1  # the worker is up
+    register_identifiers("PatientID", ["Q7730021"])
+    try:
+        with pytest.raises(ValueError) as err:
+            pool.run_in_worker(1, _leak, "Q7730021", str(tmp_path / "w.log"))
+    finally:
+        forget_identifiers()
+    assert "Q7730021" not in str(err.value)
+    assert "Q7730021" not in (tmp_path / "w.log").read_text()
