@@ -138,7 +138,8 @@ def run_in_worker(workers: int, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
 def run_all_in_workers(workers: int, calls: list[tuple[Any, tuple]]) -> list[Any]:
     """``[fn(*args) for fn, args in calls]``, each in a worker process of the shared pool at
     the same time; waits for all before returning or raising (the first error, in call
-    order, redacted). The values come back as they are (paths of workflow outputs). A broken pool is discarded as in :func:`run_in_worker`."""
+    order, redacted). The values come back as they are (paths of workflow outputs; the
+    caller redacts their reasons). A broken pool is discarded as in :func:`run_in_worker`."""
     from concurrent.futures import wait
     from concurrent.futures.process import BrokenProcessPool
 
