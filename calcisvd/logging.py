@@ -41,8 +41,12 @@ def setup_logging(settings: Settings) -> None:
 
 
 def _redact(settings: Settings, handlers: list[logging.Handler]) -> None:
-    """Drop-folder paths leave as hashes (calcisvd/redact.py)."""
-    from calcisvd.redact import install
+    """Drop-folder paths leave as hashes, values ingest registered (in this process or an
+    earlier one: ``secrets/redact_values.txt``) as ``<id>`` (calcisvd/redact.py)."""
+    from calcisvd.redact import STORE_NAME, install, use_store
+
+    secrets = getattr(settings, "secrets_dir", None)
+    use_store(Path(secrets) / STORE_NAME if secrets is not None else None)
 
     drop = getattr(settings, "drop_dir", None)
     if drop is not None:

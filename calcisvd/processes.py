@@ -32,5 +32,9 @@ def map_in_processes(fn, *iterables, workers: int) -> list:
     """``[fn(*args) for args in zip(*iterables)]`` on ``workers`` processes, in input order."""
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(workers, mp_context=safe_context()) as ex:
+    from calcisvd.redact import restore, snapshot
+
+    # the workers redact as this process does (values registered here, calcisvd/redact.py)
+    with ProcessPoolExecutor(workers, mp_context=safe_context(), initializer=restore,
+                             initargs=(snapshot(),)) as ex:
         return list(ex.map(fn, *iterables))

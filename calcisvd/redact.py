@@ -11,7 +11,9 @@ the warehouse:
 * every identifying value registered by ingest as it reads headers and clinical CSVs
   (:func:`register_identifiers`: patient IDs, names, birth and study dates, accession
   numbers, institutions, in the textual forms ``calcisvd audit-phi`` searches) becomes
-  ``<id>``;
+  ``<id>``; the values are kept in ``secrets/redact_values.txt`` (0600, :func:`use_store`,
+  loaded by :func:`calcisvd.logging.setup_logging`) so later processes redact them too, and
+  handed to worker processes with each call (:func:`snapshot`, ``tasks/quantify/pool.py``);
 * whatever has the shape of a DICOM person name (``FAMILY^GIVEN``) becomes ``<name>`` and
   of a DICOM date (``YYYYMMDD``, years 1800-2099) ``<date>``, registered or not.
 
@@ -56,7 +58,7 @@ DICOM_DATE = re.compile(r"(?<![0-9A-Za-z])(?:18|19|20)\d\d(?:0[1-9]|1[0-2])"
 _LOCK = threading.Lock()
 #: roots; registered values by lower-case first word (a dict lookup per word of a text, so
 #: that thousands of patients cost no more than a few); values starting with a non-word
-_STATE: dict[str, Any] = {"roots": [], "by_word": {}, "odd": set()}
+_STATE: dict[str, Any] = {"roots": [], "by_word": {}, "odd": set(), "store": None}
 _WORD = re.compile(r"[A-Za-z0-9]+")
 
 
@@ -73,19 +75,66 @@ def register_identifiers(attribute: str, values: Iterable[str]) -> None:
     from tasks.privacy.audit import tokens_for
 
     new = {t.lower() for v in values if v for t in tokens_for(attribute, str(v))}
+    added = _add_tokens(new)
+    store = _STATE.get("store")
+    if added and store is not None:
+        _append_store(store, added)
+
+
+def _add_tokens(tokens: Iterable[str]) -> list[str]:
+    """Index lower-case ``tokens``; returns those that were new, sorted."""
+    added = []
     with _LOCK:
-        for token in new:
+        for token in tokens:
             first = _WORD.match(token)
-            if first is None:
-                _STATE["odd"].add(token)
-            else:
-                _STATE["by_word"].setdefault(first.group(), set()).add(token)
+            bucket = _STATE["odd"] if first is None else \
+                _STATE["by_word"].setdefault(first.group(), set())
+            if token not in bucket:
+                bucket.add(token)
+                added.append(token)
+    return sorted(added)
+
+
+#: the file (under the home's ``secrets/``, mode 0600) keeping the registered values, so that
+#: a later process (``calcisvd quantify``, ``load``, a deployment run) redacts them too
+STORE_NAME = "redact_values.txt"
+
+
+def _append_store(path: Path, tokens: list[str]) -> None:
+    """Append ``tokens`` (one a line) to ``path``, created 0600; its folder must exist (the
+    home's ``secrets/``, made by ``calcisvd init``): without it nothing is kept."""
+    import os
+
+    if not path.parent.is_dir():
+        return
+    data = "".join(t.replace("\n", " ") + "\n" for t in tokens).encode("utf-8", "replace")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)  # one write: lines of concurrent processes do not interleave
+    finally:
+        os.close(fd)
+
+
+def use_store(path: Path | None) -> None:
+    """Load the values kept in ``path`` (:data:`STORE_NAME` under ``secrets/``) and keep
+    values registered from now on there too; ``None`` stops keeping them."""
+    if path is None:
+        _STATE["store"] = None
+        return
+    path = Path(path)
+    try:
+        tokens = [t for t in path.read_text("utf-8", "replace").splitlines() if t.strip()]
+    except OSError:
+        tokens = []
+    _add_tokens(tokens)
+    _STATE["store"] = path
 
 
 def forget_identifiers() -> None:
     """Drop every registered value (tests; a long-lived process between homes)."""
     with _LOCK:
-        _STATE["by_word"], _STATE["odd"] = {}, set()
+        _STATE["by_word"], _STATE["odd"], _STATE["store"] = {}, set(), None
 
 
 def _replace_values(text: str) -> str:
@@ -250,5 +299,45 @@ def install(roots: list[Path], handlers: list[logging.Handler]) -> None:
     set_roots(roots)
     filt = RedactFilter(roots)
     for target in [*handlers, *(logging.getLogger(n) for n in PREFECT_RUN_LOGGERS)]:
+        target.filters = [f for f in target.filters if not isinstance(f, RedactFilter)]
+        target.addFilter(filt)
+
+
+def snapshot() -> dict[str, Any]:
+    """The redaction state of this process (roots and registered values), picklable: a worker
+    process given it (:func:`restore`) redacts by value as this one does. Worker processes
+    (``forkserver``/``spawn``) start without the values ingest registered in their parent."""
+    with _LOCK:
+        return {"roots": list(_STATE["roots"]),
+                "by_word": {k: set(v) for k, v in _STATE["by_word"].items()},
+                "odd": set(_STATE["odd"])}
+
+
+def restore(state: dict[str, Any]) -> None:
+    """Adopt a :func:`snapshot` (in a worker process, before its work)."""
+    with _LOCK:
+        _STATE["roots"] = list(state["roots"])
+        _STATE["by_word"] = {k: set(v) for k, v in state["by_word"].items()}
+        _STATE["odd"] = set(state["odd"])
+
+
+def install_everywhere() -> None:
+    """In a worker process: a :class:`RedactFilter` on every handler this process has or
+    gets by default (root, Nipype's loggers, Python's last-resort handler), so whatever a
+    library logs there (Nipype's crash report quoting an exception) is redacted too. A
+    process without a root handler gets a stderr one (WARNING), filtered."""
+    roots = list(_STATE["roots"])
+    filt = RedactFilter(roots)
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setLevel(logging.WARNING)
+        root.addHandler(handler)
+    names = ["", *PREFECT_RUN_LOGGERS, "nipype", "nipype.workflow", "nipype.interface",
+             "nipype.utils", "nipype.filemanip"]
+    handlers = [h for n in names for h in logging.getLogger(n).handlers]
+    if logging.lastResort is not None:
+        handlers.append(logging.lastResort)
+    for target in handlers:
         target.filters = [f for f in target.filters if not isinstance(f, RedactFilter)]
         target.addFilter(filt)

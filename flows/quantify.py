@@ -18,6 +18,7 @@ from flows.common import (
     flow_entry,
     flow_name,
     make_task_runner,
+    redacted_errors,
     retry_transient_only,
     run_name,
     stage_tags,
@@ -29,6 +30,7 @@ from tasks.quantify.sessions import Session, discover_sessions, needs_quantifica
 @task(name="quantify-session", task_run_name="quantify {session.label}",
       cache_policy=NONE, retries=2, retry_delay_seconds=[5, 30],
       retry_condition_fn=retry_transient_only)
+@redacted_errors
 def quantify_session_task(session: Session, settings: Settings,
                           split: bool = False) -> dict[str, Any]:
     """Quantify one session (both modalities) and write its derivatives.
@@ -56,6 +58,9 @@ def quantify_session_task(session: Session, settings: Settings,
             result = run_in_worker(workers, quantify_session, session, **kwargs)
     else:
         result = quantify_session(session, **kwargs)
+    from calcisvd.redact import redact_obj
+
+    result = redact_obj(result)  # reasons from workers: redacted in this process too
     log = get_run_logger()
     for modality in ("icac", "svd"):
         if result.get(f"{modality}_status") == "failed":

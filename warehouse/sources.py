@@ -370,8 +370,13 @@ def add_measures_doc(doc: Mapping[str, Any], where: str, batch: Batch) -> None:
     pipe = doc.get("pipeline") or {}
     prov = {"code_version": pipe.get("version"), "code_revision": pipe.get("code_revision"),
             "inputs_hash": pipe.get("inputs_hash"), "quantified_at": pipe.get("created")}
-    icac = doc.get("icac") or {"status": "missing", "reason": "no icac block"}
-    svd = doc.get("svd") or {"status": "missing", "reason": "no svd block"}
+    from calcisvd.redact import redact
+
+    icac = dict(doc.get("icac") or {"status": "missing", "reason": "no icac block"})
+    svd = dict(doc.get("svd") or {"status": "missing", "reason": "no svd block"})
+    for block in (icac, svd):  # a failure reason is text from a workflow: the redaction step
+        if isinstance(block.get("reason"), str):
+            block["reason"] = redact(block["reason"])
     batch.rows["icac_session_measures"].append(
         _row("icac_session_measures", {**icac, **keys, **prov}, where))
     qc = svd.get("qc") if isinstance(svd.get("qc"), Mapping) else {}

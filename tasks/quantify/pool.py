@@ -8,6 +8,14 @@ Prefect flow that loop took a core's worth of CPU and the GIL from the work (qua
 with other sessions, and no polling delay between nodes.
 
 No Prefect here: the quantify flow submits to :func:`run_in_worker` from its task threads.
+
+Redaction (issue 24 item 6): a worker starts without the identifier values ingest registered
+in the parent (calcisvd/redact.py), so every call carries the parent's redaction state
+(:func:`calcisvd.redact.snapshot`, in memory: no file) and the worker adopts it with filters on
+its log handlers before the work (:func:`_redacted_call`): the failure reasons it writes into
+``measures.json`` and what it or Nipype logs are redacted by value. Back in the parent, the
+result and any exception pass :func:`calcisvd.redact.redact_obj` /
+:func:`~calcisvd.redact.redact_exception` once more before the caller logs or stores them.
 """
 
 from __future__ import annotations
@@ -44,6 +52,49 @@ def _init_worker(threads: int) -> None:
         pass
 
 
+def _redacted_call(state: dict[str, Any], fn: Any, args: tuple, kwargs: dict[str, Any]
+                   ) -> Any:
+    """In the worker: adopt the parent's redaction state, filter the log handlers, run
+    ``fn``; an exception leaves with its text redacted."""
+    from calcisvd.redact import install_everywhere, redact_exception, restore
+
+    restore(state)
+    install_everywhere()
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:
+        clean = redact_exception(exc)
+        if clean is exc:
+            raise
+        raise clean from None
+
+
+def _submit(pool: ProcessPoolExecutor, fn: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+    from calcisvd.redact import snapshot
+
+    return pool.submit(_redacted_call, snapshot(), fn, args, kwargs)
+
+
+def _result(future: Any, redact_value: bool = True) -> Any:
+    """A future's result, redacted in the parent (its exception always; the value unless
+    ``redact_value`` is false: workflow outputs holding file paths, whose reasons the
+    caller redacts)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from calcisvd.redact import redact_exception, redact_obj
+
+    try:
+        value = future.result()
+        return redact_obj(value) if redact_value else value
+    except BrokenProcessPool:
+        raise
+    except Exception as exc:
+        clean = redact_exception(exc)
+        if clean is exc:
+            raise
+        raise clean from None
+
+
 def get_pool(workers: int, threads_per_worker: int = 1) -> ProcessPoolExecutor:
     """The shared pool of ``workers`` processes (created on first use, resized if asked)."""
     global _POOL, _POOL_SIZE
@@ -76,7 +127,7 @@ def run_in_worker(workers: int, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
     from concurrent.futures.process import BrokenProcessPool
 
     try:
-        return get_pool(workers).submit(fn, *args, **kwargs).result()
+        return _result(_submit(get_pool(workers), fn, args, kwargs))
     except BrokenProcessPool:
         global _POOL, _POOL_SIZE
         with _LOCK:
@@ -87,15 +138,16 @@ def run_in_worker(workers: int, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
 def run_all_in_workers(workers: int, calls: list[tuple[Any, tuple]]) -> list[Any]:
     """``[fn(*args) for fn, args in calls]``, each in a worker process of the shared pool at
     the same time; waits for all before returning or raising (the first error, in call
-    order). A broken pool is discarded as in :func:`run_in_worker`."""
+    order, redacted). The values come back as they are (paths of workflow outputs; the
+    caller redacts their reasons). A broken pool is discarded as in :func:`run_in_worker`."""
     from concurrent.futures import wait
     from concurrent.futures.process import BrokenProcessPool
 
     try:
         pool = get_pool(workers)
-        futures = [pool.submit(fn, *args) for fn, args in calls]
+        futures = [_submit(pool, fn, args, {}) for fn, args in calls]
         wait(futures)
-        return [f.result() for f in futures]
+        return [_result(f, redact_value=False) for f in futures]
     except BrokenProcessPool:
         global _POOL, _POOL_SIZE
         with _LOCK:

@@ -233,6 +233,11 @@ def _quantify_session(session: Session, *, derivatives_dir: Path, work_dir: Path
     else:
         icac, ct_images, ct_reportlets = measure_ct(*args)
         svd, mr_images, mr_reportlets = measure_mri(*args)
+    from calcisvd.redact import redact
+
+    for doc in (icac, svd):  # reasons from worker processes: redacted here, where they are kept
+        if isinstance(doc.get("reason"), str):
+            doc["reason"] = redact(doc["reason"])
     images = {**ct_images, **mr_images}
     reportlets = {**ct_reportlets, **mr_reportlets}
 

@@ -29,3 +29,23 @@ def test_map_in_processes_keeps_the_input_order():
     from calcisvd.processes import map_in_processes
 
     assert map_in_processes(pow, [2, 3, 4], [3, 2, 1], workers=2) == [8, 9, 4]
+
+
+def _redacted(text: str) -> str:
+    from calcisvd.redact import redact
+
+    return redact(text)
+
+
+def test_pool_workers_redact_values_registered_in_the_parent():
+    """Issue 24 item 6: a worker of map_in_processes (the warehouse load reading measures)
+    starts with the parent's registered values, not only the name/date patterns."""
+    from calcisvd.processes import map_in_processes
+    from calcisvd.redact import forget_identifiers, register_identifiers
+
+    register_identifiers("PatientID", ["H1512204"])
+    try:
+        out = map_in_processes(_redacted, ["failed on H1512204", "NOVAK^WEI"], workers=2)
+    finally:
+        forget_identifiers()
+    assert out == ["failed on <id>", "<name>"]

@@ -94,3 +94,66 @@ def test_units_and_powers_are_not_person_names():
     for text in ("brain mask: implausible volume 37.7 cm^3", "area 3 mm^2, 10^6 voxels, s^-1"):
         assert redact(text, []) == text
     assert redact("SMITH^ and DOE^JANE^^DR^ at 2^x", []) == "<name> and <name> at 2^x"
+
+
+def test_registered_values_are_kept_for_later_processes(tmp_path):
+    """Issue 24 item 6: a process that did not ingest (``calcisvd quantify``, ``load``)
+    redacts the values an earlier ingest registered: they are kept in ``secrets/`` (0600)
+    and loaded by setup_logging; without the store the value would pass."""
+    import stat
+    import subprocess
+    import sys
+
+    from calcisvd.redact import STORE_NAME, forget_identifiers, register_identifiers, use_store
+
+    secrets = tmp_path / "secrets"
+    secrets.mkdir(mode=0o700)
+    store = secrets / STORE_NAME
+    forget_identifiers()
+    try:
+        use_store(store)
+        register_identifiers("PatientID", ["H1512204"])
+        register_identifiers("PatientID", ["H1512204"])  # known: not written twice
+    finally:
+        forget_identifiers()
+    assert stat.S_IMODE(store.stat().st_mode) == 0o600
+    assert store.read_text().splitlines().count("h1512204") == 1
+    assert redact("failed on H1512204") == "failed on H1512204"  # this process forgot it
+    code = ("import sys; from pathlib import Path; from calcisvd.redact import redact, use_store;"
+            "use_store(Path(sys.argv[1])); print(redact('failed on H1512204'))")
+    out = subprocess.run([sys.executable, "-c", code, str(store)], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "failed on <id>"
+    use_store(tmp_path / "nowhere" / STORE_NAME)  # no secrets/ folder: nothing kept, no error
+    try:
+        register_identifiers("PatientID", ["Q7730021"])
+    finally:
+        forget_identifiers()
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_setup_logging_loads_the_kept_values(tmp_path):
+    """setup_logging of a home whose secrets/ keeps a value: the log file redacts it."""
+    from calcisvd.logging import setup_logging
+    from calcisvd.redact import STORE_NAME, forget_identifiers
+    from calcisvd.settings import load_settings
+
+    settings = load_settings(overrides={"home": tmp_path / "home"})
+    settings.secrets_dir.mkdir(parents=True, mode=0o700)
+    (settings.secrets_dir / STORE_NAME).write_text("h1512204\n")
+    forget_identifiers()
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        setup_logging(settings)
+        logging.getLogger("calcisvd.test").warning("cannot read H1512204")
+        for h in root.handlers:
+            h.flush()
+        text = (settings.logs_dir / "calcisvd.log").read_text()
+    finally:
+        for h in root.handlers:
+            if h not in before:
+                root.removeHandler(h)
+                h.close()
+        forget_identifiers()
+    assert "cannot read <id>" in text and "H1512204" not in text

@@ -170,3 +170,56 @@ def test_a_flow_exception_quoting_values_is_redacted_before_prefect(tmp_path):
     assert records
     for text in (out["message"], out["error"], *records):
         assert not [n for n in ("NOVAK", "H1512204", "19570118") if n in text], text
+
+
+
+def test_a_quantify_worker_failure_is_redacted_in_measures_and_prefect(tmp_path):
+    """Issue 24 item 6, quantify: the real quantify task runs a session in a worker process
+    of tasks/quantify/pool.py; its CT is corrupt, in a folder named after the patient (a
+    registered value), so the workflow's error quotes the value. measures.json (written in
+    the worker), the task's result and the records of Prefect's run loggers hold ``<id>``."""
+    from prefect import flow
+    from prefect.testing.utilities import prefect_test_harness
+
+    from calcisvd.logging import setup_logging
+    from calcisvd.redact import forget_identifiers, register_identifiers
+    from calcisvd.settings import load_settings
+    from flows.quantify import quantify_session_task
+    from tasks.quantify import pool
+    from tasks.quantify.sessions import Session
+
+    settings = load_settings(env={}, overrides={"home": tmp_path / "home",
+                                                "nipype_plugin": "Linear",
+                                                "task_runner": "thread", "n_procs": 1})
+    setup_logging(settings)
+    register_identifiers("PatientID", ["H1512204"])
+    ct = tmp_path / "export H1512204" / "sub-aa_ses-M00_ct.nii.gz"
+    ct.parent.mkdir()
+    ct.write_bytes(b"\x1f\x8b not a gzip stream")
+    session = Session("aa", "M00", {"ct": ct})
+
+    @flow(name="phi-quantify-flow")
+    def phi_flow() -> dict:
+        return quantify_session_task(session, settings)
+
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    keep = Keep()
+    logging.getLogger("prefect.task_runs").addHandler(keep)
+    try:
+        with prefect_test_harness(server_startup_timeout=120):
+            out = phi_flow()
+    finally:
+        logging.getLogger("prefect.task_runs").removeHandler(keep)
+        pool.shutdown_pool()
+        forget_identifiers()
+    assert out["icac_status"] == "failed" and "<id>" in out["icac_reason"], out
+    measures = Path(out["measures"]).read_text()
+    assert "<id>" in measures
+    assert [r for r in records if "ICAC failed" in r and "<id>" in r], records
+    for text in (measures, repr(out), *records):
+        assert "H1512204" not in text, text
