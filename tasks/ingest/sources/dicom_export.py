@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections import Counter, defaultdict
+from pathlib import Path
 
 from calcisvd.io import sha256_file
 from tasks.ingest.classify import NO_PIXELS, classify_series
@@ -228,8 +229,8 @@ class DicomExportSource(Source):
                     loose += 1  # not read now, not recorded: the next run reads it again
                     continue
             if isinstance(inst, UnreadableFile):
-                try:  # a file refused unread is not read for its hash either
-                    sha = (hashlib.sha256(f"unread:{size}:{mtime}".encode()).hexdigest()
+                try:  # a file refused unread is hashed by its size and first 64 KiB only
+                    sha = (_refused_hash(ctx.drop_dir / rel, size)
                            if isinstance(inst, RefusedUnread) else
                            sha256_file(ctx.drop_dir / rel))
                 except OSError as exc:
@@ -494,3 +495,16 @@ class DicomExportSource(Source):
             else:
                 study.series.append(s)
         disc.studies.append(study)
+
+
+#: bytes of a file refused unread (sparse, over the size bound) that go into its hash
+REFUSED_HASH_PREFIX = 64 << 10
+
+
+def _refused_hash(path: Path, size: int) -> str:
+    """Content hash of a file refused unread: its size and first ``REFUSED_HASH_PREFIX``
+    bytes (a bounded read). Not its mtime: the same export copied into another home, or
+    again, gets the same quarantine id, as every other quarantined file does."""
+    with open(path, "rb") as fh:
+        head = fh.read(REFUSED_HASH_PREFIX)
+    return hashlib.sha256(b"unread:%d:" % size + head).hexdigest()
