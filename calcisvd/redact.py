@@ -341,3 +341,21 @@ def install_everywhere() -> None:
     for target in handlers:
         target.filters = [f for f in target.filters if not isinstance(f, RedactFilter)]
         target.addFilter(filt)
+    _redact_at_creation()
+
+
+def _redact_at_creation() -> None:
+    """Every log record this process creates is redacted when it is made (a record factory),
+    so handlers added later -- Nipype re-creates its handlers when its logging config is
+    updated inside a session's work -- cannot print an unredacted record. Installed once."""
+    old = logging.getLogRecordFactory()
+    if getattr(old, "calcisvd_redacting", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = old(*args, **kwargs)
+        RedactFilter(list(_STATE["roots"])).filter(record)
+        return record
+
+    factory.calcisvd_redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
