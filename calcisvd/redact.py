@@ -52,8 +52,10 @@ PERSON_NAME = re.compile(
     r"(?<![^" + _PN_STOP + r"=])(?=[^" + _PN_STOP + r"^]*[A-Za-z])[^" + _PN_STOP + r"^]+\^"
     r"(?![-+]?\d+(?:[" + _PN_STOP + r"^]|$))[^" + _PN_STOP + r"]*")
 #: a DICOM date (DA, PS3.5 6.2): YYYYMMDD with a valid month and day, years 1800-2099
+#: not a stamp of the platform's own (``analysis-20261204-235036``, a Nipype crash file):
+#: followed by ``-HHMMSS``
 DICOM_DATE = re.compile(r"(?<![0-9A-Za-z])(?:18|19|20)\d\d(?:0[1-9]|1[0-2])"
-                        r"(?:0[1-9]|[12]\d|3[01])(?![0-9A-Za-z])")
+                        r"(?:0[1-9]|[12]\d|3[01])(?![0-9A-Za-z])(?!-\d{6}(?!\d))")
 
 _LOCK = threading.Lock()
 #: roots; registered values by lower-case first word (a dict lookup per word of a text, so

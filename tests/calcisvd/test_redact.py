@@ -157,3 +157,12 @@ def test_setup_logging_loads_the_kept_values(tmp_path):
                 h.close()
         forget_identifiers()
     assert "cannot read <id>" in text and "H1512204" not in text
+
+
+def test_the_platforms_own_time_stamps_are_kept():
+    """A report folder or crash file stamped ``YYYYMMDD-HHMMSS`` is the platform's, not a
+    DICOM date: the log line must still name it (the demo's last line read
+    ``analysis-<date>-235036``); a bare date stays redacted."""
+    text = "report written to reports/analysis-20261204-235036/report.html"
+    assert redact(text, []) == text
+    assert redact("born 19570118-1234567 or 19570118", []) == "born <date>-1234567 or <date>"
