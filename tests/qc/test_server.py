@@ -103,7 +103,8 @@ def test_rate_by_clicking_in_headless_chromium(loaded, tmp_path):
                             "return i !== null && i.complete && i.naturalWidth > 0")
             b.type("#reason", "brain mask in the neck")
             b.click("#rate-fail")
-            assert b.script("return document.getElementById('decision').innerText") == "fail"
+            assert b.wait_for("return document.getElementById('decision').innerText",
+                              "fail") == "fail"
             assert "brain mask in the neck" in b.script(
                 "return document.getElementById('history').innerText")
             b.screenshot(shots / "qc-session.png")

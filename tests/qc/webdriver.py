@@ -100,6 +100,21 @@ class Browser:
         return self._call("POST", f"/session/{self.sid}/execute/sync",
                           {"script": js, "args": list(args)})
 
+    def wait_for(self, js: str, expected: Any, timeout: float = 15.0) -> Any:
+        """Run ``js`` until it returns ``expected`` (a click that submits a form returns before
+        the browser has followed the redirect); the last value (or error) when time is up."""
+        import time
+
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                value = self.script(js)
+            except Exception as exc:  # the page is being replaced
+                value = f"{type(exc).__name__}: {exc}"
+            if value == expected or time.monotonic() > end:
+                return value
+            time.sleep(0.1)
+
     def screenshot(self, path: Path, full_page: bool = True) -> Path:
         """A PNG of the window (resized to the page height first when ``full_page``)."""
         if full_page:
