@@ -72,3 +72,16 @@ def swap_dir_into_place(staged: Path, final: Path) -> None:
         shutil.rmtree(trash, ignore_errors=True)
     else:
         os.rename(staged, final)
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with this id exists (also when it belongs to another user)."""
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

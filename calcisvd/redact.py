@@ -361,3 +361,15 @@ def _redact_at_creation() -> None:
 
     factory.calcisvd_redacting = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(factory)
+
+
+def call_redacted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``; an exception leaves with its text redacted (type and errno
+    kept, :func:`redact_exception`)."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:
+        clean = redact_exception(exc)
+        if clean is exc:
+            raise
+        raise clean from None

@@ -93,15 +93,9 @@ def redacted_errors(fn: Callable) -> Callable:
     DICOM identifiers) before Prefect stores it as the run's state message and logs it."""
     @functools.wraps(fn)
     def body(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            from calcisvd.redact import redact_exception
+        from calcisvd.redact import call_redacted
 
-            clean = redact_exception(exc)
-            if clean is exc:
-                raise
-            raise clean from None
+        return call_redacted(fn, *args, **kwargs)
     return body
 
 

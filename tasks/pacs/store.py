@@ -46,13 +46,9 @@ def _writer_alive(name: str) -> bool:
     pid = int(part[1:])
     if pid == os.getpid():
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from calcisvd.io import pid_alive
+
+    return pid_alive(pid)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -56,17 +56,11 @@ def _redacted_call(state: dict[str, Any], fn: Any, args: tuple, kwargs: dict[str
                    ) -> Any:
     """In the worker: adopt the parent's redaction state, filter the log handlers, run
     ``fn``; an exception leaves with its text redacted."""
-    from calcisvd.redact import install_everywhere, redact_exception, restore
+    from calcisvd.redact import call_redacted, install_everywhere, restore
 
     restore(state)
     install_everywhere()
-    try:
-        return fn(*args, **kwargs)
-    except Exception as exc:
-        clean = redact_exception(exc)
-        if clean is exc:
-            raise
-        raise clean from None
+    return call_redacted(fn, *args, **kwargs)
 
 
 def _submit(pool: ProcessPoolExecutor, fn: Any, args: tuple, kwargs: dict[str, Any]) -> Any:

@@ -168,13 +168,9 @@ _PARTIAL = re.compile(r"^\.analysis-.+\.partial-(\d+)$")
 
 
 def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from calcisvd.io import pid_alive
+
+    return pid_alive(pid)
 
 
 def remove_dead_partials(root: Path) -> list[str]:
