@@ -50,6 +50,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="re-quantify sessions whose last failure was a data error too")
 
 
+def skipped_stages(results: dict) -> list[str]:
+    """Stages that did not run because their inputs had not changed.
+
+    A skipped stage's result says ``"skipped": True``; ingest's ``skipped`` is a count of
+    skipped series (dose reports, scouts), which a first run that ingested everything has too."""
+    return [stage for stage, res in results.items()
+            if isinstance(res, dict) and res.get("skipped") is True]
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the pipeline flow; print timings and where to look next."""
     from calcisvd.commands.ingest import EXIT_PARTIAL, ingest_exit_code
@@ -76,9 +85,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     print(f"\ncalcisvd run: {verdict}")
     for stage, sec in result["timings"].items():
         print(f"  {stage:<9} {sec:8.1f} s")
-    for stage, res in result["results"].items():
-        if isinstance(res, dict) and res.get("skipped"):
-            print(f"  {stage}: skipped, inputs unchanged since its last successful run")
+    for stage in skipped_stages(result["results"]):
+        print(f"  {stage}: skipped, inputs unchanged since its last successful run")
     if quantified:
         print_failures(quantified)
     print("\nwhere to look next:")

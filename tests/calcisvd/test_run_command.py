@@ -15,6 +15,16 @@ def test_ingest_exit_codes():
     assert ingest_exit_code({"status": "locked"}) == 3
 
 
+def test_skipped_stages_are_stages_that_did_not_run():
+    """Ingest's count of skipped series is not a skipped stage (the demo's first run said
+    "ingest: skipped, inputs unchanged" after ingesting 24 sessions and skipping 36 series)."""
+    from calcisvd.commands.run import skipped_stages
+
+    results = {"ingest": {"status": "ok", "ingested": 24, "skipped": 36},
+               "quantify": {"skipped": True}, "load": {"skipped": False}, "analyze": None}
+    assert skipped_stages(results) == ["quantify"]
+
+
 def test_run_exits_partial_when_ingest_quarantined_input(tmp_path, prefect_harness, capsys):
     home = tmp_path / "home"
     (home / "drop" / "junk").mkdir(parents=True)
