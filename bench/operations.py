@@ -165,9 +165,12 @@ BENCH_INGEST_INTERVAL_S = 60
 
 
 def _started_after(api: str, deployment_id: str, after: datetime) -> list[dict]:
+    # only runs that started: the scheduler keeps up to 100 future runs (no start time), which
+    # a plain START_TIME_DESC page of 50 can be made of entirely
     runs = _api(api, "/flow_runs/filter", {
         "limit": 50, "sort": "START_TIME_DESC",
-        "flow_runs": {"deployment_id": {"any_": [deployment_id]}}})
+        "flow_runs": {"deployment_id": {"any_": [deployment_id]},
+                      "start_time": {"is_null_": False}}})
     return [r for r in runs if r.get("start_time")
             and datetime.fromisoformat(r["start_time"].replace("Z", "+00:00")) >= after]
 
@@ -257,7 +260,8 @@ def measure_deployed(work: Path, subjects: int, resolution: float, seed: int,
         waited = None if first_ingest is None else (first_ingest - landed_at).total_seconds()
         runs = _api(api, "/flow_runs/filter", {"limit": 20, "sort": "START_TIME_DESC",
                                                "flow_runs": {"parent_task_run_id":
-                                                             {"is_null_": True}}})
+                                                             {"is_null_": True},
+                                                             "start_time": {"is_null_": False}}})
         _stop(worker)  # its flow-run processes are reaped: their CPU is counted
         worker = None
         cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
