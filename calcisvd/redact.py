@@ -203,6 +203,33 @@ def redact(text: str, roots: list[Path] | None = None) -> str:
     return scrub_identifiers(text)
 
 
+def redact_files(paths: Iterable[Path]) -> int:
+    """Rewrite text files (Nipype's crash reports) through :func:`redact`, each atomically
+    (temporary file, then rename); returns how many changed. A file that vanished or cannot
+    be read is skipped; one that cannot be rewritten is removed, so no raw text stays behind.
+    Redacting twice changes nothing."""
+    import os
+
+    changed = 0
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        clean = redact(text)
+        if clean == text:
+            continue
+        tmp = Path(path).with_name(f".{Path(path).name}.redact-{os.getpid()}")
+        try:
+            tmp.write_text(clean, encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            Path(path).unlink(missing_ok=True)
+        changed += 1
+    return changed
+
+
 def redact_obj(obj: Any) -> Any:
     """:func:`redact` applied to every string (keys included) of a JSON-like object."""
     if isinstance(obj, str):

@@ -15,7 +15,9 @@ IDs of the clinical CSV files, then search every output for them:
 
   bids_dataset/ (sidecars, TSVs, NIfTI headers and data, derivatives, QC pages),
   var/calcisvd.duckdb and var/parquet/ (decoded values), var/logs/, reports/, var/gx/ (Data
-  Docs) and var/prefect/ (the Prefect database: logs, parameters, artifacts).
+  Docs), var/prefect/ (the Prefect database: logs, parameters, artifacts), var/work/
+  (crash reports and the other text files of Nipype's working folders), var/ingest/ (run
+  records, ledger) and var/cache/ (cached analysis tables).
 
 Values match as whole tokens only; IDs shorter than 5 and name parts shorter than 4
 characters are not searched, nor one-word values that are common words
@@ -40,17 +42,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def output_roots(settings: Settings) -> list[Path]:
     """Every output location of the platform."""
+    var = Path(settings.var_dir)
     return [p for p in (settings.bids_dir, settings.warehouse_path, settings.parquet_dir,
                         settings.logs_dir, settings.reports_dir, settings.gx_dir,
-                        settings.prefect_home) if p is not None]
+                        settings.prefect_home, var / "ingest", var / "cache")
+            if p is not None]
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the audit and print the findings."""
-    from tasks.privacy.audit import collect_phi, scan
+    from tasks.privacy.audit import collect_phi, scan, text_files
 
     tokens = collect_phi(settings.drop_dir)
-    findings, n_files = scan(output_roots(settings) + list(args.extra), tokens,
+    roots = output_roots(settings) + text_files(Path(settings.work_dir)) + list(args.extra)
+    findings, n_files = scan(roots, tokens,
                              exclude=[settings.secrets_dir, settings.drop_dir,
                                       settings.quarantine_dir])
     print(f"audit-phi: {len(tokens)} identifying values from the inputs, {n_files} output "

@@ -245,6 +245,21 @@ def _duckdb_texts(path: Path) -> Iterator[tuple[str, bytes]]:
         con.close()
 
 
+#: files of a work folder searched by :func:`text_files`: Nipype's crash reports, node
+#: reports and results (gzip pickles of inputs and outputs), logs, sidecars, reportlets
+TEXT_SUFFIXES = (".txt", ".rst", ".json", ".pklz", ".log", ".tsv", ".csv", ".html", ".svg")
+
+
+def text_files(root: Path) -> list[Path]:
+    """The text files under ``root`` (a work folder): images there are intermediate copies of
+    BIDS images, which are searched where they are kept, and reading them all takes minutes."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.rglob("*")
+                  if p.is_file() and p.name.lower().endswith(TEXT_SUFFIXES))
+
+
 def scan(roots: Iterable[Path], tokens: dict[str, str],
          exclude: Iterable[Path] = ()) -> tuple[list[Finding], int]:
     """Search every file under ``roots``; returns findings and the number of files searched."""

@@ -61,6 +61,19 @@ def configure_nipype(work_dir: Path, verbose: bool = False) -> None:
     nlogging.update_logging(config)
 
 
+def redact_crash_reports(work_dir: Path, base: Path) -> int:
+    """Nipype's crash reports under ``<work_dir>/crash`` (text: :func:`configure_nipype`)
+    hold the exception and the failing node's inputs, and its node reports under the
+    session's folder ``base`` (``_report/report.rst``) the inputs and errors: each is
+    rewritten through the one redaction step (calcisvd/redact.py) as soon as the workflow
+    has failed, so a value registered at ingest never stays in the work folder. Returns how
+    many changed."""
+    from calcisvd.redact import redact_files
+
+    return redact_files([*sorted((Path(work_dir) / "crash").glob("crash-*.txt")),
+                         *sorted(Path(base).rglob("_report/report.rst"))])
+
+
 def session_work_dir(work_dir: Path, session: Session) -> Path:
     """``<work_dir>/<session>/<method version>``: Nipype reuses a node's cached result when
     its inputs are unchanged, whatever the code, so the folder is keyed on the measuring
@@ -172,6 +185,7 @@ def measure_ct(session: Session, base: Path, plugin: str, plugin_args: dict[str,
                 reportlets["icac"] = out["reportlet"]
             reportlets.update(svg_names(out.get("svg_reportlets")))
         except Exception as exc:  # recorded, not raised: the MRI is still measured
+            redact_crash_reports(work_dir, base)
             log.warning("%s: CT quantification failed: %s", session.label, _failure_reason(exc))
             icac = _empty(ICAC_SESSION_MEASURES, "failed", _failure_reason(exc), exc)
             icac["arteries"] = []
@@ -210,6 +224,7 @@ def measure_mri(session: Session, base: Path, plugin: str, plugin_args: dict[str
                 reportlets[f"svd{i + 1}" if i else "svd"] = png
             reportlets.update(svg_names(out.get("svg_reportlets")))
         except Exception as exc:
+            redact_crash_reports(work_dir, base)
             log.warning("%s: MRI quantification failed: %s", session.label,
                         _failure_reason(exc))
             svd = _empty(SVD_MEASURES, "failed", _failure_reason(exc), exc)

@@ -166,3 +166,24 @@ def test_the_platforms_own_time_stamps_are_kept():
     text = "report written to reports/analysis-20261204-235036/report.html"
     assert redact(text, []) == text
     assert redact("born 19570118-1234567 or 19570118", []) == "born <date>-1234567 or <date>"
+
+
+def test_text_files_are_rewritten_redacted_once(tmp_path):
+    """Crash reports are redacted in place (issue 24 item 6); a second pass changes nothing,
+    a clean file is left untouched, a vanished one is passed over."""
+    from calcisvd.redact import forget_identifiers, redact_files, register_identifiers
+
+    crash, clean = tmp_path / "crash-1.txt", tmp_path / "crash-2.txt"
+    crash.write_text("ValueError: bad header for KOWALSKI^JAN, ID Q7730021\n")
+    clean.write_text("ValueError: no brain found\n")
+    before = clean.stat().st_mtime_ns
+    register_identifiers("PatientID", ["Q7730021"])
+    try:
+        assert redact_files([crash, clean, tmp_path / "gone.txt"]) == 1
+        assert redact_files([crash, clean]) == 0
+    finally:
+        forget_identifiers()
+    text = crash.read_text()
+    assert "Q7730021" not in text and "KOWALSKI" not in text and "<id>" in text, text
+    assert clean.stat().st_mtime_ns == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crash-1.txt", "crash-2.txt"]

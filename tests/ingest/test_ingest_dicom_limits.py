@@ -13,7 +13,7 @@ import pytest
 
 from tasks.ingest.dicom import RefusedUnread, UnreadableFile, read_instance
 from tasks.ingest.quarantine import path_sha256
-from tests.ingest.dicomgen import Patient, write_series, uid, write_study
+from tests.ingest.dicomgen import Patient, uid, write_series, write_study
 
 
 def _one_file(folder, rows=16, cols=16):

@@ -144,3 +144,27 @@ def test_a_header_cut_in_its_file_meta_is_passed_over(tmp_path: Path) -> None:
     cut.write_bytes(cut.read_bytes()[:153])  # inside an explicit-VR length field
     tokens = collect_phi(tmp_path / "drop")
     assert tokens.get("HOSP7701") == "patient ID"
+
+
+def test_audit_phi_searches_the_work_folders_text_files(tmp_path: Path, capsys) -> None:
+    """`calcisvd audit-phi` reads the work folder's crash reports and node reports (issue 24
+    item 6), not its intermediate images; and var/ingest, var/cache."""
+    from calcisvd.cli import main as cli
+
+    home = tmp_path / "home"
+    _write_dicom(home / "drop" / "export" / "IM0001")
+    crash = home / "var" / "work" / "crash" / "crash-20260101-000000-node-x.txt"
+    crash.parent.mkdir(parents=True)
+    crash.write_text("Traceback ...\nValueError: bad header in MRN7741203\n")
+    image = home / "var" / "work" / "sub-a_ses-M00" / "v1" / "wf" / "node" / "t1.nii.gz"
+    image.parent.mkdir(parents=True)
+    image.write_bytes(gzip.compress(b"an intermediate image"))
+    (home / "var" / "ingest").mkdir(parents=True)
+    (home / "var" / "ingest" / "waiting.json").write_text('{"note": "Saint Elsewhere General"}')
+    assert cli(["audit-phi", "--home", str(home)]) == 1
+    out = capsys.readouterr().out
+    assert "crash-20260101-000000-node-x.txt" in out and "waiting.json" in out, out
+    assert "t1.nii.gz" not in out
+    crash.write_text("Traceback ...\nValueError: bad header in <id>\n")
+    (home / "var" / "ingest" / "waiting.json").write_text("{}")
+    assert cli(["audit-phi", "--home", str(home)]) == 0, capsys.readouterr().out

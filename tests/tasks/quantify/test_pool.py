@@ -131,6 +131,17 @@ def test_a_session_failing_in_a_worker_stores_no_registered_value(registered, tm
     for text in (measures, repr(summary), out.read_text()):
         assert registered not in text, text
     assert "CT quantification failed" in out.read_text()
+    # Nipype's crash report (text, with the exception and the node's inputs) is redacted in
+    # place; audit-phi reads the work folder's text files too
+    from tasks.privacy.audit import scan, text_files
+
+    crashes = sorted((tmp_path / "work" / "crash").glob("crash-*.txt"))
+    assert crashes, sorted(p.name for p in (tmp_path / "work").rglob("*"))[:20]
+    assert any("<id>" in c.read_text() for c in crashes)
+    files = text_files(tmp_path / "work")
+    assert set(crashes) <= set(files)
+    findings, n = scan(files, {registered: "PatientID"})
+    assert n == len(files) and findings == [], findings
 
 
 def _quantify_logged(out: str, fn, *args, **kwargs):
