@@ -545,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=20261126)
     p.add_argument("--subjects", type=int, default=3)
     p.add_argument("--resolution", type=float, default=4.0)
-    p.add_argument("--kills", default="14,8,10,8,6,8",
+    p.add_argument("--kills", default="14,12,12,12,6,12",
                    help="kill points wanted (each stage tries at most twice as many): "
                         "ingest,quantify,load[,validate[,restore[,analyze]]]")
     p.add_argument("--requantify", type=int, default=1,
