@@ -16,65 +16,23 @@ through a short read-only connection):
 from __future__ import annotations
 
 import html
-import math
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlparse
 
-#: robust z above which a session's metric is an outlier (Iglewicz & Hoaglin 1993)
-OUTLIER_Z = 3.5
+from tasks.qc.group import (  # noqa: F401 (robust_z, metric_columns: used by callers)
+    CSS,
+    OUTLIER_Z,
+    fmt,
+    metric_columns,
+    robust_z,
+    session_label,
+)
+from tasks.qc.group import render_index as render_group_index
+
 _E = html.escape
-
-_CSS = """body{font-family:sans-serif;margin:1em 2em}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}th{cursor:pointer;background:#eee}
-.wrap{overflow-x:auto}.out{background:#fdd}.fail{color:#b00}.review{color:#b60}
-.pass,.ok{color:#070}img.thumb{height:48px}
-img.reportlet{max-width:100%;border:1px solid #ddd}figure{margin:.5em 0}
-#strips{display:flex;flex-wrap:wrap;gap:.2em 1.5em}div.strip{width:410px;font-size:13px}
-svg a circle{fill:#369}svg a circle.o{fill:#d00}
-button{font-size:15px;margin-right:.5em}"""
-_JS = """function sortBy(i){const t=document.getElementById('idx'),b=t.tBodies[0],
-r=[...b.rows],asc=t.dataset.col==i&&t.dataset.dir!='asc';t.dataset.col=i;
-t.dataset.dir=asc?'asc':'desc';r.sort((x,y)=>{let a=x.cells[i].dataset.v??x.cells[i].innerText,
-c=y.cells[i].dataset.v??y.cells[i].innerText,p=parseFloat(a),q=parseFloat(c);
-if(a===''||c==='')return (a==='')-(c==='');
-let d=(!isNaN(p)&&!isNaN(q))?p-q:a.localeCompare(c);return asc?d:-d});
-r.forEach(e=>b.appendChild(e))}
-function filt(v){v=v.toLowerCase();for(const r of document.getElementById('idx').tBodies[0].rows)
-r.style.display=r.innerText.toLowerCase().includes(v)?'':'none'}"""
-
-
-def robust_z(values: list[float | None]) -> list[float]:
-    """|x - median| / (1.4826 MAD) per value (nan for missing).
-
-    When more than half the values are equal the MAD is 0; then the mean absolute deviation
-    scaled by 1.2533 (sqrt(pi/2), its normal-consistency factor) is the denominator, as in the
-    usual modified z-score fallback; 0 when every value is the same.
-    """
-    import numpy as np
-
-    x = np.array([math.nan if v is None else float(v) for v in values], float)
-    ok = np.isfinite(x)
-    if ok.sum() < 3:
-        return [0.0 if f else math.nan for f in ok]
-    med = float(np.median(x[ok]))
-    dev = np.abs(x[ok] - med)
-    scale = 1.4826 * float(np.median(dev)) or 1.2533 * float(dev.mean())
-    return [(abs(v - med) / scale if scale > 0 else 0.0) if f else math.nan
-            for v, f in zip(x, ok, strict=True)]
-
-
-def metric_columns(rows: list[dict[str, Any]]) -> list[str]:
-    """The numeric QC columns (``qc_*`` of the methods, then the image-quality metrics
-    ``iqm_<modality>_<metric>``) with at least one value."""
-    keys: dict[str, None] = {}
-    for r in rows:
-        keys.update(dict.fromkeys(k for k in r if k.startswith(("qc_", "iqm_"))))
-    cols = sorted(keys, key=lambda k: (k.startswith("iqm_"), list(keys).index(k)))
-    return [c for c in cols if c != "qc_decision"
-            and any(isinstance(r.get(c), (int, float)) for r in rows)]
 
 
 def with_iqms(rows: list[dict[str, Any]],
@@ -90,77 +48,13 @@ def with_iqms(rows: list[dict[str, Any]],
     return out, units
 
 
-def _head(metric: str, units: dict[str, str]) -> str:
-    """Column/plot label: the metric with its unit when known."""
-    return f"{metric} ({units[metric]})" if metric in units else metric
-
-
-def _label(r: dict[str, Any]) -> str:
-    return f"sub-{r['subject']}_ses-{r['session']}"
-
-
-def _fmt(v: Any) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return ""
-    return f"{v:.3g}" if isinstance(v, float) else str(v)
-
-
-def _strip(metric: str, rows: list[dict[str, Any]], z: list[float],
-           units: dict[str, str] | None = None) -> str:
-    """An SVG strip plot of one metric; each point links to its session page."""
-    vals = [(r, r.get(metric), zz) for r, zz in zip(rows, z, strict=True)
-            if isinstance(r.get(metric), (int, float))]
-    if not vals:
-        return ""
-    lo, hi = min(v for _, v, _ in vals), max(v for _, v, _ in vals)
-    span = (hi - lo) or 1.0
-    pts = []
-    for i, (r, v, zz) in enumerate(vals):
-        x = 10 + 380 * (v - lo) / span
-        cls = ' class="o"' if zz > OUTLIER_Z else ""
-        pts.append(f'<a href="/session/{quote(_label(r))}"><circle cx="{x:.1f}" '
-                   f'cy="{12 + (i % 5) * 4}" r="4"{cls}><title>{_E(_label(r))}: {_fmt(v)}'
-                   f'</title></circle></a>')
-    n_out = sum(zz > OUTLIER_Z for _, _, zz in vals)
-    return (f'<div class=strip><b>{_E(_head(metric, units or {}))}</b> {_fmt(lo)} - '
-            f'{_fmt(hi)}{f" ({n_out} outlier(s))" if n_out else ""}<br><svg width="400" '
-            f'height="36" role="img" aria-label="{_E(metric)}">{"".join(pts)}</svg></div>')
-
-
 def render_index(rows: list[dict[str, Any]], thumbs: dict[str, str],
                  units: dict[str, str] | None = None) -> str:
-    """The group index page (``units``: metric column -> unit, for the labels)."""
-    units = units or {}
-    metrics = metric_columns(rows)
-    zs = {m: robust_z([r.get(m) for r in rows]) for m in metrics}
-    head = ["session", "thumbnail", "MRI", "CT", "rating", "decision",
-            *(_head(m, units) for m in metrics)]
-    ths = "".join(f'<th onclick="sortBy({i})">{_E(h)}</th>' for i, h in enumerate(head))
-    body = []
-    for k, r in enumerate(rows):
-        lab = _label(r)
-        thumb = (f'<img class="thumb" src="/files/{quote(thumbs[lab])}" alt="">'
-                 if lab in thumbs else "")
-        cells = [f'<td><a href="/session/{quote(lab)}">{_E(lab)}</a></td>', f"<td>{thumb}</td>",
-                 f'<td class="{_E(str(r["svd_status"]))}">{_E(str(r["svd_status"] or ""))}</td>',
-                 f'<td class="{_E(str(r["icac_status"]))}">{_E(str(r["icac_status"] or ""))}'
-                 "</td>",
-                 f'<td class="{_E(str(r["rating"]))}">{_E(str(r["rating"] or ""))}</td>',
-                 f'<td class="{_E(r["qc_decision"])}">{_E(r["qc_decision"])}</td>']
-        for m in metrics:
-            out = ' class="out"' if zs[m][k] > OUTLIER_Z else ""
-            cells.append(f'<td{out} data-v="{_fmt(r.get(m))}">{_fmt(r.get(m))}</td>')
-        body.append(f'<tr id="{_E(lab)}">{"".join(cells)}</tr>')
-    strips = "".join(_strip(m, rows, zs[m], units) for m in metrics)
-    return (f"<!doctype html><html><head><meta charset=utf-8><title>calcisvd QC</title>"
-            f"<style>{_CSS}</style><script>{_JS}</script></head><body><h1>Quality control"
-            f"</h1><p>{len(rows)} session(s). Click a header to sort; red cells and points are "
-            f"outliers (robust z &gt; {OUTLIER_Z}: |x - median| / 1.4826 MAD). Columns qc_* "
-            "are the methods' QC metrics, iqm_* the image-quality metrics (MRIQC-style).</p>"
-            "<input id=filter placeholder='filter' "
-            f"oninput='filt(this.value)'><div class=wrap><table id=idx><thead><tr>{ths}</tr>"
-            f"</thead><tbody>{''.join(body)}</tbody></table></div><h2>Distributions</h2>"
-            f"<div id=strips>{strips}</div></body></html>")
+    """The served group index (``units``: metric column -> unit, for the labels): the one
+    group-page builder (tasks/qc/group.py) with the server's links, rating and decision."""
+    return render_group_index(rows, thumbs, units,
+                              session_href=lambda lab: f"/session/{quote(lab)}",
+                              file_href=lambda path: f"/files/{quote(path)}")
 
 
 def render_session(r: dict[str, Any], history: list[dict[str, Any]], qc_page: str | None,
@@ -170,10 +64,10 @@ def render_session(r: dict[str, Any], history: list[dict[str, Any]], qc_page: st
     """One session: statuses, reasons, SVG reportlets (``figures``: paths under /files/),
     QC and image-quality metrics (with units; ``outliers``: metric -> robust z above
     :data:`OUTLIER_Z` within the group), history, rating buttons."""
-    lab = _label(r)
+    lab = session_label(r)
     units, outliers = units or {}, outliers or {}
     metrics = "".join(
-        f"<tr{' class=out' if k in outliers else ''}><td>{_E(k)}</td><td>{_fmt(v)}</td>"
+        f"<tr{' class=out' if k in outliers else ''}><td>{_E(k)}</td><td>{fmt(v)}</td>"
         f"<td>{_E(units.get(k, ''))}</td><td>"
         f"{f'outlier (robust z {outliers[k]:.1f})' if k in outliers else ''}</td></tr>"
         for k, v in r.items()
@@ -191,7 +85,7 @@ def render_session(r: dict[str, Any], history: list[dict[str, Any]], qc_page: st
     buttons = "".join(f'<button type="submit" name="rating" value="{v}" id="rate-{v}">{v}'
                       "</button>" for v in ("pass", "review", "fail"))
     return (f"<!doctype html><html><head><meta charset=utf-8><title>{_E(lab)}</title><style>"
-            f"{_CSS}</style></head><body><p><a href='/'>index</a></p><h1>{_E(lab)}</h1>"
+            f"{CSS}</style></head><body><p><a href='/'>index</a></p><h1>{_E(lab)}</h1>"
             f"<p>MRI: <b>{_E(str(r['svd_status']))}</b> {_E(r['svd_reason'] or '')}<br>"
             f"CT: <b>{_E(str(r['icac_status']))}</b> {_E(r['icac_reason'] or '')}<br>"
             f"decision: <b id=decision class='{_E(r['qc_decision'])}'>{_E(r['qc_decision'])}"
@@ -225,12 +119,9 @@ def make_server(warehouse_path: Path, derivatives_dir: Path, rater: str,
             con.close()
 
     def thumbs() -> dict[str, str]:
-        out = {}
-        for pattern in ("sub-*/ses-*/figures/*.png", "sub-*/ses-*/figures/*.svg"):
-            for p in sorted(deriv.glob(pattern)):
-                lab = "_".join(p.name.split("_")[:2])
-                out.setdefault(lab, p.relative_to(deriv).as_posix())
-        return out
+        from tasks.qc.report import session_thumbnails
+
+        return session_thumbnails(deriv)
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:  # quiet; no identifiers are logged

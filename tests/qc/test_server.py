@@ -123,3 +123,50 @@ def test_rate_by_clicking_in_headless_chromium(loaded, tmp_path):
         con.close()
     assert rows == [(subjects[0], "M00", "fail", "brain mask in the neck", "web-user", "web")]
     json.dumps(rows)
+
+
+def test_static_group_page_works_from_disk_in_headless_chromium(loaded, tmp_path):
+    """The index quantify writes into the derivatives is the served group page with relative
+    links (tasks/qc/group.py): opened as file://, offline, it sorts, filters, shows the
+    thumbnail, and a plot point opens the session's static QC page."""
+    import re
+
+    from tasks.qc.report import render_session_qc, write_group_index
+
+    settings, subjects = loaded
+    for mpath in settings.derivatives_dir.glob("sub-*/ses-*/*_measures.json"):
+        page = render_session_qc(json.loads(mpath.read_text()), {})  # as quantify writes it
+        mpath.with_name(mpath.name.replace("_measures.json", "_qc.html")).write_text(page)
+    index = write_group_index(settings.derivatives_dir)
+    page = index.read_text()
+    assert not re.search(r"(src|href)=\"(https?:)?//", page)  # nothing from the network
+    for src in re.findall(r'src="([^"]+)"', page):
+        assert (settings.derivatives_dir / src).is_file(), src
+    outlier = f"sub-{subjects[0]}_ses-M00"
+    with Browser() as b:
+        b.get(index.as_uri())
+        assert b.script("return document.querySelectorAll('#idx tbody tr').length") == 16
+        heads = b.script("return [...document.querySelectorAll('#idx th')].map(h => h.innerText)")
+        assert "m_wmh_volume_cm3 (cm³)" in heads and "iqm_FLAIR_snr_wm (ratio)" in heads
+        assert "qc_mri_brain_volume_ml (ml)" in heads
+        col = heads.index("qc_mri_brain_volume_ml (ml)")
+        b.click(f"#idx th:nth-child({col + 1})")
+        b.click(f"#idx th:nth-child({col + 1})")
+        assert b.script("return document.querySelector('#idx tbody tr').id") == outlier
+        assert b.script("const i = document.getElementById(arguments[0]).querySelector("
+                        "'img.thumb'); return i !== null && i.complete && i.naturalWidth > 0",
+                        outlier)
+        b.type("#filter", subjects[3])
+        assert b.script("return [...document.querySelectorAll('#idx tbody tr')]"
+                        ".filter(r => r.style.display != 'none').length") == 2
+        b.type("#filter", "\ue003" * 20)
+        if SHOTS:
+            b.script("document.querySelector('.wrap').scrollLeft = 0")
+            b.screenshot(Path(SHOTS) / "qc-static-index.png")
+        b.script("document.querySelector('svg a circle.o').parentNode"
+                 ".dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+        assert b.wait_for("return location.pathname.split('/').pop()", f"{outlier}_qc.html") \
+            == f"{outlier}_qc.html"
+        assert b.script("return location.protocol") == "file:"
+        b.click("a[href$='index.html']")  # the session page leads back to the group page
+        assert b.wait_for("return document.querySelectorAll('#idx tbody tr').length", 16) == 16

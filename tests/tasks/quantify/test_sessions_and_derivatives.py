@@ -116,7 +116,7 @@ def test_group_index_links_sessions(bids: Path, tmp_path: Path) -> None:
     html = write_group_index(deriv).read_text()
     assert "sub-aa/ses-M00/sub-aa_ses-M00_qc.html" in html
     assert "sub-aa/ses-M12/sub-aa_ses-M12_qc.html" in html
-    assert "2 sessions" in html
+    assert "2 session(s)" in html and html.count("<tr id=") == 2
 
 
 def test_nipype_work_folder_is_keyed_on_the_measuring_code(tmp_path, monkeypatch):
