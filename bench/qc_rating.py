@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(env={}, overrides={"home": tmp / "home", "n_procs": 1})
         subjects = make_fake_study(settings.bids_dir, settings.derivatives_dir, args.subjects,
                                    seed=11)
-        assert load_derivatives(settings, build_docs=False, export=False).ok
+        assert load_derivatives(settings.warehouse_paths(), build_docs=False, export=False).ok
         env = {**os.environ, "CALCISVD_HOME": str(settings.home)}
         analyze = [sys.executable, "-m", "calcisvd.cli", "analyze", "--n-boot", "200",
                    "--n-perm", "199"]

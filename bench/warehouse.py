@@ -94,10 +94,10 @@ def bench_load(n_sessions: int, workdir: Path) -> dict:
 
     gx_import_s = time.perf_counter() - t
     c = time.process_time()
-    first = load_derivatives(settings, build_docs=True)
+    first = load_derivatives(settings.warehouse_paths(), build_docs=True)
     first_cpu = time.process_time() - c
     c = time.process_time()
-    second = load_derivatives(settings, build_docs=True)
+    second = load_derivatives(settings.warehouse_paths(), build_docs=True)
     second_cpu = time.process_time() - c
     assert first.ok and second.ok, first.failure_details + second.failure_details
     return {

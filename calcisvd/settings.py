@@ -29,6 +29,7 @@ the TOML file): a wrong type, an unknown choice or an impossible value stops wit
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
@@ -42,6 +43,8 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from warehouse.paths import WarehousePaths
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "CALCISVD_"
@@ -171,6 +174,11 @@ class Settings(BaseSettings):
     def replace(self, **changes: Any) -> Settings:
         """A validated copy with ``changes`` applied (the object itself is frozen)."""
         return type(self)(**{**self.model_dump(), **changes})
+
+    def warehouse_paths(self) -> WarehousePaths:
+        """The plain locations and worker count the warehouse steps take (warehouse/paths.py)."""
+        names = [f.name for f in dataclasses.fields(WarehousePaths)]
+        return WarehousePaths(**{n: getattr(self, n) for n in names})
 
     # convenience paths -------------------------------------------------------------------
     @property

@@ -58,7 +58,7 @@ def _unchanged(name: str, settings: Settings) -> bool:
     if name in ("load", "validate"):
         from warehouse.stamps import stage_is_current
 
-        return stage_is_current(name, settings)
+        return stage_is_current(name, settings.warehouse_paths())
     if name == "analyze":
         from flows.analyze import report_is_current
 
@@ -75,7 +75,7 @@ def _maybe_preload(settings: Settings, todo: list[str], log: Any) -> Any:
     try:
         from warehouse.stamps import stage_is_current
 
-        if stage_is_current("load", settings):
+        if stage_is_current("load", settings.warehouse_paths()):
             return None
     except Exception as exc:  # the stages decide for themselves
         log.debug("preload check failed: %s", exc)

@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from calcisvd.redact import redact
-from calcisvd.settings import Settings
 from warehouse import db, sources
 from warehouse.holdback import hold_back, hold_back_rows, missing_covariates
+from warehouse.paths import WarehousePaths
 
 #: curated table -> (natural key, scope columns, scope table, columns ignored when comparing)
 CURATED: dict[str, tuple[tuple[str, ...], tuple[str, ...], str, tuple[str, ...]]] = {
@@ -87,7 +87,7 @@ def _promote_sql(table: str) -> str:
 PARALLEL_READ_MIN_SUBJECTS = 400
 
 
-def read_batch(settings: Settings, con: Any) -> sources.Batch:
+def read_batch(settings: WarehousePaths, con: Any) -> sources.Batch:
     """Read every input file into a :class:`warehouse.sources.Batch`.
 
     A large tree (``PARALLEL_READ_MIN_SUBJECTS`` subjects or more) is read by ``n_procs``
@@ -207,7 +207,7 @@ def end_run(con: Any, run_id: str, status: str, message: str) -> None:
                   {"run_id": run_id, "status": status, "message": message[:4000]})
 
 
-def export_or_mark_partial(con: Any, settings: Settings, summary: LoadSummary) -> None:
+def export_or_mark_partial(con: Any, settings: WarehousePaths, summary: LoadSummary) -> None:
     """Export the Parquet snapshot of a promoted load; when that fails, the run is ``partial``
     (curated tables written, snapshot not) with the reason, in ``pipeline_runs`` and in the
     summary (not ``ok``: the command exits non-zero; the next load is not skipped)."""
@@ -240,7 +240,7 @@ def load_error(summary: LoadSummary) -> RuntimeError:
     return BatchValidationError(summary)
 
 
-def load_derivatives(settings: Settings, run_id: str | None = None, *,
+def load_derivatives(settings: WarehousePaths, run_id: str | None = None, *,
                      flow_run_id: str | None = None, build_docs: bool = True,
                      export: bool = True, raise_on_failure: bool = False,
                      skip_unchanged: bool = False) -> LoadSummary:

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from calcisvd.settings import Settings
+from warehouse.paths import WarehousePaths
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TYPES = {"str": str, "int": int, "float": float,
@@ -77,7 +77,7 @@ def lock_down(con: Any, allowed_dirs: list[Path]) -> None:
     con.execute("SET lock_configuration = true")
 
 
-def protected_dirs(settings: Settings) -> list[Path]:
+def protected_dirs(settings: WarehousePaths) -> list[Path]:
     """Folders of the home that ``--output`` must never write into: secrets, the datasets,
     the drop folder, quarantine and ``var/`` (warehouse, snapshots, Prefect, logs)."""
     names = ("secrets_dir", "bids_dir", "derivatives_dir", "drop_dir", "quarantine_dir",
@@ -85,7 +85,7 @@ def protected_dirs(settings: Settings) -> list[Path]:
     return [Path(p).resolve() for n in names if (p := getattr(settings, n, None))]
 
 
-def check_output(settings: Settings, output: Path | None) -> None:
+def check_output(settings: WarehousePaths, output: Path | None) -> None:
     """Raise :class:`ReadOnlyViolation` when ``output`` (symlinks resolved) lies inside a
     protected folder of the home or is the warehouse file itself."""
     if output is None:
@@ -100,7 +100,7 @@ def check_output(settings: Settings, output: Path | None) -> None:
                                     "protects; write the result elsewhere")
 
 
-def run_query(settings: Settings, sql: str, params: dict[str, Any] | None = None
+def run_query(settings: WarehousePaths, sql: str, params: dict[str, Any] | None = None
               ) -> tuple[Any, str]:
     """Run ``sql`` with bound ``params``; returns ``(pyarrow.Table, source)``.
 

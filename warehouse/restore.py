@@ -17,9 +17,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from calcisvd.settings import Settings
 from warehouse import db
 from warehouse.export import SNAPSHOT_TABLES, current_snapshot
+from warehouse.paths import WarehousePaths
 
 
 def move_aside(path: Path, now: dt.datetime | None = None) -> list[Path]:
@@ -51,7 +51,7 @@ def copy_snapshot(con: Any, snap: Path) -> dict[str, int]:
     return rows
 
 
-def restore_warehouse(settings: Settings, *, force: bool = False,
+def restore_warehouse(settings: WarehousePaths, *, force: bool = False,
                       build_docs: bool = False) -> dict[str, Any]:
     """Rebuild the warehouse (see the module docstring); returns a summary.
 

@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from calcisvd.settings import Settings
+from warehouse.paths import WarehousePaths
 
 _REPO = Path(__file__).resolve().parents[1]
 #: code whose change must redo a load or a validation (files under these folders)
@@ -59,7 +59,7 @@ def _scandir(path: Path | str) -> list[os.DirEntry]:
         return []
 
 
-def load_input_files(settings: Settings) -> Iterable[str]:
+def load_input_files(settings: WarehousePaths) -> Iterable[str]:
     """Every file :func:`warehouse.load.read_batch` reads (paths as strings, sorted)."""
     bids, deriv, quarantine = settings.bids_dir, settings.derivatives_dir, settings.quarantine_dir
     assert bids and deriv and quarantine
@@ -85,7 +85,7 @@ def load_input_files(settings: Settings) -> Iterable[str]:
                     yield os.path.join(root, name)
 
 
-def load_inputs_fingerprint(settings: Settings) -> str:
+def load_inputs_fingerprint(settings: WarehousePaths) -> str:
     """Fingerprint of the load's inputs (files by path, size, mtime) and of its code."""
     h = hashlib.sha256(code_fingerprint(LOAD_CODE).encode())
     root = Path(settings.home)
@@ -178,7 +178,7 @@ def _read_only(warehouse_path: Path) -> Any:
         return None
 
 
-def stage_is_current(stage: str, settings: Settings) -> bool:
+def stage_is_current(stage: str, settings: WarehousePaths) -> bool:
     """True when ``load`` or ``validate`` would skip (same fingerprint as its last run), read
     through a short read-only connection; the pipeline then does not start the subflow."""
     con = _read_only(Path(settings.warehouse_path))

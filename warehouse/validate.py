@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from calcisvd.redact import redact
-from calcisvd.settings import Settings
 from warehouse import db
 from warehouse.load import end_run, start_run, store_validation
+from warehouse.paths import WarehousePaths
 
 
 @dataclass
@@ -28,7 +28,7 @@ class CuratedValidation:
                 "docs_index": str(self.report.docs_index) if self.report.docs_index else None}
 
 
-def validate_curated(settings: Settings, run_id: str | None = None, *,
+def validate_curated(settings: WarehousePaths, run_id: str | None = None, *,
                      flow_run_id: str | None = None, suites: list[str] | None = None,
                      build_docs: bool = True, skip_unchanged: bool = False) -> CuratedValidation:
     """Run the suites on the curated tables; store results in ``validation_results``.
@@ -73,7 +73,7 @@ def validate_curated(settings: Settings, run_id: str | None = None, *,
     return CuratedValidation(run_id=run_id, report=report)
 
 
-def last_report(settings: Settings) -> Any:
+def last_report(settings: WarehousePaths) -> Any:
     """The :class:`expectations.runner.ValidationReport` of the latest ``validate`` run, rebuilt
     from ``validation_results`` (None when there is none)."""
     import json

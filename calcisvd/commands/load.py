@@ -60,7 +60,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.no_flow:
         try:
-            return _report(load_derivatives(settings))
+            return _report(load_derivatives(settings.warehouse_paths()))
         except WarehouseDamagedError as exc:
             print(f"calcisvd load: {redact(str(exc))}", file=sys.stderr)
             return 1

@@ -59,13 +59,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
 
     try:
-        check_output(settings, args.output)
+        check_output(settings.warehouse_paths(), args.output)
     except ReadOnlyViolation as exc:
         print(f"calcisvd sql: refused: {exc}", file=sys.stderr)
         return 2
     try:
         params = parse_params(args.param)
-        table, source = run_query(settings, args.query, params)
+        table, source = run_query(settings.warehouse_paths(), args.query, params)
         text = write_result(table, args.format, args.output)
     except (ValueError, FileNotFoundError) as exc:
         print(f"calcisvd sql: {exc}", file=sys.stderr)

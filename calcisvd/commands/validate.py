@@ -44,14 +44,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.no_flow or args.suite:
         from warehouse.validate import validate_curated
 
-        result = validate_curated(settings, suites=args.suite)
+        result = validate_curated(settings.warehouse_paths(), suites=args.suite)
         report = result.report
     else:
         from flows.validate import validate_flow
         from warehouse.validate import last_report
 
         state = validate_flow(settings=settings, return_state=True)
-        report = last_report(settings)
+        report = last_report(settings.warehouse_paths())
         if report is None:
             print(f"calcisvd validate: failed: {state.result(raise_on_failure=False)}")
             return 1

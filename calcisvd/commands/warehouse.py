@@ -60,7 +60,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     from warehouse.restore import restore_warehouse
 
-    summary = restore_warehouse(settings, force=args.force)
+    summary = restore_warehouse(settings.warehouse_paths(), force=args.force)
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     elif not summary["restored"]:
