@@ -63,7 +63,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "serve":
         from tasks.qc.server import serve
 
-        return serve(settings, port=args.port)
+        return serve(Path(settings.warehouse_path), Path(settings.derivatives_dir),
+                     default_rater(), port=args.port)
     from warehouse import db, ratings
 
     path = Path(settings.warehouse_path)

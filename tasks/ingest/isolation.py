@@ -16,16 +16,16 @@ from __future__ import annotations
 import copy
 import errno
 import hashlib
+import logging
 import os
 from collections import defaultdict
 from pathlib import Path, PurePosixPath
 
-from calcisvd.logging import get_logger
 from calcisvd.resources import ResourceError, resource_code
 from tasks.ingest.quarantine import QuarantineItem
 from tasks.ingest.sources.base import Context, Discovery, Source
 
-log = get_logger("ingest")
+log = logging.getLogger("calcisvd.ingest")
 
 #: errors of the machine, not of one input: the run stops and says what is needed
 RUN_WIDE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})

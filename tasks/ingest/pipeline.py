@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import threading
@@ -21,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from calcisvd.logging import get_logger
 from calcisvd.redact import redact_obj, register_identifiers
 from calcisvd.resources import ResourceError
 from tasks.ingest import bidsio
@@ -46,7 +46,7 @@ from tasks.ingest.sources.base import Context, Discovery, FileRow, SeriesInput
 if TYPE_CHECKING:
     from calcisvd.settings import Settings
 
-log = get_logger("ingest")
+log = logging.getLogger("calcisvd.ingest")
 
 
 def ledger_path(settings: Settings) -> Path:

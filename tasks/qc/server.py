@@ -199,16 +199,13 @@ def make_server(warehouse_path: Path, derivatives_dir: Path, rater: str,
     return ThreadingHTTPServer(("127.0.0.1", port), Handler)
 
 
-def serve(settings: Any, port: int = 8765) -> int:
-    """Run the QC web app until Ctrl-C (the ``calcisvd qc serve`` command)."""
-    from calcisvd.commands.qc import default_rater
-
-    if not Path(settings.warehouse_path).is_file():
-        print(f"calcisvd qc serve: no warehouse at {settings.warehouse_path}; run "
-              "`calcisvd load` first")
+def serve(warehouse_path: Path, derivatives_dir: Path, rater: str, port: int = 8765) -> int:
+    """Run the QC web app until Ctrl-C (the ``calcisvd qc serve`` command gives the paths and
+    the rater: settings are read there)."""
+    if not Path(warehouse_path).is_file():
+        print(f"calcisvd qc serve: no warehouse at {warehouse_path}; run `calcisvd load` first")
         return 1
-    server = make_server(Path(settings.warehouse_path), Path(settings.derivatives_dir),
-                         default_rater(), port)
+    server = make_server(Path(warehouse_path), Path(derivatives_dir), rater, port)
     print(f"QC pages on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)")
     try:
         server.serve_forever()
