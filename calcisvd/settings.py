@@ -44,6 +44,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from tasks.ingest.config import IngestConfig
 from warehouse.paths import WarehousePaths
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -179,6 +180,11 @@ class Settings(BaseSettings):
         """The plain locations and worker count the warehouse steps take (warehouse/paths.py)."""
         names = [f.name for f in dataclasses.fields(WarehousePaths)]
         return WarehousePaths(**{n: getattr(self, n) for n in names})
+
+    def ingest_config(self) -> IngestConfig:
+        """The plain folders, files and options ingest takes (tasks/ingest/config.py)."""
+        names = [f.name for f in dataclasses.fields(IngestConfig)]
+        return IngestConfig(**{n: getattr(self, n) for n in names})
 
     # convenience paths -------------------------------------------------------------------
     @property

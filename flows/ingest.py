@@ -114,8 +114,9 @@ def ingest_flow(settings: Settings | None = None, home: str | None = None,
     settings = flow_entry(settings, home, config)  # a deployment run: the entry point
     run_id = make_run_id()
     try:
-        with ingest_lock(settings, lock_timeout_s):
-            run = IngestRun(settings, run_id=run_id)
+        cfg = settings.ingest_config()  # plain values for tasks/ingest
+        with ingest_lock(cfg, lock_timeout_s):
+            run = IngestRun(cfg, run_id=run_id)
             sessions = plan_task(quote(run))
             failed = _write_sessions(run, sessions, max(1, int(settings.n_procs or 1)))
             summary = finalize_task(quote(run))

@@ -23,7 +23,8 @@ def load_batch_task(settings: Settings, flow_run_id: str | None, force: bool = F
     and code are those of the last load, unless ``force``)."""
     from warehouse.load import load_derivatives
 
-    return load_derivatives(settings.warehouse_paths(), flow_run_id=flow_run_id, skip_unchanged=not force)
+    return load_derivatives(settings.warehouse_paths(), flow_run_id=flow_run_id,
+                            skip_unchanged=not force)
 
 
 @task(name="warehouse-load-report", cache_policy=NONE)

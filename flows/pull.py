@@ -61,7 +61,7 @@ def pull(settings: Settings, cfg: DicomwebConfig) -> dict[str, Any]:
     from tasks.pacs.store import discard_incoming
 
     t0 = time.monotonic()
-    key = load_identity(settings)  # never recreated for an existing dataset
+    key = load_identity(settings.ingest_config())  # never recreated for an existing dataset
     with exclusive_lock(cfg.state_path.with_suffix(".lock"), timeout_s=0):
         discarded = discard_incoming(cfg.drop_dir, "pull")
         state = load_state(cfg.state_path)

@@ -27,7 +27,8 @@ def validate_task(settings: Settings, flow_run_id: str | None, force: bool = Fal
     the tables did not change, unless ``force``)."""
     from warehouse.validate import validate_curated
 
-    return validate_curated(settings.warehouse_paths(), flow_run_id=flow_run_id, skip_unchanged=not force)
+    return validate_curated(settings.warehouse_paths(), flow_run_id=flow_run_id,
+                            skip_unchanged=not force)
 
 
 @flow(name=flow_name("validate"), flow_run_name=run_name("validate"), log_prints=True)

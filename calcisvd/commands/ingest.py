@@ -64,7 +64,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.no_prefect:
             from tasks.ingest.pipeline import run_ingest
 
-            summary = run_ingest(settings, lock_timeout_s=args.lock_timeout)
+            summary = run_ingest(settings.ingest_config(), lock_timeout_s=args.lock_timeout)
         else:
             from flows.ingest import ingest_flow
 

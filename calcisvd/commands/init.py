@@ -46,7 +46,8 @@ def init_home(settings: Settings) -> list[str]:
     settings.secrets_dir.chmod(0o700)
     key = settings.pseudonym_key_path
     if not key.is_file():
-        load_identity(settings)  # refused for a dataset with subjects: restore, don't recreate
+        # refused for a dataset with subjects: restore, don't recreate
+        load_identity(settings.ingest_config())
         created.append(str(key))
     return created
 

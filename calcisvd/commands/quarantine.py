@@ -45,7 +45,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from tasks.ingest.quarantine_admin import act, listing, show
 
     if args.action == "list":
-        items = listing(settings, skipped=args.skipped)
+        items = listing(settings.ingest_config(), skipped=args.skipped)
         if args.json:
             print(json.dumps(items, indent=2))
             return 0
@@ -58,11 +58,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"calcisvd quarantine {args.action}: give the item id (see `quarantine list`)")
         return 2
     if args.action == "show":
-        ok, files = show(settings, args.id)
+        ok, files = show(settings.ingest_config(), args.id)
         print("\n".join(files) if ok else f"no quarantine item {args.id!r}")
         if ok:
             print(f"{len(files)} file(s) of {args.id} in {settings.drop_dir}")
         return 0 if ok else 2
-    ok, message = act(settings, args.action, args.id)
+    ok, message = act(settings.ingest_config(), args.action, args.id)
     print(message)
     return 0 if ok else 2

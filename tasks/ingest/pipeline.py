@@ -20,12 +20,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from calcisvd.redact import redact_obj, register_identifiers
 from calcisvd.resources import ResourceError
 from tasks.ingest import bidsio
 from tasks.ingest.clinical import ClinicalResult, clinical_files, read_clinical_exports
+from tasks.ingest.config import IngestConfig
 from tasks.ingest.deid import MissingKeyError, load_or_create_key, pseudonym
 from tasks.ingest.fsutil import LockBusy, exclusive_lock, recover_dirs, write_text_atomic
 from tasks.ingest.isolation import discover_isolated, failure_reason, raise_if_resource
@@ -43,51 +44,48 @@ from tasks.ingest.scan import CLINICAL_DIR, scan_drop
 from tasks.ingest.session import SessionResult, build_session
 from tasks.ingest.sources.base import Context, Discovery, FileRow, SeriesInput
 
-if TYPE_CHECKING:
-    from calcisvd.settings import Settings
-
 log = logging.getLogger("calcisvd.ingest")
 
 
-def ledger_path(settings: Settings) -> Path:
+def ledger_path(settings: IngestConfig) -> Path:
     """``<var>/ingest/ledger.sqlite``."""
     return Path(settings.var_dir or "") / "ingest" / "ledger.sqlite"
 
 
-def lock_path(settings: Settings) -> Path:
+def lock_path(settings: IngestConfig) -> Path:
     """``<var>/ingest/ingest.lock`` (``fcntl.flock``)."""
     return Path(settings.var_dir or "") / "ingest" / "ingest.lock"
 
 
-def clinical_report_path(settings: Settings) -> Path:
+def clinical_report_path(settings: IngestConfig) -> Path:
     """``<var>/ingest/clinical_report.json``: the last run's clinical files, held rows,
     conflicts (file names, row numbers, columns; no identifiers); read by ``status``."""
     return Path(settings.var_dir or "") / "ingest" / "clinical_report.json"
 
 
-def waiting_path(settings: Settings) -> Path:
+def waiting_path(settings: IngestConfig) -> Path:
     """``<var>/ingest/waiting.json``: series the last run left for later (still arriving or
     incomplete): description, file count, reason; read by ``status``."""
     return Path(settings.var_dir or "") / "ingest" / "waiting.json"
 
 
-def baselines_path(settings: Settings) -> Path:
+def baselines_path(settings: IngestConfig) -> Path:
     """``<secrets>/ingest_baselines.json``: subject -> date of the first study (secret)."""
     return Path(settings.secrets_dir or "") / "ingest_baselines.json"
 
 
-def staging_root(settings: Settings) -> Path:
+def staging_root(settings: IngestConfig) -> Path:
     """Staging folder beside the BIDS root (same file system, so renames are atomic)."""
     bids = Path(settings.bids_dir or "")
     return bids.parent / f".{bids.name}.staging"
 
 
-def pybids_db_path(settings: Settings) -> Path:
+def pybids_db_path(settings: IngestConfig) -> Path:
     """pybids database cache, ``<var>/pybids``."""
     return Path(settings.var_dir or "") / "pybids"
 
 
-def load_identity(settings: Settings) -> bytes:
+def load_identity(settings: IngestConfig) -> bytes:
     """The pseudonym key; refused (never recreated) when the dataset already has subjects and
     the key or the re-identification map is missing (:class:`MissingKeyError`)."""
     bids = Path(settings.bids_dir or "")
@@ -107,7 +105,7 @@ def make_run_id(now: dt.datetime | None = None) -> str:
 
 
 @contextlib.contextmanager
-def ingest_lock(settings: Settings, timeout_s: float | None = None) -> Iterator[Path]:
+def ingest_lock(settings: IngestConfig, timeout_s: float | None = None) -> Iterator[Path]:
     """The exclusive lock every ingest run holds (see :func:`exclusive_lock`)."""
     with exclusive_lock(lock_path(settings), timeout_s=timeout_s) as path:
         yield path
@@ -127,7 +125,7 @@ _without_paths = without_paths  # (the log gets reasons without drop-folder path
 class IngestRun:
     """State of one run: settings, key, ledger, counters. Call the steps in order."""
 
-    settings: Settings
+    settings: IngestConfig
     run_id: str = field(default_factory=make_run_id)
     counts: Counter = field(default_factory=Counter)
     skip_reasons: Counter = field(default_factory=Counter)
@@ -460,7 +458,7 @@ def locked_summary(run_id: str) -> dict[str, Any]:
             "quarantined": 0, "dataset_changed": False}
 
 
-def run_ingest(settings: Settings, *, run_id: str | None = None,
+def run_ingest(settings: IngestConfig, *, run_id: str | None = None,
                lock_timeout_s: float | None = None) -> dict[str, Any]:
     """Plan, write every session (``settings.n_procs`` at a time), finalize; no Prefect."""
     run_id = run_id or make_run_id()

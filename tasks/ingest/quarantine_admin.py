@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tasks.ingest.config import IngestConfig
 from tasks.ingest.quarantine import SKIPPED_DIR, find_files, list_items
 
-if TYPE_CHECKING:
-    from calcisvd.settings import Settings
 
-
-def listing(settings: Settings, *, skipped: bool = False) -> list[dict[str, Any]]:
+def listing(settings: IngestConfig, *, skipped: bool = False) -> list[dict[str, Any]]:
     """Items as ``{id, status, category, n_files, reason, quarantined_at}`` (oldest first)."""
     qdir = Path(settings.quarantine_dir or "")
     out = [{"id": d["id"], "status": d.get("status", "open"),
@@ -30,7 +28,7 @@ def listing(settings: Settings, *, skipped: bool = False) -> list[dict[str, Any]
     return out
 
 
-def show(settings: Settings, ident: str) -> tuple[bool, list[str]]:
+def show(settings: IngestConfig, ident: str) -> tuple[bool, list[str]]:
     """The drop-folder paths of item ``ident``'s files, found again by their hashes (records
     keep no path); for the person fixing them, on the terminal only."""
     folder = Path(settings.quarantine_dir or "") / ident
@@ -40,7 +38,7 @@ def show(settings: Settings, ident: str) -> tuple[bool, list[str]]:
     return True, find_files(doc, Path(settings.drop_dir or ""))
 
 
-def act(settings: Settings, action: str, ident: str) -> tuple[bool, str]:
+def act(settings: IngestConfig, action: str, ident: str) -> tuple[bool, str]:
     """``retry`` or ``dismiss`` item ``ident``; returns (done, message for the user)."""
     from tasks.ingest.ledger import Ledger
     from tasks.ingest.pipeline import ingest_lock, ledger_path

@@ -43,6 +43,7 @@ def test_pool_workers_redact_values_registered_in_the_parent():
     from calcisvd.processes import map_in_processes
     from calcisvd.redact import forget_identifiers, register_identifiers
 
+    forget_identifiers()  # values an earlier test in this process registered (ingest tests)
     register_identifiers("PatientID", ["H1512204"])
     try:
         out = map_in_processes(_redacted, ["failed on H1512204", "NOVAK^WEI"], workers=2)
