@@ -13,7 +13,7 @@ Collect the identifying values of every scan in the drop folder (patient name, p
 birth date, accession number, institution, referring physician, study dates) and the patient
 IDs of the clinical CSV files, then search every output for them:
 
-  bids_dataset/ (sidecars, TSVs, NIfTI headers and data, derivatives, QC pages),
+  bids_dataset/ (sidecars, TSVs, NIfTI headers and extensions, derivatives, QC pages),
   var/calcisvd.duckdb and var/parquet/ (decoded values), var/logs/, reports/, var/gx/ (Data
   Docs), var/prefect/ (the Prefect database: logs, parameters, artifacts), var/work/
   (crash reports and the other text files of Nipype's working folders), var/ingest/ (run

@@ -3,9 +3,10 @@
 The identifying values are read from the DICOM headers of the drop folder (what a hospital
 export carries): patient name, patient ID, birth date, accession number, institution,
 referring physician and study dates, plus the patient IDs of the clinical CSV. Every file under
-the output roots is then searched for them: plain bytes, gzip members (NIfTI), Parquet and
-DuckDB files as their decoded text values. Inputs (drop/, quarantine/) and the secrets folder
-are not outputs and are not searched.
+the output roots is then searched for them: plain bytes, gzip members, NIfTI images' header
+and extensions (where their text lives; voxel data is numbers, and reading it all took minutes
+on a 12-patient home), Parquet and DuckDB files as their decoded text values. Inputs (drop/,
+quarantine/) and the secrets folder are not outputs and are not searched.
 
 A match is reported with the file and the *category* of the value, never the value itself,
 so that the audit report does not leak what it found.
@@ -202,8 +203,48 @@ def _texts(path: Path) -> Iterator[tuple[str, bytes]]:
                 yield f"{where}+unescaped", decoded
 
 
+#: a NIfTI file's text lives in its header and extensions (descrip, aux_file, intent_name,
+#: db_name; extensions such as dcm2niix's); its voxel data is numbers
+_NIFTI_TEXT_MAX = 64 << 20
+
+
+def nifti_text_part(head: bytes) -> int | None:
+    """Bytes of header plus extensions of a NIfTI-1/-2 file whose start is ``head`` (the
+    ``vox_offset``), or None when ``head`` is not a NIfTI header (then the whole file is
+    searched)."""
+    for endian in ("<", ">"):
+        if len(head) >= 352 and struct.unpack(endian + "i", head[:4])[0] == 348:
+            offset = int(struct.unpack(endian + "f", head[108:112])[0])
+        elif len(head) >= 544 and struct.unpack(endian + "i", head[:4])[0] == 540:
+            offset = struct.unpack(endian + "q", head[168:176])[0]
+        else:
+            continue
+        return offset if 348 <= offset <= _NIFTI_TEXT_MAX else None
+    return None
+
+
+def _nifti_texts(path: Path) -> Iterator[tuple[str, bytes]] | None:
+    """Header and extensions of a NIfTI image (gzip or not); None when it is not one."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            head = f.read(544)
+            size = nifti_text_part(head)
+            if size is None:
+                return None
+            data = head[:size] + f.read(max(0, size - len(head)))
+    except (OSError, EOFError):
+        return None
+    return iter([("nifti-header", data)])
+
+
 def _raw_texts(path: Path) -> Iterator[tuple[str, bytes]]:
     name = path.name.lower()
+    if name.endswith((".nii", ".nii.gz")):  # images: header and extensions, not voxels
+        texts = _nifti_texts(path)
+        if texts is not None:
+            yield from texts
+            return
     raw = path.read_bytes()
     yield "bytes", raw
     if name.endswith(".gz"):

@@ -168,3 +168,35 @@ def test_audit_phi_searches_the_work_folders_text_files(tmp_path: Path, capsys) 
     crash.write_text("Traceback ...\nValueError: bad header in <id>\n")
     (home / "var" / "ingest" / "waiting.json").write_text("{}")
     assert cli(["audit-phi", "--home", str(home)]) == 0, capsys.readouterr().out
+
+
+def test_nifti_images_are_searched_in_header_and_extensions(tmp_path: Path) -> None:
+    """Text in a NIfTI lives in its header (descrip, aux_file) and extensions; the voxel data
+    is not read (numbers), which made the audit take minutes on a demo home."""
+    import nibabel as nib
+    import numpy as np
+
+    from tasks.privacy.audit import nifti_text_part
+
+    def image(name: str, descrip: str = "", ext: bytes = b"") -> Path:
+        img = nib.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.eye(4))
+        img.header["descrip"] = descrip.encode()
+        if ext:
+            img.header.extensions.append(nib.nifti1.Nifti1Extension(6, ext))  # comment
+        path = tmp_path / "out" / name
+        path.parent.mkdir(exist_ok=True)
+        nib.save(img, path)
+        return path
+
+    image("clean.nii.gz")
+    image("descrip.nii.gz", descrip="MRN7741203")
+    image("ext.nii", ext=b"exported for Kowalczyk Marianna")
+    findings, n = scan([tmp_path / "out"], {"MRN7741203": "patient ID",
+                                            "Kowalczyk Marianna": "patient name"})
+    assert n == 3
+    assert sorted((Path(f.path).name, f.category, f.where) for f in findings) == [
+        ("descrip.nii.gz", "patient ID", "nifti-header"),
+        ("ext.nii", "patient name", "nifti-header")]
+    raw = (tmp_path / "out" / "ext.nii").read_bytes()
+    assert 352 < nifti_text_part(raw[:544]) < len(raw)  # header + extension, not the voxels
+    assert nifti_text_part(b"header descrip=mrn7741203 rest") is None  # not NIfTI: all read
