@@ -230,6 +230,24 @@ def redact_files(paths: Iterable[Path]) -> int:
     return changed
 
 
+def remove_identifying_pickles(paths: Iterable[Path]) -> int:
+    """Delete gzip pickles (Nipype's ``result_*.pklz``, ``_node.pklz``, ``_inputs.pklz``)
+    whose text holds something :func:`redact` would replace: a pickle cannot be rewritten as
+    text, and these are caches (Nipype re-runs a node without them). Returns how many."""
+    import gzip
+
+    removed = 0
+    for path in paths:
+        try:
+            text = gzip.decompress(Path(path).read_bytes()).decode("latin-1")
+        except (OSError, EOFError):
+            continue
+        if redact(text) != text:
+            Path(path).unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def redact_obj(obj: Any) -> Any:
     """:func:`redact` applied to every string (keys included) of a JSON-like object."""
     if isinstance(obj, str):

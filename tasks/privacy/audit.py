@@ -247,7 +247,7 @@ def _raw_texts(path: Path) -> Iterator[tuple[str, bytes]]:
             return
     raw = path.read_bytes()
     yield "bytes", raw
-    if name.endswith(".gz"):
+    if name.endswith((".gz", ".pklz")) or raw[:2] == b"\x1f\x8b":  # gzip (Nipype's .pklz)
         try:
             unzipped: bytes | None = gzip.decompress(raw)
         except (OSError, EOFError):

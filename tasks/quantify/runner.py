@@ -66,12 +66,14 @@ def redact_crash_reports(work_dir: Path, base: Path) -> int:
     hold the exception and the failing node's inputs, and its node reports under the
     session's folder ``base`` (``_report/report.rst``) the inputs and errors: each is
     rewritten through the one redaction step (calcisvd/redact.py) as soon as the workflow
-    has failed, so a value registered at ingest never stays in the work folder. Returns how
-    many changed."""
-    from calcisvd.redact import redact_files
+    has failed, so a value registered at ingest never stays in the work folder. The node
+    pickles there (``result_*.pklz`` holds the traceback) cannot be rewritten: those holding
+    such a value are removed (Nipype re-runs the node). Returns how many files changed."""
+    from calcisvd.redact import redact_files, remove_identifying_pickles
 
-    return redact_files([*sorted((Path(work_dir) / "crash").glob("crash-*.txt")),
-                         *sorted(Path(base).rglob("_report/report.rst"))])
+    return (redact_files([*sorted((Path(work_dir) / "crash").glob("crash-*.txt")),
+                          *sorted(Path(base).rglob("_report/report.rst"))])
+            + remove_identifying_pickles(sorted(Path(base).rglob("*.pklz"))))
 
 
 def session_work_dir(work_dir: Path, session: Session) -> Path:

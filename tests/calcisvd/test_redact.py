@@ -187,3 +187,27 @@ def test_text_files_are_rewritten_redacted_once(tmp_path):
     assert "Q7730021" not in text and "KOWALSKI" not in text and "<id>" in text, text
     assert clean.stat().st_mtime_ns == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["crash-1.txt", "crash-2.txt"]
+
+
+def test_gzip_pickles_holding_a_value_are_removed(tmp_path):
+    """Nipype's node pickles cannot be rewritten as text: the ones holding a registered value
+    go (caches), the others stay."""
+    import gzip
+    import pickle
+
+    from calcisvd.redact import (
+        forget_identifiers,
+        register_identifiers,
+        remove_identifying_pickles,
+    )
+
+    bad, good = tmp_path / "result_masks.pklz", tmp_path / "result_other.pklz"
+    bad.write_bytes(gzip.compress(pickle.dumps({"traceback": "bad header in Q7730021"})))
+    good.write_bytes(gzip.compress(pickle.dumps({"traceback": None, "out": 1.5})))
+    (tmp_path / "not-gzip.pklz").write_bytes(b"plain")
+    register_identifiers("PatientID", ["Q7730021"])
+    try:
+        assert remove_identifying_pickles(sorted(tmp_path.glob("*.pklz"))) == 1
+    finally:
+        forget_identifiers()
+    assert not bad.exists() and good.exists() and (tmp_path / "not-gzip.pklz").exists()
