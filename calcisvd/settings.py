@@ -34,7 +34,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError
 from pydantic_settings import (
@@ -47,6 +47,7 @@ from pydantic_settings import (
 from tasks.ingest.config import IngestConfig
 from warehouse.paths import WarehousePaths
 
+T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "CALCISVD_"
 CONFIG_FILENAME = "calcisvd.toml"
@@ -176,15 +177,18 @@ class Settings(BaseSettings):
         """A validated copy with ``changes`` applied (the object itself is frozen)."""
         return type(self)(**{**self.model_dump(), **changes})
 
+    def _plain(self, cls: type[T]) -> T:
+        """The dataclass ``cls`` filled with the settings (and properties) of its field names:
+        the plain values handed to the core at the edge."""
+        return cls(**{f.name: getattr(self, f.name) for f in dataclasses.fields(cls)})
+
     def warehouse_paths(self) -> WarehousePaths:
         """The plain locations and worker count the warehouse steps take (warehouse/paths.py)."""
-        names = [f.name for f in dataclasses.fields(WarehousePaths)]
-        return WarehousePaths(**{n: getattr(self, n) for n in names})
+        return self._plain(WarehousePaths)
 
     def ingest_config(self) -> IngestConfig:
         """The plain folders, files and options ingest takes (tasks/ingest/config.py)."""
-        names = [f.name for f in dataclasses.fields(IngestConfig)]
-        return IngestConfig(**{n: getattr(self, n) for n in names})
+        return self._plain(IngestConfig)
 
     # convenience paths -------------------------------------------------------------------
     @property

@@ -58,14 +58,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         write_result,
     )
 
+    paths = settings.warehouse_paths()
     try:
-        check_output(settings.warehouse_paths(), args.output)
+        check_output(paths, args.output)
     except ReadOnlyViolation as exc:
         print(f"calcisvd sql: refused: {exc}", file=sys.stderr)
         return 2
     try:
         params = parse_params(args.param)
-        table, source = run_query(settings.warehouse_paths(), args.query, params)
+        table, source = run_query(paths, args.query, params)
         text = write_result(table, args.format, args.output)
     except (ValueError, FileNotFoundError) as exc:
         print(f"calcisvd sql: {exc}", file=sys.stderr)

@@ -41,17 +41,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if unknown:
         print(f"calcisvd validate: unknown suite(s) {sorted(unknown)}; known: {suite_names()}")
         return 2
+    paths = settings.warehouse_paths()
     if args.no_flow or args.suite:
         from warehouse.validate import validate_curated
 
-        result = validate_curated(settings.warehouse_paths(), suites=args.suite)
+        result = validate_curated(paths, suites=args.suite)
         report = result.report
     else:
         from flows.validate import validate_flow
         from warehouse.validate import last_report
 
         state = validate_flow(settings=settings, return_state=True)
-        report = last_report(settings.warehouse_paths())
+        report = last_report(paths)
         if report is None:
             print(f"calcisvd validate: failed: {state.result(raise_on_failure=False)}")
             return 1

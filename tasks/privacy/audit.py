@@ -223,27 +223,24 @@ def nifti_text_part(head: bytes) -> int | None:
     return None
 
 
-def _nifti_texts(path: Path) -> Iterator[tuple[str, bytes]] | None:
+def _nifti_text(path: Path) -> bytes | None:
     """Header and extensions of a NIfTI image (gzip or not); None when it is not one."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         with opener(path, "rb") as f:
             head = f.read(544)
             size = nifti_text_part(head)
-            if size is None:
-                return None
-            data = head[:size] + f.read(max(0, size - len(head)))
+            return None if size is None else head[:size] + f.read(max(0, size - len(head)))
     except (OSError, EOFError):
         return None
-    return iter([("nifti-header", data)])
 
 
 def _raw_texts(path: Path) -> Iterator[tuple[str, bytes]]:
     name = path.name.lower()
     if name.endswith((".nii", ".nii.gz")):  # images: header and extensions, not voxels
-        texts = _nifti_texts(path)
-        if texts is not None:
-            yield from texts
+        header = _nifti_text(path)
+        if header is not None:
+            yield "nifti-header", header
             return
     raw = path.read_bytes()
     yield "bytes", raw
