@@ -26,6 +26,7 @@ from calcisvd.measures import (
     IQM_UNITS,
     SVD_MEASURES,
     SVD_QC,
+    markers_of,
 )
 
 #: column -> kind (``str``, ``float``, ``int``, ``bool``, ``json``) of each staged table
@@ -48,17 +49,13 @@ COLUMNS: dict[str, dict[str, str]] = {
     },
     "icac_artery_measures": {
         "subject": "str", "session": "str", "artery": "str", "side": "str",
-        "calcium_volume_mm3": "float", "agatston": "float", "mass_mg": "float",
-        "n_plaques": "int", "max_hu": "float", "circumferential_extent_deg": "float",
-        # calcisvd.measures.ICAC_ARTERY_LOCATION (migration 002)
-        "location_segment": "str", "location_arc": "float", "bone_touching_volume_mm3": "float",
+        # calcisvd.measures.MARKER_REGISTRY (location columns: migration 002)
+        **{m.name: m.dtype for m in markers_of("icac_artery_measures")},
     },
     "icac_session_measures": {
         "subject": "str", "session": "str", "status": "str", "reason": "str",
-        "total_calcium_volume_mm3": "float", "total_agatston": "float",
-        "total_mass_mg": "float", "total_plaques": "int", "n_segments_involved": "int",
-        "max_circumferential_extent_deg": "float", "severity_group": "str",
-        "dominant_location": "str", "code_version": "str", "code_revision": "str",
+        **{m.name: m.dtype for m in markers_of("icac_session_measures")},
+        "code_version": "str", "code_revision": "str",
         "inputs_hash": "str", "quantified_at": "str",
         # calcisvd.measures.ICAC_QC_MEASURES (migration 002)
         "qc_intracranial_volume_ml": "float", "qc_intracranial_coverage": "float",
@@ -68,11 +65,8 @@ COLUMNS: dict[str, dict[str, str]] = {
     },
     "svd_measures": {
         "subject": "str", "session": "str", "status": "str", "reason": "str",
-        "wmh_volume_cm3": "float", "wmh_pv_volume_cm3": "float",
-        "wmh_deep_volume_cm3": "float", "fazekas_pv": "int", "fazekas_deep": "int",
-        "fazekas_total": "int", "microbleed_count": "int", "microbleed_volume_mm3": "float",
-        "microbleed_contrast": "str", "lacune_count": "int", "pvs_count": "int",
-        "pv_punctate_grade": "int", "svd_score": "int", "code_version": "str",
+        **{m.name: m.dtype for m in markers_of("svd_measures")},
+        "code_version": "str",
         "code_revision": "str", "inputs_hash": "str", "quantified_at": "str",
         # calcisvd.measures.SVD_QC as qc_<name> (svd.qc of the measures JSON; migration 003)
         **{f"qc_{name}": "float" for name in SVD_QC},

@@ -1,6 +1,7 @@
 """Which SVD markers the analyses cover, how each is modelled, and the paper's names for them.
 
-The names are those of :data:`calcisvd.measures.SVD_MEASURES`. ``kind`` picks the adjusted
+The names, labels, units and model kinds are those of
+:data:`calcisvd.measures.MARKER_REGISTRY`. ``kind`` picks the adjusted
 model (see :mod:`tasks.stats.models`): ``continuous`` (OLS), ``count`` (Poisson/negative
 binomial) or ``ordinal`` (proportional-odds logit).
 """
@@ -8,6 +9,8 @@ binomial) or ``ordinal`` (proportional-odds logit).
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from calcisvd.measures import marker_spec
 
 
 @dataclass(frozen=True)
@@ -21,20 +24,23 @@ class Marker:
     primary: bool  # reported in the paper's Tables 2-4
 
 
-MARKERS: tuple[Marker, ...] = (
-    Marker("fazekas_total", "Fazekas score (PV + deep)", "0-6", "ordinal", True),
-    Marker("microbleed_count", "Microbleeds", "count", "count", True),
-    Marker("wmh_volume_cm3", "WMH volume", "cm³", "continuous", True),
-    Marker("lacune_count", "Lacunes", "count", "count", True),
-    Marker("pv_punctate_grade", "Periventricular punctate grade", "0-3", "ordinal", True),
-    Marker("microbleed_volume_mm3", "Microbleed volume", "mm³", "continuous", True),
-    Marker("fazekas_pv", "Fazekas periventricular", "0-3", "ordinal", False),
-    Marker("fazekas_deep", "Fazekas deep", "0-3", "ordinal", False),
-    Marker("wmh_pv_volume_cm3", "Periventricular WMH volume", "cm³", "continuous", False),
-    Marker("wmh_deep_volume_cm3", "Deep WMH volume", "cm³", "continuous", False),
-    Marker("pvs_count", "Enlarged perivascular spaces", "count", "count", False),
-    Marker("svd_score", "Total SVD score", "0-4", "ordinal", False),
+#: the analysed SVD markers in the order the tables report them; label, unit, model kind and
+#: whether the paper reports it come from :data:`calcisvd.measures.MARKER_REGISTRY`
+ORDER: tuple[str, ...] = (
+    "fazekas_total", "microbleed_count", "wmh_volume_cm3", "lacune_count", "pv_punctate_grade",
+    "microbleed_volume_mm3", "fazekas_pv", "fazekas_deep", "wmh_pv_volume_cm3",
+    "wmh_deep_volume_cm3", "pvs_count", "svd_score",
 )
+
+
+def _from_registry(name: str) -> Marker:
+    spec = marker_spec(name, "svd_measures")
+    if spec.kind is None:
+        raise ValueError(f"{name} has no model kind in calcisvd.measures.MARKER_REGISTRY")
+    return Marker(spec.name, spec.label, spec.unit.replace("^3", "³"), spec.kind, spec.primary)
+
+
+MARKERS: tuple[Marker, ...] = tuple(_from_registry(n) for n in ORDER)
 
 #: periventricular grade categories as the paper tabulates them (grades 0-1 pooled)
 PV_GRADE_CATEGORIES: tuple[tuple[str, tuple[int, ...]], ...] = (
