@@ -1,7 +1,7 @@
 """Ingest benchmark: conversion throughput against plain dcm2niix, and rerun time.
 
 Builds a DICOM export with ``calcisvd simulate`` (default; realistic images, localizers,
-dose reports) or with ``tests/ingest/dicomgen.py`` (``--source synthetic``: noise images,
+dose reports) or with ``bench/support/dicomgen.py`` (``--source synthetic``: noise images,
 the worst case for compression), then times
 
 * plain dcm2niix over the whole export (``-b y -ba y -z y``), the reference;
@@ -33,8 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def build_export(drop: Path, patients: int, shape: tuple[int, int, int]) -> int:
     """Write the synthetic export; returns the number of DICOM files."""
-    sys.path.insert(0, str(ROOT / "tests" / "ingest"))
-    from dicomgen import Patient, write_clinical, write_study
+    from bench.support.dicomgen import Patient, write_clinical, write_study
 
     rows = []
     for i in range(patients):

@@ -37,13 +37,13 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
-from tests.pacs.helpers import (  # noqa: E402
+from bench.support.orthanc import free_port, start_orthanc  # noqa: E402
+from bench.support.pacs_helpers import (  # noqa: E402
     ReceiverProcess,
     dicom_files,
     share_key_and_clinical,
     simulate,
 )
-from tests.pacs.orthanc import free_port, start_orthanc  # noqa: E402
 
 
 def _settings(home: Path, **over):

@@ -27,7 +27,7 @@ _SLOW_MODULES = (
     "tests/robustness/test_permissions.py",
     "tests/robustness/test_resources.py",
     "tests/warehouse/test_restore.py",
-    "tests/pacs/",
+    "tests/tasks/pacs/",
 )
 
 

@@ -10,7 +10,7 @@ sequences of defined or undefined length.
 It never guesses: anything it does not fully understand (no ``DICM`` preamble, big endian or
 deflated data, a header cut in the middle of an element, a missing transfer syntax, an
 unexpected VR for a numeric element) returns ``None`` and the caller reads the file with
-pydicom instead. ``tests/ingest/test_dicomwalk.py`` checks that both paths give identical
+pydicom instead. ``tests/tasks/ingest/test_dicomwalk.py`` checks that both paths give identical
 results on every kind of file the tests and the simulator make.
 """
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.robustness import hostile as H
-from tests.robustness.helpers import (
+from bench.support import hostile as H
+from bench.support.cli import (
     REPO,
     cli_command,
     cli_env,

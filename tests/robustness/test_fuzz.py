@@ -38,7 +38,7 @@ NUMBER_TEXT = st.one_of(
 
 # ---- DICOM headers -----------------------------------------------------------------------
 def _valid_dicom(folder: Path) -> Path:
-    from tests.ingest.dicomgen import Patient, write_series
+    from bench.support.dicomgen import Patient, write_series
 
     paths = write_series(folder, Patient("FUZZ0001"), "1.2.3.4", dt.date(2024, 1, 5), "CT", 2,
                          shape=(8, 8, 1))

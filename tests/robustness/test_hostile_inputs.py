@@ -1,7 +1,7 @@
 """One hostile input of each category ingested next to a good session (issue 10, point 1).
 
 A single ingest run (plain Python, :func:`tasks.ingest.pipeline.run_ingest`) over a drop folder
-holding the good CT + T1w study and one case per category of :mod:`tests.robustness.hostile`.
+holding the good CT + T1w study and one case per category of :mod:`bench.support.hostile`.
 Checks: the run returns (no crash, no failed session), each broken case is in quarantine with
 a reason naming its files, the good session is in the BIDS dataset, nothing was written
 outside the home folder (the parent folder is listed before and after; the symlink targets
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.support import hostile as H
+from bench.support.cli import REPO, cli_env, make_settings
 from tasks.ingest.quarantine import find_files
-from tests.robustness import hostile as H
-from tests.robustness.helpers import REPO, cli_env, make_settings
 
 #: the variant used for each category in this test (the bench draws them at random)
 VARIANTS = {"truncated": "pixels", "no_pixels": "all", "bad_syntax": "1.2.840.10008.1.2.4.90",

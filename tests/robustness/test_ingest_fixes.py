@@ -177,9 +177,9 @@ def test_header_cut_last_slice_holds_back_its_series(tmp_path, shared_folder):
     """The last slice cut inside its header leaves no position gap; the series of its folder
     is still quarantined as incomplete. In a folder shared by two series the damaged file
     cannot be attributed: it is quarantined alone and both series go on."""
+    from bench.support.hostile import SeriesSpec, write_series
     from tasks.ingest.sources.base import Context
     from tasks.ingest.sources.dicom_export import DicomExportSource
-    from tests.robustness.hostile import SeriesSpec, write_series
 
     drop = tmp_path / "drop"
     paths = write_series(drop / "pat" / "ct", SeriesSpec("P1", "1.2.3", "1.2.3.1"))
@@ -208,7 +208,7 @@ def test_headers_read_in_worker_processes_match_the_serial_read(tmp_path, monkey
     """A large drop is read by several processes; results (damage reasons and the series of a
     truncated image included) are those of the serial read, in input order."""
     import tasks.ingest.dicom as dicom
-    from tests.robustness.hostile import SeriesSpec, write_series
+    from bench.support.hostile import SeriesSpec, write_series
 
     paths = write_series(tmp_path / "a", SeriesSpec("P1", "1.2.3", "1.2.3.1"))
     paths[3].write_bytes(paths[3].read_bytes()[:-500])  # truncated pixel data

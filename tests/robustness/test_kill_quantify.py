@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.robustness.helpers import REPO, cli_command, cli_env, make_settings, run_cli
+from bench.support.cli import REPO, cli_command, cli_env, make_settings, run_cli
 
 
 def _numbers(block: dict) -> list[float]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.robustness import hostile as H
-from tests.robustness.helpers import make_settings
+from bench.support import hostile as H
+from bench.support.cli import make_settings
 
 REASONS = {"nan-affine": "non-finite affine", "inf-pixdim": "non-finite affine",
            "gzip-bomb": "more data than its header declares", "sparse": "sparse file"}

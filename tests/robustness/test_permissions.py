@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.ingest.dicomgen import Patient, write_study
-from tests.robustness.helpers import REPO, cli_command, cli_env
+from bench.support.cli import REPO, cli_command, cli_env
+from bench.support.dicomgen import Patient, write_study
 
 
 def _mode(path: Path) -> int:

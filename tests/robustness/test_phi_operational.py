@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.ingest import dicomgen as G
-from tests.robustness.helpers import make_settings, run_cli
+from bench.support import dicomgen as G
+from bench.support.cli import make_settings, run_cli
 
 FOLDER = "NOVAK^WEI H1512204 19570118"
 NEEDLES = ("NOVAK", "H1512204", "19570118", "1957-01-18", "ACC4471190", "Klinikum Vlorbin")

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.ingest.dicomgen import Patient, write_study
-from tests.robustness import hostile as H
-from tests.robustness.helpers import make_settings, run_cli
+from bench.support import hostile as H
+from bench.support.cli import make_settings, run_cli
+from bench.support.dicomgen import Patient, write_study
 from tests.robustness.test_isolation import run_unprivileged
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import pytest
 
+from bench.support.cli import make_settings
 from calcisvd.cli import main
-from tests.robustness.helpers import make_settings
 
 INJECTIONS: tuple[str, ...] = (
     "x'; DROP TABLE subjects; --",

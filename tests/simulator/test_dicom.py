@@ -12,9 +12,8 @@ import pytest
 
 from simulator.cohort import sample_cohort
 from simulator.render import PatientRenderer
+from tasks.ingest.convert import find_dcm2niix
 from tests.simulator.sim_helpers import RES, fault, in_drop, truth_of
-
-DCM2NIIX = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "dcm2niix"
 
 
 def _clean_patient(export) -> dict:
@@ -29,7 +28,7 @@ def _files(export: dict, truth: dict, name: str) -> list[Path]:
 
 def _convert(series_dir: Path, out: Path) -> nib.Nifti1Image:
     out.mkdir(parents=True, exist_ok=True)
-    subprocess.run([str(DCM2NIIX), "-z", "y", "-f", "img", "-o", str(out), str(series_dir)],
+    subprocess.run([str(find_dcm2niix()), "-z", "y", "-f", "img", "-o", str(out), str(series_dir)],
                    check=True, capture_output=True)
     return nib.load(str(out / "img.nii.gz"))
 

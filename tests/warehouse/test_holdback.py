@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 
-from tests.robustness.helpers import make_settings
+from bench.support.cli import make_settings
 from tests.warehouse.conftest import make_fake_study
 
 

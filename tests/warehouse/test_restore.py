@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.robustness.helpers import make_settings, run_cli, warehouse_hash
+from bench.support.cli import make_settings, run_cli, warehouse_hash
 from tests.warehouse.conftest import make_fake_study
 
 

@@ -137,7 +137,7 @@ def test_ids_of_a_csv_ingest_could_not_use_are_searched_for(tmp_path: Path) -> N
 def test_a_header_cut_in_its_file_meta_is_passed_over(tmp_path: Path) -> None:
     """pydicom raises struct.error on a file cut inside its file meta group (found by
     bench/robustness, truncated-header case): the audit goes on with the other files."""
-    from tests.ingest.dicomgen import Patient, uid, write_series
+    from bench.support.dicomgen import Patient, uid, write_series
 
     good, cut = write_series(tmp_path / "drop", Patient("HOSP7701"), uid("c"),
                              dt.date(2024, 1, 5), "CT", 2, shape=(8, 8, 2))
