@@ -270,7 +270,7 @@ def artery_measures(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
     """
     from scipy import ndimage
 
-    from tasks.icac.ctio import voxel_to_world
+    from tasks.imaging.space import voxel_to_world
 
     labels, n = plaque_labels(mask, spacing)
     extent = 0.0

@@ -162,8 +162,8 @@ def registration_overlap(intracranial: NDArray[np.bool_], affine: NDArray,
     both sampled on a ~``grid_mm`` grid of the CT. Coverage: fraction of the template's
     intracranial volume that maps inside the CT's grid.
     """
-    from tasks.icac.ctio import voxel_to_world, world_to_voxel
     from tasks.icac.registration import map_template_points, template_intracranial
+    from tasks.imaging.space import voxel_to_world, world_to_voxel
 
     tmask, taff = template_intracranial(2.0)
     sub, saff = _strided(intracranial, affine, grid_mm)

@@ -45,7 +45,8 @@ def quantify_ct(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
     from tasks.icac.ctqc import apply_qc, cut_ends, qc_metrics
     from tasks.icac.headmask import check_ct, intracranial_mask, skull_mask
     from tasks.icac.regions import artery_regions, map_centrelines
-    from tasks.icac.registration import register_to_template, transform_to_matrix
+    from tasks.icac.registration import register_to_template
+    from tasks.imaging.space import transform_to_matrix
 
     check_ct(hu, spacing)
     skull = skull_mask(hu, spacing)

@@ -76,7 +76,7 @@ def artery_regions(shape: tuple[int, ...], affine: NDArray, lines: list[MappedCe
     """
     from scipy import ndimage
 
-    from tasks.icac.ctio import world_to_voxel
+    from tasks.imaging.space import world_to_voxel
 
     out = np.zeros(shape, np.uint8)
     pts = np.concatenate([c.points for c in lines])

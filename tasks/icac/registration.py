@@ -20,28 +20,18 @@ mask, 2 mm) and the T1 template, which aligns the ventricles, cisterns and grey/
 from __future__ import annotations
 
 import functools
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
+from tasks.imaging.registration import GradientDescent, registration_method, sitk_threads
+from tasks.imaging.space import block_mean, to_sitk
+from tasks.imaging.templates import mni152_t1_native
+
 REG_SPACING_MM = 4.0
 REFINE_SPACING_MM = 2.0
 SMOOTH_MM = 4.0
-TEMPLATE_FILE = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
 Z_SHIFTS_MM = (-40.0, -30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 30.0, 40.0)
-
-#: RAS <-> LPS (ITK physical space)
-_FLIP = np.array([-1.0, -1.0, 1.0])
-
-
-def _template_path() -> Path | None:
-    spec = importlib.util.find_spec("nilearn")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / TEMPLATE_FILE
-    return path if path.is_file() else None
 
 
 @functools.lru_cache(maxsize=2)
@@ -51,18 +41,9 @@ def template_intracranial(spacing_mm: float = 2.0) -> tuple[NDArray[np.bool_], N
     The brain-extracted T1 template of nilearn (``load_mni152_template``) thresholded at 10 %
     of its maximum, closed with a 3-voxel structure and hole-filled, at ``spacing_mm``.
     """
-    import nibabel as nib
     from scipy import ndimage
 
-    path = _template_path()
-    if path is not None:
-        img = nib.load(str(path))
-    else:  # pragma: no cover - nilearn without its bundled data file
-        from nilearn.datasets import load_mni152_template
-
-        img = load_mni152_template(resolution=1)
-    data, affine = block_mean(np.asarray(img.dataobj, dtype=np.float32), img.affine,
-                              spacing_mm)
+    data, affine = block_mean(*mni152_t1_native(), spacing_mm)
     mask = data > 0.1 * float(data.max())
     mask = ndimage.binary_closing(mask, np.ones((3, 3, 3), bool), iterations=1,
                                   border_value=0)
@@ -70,42 +51,12 @@ def template_intracranial(spacing_mm: float = 2.0) -> tuple[NDArray[np.bool_], N
     return mask, affine
 
 
-def _to_sitk(arr: NDArray, affine: NDArray):
-    """numpy [i, j, k] array with a RAS affine -> SimpleITK image in LPS physical space."""
-    import SimpleITK as sitk
-
-    img = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(arr, (2, 1, 0))))
-    spacing = np.linalg.norm(affine[:3, :3], axis=0)
-    direction = (affine[:3, :3] / spacing) * _FLIP[:, None]
-    img.SetSpacing(tuple(float(s) for s in spacing))
-    img.SetOrigin(tuple(float(o) for o in affine[:3, 3] * _FLIP))
-    img.SetDirection(tuple(float(d) for d in direction.ravel()))
-    return img
-
-
-def block_mean(arr: NDArray, affine: NDArray, target_mm: float) -> tuple[NDArray, NDArray]:
-    """Average ``arr`` over blocks of about ``target_mm`` (integer voxels per axis).
-
-    Returns the block means (float32) and the affine of the coarse grid (block centres).
-    """
-    sp = np.linalg.norm(affine[:3, :3], axis=0)
-    step = [max(1, int(round(target_mm / float(s)))) for s in sp]
-    shape = [n // f for n, f in zip(arr.shape, step, strict=True)]
-    a = np.asarray(arr[:shape[0] * step[0], :shape[1] * step[1], :shape[2] * step[2]],
-                   dtype=np.float32)
-    a = a.reshape(shape[0], step[0], shape[1], step[1], shape[2], step[2]).mean((1, 3, 5))
-    out_aff = affine.copy()
-    out_aff[:3, :3] = affine[:3, :3] * np.array(step)[None, :]
-    out_aff[:3, 3] = affine[:3, :3] @ ((np.array(step) - 1) / 2.0) + affine[:3, 3]
-    return a.astype(np.float32), out_aff
-
-
 def _feature(mask: NDArray, affine: NDArray, spacing_mm: float, smooth_mm: float):
     """Blurred mask resampled to isotropic ``spacing_mm`` (SimpleITK float image)."""
     import SimpleITK as sitk
 
     coarse, caff = block_mean(mask, affine, spacing_mm / 2.0)
-    img = _to_sitk(coarse, caff)
+    img = to_sitk(coarse, caff)
     img = sitk.SmoothingRecursiveGaussian(img, smooth_mm / 2.0)
     old_sp = np.array(img.GetSpacing())
     old_size = np.array(img.GetSize())
@@ -131,8 +82,14 @@ def register_to_template(intracranial: NDArray[np.bool_], affine: NDArray,
     ``intracranial`` and ``affine`` are the CT's intracranial mask and voxel-to-RAS affine.
     With ``hu`` (the CT in HU on the same grid) and ``refine``, the result is refined by
     :func:`refine_with_template`. Returns a SimpleITK ``AffineTransform`` (fixed = CT,
-    moving = template; see module doc).
+    moving = template; see module doc). Single-threaded SimpleITK (:data:`tasks.imaging.
+    registration.SITK_THREADS`): the same CT gives the same transform on any machine.
     """
+    with sitk_threads():
+        return _register(intracranial, affine, spacing_mm, smooth_mm, seed, hu, refine)
+
+
+def _register(intracranial, affine, spacing_mm, smooth_mm, seed, hu, refine):
     import SimpleITK as sitk
 
     fixed = _feature(intracranial, affine, spacing_mm, smooth_mm)
@@ -143,9 +100,7 @@ def register_to_template(intracranial: NDArray[np.bool_], affine: NDArray,
                                              sitk.CenteredTransformInitializerFilter.MOMENTS)
     sim = sitk.Similarity3DTransform(init)
     # partial fields of view leave the superior-inferior shift undetermined: try a few
-    reg = sitk.ImageRegistrationMethod()
-    reg.SetMetricAsMeanSquares()
-    reg.SetInterpolator(sitk.sitkLinear)
+    reg = registration_method("mean_squares")
     best, best_t = np.inf, np.array(sim.GetTranslation())
     t0 = np.array(sim.GetTranslation())
     for dz in Z_SHIFTS_MM:
@@ -158,19 +113,11 @@ def register_to_template(intracranial: NDArray[np.bool_], affine: NDArray,
     sim.SetTranslation(tuple(best_t))
 
     def _run(transform, scales_rot: float, iters: int):
-        r = sitk.ImageRegistrationMethod()
-        r.SetMetricAsMeanSquares()
-        r.SetMetricSamplingStrategy(r.REGULAR)
-        r.SetMetricSamplingPercentage(0.5, seed)
-        r.SetInterpolator(sitk.sitkLinear)
-        r.SetOptimizerAsRegularStepGradientDescent(learningRate=2.0, minStep=1e-3,
-                                                   numberOfIterations=iters,
-                                                   relaxationFactor=0.6,
-                                                   gradientMagnitudeTolerance=1e-8)
-        r.SetOptimizerScalesFromPhysicalShift()
-        r.SetShrinkFactorsPerLevel([2, 1])
-        r.SetSmoothingSigmasPerLevel([1.0, 0.0])
-        r.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
+        r = registration_method(
+            "mean_squares", sampling=0.5, strategy="regular", seed=seed,
+            optimizer=GradientDescent(learning_rate=2.0, min_step=1e-3, iterations=iters,
+                                      relaxation=0.6, gradient_tolerance=1e-8),
+            shrink=[2, 1], sigmas=[1.0, 0.0], sigmas_in_mm=False)
         r.SetInitialTransform(transform, inPlace=True)
         r.Execute(fixed, moving)
         return transform
@@ -189,16 +136,7 @@ def register_to_template(intracranial: NDArray[np.bool_], affine: NDArray,
 @functools.lru_cache(maxsize=2)
 def template_t1(spacing_mm: float = 2.0) -> tuple[NDArray, NDArray]:
     """The brain-extracted MNI152 2009 T1 template (float array, RAS affine) at ``spacing_mm``."""
-    import nibabel as nib
-
-    path = _template_path()
-    if path is not None:
-        img = nib.load(str(path))
-    else:  # pragma: no cover
-        from nilearn.datasets import load_mni152_template
-
-        img = load_mni152_template(resolution=1)
-    return block_mean(np.asarray(img.dataobj, dtype=np.float32), img.affine, spacing_mm)
+    return block_mean(*mni152_t1_native(), spacing_mm)
 
 
 def refine_with_template(transform, hu: NDArray, intracranial: NDArray[np.bool_],
@@ -217,37 +155,19 @@ def refine_with_template(transform, hu: NDArray, intracranial: NDArray[np.bool_]
     sub, aff_sub = block_mean(np.clip(hu, -20.0, 100.0), affine, spacing_mm)
     m_sub, _ = block_mean(intracranial, affine, spacing_mm)
     m_sub = ndimage.binary_erosion(m_sub > 0.5, iterations=1)
-    fixed = _to_sitk(sub.astype(np.float32), aff_sub)
-    fmask = _to_sitk(m_sub.astype(np.uint8), aff_sub)
-    moving = _to_sitk(t1.astype(np.float32), t1_aff)
+    fixed = to_sitk(sub.astype(np.float32), aff_sub)
+    fmask = to_sitk(m_sub.astype(np.uint8), aff_sub)
+    moving = to_sitk(t1.astype(np.float32), t1_aff)
     tx = sitk.AffineTransform(transform)
-    r = sitk.ImageRegistrationMethod()
-    r.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
+    r = registration_method(
+        "mattes", sampling=0.2, seed=seed,
+        optimizer=GradientDescent(learning_rate=1.0, min_step=1e-3, iterations=100,
+                                  relaxation=0.6, gradient_tolerance=1e-8),
+        shrink=[1], sigmas=[0.0])
     r.SetMetricFixedMask(fmask)
-    r.SetMetricSamplingStrategy(r.RANDOM)
-    r.SetMetricSamplingPercentage(0.2, seed)
-    r.SetInterpolator(sitk.sitkLinear)
-    r.SetOptimizerAsRegularStepGradientDescent(learningRate=1.0, minStep=1e-3,
-                                               numberOfIterations=100, relaxationFactor=0.6,
-                                               gradientMagnitudeTolerance=1e-8)
-    r.SetOptimizerScalesFromPhysicalShift()
-    r.SetShrinkFactorsPerLevel([1])
-    r.SetSmoothingSigmasPerLevel([0.0])
     r.SetInitialTransform(tx, inPlace=True)
     r.Execute(fixed, moving)
     return tx
-
-
-def transform_to_matrix(transform) -> NDArray:
-    """4x4 matrix in RAS mm of an ITK (LPS) affine-like transform: CT RAS -> template RAS."""
-    a = np.array(transform.GetMatrix(), dtype=float).reshape(3, 3)
-    c = np.array(transform.GetCenter(), dtype=float)
-    t = np.array(transform.GetTranslation(), dtype=float)
-    flip = np.diag(_FLIP)
-    m = np.eye(4)
-    m[:3, :3] = flip @ a @ flip
-    m[:3, 3] = flip @ (t + c - a @ c)
-    return m
 
 
 def map_template_points(points_ras: NDArray, ct_to_template: NDArray) -> NDArray:

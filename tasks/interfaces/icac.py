@@ -2,7 +2,7 @@
 
 Each interface reads NIfTI/JSON files, calls one function of :mod:`tasks.icac` and writes its
 result in the node's working directory. Masks and label maps are written on the exact grid and
-voxel order of the input CT (:func:`tasks.icac.ctio.save_like`).
+voxel order of the input CT (:func:`tasks.imaging.io.save_like`).
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ class CTMasks(SimpleInterface):
     output_spec = _CTMasksOutputSpec
 
     def _run_interface(self, runtime):
-        from tasks.icac.ctio import load_ct, save_like
+        from tasks.icac.ctio import load_ct
         from tasks.icac.headmask import check_ct, intracranial_mask, skull_mask
+        from tasks.imaging.io import save_like
 
         ct = load_ct(self.inputs.ct_file)
         check_ct(ct.hu, ct.spacing)
@@ -78,12 +79,14 @@ class RegisterCTToTemplate(SimpleInterface):
     def _run_interface(self, runtime):
         import SimpleITK as sitk
 
-        from tasks.icac.ctio import load_ct, load_label
-        from tasks.icac.registration import register_to_template, transform_to_matrix
+        from tasks.icac.ctio import load_ct
+        from tasks.icac.registration import register_to_template
+        from tasks.imaging.io import load_canonical
+        from tasks.imaging.space import transform_to_matrix
 
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(max(1, self.inputs.num_threads))
         ct = load_ct(self.inputs.ct_file)
-        ic = load_label(self.inputs.intracranial_mask) > 0
+        ic = load_canonical(self.inputs.intracranial_mask)[0] > 0
         tx = register_to_template(ic, ct.affine, hu=ct.hu, seed=self.inputs.seed)
         out = _out("ct_to_mni152.json")
         Path(out).write_text(json.dumps({
@@ -113,8 +116,9 @@ class ArteryRegions(SimpleInterface):
     def _run_interface(self, runtime):
         import numpy as np
 
-        from tasks.icac.ctio import load_ct, save_like
+        from tasks.icac.ctio import load_ct
         from tasks.icac.regions import artery_regions, map_centrelines
+        from tasks.imaging.io import save_like
 
         ct = load_ct(self.inputs.ct_file)
         m = np.asarray(json.loads(Path(self.inputs.transform).read_text())["ct_to_template"])
@@ -152,11 +156,12 @@ class SegmentCalcium(SimpleInterface):
 
     def _run_interface(self, runtime):
         from tasks.icac.calcium import segment_calcium
-        from tasks.icac.ctio import load_ct, load_label, save_like
+        from tasks.icac.ctio import load_ct
+        from tasks.imaging.io import load_canonical, save_like
 
         ct = load_ct(self.inputs.ct_file)
-        cal = segment_calcium(ct.hu, ct.spacing, load_label(self.inputs.artery_regions),
-                              load_label(self.inputs.skull_mask) > 0)
+        cal = segment_calcium(ct.hu, ct.spacing, load_canonical(self.inputs.artery_regions)[0],
+                              load_canonical(self.inputs.skull_mask)[0] > 0)
         self._results["calcium_dseg"] = str(save_like(cal, self.inputs.ct_file,
                                                       _out("calcium_dseg.nii.gz")))
         return runtime
@@ -193,18 +198,19 @@ class MeasureICAC(SimpleInterface):
         from nipype.interfaces.base import isdefined
 
         from tasks.icac.calcium import measure_icac
-        from tasks.icac.ctio import load_ct, load_label, load_sidecar
+        from tasks.icac.ctio import load_ct, load_sidecar
         from tasks.icac.ctqc import apply_qc, cut_ends, qc_metrics
+        from tasks.imaging.io import load_canonical
 
         ct = load_ct(self.inputs.ct_file)
-        skull = (load_label(self.inputs.skull_mask) > 0
+        skull = (load_canonical(self.inputs.skull_mask)[0] > 0
                  if isdefined(self.inputs.skull_mask) else None)
-        m = measure_icac(ct.hu, ct.spacing, ct.affine, load_label(self.inputs.calcium_dseg),
+        m = measure_icac(ct.hu, ct.spacing, ct.affine, load_canonical(self.inputs.calcium_dseg)[0],
                          _lines(self.inputs.centrelines), skull=skull)
         if isdefined(self.inputs.intracranial_mask) and isdefined(self.inputs.transform):
             mat = np.asarray(json.loads(Path(self.inputs.transform).read_text())
                              ["ct_to_template"])
-            ic = load_label(self.inputs.intracranial_mask) > 0
+            ic = load_canonical(self.inputs.intracranial_mask)[0] > 0
             qc = qc_metrics(ct.hu, ct.spacing, ct.affine, ic, mat,
                             load_sidecar(self.inputs.ct_file))
             m = apply_qc(m, qc, cut_ends(ic, ct.affine, ct.hu))
@@ -235,12 +241,13 @@ class ICACReportlet(SimpleInterface):
     output_spec = _ICACReportletOutputSpec
 
     def _run_interface(self, runtime):
-        from tasks.icac.ctio import load_ct, load_label
+        from tasks.icac.ctio import load_ct
         from tasks.icac.qc import plot_reportlet
+        from tasks.imaging.io import load_canonical
 
         ct = load_ct(self.inputs.ct_file)
         self._results["out_report"] = str(plot_reportlet(
-            ct.hu, ct.spacing, load_label(self.inputs.calcium_dseg),
-            load_label(self.inputs.artery_regions), _out("icac_reportlet.png"),
+            ct.hu, ct.spacing, load_canonical(self.inputs.calcium_dseg)[0],
+            load_canonical(self.inputs.artery_regions)[0], _out("icac_reportlet.png"),
             title=self.inputs.title))
         return runtime

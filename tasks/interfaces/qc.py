@@ -14,7 +14,8 @@ from nipype.interfaces.base import (
     traits,
 )
 
-from tasks.interfaces.svd import _KEY, MODALITIES, _limit_threads, _load, _opt
+from tasks.imaging.io import load_nifti
+from tasks.interfaces.svd import _KEY, MODALITIES, _limit_threads, _opt
 
 
 class _MRIQMInputSpec(BaseInterfaceInputSpec):
@@ -41,14 +42,14 @@ class MRIQualityMetrics(SimpleInterface):
     def _run_interface(self, runtime):
         import numpy as np
 
+        from tasks.imaging.space import spacing_from_affine
         from tasks.qc.iqm import mr_session_iqms
-        from tasks.svd.image import spacing_from_affine
 
         _limit_threads(self.inputs.num_threads)
-        brain, affine = _load(self.inputs.brain_mask)
+        brain, affine = load_nifti(self.inputs.brain_mask)
         brain = np.asarray(brain) > 0
-        tissue = np.asarray(_load(self.inputs.tissue_dseg)[0])
-        images = {_KEY[m]: np.asarray(_load(p)[0], np.float32) for m in MODALITIES
+        tissue = np.asarray(load_nifti(self.inputs.tissue_dseg)[0])
+        images = {_KEY[m]: np.asarray(load_nifti(p)[0], np.float32) for m in MODALITIES
                   if (p := _opt(getattr(self.inputs, m))) is not None}
         fields = None
         if self.inputs.bias_field and brain.any():
@@ -77,11 +78,12 @@ class CTQualityMetrics(SimpleInterface):
     output_spec = _IQMOutputSpec
 
     def _run_interface(self, runtime):
-        from tasks.icac.ctio import load_ct, load_label
+        from tasks.icac.ctio import load_ct
+        from tasks.imaging.io import load_canonical
         from tasks.qc.iqm import ct_session_iqms
 
         ct = load_ct(self.inputs.ct_file)
-        iqms = ct_session_iqms(ct.hu, load_label(self.inputs.intracranial_mask) > 0,
+        iqms = ct_session_iqms(ct.hu, load_canonical(self.inputs.intracranial_mask)[0] > 0,
                                ct.spacing)
         out = os.path.join(runtime.cwd, "iqms.json")
         Path(out).write_text(json.dumps({"ct": iqms}, indent=1))

@@ -21,7 +21,8 @@ from nipype.interfaces.base import (
     traits,
 )
 
-from tasks.interfaces.svd import _load, _opt
+from tasks.imaging.io import load_nifti
+from tasks.interfaces.svd import _opt
 
 #: mask -> (legend label, colour); lesions as fills, anatomy as contours
 CONTOURS = {"brain_mask": ("brain mask", "#ff3030"), "ventricle_mask": ("ventricles", "#3080ff")}
@@ -66,12 +67,12 @@ class MRIReportletsSVG(SimpleInterface):
 
         from tasks.qc.reportlets import mosaic_svg, registration_svg, template_on_grid
 
-        brain, affine = _load(self.inputs.brain_mask)
+        brain, affine = load_nifti(self.inputs.brain_mask)
         brain = np.asarray(brain) > 0
-        imgs = {m: np.asarray(_load(p)[0], np.float32)
+        imgs = {m: np.asarray(load_nifti(p)[0], np.float32)
                 for m in ("t1w", "flair", "t2w", "t2starw")
                 if (p := _opt(getattr(self.inputs, m))) is not None}
-        masks = {k: np.asarray(_load(p)[0]) > 0 for k in (*CONTOURS, *FILLS)
+        masks = {k: np.asarray(load_nifti(p)[0]) > 0 for k in (*CONTOURS, *FILLS)
                  if (p := _opt(getattr(self.inputs, k))) is not None}
         anat = next(iter(imgs))  # T1w first: closest to the T1 template
         out = [_write(runtime.cwd, "brainmask", mosaic_svg(
@@ -84,9 +85,9 @@ class MRIReportletsSVG(SimpleInterface):
                 imgs[base], affine, frame=brain, fills=fills,
                 title=f"{base.upper()}: " + ", ".join(fills))))
         if (tx := _opt(self.inputs.template_transform)) is not None:
-            from tasks.svd.atlas import load_mni
+            from tasks.imaging.templates import mni152
 
-            _, tmask, taff = load_mni(2)
+            _, tmask, taff = mni152(2)
             mat = np.asarray(json.loads(Path(tx).read_text())["subject_to_template"])
             before = template_on_grid(tmask, taff, brain.shape, affine)
             after = template_on_grid(tmask, taff, brain.shape, affine, mat)
@@ -116,12 +117,13 @@ class CTReportletsSVG(SimpleInterface):
     def _run_interface(self, runtime):
         import numpy as np
 
-        from tasks.icac.ctio import load_ct, load_label
+        from tasks.icac.ctio import load_ct
+        from tasks.imaging.io import load_canonical
         from tasks.qc.reportlets import mosaic_svg, registration_svg, template_on_grid
 
         ct = load_ct(self.inputs.ct_file)
-        ic = load_label(self.inputs.intracranial_mask) > 0
-        calcium = load_label(self.inputs.calcium_dseg) > 0
+        ic = load_canonical(self.inputs.intracranial_mask)[0] > 0
+        calcium = load_canonical(self.inputs.calcium_dseg)[0] > 0
         out = [_write(runtime.cwd, "ctcalcium", mosaic_svg(
             ct.hu, ct.affine, frame=ic, window=CT_WINDOW_HU,
             contours={"intracranial": (ic, "#ff3030")},

@@ -21,30 +21,10 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from tasks.imaging.io import load_nifti, save_nifti
+
 MODALITIES = ("t1w", "t2w", "flair", "t2starw")
 _KEY = {"t1w": "T1w", "t2w": "T2w", "flair": "FLAIR", "t2starw": "T2starw"}
-
-
-def _load(path: str):
-    import nibabel as nib
-    import numpy as np
-
-    img = nib.load(path)
-    return np.asanyarray(img.dataobj), np.asarray(img.affine, float)
-
-
-def _save(arr, affine, path: str, dtype=None) -> str:
-    import nibabel as nib
-    import numpy as np
-
-    a = np.asarray(arr if dtype is None else np.asarray(arr).astype(dtype))
-    if a.dtype == bool:
-        a = a.astype(np.uint8)
-    img = nib.Nifti1Image(a, affine)
-    img.set_qform(affine, 1)
-    img.set_sform(affine, 1)
-    nib.save(img, path)
-    return os.path.abspath(path)
 
 
 def _opt(value):
@@ -56,7 +36,7 @@ def _opt_mask(value, box: tuple[slice, ...]):
     import numpy as np
 
     path = _opt(value)
-    return None if path is None else np.asarray(_load(path)[0])[box] > 0
+    return None if path is None else np.asarray(load_nifti(path)[0])[box] > 0
 
 
 def _limit_threads(n: int) -> None:
@@ -94,7 +74,7 @@ class MRICoregister(SimpleInterface):
         from tasks.svd.register import coregister
 
         _limit_threads(self.inputs.num_threads)
-        images = {_KEY[m]: _load(p) for m in MODALITIES
+        images = {_KEY[m]: load_nifti(p) for m in MODALITIES
                   if (p := _opt(getattr(self.inputs, m))) is not None}
         if not images:
             raise ValueError("MRICoregister: no MR image given")
@@ -102,7 +82,7 @@ class MRICoregister(SimpleInterface):
         self._results["reference"] = ref
         for m in MODALITIES:
             if _KEY[m] in arrs:
-                self._results[m] = _save(arrs[_KEY[m]], affine,
+                self._results[m] = save_nifti(arrs[_KEY[m]], affine,
                                          os.path.join(runtime.cwd, f"{m}_ref.nii"), "float32")
         return runtime
 
@@ -139,11 +119,11 @@ class MRIAnatomy(SimpleInterface):
     def _run_interface(self, runtime):
         import numpy as np
 
+        from tasks.imaging.space import spacing_from_affine
         from tasks.svd.anatomy import bounding_box, brain_mask, segment_anatomy, uncrop
-        from tasks.svd.image import spacing_from_affine
 
         _limit_threads(self.inputs.num_threads)
-        loaded = {_KEY[m]: _load(p) for m in MODALITIES
+        loaded = {_KEY[m]: load_nifti(p) for m in MODALITIES
                   if (p := _opt(getattr(self.inputs, m))) is not None}
         affine = next(iter(loaded.values()))[1]
         full = {k: np.asarray(v[0], np.float32) for k, v in loaded.items()}
@@ -156,15 +136,15 @@ class MRIAnatomy(SimpleInterface):
                                      wm_prior=None if info is None else info["wm_prior"][box])
         shape = brain.shape
         cwd = runtime.cwd
-        self._results["brain_mask"] = _save(uncrop(anat.brain, box, shape), affine,
+        self._results["brain_mask"] = save_nifti(uncrop(anat.brain, box, shape), affine,
                                             os.path.join(cwd, "brain_mask.nii.gz"))
-        self._results["tissue_dseg"] = _save(uncrop(anat.tissue, box, shape), affine,
+        self._results["tissue_dseg"] = save_nifti(uncrop(anat.tissue, box, shape), affine,
                                              os.path.join(cwd, "tissue_dseg.nii.gz"))
-        self._results["ventricle_mask"] = _save(uncrop(anat.ventricles, box, shape), affine,
+        self._results["ventricle_mask"] = save_nifti(uncrop(anat.ventricles, box, shape), affine,
                                                 os.path.join(cwd, "ventricle_mask.nii.gz"))
         for m in MODALITIES:
             if _KEY[m] in zimg:
-                self._results[f"{m}_z"] = _save(uncrop(zimg[_KEY[m]], box, shape), affine,
+                self._results[f"{m}_z"] = save_nifti(uncrop(zimg[_KEY[m]], box, shape), affine,
                                                 os.path.join(cwd, f"{m}_z.nii"), "float32")
         notes = [] if anat.ventricles.any() else ["no ventricles found: all WMH counted as deep"]
         self._results["notes"] = notes
@@ -178,7 +158,7 @@ class MRIAnatomy(SimpleInterface):
         path.write_text(json.dumps(qc, indent=2))
         self._results["qc_json"] = str(path)
         if info is not None:
-            self._results["wm_prior"] = _save(info["wm_prior"], affine,
+            self._results["wm_prior"] = save_nifti(info["wm_prior"], affine,
                                               os.path.join(cwd, "wm_prior.nii"), "float32")
             tx = Path(cwd, "template_transform.json")
             tx.write_text(json.dumps({"from": "subject RAS mm", "to": "MNI152 2009 RAS mm",
@@ -192,15 +172,15 @@ def _anatomy(brain_file: str, tissue_file: str, ventricle_file: str):
     """Load the anatomy, cropped to the brain's bounding box: (anat, box, affine, shape)."""
     import numpy as np
 
+    from tasks.imaging.space import spacing_from_affine
     from tasks.svd.anatomy import bounding_box, crop_affine
-    from tasks.svd.image import spacing_from_affine
     from tasks.svd.pipeline import anatomy_from_masks
 
-    brain, affine = _load(brain_file)
+    brain, affine = load_nifti(brain_file)
     brain = np.asarray(brain) > 0
     box = bounding_box(brain)
-    tissue = np.asarray(_load(tissue_file)[0])[box]
-    vent = np.asarray(_load(ventricle_file)[0])[box]
+    tissue = np.asarray(load_nifti(tissue_file)[0])[box]
+    vent = np.asarray(load_nifti(ventricle_file)[0])[box]
     spacing = spacing_from_affine(affine)
     anat = anatomy_from_masks(brain[box], tissue, vent, spacing)
     return anat, box, affine, crop_affine(affine, box), brain.shape, spacing
@@ -240,16 +220,16 @@ class WMHSegmentation(SimpleInterface):
 
         anat, box, affine, _, shape, spacing = _anatomy(
             self.inputs.brain_mask, self.inputs.tissue_dseg, self.inputs.ventricle_mask)
-        flair = np.asarray(_load(self.inputs.flair_z)[0], np.float32)[box]
+        flair = np.asarray(load_nifti(self.inputs.flair_z)[0], np.float32)[box]
         t1 = _opt(self.inputs.t1w_z)
-        t1z = None if t1 is None else np.asarray(_load(t1)[0], np.float32)[box]
+        t1z = None if t1 is None else np.asarray(load_nifti(t1)[0], np.float32)[box]
         mask = segment_wmh(flair, anat, spacing, t1_z=t1z,
                            exclude=_opt_mask(self.inputs.lacune_mask, box),
                            cavities=_opt_mask(self.inputs.pvs_mask, box),
                            wm_prior=None if (w := _opt(self.inputs.wm_prior)) is None
-                           else np.asarray(_load(w)[0], np.float32)[box])
+                           else np.asarray(load_nifti(w)[0], np.float32)[box])
         res = wmh_measures(mask, anat.dist_ventricle_mm, spacing)
-        self._results["wmh_mask"] = _save(uncrop(mask, box, shape), affine,
+        self._results["wmh_mask"] = save_nifti(uncrop(mask, box, shape), affine,
                                           os.path.join(runtime.cwd, "wmh_mask.nii.gz"))
         out = {k: v for k, v in res.__dict__.items() if not hasattr(v, "shape")}
         out["lesion_contrast_sd"] = lesion_contrast_sd(flair, mask)
@@ -284,9 +264,9 @@ class MicrobleedDetection(SimpleInterface):
 
         anat, box, affine, caff, shape, spacing = _anatomy(
             self.inputs.brain_mask, self.inputs.tissue_dseg, self.inputs.ventricle_mask)
-        z = np.asarray(_load(self.inputs.image_z)[0], np.float32)[box]
+        z = np.asarray(load_nifti(self.inputs.image_z)[0], np.float32)[box]
         mask, lesions = detect_microbleeds(z, anat, spacing, caff)
-        self._results["mask"] = _save(uncrop(mask, box, shape), affine,
+        self._results["mask"] = save_nifti(uncrop(mask, box, shape), affine,
                                       os.path.join(runtime.cwd, "microbleed_mask.nii.gz"))
         path = Path(runtime.cwd, "microbleeds.json")
         path.write_text(json.dumps({"contrast": self.inputs.contrast,
@@ -322,15 +302,15 @@ class LacuneDetection(SimpleInterface):
 
         anat, box, affine, caff, shape, spacing = _anatomy(
             self.inputs.brain_mask, self.inputs.tissue_dseg, self.inputs.ventricle_mask)
-        zimg = {_KEY[m]: np.asarray(_load(p)[0], np.float32)[box]
+        zimg = {_KEY[m]: np.asarray(load_nifti(p)[0], np.float32)[box]
                 for m in ("t1w", "t2w", "flair")
                 if (p := _opt(getattr(self.inputs, f"{m}_z"))) is not None}
         lac_mask, pvs_mask, lac, pvs = detect_lacunes(zimg, anat, spacing, caff)
         bg = count_in_region(pvs, basal_ganglia_region(anat), caff)
         cwd = runtime.cwd
-        self._results["lacune_mask"] = _save(uncrop(lac_mask, box, shape), affine,
+        self._results["lacune_mask"] = save_nifti(uncrop(lac_mask, box, shape), affine,
                                              os.path.join(cwd, "lacune_mask.nii.gz"))
-        self._results["pvs_mask"] = _save(uncrop(pvs_mask, box, shape), affine,
+        self._results["pvs_mask"] = save_nifti(uncrop(pvs_mask, box, shape), affine,
                                           os.path.join(cwd, "pvs_mask.nii.gz"))
         path = Path(cwd, "lacunes.json")
         path.write_text(json.dumps({"lacunes": [x.as_dict() for x in lac],
@@ -425,10 +405,10 @@ class SVDReportlets(SimpleInterface):
         from tasks.svd.anatomy import bounding_box
         from tasks.svd.qc import svd_reportlets
 
-        brain, affine = _load(self.inputs.brain_mask)
+        brain, affine = load_nifti(self.inputs.brain_mask)
         brain = np.asarray(brain) > 0
         box = bounding_box(brain, 2)
-        images = {_KEY[m]: np.asarray(_load(p)[0], np.float32)[box] for m in MODALITIES
+        images = {_KEY[m]: np.asarray(load_nifti(p)[0], np.float32)[box] for m in MODALITIES
                   if (p := _opt(getattr(self.inputs, m))) is not None}
         names = {"ventricles": "ventricle_mask", "wmh": "wmh_mask",
                  "microbleeds": "microbleed_mask", "lacunes": "lacune_mask", "pvs": "pvs_mask"}

@@ -150,7 +150,7 @@ def bias_correct(arr: NDArray, mask: NDArray[np.bool_], spacing: tuple[float, ..
     factors = n4_shrink_factors(spacing)
     small = sitk.Shrink(img, factors)
     small_m = sitk.Shrink(msk, factors)
-    from tasks.svd.image import single_threaded, sitk_threads
+    from tasks.imaging.registration import single_threaded, sitk_threads
 
     n4 = single_threaded(sitk.N4BiasFieldCorrectionImageFilter())
     n4.SetMaximumNumberOfIterations([iterations])

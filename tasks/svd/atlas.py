@@ -15,7 +15,9 @@ import functools
 import numpy as np
 from numpy.typing import NDArray
 
-from tasks.svd.image import from_sitk, single_threaded, to_sitk
+from tasks.imaging.registration import GradientDescent, registration_method
+from tasks.imaging.space import from_sitk, to_sitk, transform_to_matrix
+from tasks.imaging.templates import mni152, mni152_tissue
 
 #: contrasts in order of similarity to the T1-weighted template
 #: on the MNI152 2009 template (nilearn, 2 mm) the brain mask's top lies 72 mm above its centroid
@@ -25,24 +27,9 @@ SCALP_MM = 12.0
 _PREFERRED = ("T1w", "FLAIR", "T2w", "T2starw")
 
 
-@functools.lru_cache(maxsize=2)
-def load_mni(resolution_mm: int = 2) -> tuple[NDArray, NDArray, NDArray]:
-    """(template T1 array, brain mask array, affine) from nilearn's bundled MNI152 2009."""
-    from nilearn import datasets
-
-    t1 = datasets.load_mni152_template(resolution=resolution_mm)
-    mask = datasets.load_mni152_brain_mask(resolution=resolution_mm)
-    return (t1.get_fdata(dtype=np.float32), mask.get_fdata(dtype=np.float32),
-            np.asarray(t1.affine, float))
-
-
-@functools.lru_cache(maxsize=2)
 def wm_prior(resolution_mm: int = 2) -> NDArray[np.float32]:
     """White-matter probability of the MNI152 2009 template (nilearn), in [0, 1]."""
-    from nilearn import datasets
-
-    wm = datasets.load_mni152_wm_template(resolution=resolution_mm)
-    return np.clip(wm.get_fdata(dtype=np.float32), 0.0, 1.0)
+    return np.clip(mni152_tissue("wm", resolution_mm), 0.0, 1.0)
 
 
 @functools.lru_cache(maxsize=2)
@@ -53,12 +40,10 @@ def ventricle_prior(resolution_mm: int = 2) -> NDArray[np.float32]:
     T1 template, lies more than 12 mm inside the brain mask, within the central box
     |x| < 32, -50 < y < 36, -8 < z < 36 mm (MNI), in components larger than 1 cm^3.
     """
-    from nilearn import datasets
     from scipy import ndimage
 
-    tpl, mask, aff = load_mni(resolution_mm)
-    gm = datasets.load_mni152_gm_template(resolution=resolution_mm).get_fdata(dtype=np.float32)
-    wm = datasets.load_mni152_wm_template(resolution=resolution_mm).get_fdata(dtype=np.float32)
+    tpl, mask, aff = mni152(resolution_mm)
+    gm, wm = mni152_tissue("gm", resolution_mm), mni152_tissue("wm", resolution_mm)
     inside = mask > 0.5
     depth = ndimage.distance_transform_edt(inside) * resolution_mm
     x, y, z = (aff[i, i] * np.arange(n) + aff[i, 3] for i, n in enumerate(mask.shape))
@@ -90,10 +75,8 @@ def atlas_masks(images: dict[str, NDArray], affine: NDArray,
     """
     import SimpleITK as sitk
 
-    from tasks.icac.registration import transform_to_matrix
-
     name = next(n for n in _PREFERRED if n in images)
-    tpl, tmask, taff = load_mni(2)
+    tpl, tmask, taff = mni152(2)
     fixed = sitk.Cast(to_sitk(images[name], affine), sitk.sitkFloat32)
     moving = sitk.Cast(to_sitk(tpl, taff), sitk.sitkFloat32)
     mmask = to_sitk(tmask.astype(np.float32), taff)
@@ -114,17 +97,11 @@ def atlas_masks(images: dict[str, NDArray], affine: NDArray,
     tx.SetCenter([float(v) for v in fix_centre])
     tx.SetTranslation([float(v) for v in mov_centre - fix_centre])
 
-    reg = single_threaded(sitk.ImageRegistrationMethod())
-    reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
-    reg.SetMetricSamplingStrategy(reg.RANDOM)
-    reg.SetMetricSamplingPercentage(0.2, 7)
-    reg.SetInterpolator(sitk.sitkLinear)
-    reg.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=1.0, minStep=0.005, numberOfIterations=iterations,
-        gradientMagnitudeTolerance=1e-6)
-    reg.SetOptimizerScalesFromPhysicalShift()
-    reg.SetShrinkFactorsPerLevel([2, 1])
-    reg.SetSmoothingSigmasPerLevel([2.0, 1.0])
+    reg = registration_method(
+        "mattes", sampling=0.2, seed=7,
+        optimizer=GradientDescent(learning_rate=1.0, min_step=0.005, iterations=iterations,
+                                  gradient_tolerance=1e-6),
+        shrink=[2, 1], sigmas=[2.0, 1.0])
     if rough is not None and rough.any():
         from scipy import ndimage
 

@@ -1,54 +1,18 @@
-"""Image helpers for the MRI small-vessel-disease core: conversion, checks, normalisation.
+"""Image helpers for the MRI small-vessel-disease core: checks, robust normalisation, shapes.
 
 Arrays follow the NIfTI/nibabel convention: ``arr[i, j, k]`` with a 4x4 ``affine`` mapping voxel
-indices to RAS+ millimetres. SimpleITK uses LPS+ physical space; :func:`to_sitk` and
-:func:`from_sitk` convert between the two without resampling.
+indices to RAS+ millimetres; conversion to SimpleITK, coordinates, templates and registration
+live in the shared imaging layer (:mod:`tasks.imaging`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
 from numpy.typing import NDArray
-
-_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
-
-#: threads of every SimpleITK filter whose result depends on the summation order (registration
-#: metrics, N4): one, so that masks and measures are byte-identical on any machine, thread count
-#: and run order (ITK splits sums per thread; a different split changes the rounding).
-SITK_THREADS = 1
-
-
-def single_threaded(process):
-    """Set a SimpleITK filter or registration method to :data:`SITK_THREADS` threads."""
-    process.SetNumberOfThreads(SITK_THREADS)
-    return process
-
-
-@contextmanager
-def sitk_threads(n: int = SITK_THREADS) -> Iterator[None]:
-    """SimpleITK's global default thread count set to ``n`` within the block (procedural
-    calls and filters that build internal filters, e.g. N4's B-spline field evaluation, use
-    it), restored afterwards."""
-    import SimpleITK as sitk
-
-    before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(n)
-    try:
-        yield
-    finally:
-        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(before)
 
 
 class DegenerateImageError(ValueError):
     """An input image cannot be analysed (constant, empty, non-finite or not 3-D)."""
-
-
-def spacing_from_affine(affine: NDArray) -> tuple[float, float, float]:
-    """Voxel size in mm: the norms of the affine's first three columns."""
-    return tuple(float(v) for v in np.linalg.norm(np.asarray(affine)[:3, :3], axis=0))
 
 
 def check_image(arr: NDArray, name: str) -> NDArray[np.float32]:
@@ -77,31 +41,6 @@ def check_image(arr: NDArray, name: str) -> NDArray[np.float32]:
     if scale == 0 or (hi - lo) <= 1e-6 * scale:
         raise DegenerateImageError(f"{name}: constant or empty image (no contrast)")
     return a
-
-
-def to_sitk(arr: NDArray, affine: NDArray):
-    """NIfTI-style (array, RAS affine) to a SimpleITK image (LPS physical space)."""
-    import SimpleITK as sitk
-
-    img = sitk.GetImageFromArray(np.ascontiguousarray(np.asarray(arr).transpose(2, 1, 0)))
-    m = _LPS @ np.asarray(affine, dtype=float)
-    spacing = np.linalg.norm(m[:3, :3], axis=0)
-    img.SetSpacing([float(s) for s in spacing])
-    img.SetOrigin([float(v) for v in m[:3, 3]])
-    img.SetDirection([float(v) for v in (m[:3, :3] / spacing).ravel()])
-    return img
-
-
-def from_sitk(img) -> tuple[NDArray, NDArray]:
-    """SimpleITK image to (array[i, j, k], RAS affine)."""
-    import SimpleITK as sitk
-
-    arr = sitk.GetArrayFromImage(img).transpose(2, 1, 0)
-    d = np.asarray(img.GetDirection(), dtype=float).reshape(3, 3)
-    m = np.eye(4)
-    m[:3, :3] = d * np.asarray(img.GetSpacing(), dtype=float)
-    m[:3, 3] = img.GetOrigin()
-    return arr, _LPS @ m
 
 
 def robust_zscore(arr: NDArray, mask: NDArray[np.bool_],
@@ -198,12 +137,6 @@ def local_reference_z(z: NDArray, ref: NDArray[np.bool_], spacing: tuple[float, 
     out = np.zeros(z.shape, np.float32)
     out[apply_to] = res[apply_to] / sd
     return out, float(sd)
-
-
-def voxel_to_ras(affine: NDArray, ijk: NDArray) -> NDArray:
-    """Voxel coordinates (n, 3) to RAS mm (n, 3)."""
-    ijk = np.atleast_2d(np.asarray(ijk, dtype=float))
-    return ijk @ np.asarray(affine)[:3, :3].T + np.asarray(affine)[:3, 3]
 
 
 def ball(radius_mm: float, spacing: tuple[float, ...]) -> NDArray[np.bool_]:

@@ -13,9 +13,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from tasks.imaging.space import voxel_to_world
 from tasks.svd.anatomy import GM, Anatomy
 from tasks.svd.components import Component, components, padded, shell
-from tasks.svd.image import voxel_to_ras
 
 
 @dataclass
@@ -39,7 +39,7 @@ class Lesion:
 
 
 def _lesion(kind: str, c: Component, affine: NDArray, volume: float | None = None) -> Lesion:
-    ras = voxel_to_ras(affine, c.centre_ijk)[0]
+    ras = voxel_to_world(affine, c.centre_ijk)[0]
     v = c.volume_mm3 if volume is None else volume
     return Lesion(kind=kind, centre_ras=tuple(float(x) for x in ras), volume_mm3=float(v),
                   diameter_mm=float((6 * v / np.pi) ** (1 / 3)), width_mm=c.width_mm,

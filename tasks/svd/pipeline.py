@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from calcisvd.measures import SVD_MEASURES
+from tasks.imaging.space import spacing_from_affine
 from tasks.svd import rules
 from tasks.svd.anatomy import (
     Anatomy,
@@ -26,7 +27,7 @@ from tasks.svd.anatomy import (
     segment_anatomy,
     uncrop,
 )
-from tasks.svd.image import DegenerateImageError, spacing_from_affine
+from tasks.svd.image import DegenerateImageError
 from tasks.svd.lesions import (
     Lesion,
     basal_ganglia_region,
@@ -133,7 +134,7 @@ def quantify_svd(images: Mapping[str, tuple[NDArray, NDArray] | None], *,
     gives status ``missing``. A degenerate image raises
     :class:`tasks.svd.image.DegenerateImageError`.
     """
-    from tasks.svd.image import sitk_threads
+    from tasks.imaging.registration import sitk_threads
 
     with sitk_threads():  # byte-identical results whatever the caller's thread setting
         return _quantify_svd(images, register=register)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from tasks.svd.image import check_image, from_sitk, single_threaded, to_sitk
+from tasks.imaging.registration import GradientDescent, registration_method
+from tasks.imaging.space import from_sitk, to_sitk, transform_to_matrix
+from tasks.svd.image import check_image
 
 REFERENCE_ORDER = ("FLAIR", "T2w", "T1w", "T2starw")
 MODALITIES = ("T1w", "T2w", "FLAIR", "T2starw")
@@ -46,17 +48,11 @@ def rigid_register(fixed_arr: NDArray, fixed_affine: NDArray, moving_arr: NDArra
     init = sitk.Euler3DTransform()
     init.SetCenter(centre)
 
-    reg = single_threaded(sitk.ImageRegistrationMethod())
-    reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
-    reg.SetMetricSamplingStrategy(reg.RANDOM)
-    reg.SetMetricSamplingPercentage(sampling, seed)
-    reg.SetInterpolator(sitk.sitkLinear)
-    reg.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=2.0, minStep=0.01, numberOfIterations=iterations,
-        gradientMagnitudeTolerance=1e-6)
-    reg.SetOptimizerScalesFromPhysicalShift()
-    reg.SetShrinkFactorsPerLevel([2, 1])
-    reg.SetSmoothingSigmasPerLevel([2, 1])
+    reg = registration_method(
+        "mattes", sampling=sampling, seed=seed,
+        optimizer=GradientDescent(learning_rate=2.0, min_step=0.01, iterations=iterations,
+                                  gradient_tolerance=1e-6),
+        shrink=[2, 1], sigmas=[2, 1])
     reg.SetInitialTransform(init, inPlace=False)
     try:
         tx = reg.Execute(sitk.BinShrink(fixed, [2] * 3), sitk.BinShrink(moving, [2] * 3))
@@ -69,33 +65,17 @@ def rigid_register(fixed_arr: NDArray, fixed_affine: NDArray, moving_arr: NDArra
         tx = init
     out = sitk.Resample(moving, fixed, tx, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
     arr, _ = from_sitk(out)
-    return arr, _transform_matrix_ras(tx)
+    return arr, transform_to_matrix(tx)
 
 
 def _metric(fixed, moving, tx, sampling: float, seed: int) -> float:
     """Mattes MI (lower is better) of ``moving`` under ``tx`` at shrink factor 4."""
     import SimpleITK as sitk
 
-    reg = single_threaded(sitk.ImageRegistrationMethod())
-    reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
-    reg.SetMetricSamplingStrategy(reg.RANDOM)
-    reg.SetMetricSamplingPercentage(sampling, seed)
-    reg.SetInterpolator(sitk.sitkLinear)
+    reg = registration_method("mattes", sampling=sampling, seed=seed)
     reg.SetInitialTransform(tx)
     value = reg.MetricEvaluate(sitk.Shrink(fixed, [4] * 3), sitk.Shrink(moving, [4] * 3))
     return float(value) if np.isfinite(value) else np.inf
-
-
-def _transform_matrix_ras(tx) -> NDArray:
-    """4x4 matrix (RAS) of a SimpleITK rigid transform (fixed point -> moving point)."""
-    m = np.eye(4)
-    a = np.asarray(tx.GetMatrix(), dtype=float).reshape(3, 3)
-    c = np.asarray(tx.GetCenter(), dtype=float)
-    t = np.asarray(tx.GetTranslation(), dtype=float)
-    m[:3, :3] = a
-    m[:3, 3] = t + c - a @ c
-    flip = np.diag([-1.0, -1.0, 1.0, 1.0])
-    return flip @ m @ flip
 
 
 def coregister(images: dict[str, tuple[NDArray, NDArray] | None], *, register: bool = True,

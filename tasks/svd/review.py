@@ -117,7 +117,7 @@ def qc_metrics(*, brain: NDArray[np.bool_], affine: NDArray, reference_image: ND
     of the bias-corrected reference contrast in NAWM; ``wmh_contrast_sd`` the median FLAIR z of
     the WMH voxels.
     """
-    from tasks.svd.image import spacing_from_affine
+    from tasks.imaging.space import spacing_from_affine
 
     spacing = spacing_from_affine(affine)
     vox_ml = float(np.prod(spacing)) / 1000.0

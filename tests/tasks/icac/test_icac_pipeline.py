@@ -9,11 +9,8 @@ from calcisvd.measures import ARTERIES
 from tasks.icac.atlas import CENTRELINES
 from tasks.icac.headmask import intracranial_mask, skull_mask
 from tasks.icac.pipeline import quantify_ct
-from tasks.icac.registration import (
-    map_template_points,
-    register_to_template,
-    transform_to_matrix,
-)
+from tasks.icac.registration import map_template_points, register_to_template
+from tasks.imaging.space import transform_to_matrix
 
 SP = (2.0, 2.0, 2.0)
 

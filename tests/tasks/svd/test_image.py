@@ -1,4 +1,4 @@
-"""Image helpers: SimpleITK conversion, degenerate checks, robust normalisation."""
+"""Image helpers: degenerate checks, robust normalisation, shapes."""
 
 from __future__ import annotations
 
@@ -9,26 +9,8 @@ from tasks.svd.image import (
     DegenerateImageError,
     ball,
     check_image,
-    from_sitk,
     robust_zscore,
-    spacing_from_affine,
-    to_sitk,
-    voxel_to_ras,
 )
-
-
-def test_sitk_roundtrip_keeps_array_and_ras_affine():
-    aff = np.array([[-1.5, 0, 0, 90.0], [0, 1.2, 0, -100.0], [0, 0, 2.0, -60.0], [0, 0, 0, 1]])
-    arr = np.arange(10 * 12 * 14, dtype=np.float32).reshape(10, 12, 14)
-    img = to_sitk(arr, aff)
-    # voxel (1, 2, 3) in RAS -> LPS physical point of SimpleITK
-    ras = voxel_to_ras(aff, [1, 2, 3])[0]
-    lps = img.TransformIndexToPhysicalPoint([1, 2, 3])
-    assert np.allclose(lps, [-ras[0], -ras[1], ras[2]])
-    back, aff2 = from_sitk(img)
-    assert np.array_equal(back, arr)
-    assert np.allclose(aff2, aff)
-    assert spacing_from_affine(aff) == pytest.approx((1.5, 1.2, 2.0))
 
 
 @pytest.mark.parametrize("arr, msg", [
