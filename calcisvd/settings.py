@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     # MultiProc: Nipype runs a session's nodes in parallel; SLURM: nodes as SLURM jobs
     nipype_plugin: Literal["Linear", "MultiProc", "SLURM"] = "Linear"
     n_procs: PositiveInt = Field(default_factory=_default_procs)
+    # threads of one Nipype node (MultiProc and SLURM reserve this many of n_procs per node).
+    # Registration and N4 always run on one thread (byte-identical results on any machine),
+    # so more only speeds up the filters whose result does not depend on the thread count
+    omp_nthreads: PositiveInt = 1
     task_runner: Literal["thread", "dask"] = "thread"
     dask_address: str | None = None  # e.g. tcp://scheduler:8786; None = local cluster
 
@@ -125,6 +129,14 @@ class Settings(BaseSettings):
     ingest_max_file_mib: Annotated[int, Field(ge=1, le=1 << 20)] = 2048
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _node_fits_the_machine(self) -> Settings:
+        if self.omp_nthreads > self.n_procs:
+            raise ValueError(f"omp_nthreads ({self.omp_nthreads}) is more than n_procs "
+                             f"({self.n_procs}): a node asking for more cores than Nipype "
+                             "may use would never start")
+        return self
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],
@@ -241,7 +253,13 @@ def _read_config(path: Path) -> dict[str, Any]:
 def _describe(exc: ValidationError, origin: Mapping[str, str]) -> str:
     lines = []
     for err in exc.errors():
-        name = str(err["loc"][0]) if err["loc"] else "?"
+        if not err["loc"]:  # a rule across fields: the message names them; say where each is set
+            msg = err["msg"].removeprefix("Value error, ")
+            named = [f"{f} from {origin.get(f, 'default')}" for f in Settings.model_fields
+                     if f"{f} (" in msg]
+            lines.append(msg + (f" [{', '.join(named)}]" if named else ""))
+            continue
+        name = str(err["loc"][0])
         where = origin.get(name, "default")
         lines.append(f"{where}: {name} = {err.get('input')!r}: {err['msg']}")
     return "invalid settings:\n  " + "\n  ".join(lines)

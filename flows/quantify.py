@@ -45,8 +45,9 @@ def quantify_session_task(session: Session, settings: Settings,
 
     kwargs: dict[str, Any] = dict(derivatives_dir=settings.derivatives_dir,
                                   work_dir=settings.work_dir, plugin=settings.nipype_plugin,
-                                  plugin_args={"n_procs": 1}
-                                  if settings.nipype_plugin == "MultiProc" else {})
+                                  plugin_args={"n_procs": settings.n_procs}
+                                  if settings.nipype_plugin == "MultiProc" else {},
+                                  omp_nthreads=settings.omp_nthreads)
     if settings.nipype_plugin == "Linear" and settings.task_runner == "thread":
         from tasks.quantify.pool import run_all_in_workers, run_in_worker
 

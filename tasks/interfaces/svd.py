@@ -119,47 +119,35 @@ class MRIAnatomy(SimpleInterface):
     def _run_interface(self, runtime):
         import numpy as np
 
-        from tasks.imaging.space import spacing_from_affine
-        from tasks.svd.anatomy import bounding_box, brain_mask, segment_anatomy, uncrop
+        from tasks.svd.anatomy import uncrop
+        from tasks.svd.steps import anatomy_step
 
         _limit_threads(self.inputs.num_threads)
         loaded = {_KEY[m]: load_nifti(p) for m in MODALITIES
                   if (p := _opt(getattr(self.inputs, m))) is not None}
         affine = next(iter(loaded.values()))[1]
-        full = {k: np.asarray(v[0], np.float32) for k, v in loaded.items()}
-        spacing = spacing_from_affine(affine)
-        brain, prior, info = brain_mask(full, spacing, affine=affine)
-        box = bounding_box(brain)
-        anat, zimg = segment_anatomy({k: v[box] for k, v in full.items()}, spacing,
-                                     brain=brain[box],
-                                     ventricle_prior=None if prior is None else prior[box],
-                                     wm_prior=None if info is None else info["wm_prior"][box])
-        shape = brain.shape
-        cwd = runtime.cwd
+        step = anatomy_step({k: np.asarray(v[0], np.float32) for k, v in loaded.items()},
+                            affine)
+        anat, box, shape, cwd = step.anat, step.box, step.shape, runtime.cwd
         self._results["brain_mask"] = save_nifti(uncrop(anat.brain, box, shape), affine,
-                                            os.path.join(cwd, "brain_mask.nii.gz"))
+                                                 os.path.join(cwd, "brain_mask.nii.gz"))
         self._results["tissue_dseg"] = save_nifti(uncrop(anat.tissue, box, shape), affine,
-                                             os.path.join(cwd, "tissue_dseg.nii.gz"))
-        self._results["ventricle_mask"] = save_nifti(uncrop(anat.ventricles, box, shape), affine,
-                                                os.path.join(cwd, "ventricle_mask.nii.gz"))
+                                                  os.path.join(cwd, "tissue_dseg.nii.gz"))
+        self._results["ventricle_mask"] = save_nifti(
+            uncrop(anat.ventricles, box, shape), affine,
+            os.path.join(cwd, "ventricle_mask.nii.gz"))
         for m in MODALITIES:
-            if _KEY[m] in zimg:
-                self._results[f"{m}_z"] = save_nifti(uncrop(zimg[_KEY[m]], box, shape), affine,
-                                                os.path.join(cwd, f"{m}_z.nii"), "float32")
-        notes = [] if anat.ventricles.any() else ["no ventricles found: all WMH counted as deep"]
-        self._results["notes"] = notes
-        from tasks.svd.pipeline import session_qc
-        from tasks.svd.register import choose_reference
-
-        ref = choose_reference(list(full))
-        qc = session_qc(uncrop(anat.brain, box, shape), affine, full[ref], info,
-                        (anat.nawm or {}).get(ref), None)
+            if _KEY[m] in step.zimg:
+                self._results[f"{m}_z"] = save_nifti(
+                    uncrop(step.zimg[_KEY[m]], box, shape), affine,
+                    os.path.join(cwd, f"{m}_z.nii"), "float32")
+        self._results["notes"] = step.notes
         path = Path(cwd, "qc.json")
-        path.write_text(json.dumps(qc, indent=2))
+        path.write_text(json.dumps(step.qc, indent=2))
         self._results["qc_json"] = str(path)
-        if info is not None:
+        if (info := step.reg_info) is not None:
             self._results["wm_prior"] = save_nifti(info["wm_prior"], affine,
-                                              os.path.join(cwd, "wm_prior.nii"), "float32")
+                                                   os.path.join(cwd, "wm_prior.nii"), "float32")
             tx = Path(cwd, "template_transform.json")
             tx.write_text(json.dumps({"from": "subject RAS mm", "to": "MNI152 2009 RAS mm",
                                       "subject_to_template":
@@ -174,7 +162,7 @@ def _anatomy(brain_file: str, tissue_file: str, ventricle_file: str):
 
     from tasks.imaging.space import spacing_from_affine
     from tasks.svd.anatomy import bounding_box, crop_affine
-    from tasks.svd.pipeline import anatomy_from_masks
+    from tasks.svd.steps import anatomy_from_masks
 
     brain, affine = load_nifti(brain_file)
     brain = np.asarray(brain) > 0
@@ -197,7 +185,8 @@ class _WMHInputSpec(_AnatomyMasksInputSpec):
     flair_z = File(exists=True, mandatory=True)
     t1w_z = File(exists=True)
     lacune_mask = File(exists=True, desc="lacunes: their FLAIR rim is not WMH")
-    pvs_mask = File(exists=True, desc="PVS candidates (small cavities): a rim is not WMH")
+    cavity_mask = File(exists=True, desc="PVS candidates, or on thick slices every small "
+                       "cavity: a rim is not WMH (LacuneDetection)")
     wm_prior = File(exists=True, desc="registered template WM probability (WM territory)")
 
 
@@ -216,23 +205,23 @@ class WMHSegmentation(SimpleInterface):
         import numpy as np
 
         from tasks.svd.anatomy import uncrop
-        from tasks.svd.wmh import lesion_contrast_sd, segment_wmh, wmh_measures
+        from tasks.svd.steps import wmh_step
 
         anat, box, affine, _, shape, spacing = _anatomy(
             self.inputs.brain_mask, self.inputs.tissue_dseg, self.inputs.ventricle_mask)
         flair = np.asarray(load_nifti(self.inputs.flair_z)[0], np.float32)[box]
         t1 = _opt(self.inputs.t1w_z)
-        t1z = None if t1 is None else np.asarray(load_nifti(t1)[0], np.float32)[box]
-        mask = segment_wmh(flair, anat, spacing, t1_z=t1z,
-                           exclude=_opt_mask(self.inputs.lacune_mask, box),
-                           cavities=_opt_mask(self.inputs.pvs_mask, box),
-                           wm_prior=None if (w := _opt(self.inputs.wm_prior)) is None
-                           else np.asarray(load_nifti(w)[0], np.float32)[box])
-        res = wmh_measures(mask, anat.dist_ventricle_mm, spacing)
+        mask, res, contrast_sd = wmh_step(
+            flair, anat, spacing,
+            t1_z=None if t1 is None else np.asarray(load_nifti(t1)[0], np.float32)[box],
+            lacune_mask=_opt_mask(self.inputs.lacune_mask, box),
+            cavity_mask=_opt_mask(self.inputs.cavity_mask, box),
+            wm_prior=None if (w := _opt(self.inputs.wm_prior)) is None
+            else np.asarray(load_nifti(w)[0], np.float32)[box])
         self._results["wmh_mask"] = save_nifti(uncrop(mask, box, shape), affine,
                                           os.path.join(runtime.cwd, "wmh_mask.nii.gz"))
         out = {k: v for k, v in res.__dict__.items() if not hasattr(v, "shape")}
-        out["lesion_contrast_sd"] = lesion_contrast_sd(flair, mask)
+        out["lesion_contrast_sd"] = contrast_sd
         path = Path(runtime.cwd, "wmh.json")
         path.write_text(json.dumps(out, indent=2))
         self._results["wmh_json"] = str(path)
@@ -283,13 +272,17 @@ class _LacuneInputSpec(_AnatomyMasksInputSpec):
 
 
 class _LacuneOutputSpec(TraitedSpec):
-    lacune_mask = File()
-    pvs_mask = File()
-    lesions_json = File(desc="lacunes, PVS and the basal-ganglia PVS count")
+    lacune_mask = File(desc="lacunes (not set on slices too thick to tell them from PVS)")
+    pvs_mask = File(desc="enlarged PVS (not set on thick slices)")
+    cavity_mask = File(desc="what WMH must not include: PVS, or every small cavity on thick "
+                            "slices")
+    lesions_json = File(desc="lacunes, PVS and the basal-ganglia PVS count (null: not "
+                             "measurable)")
 
 
 class LacuneDetection(SimpleInterface):
-    """Lacunes (3-15 mm CSF-like cavities with a FLAIR rim) and enlarged PVS."""
+    """Lacunes (3-15 mm CSF-like cavities with a FLAIR rim) and enlarged PVS
+    (:func:`tasks.svd.steps.cavity_step`)."""
 
     input_spec = _LacuneInputSpec
     output_spec = _LacuneOutputSpec
@@ -298,24 +291,27 @@ class LacuneDetection(SimpleInterface):
         import numpy as np
 
         from tasks.svd.anatomy import uncrop
-        from tasks.svd.lesions import basal_ganglia_region, count_in_region, detect_lacunes
+        from tasks.svd.steps import cavity_step
 
         anat, box, affine, caff, shape, spacing = _anatomy(
             self.inputs.brain_mask, self.inputs.tissue_dseg, self.inputs.ventricle_mask)
         zimg = {_KEY[m]: np.asarray(load_nifti(p)[0], np.float32)[box]
                 for m in ("t1w", "t2w", "flair")
                 if (p := _opt(getattr(self.inputs, f"{m}_z"))) is not None}
-        lac_mask, pvs_mask, lac, pvs = detect_lacunes(zimg, anat, spacing, caff)
-        bg = count_in_region(pvs, basal_ganglia_region(anat), caff)
+        step = cavity_step(zimg, anat, spacing, caff)
+        if step is None:
+            raise ValueError("LacuneDetection: no T1w, T2w or FLAIR z-score image given")
         cwd = runtime.cwd
-        self._results["lacune_mask"] = save_nifti(uncrop(lac_mask, box, shape), affine,
-                                             os.path.join(cwd, "lacune_mask.nii.gz"))
-        self._results["pvs_mask"] = save_nifti(uncrop(pvs_mask, box, shape), affine,
-                                          os.path.join(cwd, "pvs_mask.nii.gz"))
+        for name, mask in (("lacune_mask", step.lacune_mask), ("pvs_mask", step.pvs_mask),
+                           ("cavity_mask", step.cavity_mask)):
+            if mask is not None:
+                self._results[name] = save_nifti(uncrop(mask, box, shape), affine,
+                                                 os.path.join(cwd, f"{name}.nii.gz"))
         path = Path(cwd, "lacunes.json")
-        path.write_text(json.dumps({"lacunes": [x.as_dict() for x in lac],
-                                    "pvs": [x.as_dict() for x in pvs],
-                                    "bg_pvs_count": bg}, indent=2))
+        path.write_text(json.dumps({
+            "lacunes": None if step.lacunes is None else [x.as_dict() for x in step.lacunes],
+            "pvs": None if step.pvs is None else [x.as_dict() for x in step.pvs],
+            "bg_pvs_count": step.bg_pvs_count}, indent=2))
         self._results["lesions_json"] = str(path)
         return runtime
 
@@ -325,8 +321,8 @@ class _MeasuresInputSpec(BaseInterfaceInputSpec):
     wmh_json = File(exists=True)
     microbleeds_json = File(exists=True)
     lacunes_json = File(exists=True)
-    reasons = InputMultiObject(traits.Str, desc="known reasons (missing contrasts)")
-    notes = InputMultiObject(traits.Str, desc="remarks from earlier steps")
+    notes = InputMultiObject(traits.Str, desc="reasons known after the anatomy step "
+                                              "(tasks.svd.steps.session_reasons)")
     qc_json = File(exists=True, desc="QC metrics (MRIAnatomy); implausible ones -> review")
     iqms_json = File(exists=True, desc="image-quality metrics (tasks.interfaces.qc)")
 
@@ -337,33 +333,27 @@ class _MeasuresOutputSpec(TraitedSpec):
 
 
 class SVDMeasures(SimpleInterface):
-    """Assemble the session's SVD measures dict (:func:`tasks.svd.pipeline.assemble_measures`)."""
+    """Assemble the session's SVD measures dict (:func:`tasks.svd.steps.measures_step`)."""
 
     input_spec = _MeasuresInputSpec
     output_spec = _MeasuresOutputSpec
 
     def _run_interface(self, runtime):
-        from tasks.svd.pipeline import assemble_measures
+        from tasks.svd.steps import measures_step
 
         def read(name):
             p = _opt(getattr(self.inputs, name))
             return None if p is None else json.loads(Path(p).read_text())
 
         wmh, mb, lac = read("wmh_json"), read("microbleeds_json"), read("lacunes_json")
-        reasons = list(_opt(self.inputs.reasons) or []) + list(_opt(self.inputs.notes) or [])
-        m = assemble_measures(
-            wmh=wmh, microbleeds=None if mb is None else mb["lesions"],
+        m = measures_step(
+            wmh=wmh, wmh_contrast_sd=None if wmh is None else wmh.get("lesion_contrast_sd"),
+            microbleeds=None if mb is None else mb["lesions"],
             contrast=None if mb is None else mb["contrast"],
             lacunes=None if lac is None else lac["lacunes"],
             pvs=None if lac is None else lac["pvs"],
-            bg_pvs_count=None if lac is None else lac["bg_pvs_count"], reasons=reasons)
-        qc = read("qc_json")
-        if qc is not None:
-            from tasks.svd.pipeline import apply_review
-
-            if wmh is not None and wmh.get("lesion_contrast_sd") is not None:
-                qc["wmh_contrast_sd"] = round(float(wmh["lesion_contrast_sd"]), 2)
-            m = apply_review(m, qc)
+            bg_pvs_count=None if lac is None else lac["bg_pvs_count"],
+            notes=list(_opt(self.inputs.notes) or []), qc=read("qc_json"))
         iqms = read("iqms_json")
         if iqms is not None:
             m["iqms"] = iqms

@@ -22,27 +22,40 @@ from tasks.quantify.sessions import Session, failure_kind, inputs_hash, method_v
 log = logging.getLogger("calcisvd.quantify")
 
 
-def run_workflow(wf: Any, plugin: str, plugin_args: dict[str, Any] | None) -> dict[str, Any]:
-    """Run a Nipype workflow and return the values connected to its ``outputnode``.
+def _collect_outputs(**fields):
+    """The values that reached a workflow's ``outputnode`` (undefined ones left out)."""
+    return fields
 
-    Nipype drops identity nodes from the execution graph, so the values are read from the
-    results of the nodes that feed ``outputnode``.
+
+#: name of the node :func:`run_workflow` adds to collect the outputnode's values
+COLLECT_NODE = "collect_outputs"
+
+
+def run_workflow(wf: Any, plugin: str, plugin_args: dict[str, Any] | None) -> dict[str, Any]:
+    """Run a Nipype workflow and return the defined values connected to its ``outputnode``.
+
+    Nipype drops identity nodes from the execution graph, so a ``Function`` node that takes
+    every outputnode field is added behind it (public API: ``connect``, ``Node.result``);
+    a field whose source did not produce it (a missing contrast, a mask not measurable on
+    the session's slices) is left out.
     """
-    graph = wf.run(plugin=plugin, plugin_args=plugin_args or {})
-    executed = {node.fullname: node for node in graph.nodes()}
+    from nipype.interfaces.utility import Function
+    from nipype.pipeline import engine as pe
+
     outputnode = wf.get_node("outputnode")
     if outputnode is None:
         raise RuntimeError(f"workflow {wf.name} has no outputnode")
-    values: dict[str, Any] = {}
-    for src, _dst, data in wf._graph.in_edges(outputnode, data=True):
-        node = executed.get(src.fullname)
-        if node is None:
-            raise RuntimeError(f"{src.fullname} did not run in {wf.name}")
-        outputs = node.result.outputs
-        for src_field, dst_field in data["connect"]:
-            name = src_field if isinstance(src_field, str) else src_field[0]
-            values[dst_field] = getattr(outputs, name)
-    return values
+    fields = list(outputnode.outputs.copyable_trait_names())
+    collect = wf.get_node(COLLECT_NODE)
+    if collect is None:
+        collect = pe.Node(Function(input_names=fields, output_names=["out"],
+                                   function=_collect_outputs), name=COLLECT_NODE)
+        wf.connect([(outputnode, collect, [(f, f) for f in fields])])
+    graph = wf.run(plugin=plugin, plugin_args=plugin_args or {})
+    ran = [n for n in graph.nodes() if n.name == COLLECT_NODE]
+    if not ran:
+        raise RuntimeError(f"{wf.name}: the outputs were not collected")
+    return dict(ran[0].result.outputs.out)
 
 
 def configure_nipype(work_dir: Path, verbose: bool = False) -> None:
@@ -121,6 +134,7 @@ def quantify_session(
     plugin: str = "Linear",
     plugin_args: dict[str, Any] | None = None,
     run_all: Callable[[list[tuple]], list[Any]] | None = None,
+    omp_nthreads: int = 1,
 ) -> dict[str, Any]:
     """Measure ICAC (CT) and SVD (MRI) for one session and write its derivatives.
 
@@ -128,6 +142,9 @@ def quantify_session(
     runs the CT and the MRI workflow at the same time, each in its own process (the
     pipeline does so when fewer sessions than cores are waiting); without it they run one
     after the other here. The measures are the same either way.
+
+    ``omp_nthreads`` is the threads of one node (the workflows' ``omp_nthreads``; MultiProc
+    reserves that many of its ``plugin_args["n_procs"]`` per node).
 
     Returns a summary: subject, session, statuses, seconds and the measures path. The
     session's work folder is held by this run alone (:mod:`tasks.quantify.worklock`); a
@@ -153,7 +170,7 @@ def quantify_session(
                         session.label)
         return _quantify_session(session, derivatives_dir=derivatives_dir, work_dir=work_dir,
                                  base=base, plugin=plugin, plugin_args=plugin_args,
-                                 run_all=run_all)
+                                 run_all=run_all, omp_nthreads=omp_nthreads)
 
 
 def svg_names(files: list[str] | None) -> dict[str, str]:
@@ -165,8 +182,12 @@ def svg_names(files: list[str] | None) -> dict[str, str]:
     return out
 
 
+#: (measures, images, reportlets) of one modality
+Measured = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
+
+
 def measure_ct(session: Session, base: Path, plugin: str, plugin_args: dict[str, Any] | None,
-               work_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+               work_dir: Path, omp_nthreads: int = 1) -> Measured:
     """The CT workflow of a session: (ICAC measures, images, reportlets); a failure is
     recorded in the measures (``status: failed``), not raised."""
     from tasks.workflows.ct import init_ct_icac_wf
@@ -176,7 +197,7 @@ def measure_ct(session: Session, base: Path, plugin: str, plugin_args: dict[str,
     reportlets: dict[str, Any] = {}
     if "ct" in session.files:
         try:
-            wf = init_ct_icac_wf(name="ct_icac_wf")
+            wf = init_ct_icac_wf(name="ct_icac_wf", omp_nthreads=omp_nthreads)
             wf.base_dir = str(base)
             wf.inputs.inputnode.ct_file = str(session.files["ct"])
             out = run_workflow(wf, plugin, plugin_args)
@@ -201,7 +222,7 @@ MR_KEYS = ("T1w", "T2w", "FLAIR", "T2starw")
 
 
 def measure_mri(session: Session, base: Path, plugin: str, plugin_args: dict[str, Any] | None,
-                work_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+                work_dir: Path, omp_nthreads: int = 1) -> Measured:
     """The MRI workflow of a session: (SVD measures, images, reportlets); a failure is
     recorded in the measures (``status: failed``), not raised."""
     from tasks.workflows.mri import init_mri_svd_wf
@@ -213,7 +234,8 @@ def measure_mri(session: Session, base: Path, plugin: str, plugin_args: dict[str
         try:
             wf = init_mri_svd_wf(has_t1w="T1w" in session.files, has_t2w="T2w" in session.files,
                                  has_flair="FLAIR" in session.files,
-                                 has_t2starw="T2starw" in session.files, name="mri_svd_wf")
+                                 has_t2starw="T2starw" in session.files, name="mri_svd_wf",
+                                 omp_nthreads=omp_nthreads)
             wf.base_dir = str(base)
             for key in MR_KEYS:
                 if key in session.files:
@@ -237,11 +259,11 @@ def measure_mri(session: Session, base: Path, plugin: str, plugin_args: dict[str
 
 def _quantify_session(session: Session, *, derivatives_dir: Path, work_dir: Path, base: Path,
                       plugin: str, plugin_args: dict[str, Any] | None,
-                      run_all: Callable[[list[tuple]], list[Any]] | None = None
-                      ) -> dict[str, Any]:
+                      run_all: Callable[[list[tuple]], list[Any]] | None = None,
+                      omp_nthreads: int = 1) -> dict[str, Any]:
     t0 = time.perf_counter()
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    args = (session, base, plugin, plugin_args, work_dir)
+    args = (session, base, plugin, plugin_args, work_dir, omp_nthreads)
     if run_all is not None and "ct" in session.files \
             and any(k in session.files for k in MR_KEYS):
         # the two workflows share nothing but the session's folder: one process each

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from tasks.imaging.registration import GradientDescent, registration_method
+from tasks.imaging.registration import GradientDescent, registration_method, sitk_threads
 from tasks.imaging.space import from_sitk, to_sitk, transform_to_matrix
 from tasks.svd.image import check_image
 
@@ -86,8 +86,15 @@ def coregister(images: dict[str, tuple[NDArray, NDArray] | None], *, register: b
     ``(reference name, reference affine, {name: float32 array on the reference grid})``. Images
     already on the reference grid are still registered (head motion between series) unless
     ``register`` is False, in which case they are only resampled by world coordinates.
-    Raises :class:`~tasks.svd.image.DegenerateImageError` for an unusable image.
+    Raises :class:`~tasks.svd.image.DegenerateImageError` for an unusable image. SimpleITK runs
+    on :data:`~tasks.imaging.registration.SITK_THREADS` threads here: the same images give the
+    same result whatever the caller's thread setting.
     """
+    with sitk_threads():
+        return _coregister(images, register=register, iterations=iterations)
+
+
+def _coregister(images, *, register: bool, iterations: int):
     present = {k: v for k, v in images.items() if v is not None}
     ref = choose_reference(list(present))
     ref_arr = check_image(present[ref][0], ref)

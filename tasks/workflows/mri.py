@@ -19,7 +19,9 @@ def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2star
     correction, tissue classes, ventricles -> WMH on FLAIR (if any), microbleeds on T2*w (else
     T2w, flagged), lacunes and PVS (T1w/T2w/FLAIR) -> measures dict -> QC reportlets; MRIQC-style
     image-quality metrics per contrast (``measures['iqms']``).
-    A missing contrast leaves its markers ``None`` with a reason and its masks undefined.
+    A missing contrast leaves its markers ``None`` with a reason and its masks undefined; so
+    do slices too thick to tell lacunes from PVS (lacune and PVS masks undefined). Every node
+    calls one function of :mod:`tasks.svd.steps`, the same the in-memory chain runs.
 
     Inputs (``inputnode``): ``t1w, t2w, flair, t2starw`` (NIfTI paths; connect only those
     present). Outputs (``outputnode``): ``measures`` (dict: ``SVD_MEASURES`` + status +
@@ -83,7 +85,6 @@ def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2star
                 (anat, svg, [("brain_mask", "brain_mask"), ("ventricle_mask", "ventricle_mask"),
                              ("template_transform", "template_transform")]),
                 (svg, outputnode, [("out_reports", "svg_reportlets")])])
-    reasons: list[str] = []
     lesion_merge = []
     wmh = None
     if has_flair:
@@ -96,8 +97,6 @@ def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2star
         if has_t1w:
             wf.connect(anat, "t1w_z", wmh, "t1w_z")
         wf.connect(anat, "wm_prior", wmh, "wm_prior")
-    else:
-        reasons.append("no FLAIR: WMH markers not computed")
     if has_t2starw or has_t2w:
         contrast = "T2starw" if has_t2starw else "T2w"
         mb = pe.Node(MicrobleedDetection(contrast=contrast), name="microbleeds")
@@ -108,10 +107,6 @@ def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2star
                     (mb, svg, [("mask", "microbleed_mask")]),
                     (mb, outputnode, [("mask", "microbleed_mask")])])
         lesion_merge.append((mb, "lesions_json"))
-        if not has_t2starw:
-            reasons.append("no T2*w/SWI: microbleeds counted on T2w")
-    else:
-        reasons.append("no T2*w or T2w: microbleeds not computed")
     if has_t1w or has_t2w or has_flair:
         lac = pe.Node(LacuneDetection(), name="lacunes")
         wf.connect([(anat, lac, [(m, m) for m in masks]
@@ -123,10 +118,8 @@ def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2star
                                        ("pvs_mask", "pvs_mask")])])
         lesion_merge.append((lac, "lesions_json"))
         if has_flair:
-            wf.connect([(lac, wmh, [("lacune_mask", "lacune_mask"), ("pvs_mask", "pvs_mask")])])
-    else:
-        reasons.append("no T1w/T2w/FLAIR: lacunes and PVS not computed")
-    measures.inputs.reasons = reasons
+            wf.connect([(lac, wmh, [("lacune_mask", "lacune_mask"),
+                                    ("cavity_mask", "cavity_mask")])])
     if lesion_merge:
         from nipype.interfaces.utility import Merge
 

@@ -84,6 +84,18 @@ def test_invalid_env_and_flag_values_name_their_source(tmp_path: Path) -> None:
         load_settings(config_file=bad, env={})
 
 
+def test_a_node_may_not_ask_for_more_threads_than_nipype_has(tmp_path: Path) -> None:
+    from calcisvd.settings import SettingsError
+
+    with pytest.raises(SettingsError, match=r"omp_nthreads \(4\) is more than n_procs \(2\)"
+                                            r".*n_procs from command line.*"
+                                            r"omp_nthreads from environment CALCISVD_OMP"):
+        load_settings(env={"CALCISVD_HOME": str(tmp_path), "CALCISVD_OMP_NTHREADS": "4"},
+                      overrides={"n_procs": 2})
+    ok = load_settings(env={}, overrides={"home": tmp_path, "n_procs": 2, "omp_nthreads": 2})
+    assert ok.omp_nthreads == 2
+
+
 def test_settings_are_frozen_values(tmp_path: Path) -> None:
     import pickle
 

@@ -21,7 +21,7 @@ def test_resampled_template_mask_and_tissue_share_one_grid():
     assert t1.shape == mask.shape == wm.shape
     assert np.allclose(np.linalg.norm(aff[:3, :3], axis=0), 2.0)
     assert 1.2e6 < (mask > 0.5).sum() * 8 < 2.0e6  # brain mask 1.2-2.0 L in mm^3
-    assert 0.0 <= wm.min() and wm.max() <= 1.0 + 1e-6
+    assert wm.min() >= 0.0 and wm.max() <= 1.0 + 1e-6
 
 
 def test_unknown_tissue_is_refused():

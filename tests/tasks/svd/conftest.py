@@ -16,7 +16,7 @@ def phantom2():
 @pytest.fixture(scope="session")
 def truth_anatomy(phantom2):
     """Anatomy of the phantom built from its truth masks (isolates the lesion detectors)."""
-    from tasks.svd.pipeline import anatomy_from_masks
+    from tasks.svd.steps import anatomy_from_masks
 
     t = phantom2.truth
     return anatomy_from_masks(t["brain"], t["tissue"], t["ventricles"], (2.0, 2.0, 2.0))

@@ -7,7 +7,8 @@ import pytest
 
 from calcisvd.measures import SVD_MEASURES
 from tasks.svd.image import DegenerateImageError
-from tasks.svd.pipeline import assemble_measures, quantify_svd
+from tasks.svd.pipeline import quantify_svd
+from tasks.svd.steps import assemble_measures
 
 KEYS = set(SVD_MEASURES) | {"status", "reason"} | {"qc"}
 

@@ -8,8 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from tasks.svd.pipeline import cavities_measurable, quantify_svd
+from tasks.svd.pipeline import quantify_svd
 from tasks.svd.review import NO_TEMPLATE_REASON, PLAUSIBLE, nmi, qc_metrics, review_reasons
+from tasks.svd.steps import cavities_measurable
 
 
 def fruit_phantom(spacing_mm: float = 2.0, seed: int = 0):

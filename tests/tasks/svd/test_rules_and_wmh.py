@@ -134,7 +134,7 @@ def _bump_and_focus(spacing=(1.0, 1.0, 4.0)):
     (radius 4 mm, 5 SD) on a thick-slice grid, all inside white matter."""
     from scipy import ndimage
 
-    from tasks.svd.pipeline import anatomy_from_masks
+    from tasks.svd.steps import anatomy_from_masks
 
     sp = np.asarray(spacing)
     shape = tuple(int(round(120 / s)) for s in sp)
@@ -170,7 +170,7 @@ def test_broad_bright_region_is_not_wmh_but_a_focal_lesion_is(monkeypatch):
 def _wall_lesion(spacing):
     """A ventricle (block) with a lesion (5 SD) 2.5-8 mm from its wall and a dimmed lining
     (1.5 SD: lesion sharing its slab with CSF) between them, in NAWM noise (SD 0.3)."""
-    from tasks.svd.pipeline import anatomy_from_masks
+    from tasks.svd.steps import anatomy_from_masks
 
     sp = np.asarray(spacing, float)
     shape = tuple(int(round(100 / s)) for s in sp)

@@ -48,36 +48,19 @@ def test_workflow_requires_a_contrast():
         init_mri_svd_wf(has_t1w=False, has_t2w=False, has_flair=False, has_t2starw=False)
 
 
-def _collect(measures, wmh_mask=None, microbleed_mask=None, lacune_mask=None, pvs_mask=None,
-             ventricle_mask=None, brain_mask=None, reportlets=None, lesions=None,
-             svg_reportlets=None):
-    return dict(measures=measures, wmh_mask=wmh_mask, microbleed_mask=microbleed_mask,
-                lacune_mask=lacune_mask, pvs_mask=pvs_mask, ventricle_mask=ventricle_mask,
-                brain_mask=brain_mask, reportlets=reportlets, lesions=lesions,
-                svg_reportlets=svg_reportlets)
-
-
 def _run(wf_factory, files, base_dir):
-    """Run the workflow inside a wrapper whose last node collects the outputnode fields."""
+    """Run the workflow as the quantify runner does; every outputnode field (None: not made)."""
     from types import SimpleNamespace
 
-    from nipype.interfaces.utility import Function
-    from nipype.pipeline import engine as pe
-
+    from tasks.quantify.runner import run_workflow
     from tasks.workflows.mri import OUTPUT_FIELDS
 
-    inner = wf_factory()
-    fields = [f for f in OUTPUT_FIELDS if f != "reference"]
-    wrap = pe.Workflow(name=f"{inner.name}_test", base_dir=str(base_dir))
-    collect = pe.Node(Function(input_names=fields, output_names=["out"], function=_collect),
-                      name="collect")
-    outs = inner.get_node("outputnode").outputs.copyable_trait_names()
-    wrap.connect([(inner, collect, [(f"outputnode.{f}", f) for f in fields if f in outs])])
+    wf = wf_factory()
+    wf.base_dir = str(base_dir)
     for key, path in files.items():
-        setattr(inner.inputs.inputnode, key, path)
-    graph = wrap.run(plugin="Linear")
-    node = [n for n in graph.nodes() if n.name == "collect"][0]
-    return SimpleNamespace(**node.result.outputs.out)
+        setattr(wf.inputs.inputnode, key, path)
+    out = run_workflow(wf, "Linear", None)
+    return SimpleNamespace(**{f: out.get(f) for f in OUTPUT_FIELDS})
 
 
 @pytest.mark.slow
@@ -114,7 +97,7 @@ def test_workflow_runs_and_reuses_cache(tmp_path, nifti_session):
     assert len(lesions["lacunes"]) == m["lacune_count"]
 
     # rerun on unchanged inputs: every node is taken from the cache (result files untouched)
-    wmh_node = tmp_path / "mri_svd_wf_test" / "mri_svd_wf" / "wmh" / "result_wmh.pklz"
+    wmh_node = tmp_path / "mri_svd_wf" / "wmh" / "result_wmh.pklz"
     mtime = os.stat(wmh_node).st_mtime_ns
     res2 = _run(factory, nifti_session, tmp_path)
     assert res2.measures == m

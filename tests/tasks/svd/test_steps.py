@@ -1,0 +1,80 @@
+"""One implementation per step: the Nipype workflow and the in-memory chain give the same
+measures and masks on the same session (issue 21 item 4), also on thick slices."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from tasks.svd.steps import CAVITY_MAX_SLICE_MM, session_reasons
+
+MASKS = {"wmh": "wmh_mask", "microbleeds": "microbleed_mask", "lacunes": "lacune_mask",
+         "pvs": "pvs_mask", "ventricles": "ventricle_mask", "brain": "brain_mask"}
+
+
+def test_session_reasons_name_what_is_not_measured():
+    thin, thick = (1.0, 1.0, 1.0), (0.5, 0.5, 6.0)
+    assert session_reasons({"T1w", "T2w", "FLAIR", "T2starw"}, thin, True) == []
+    assert session_reasons({"FLAIR"}, thin, False) == [
+        "no ventricles found: all WMH counted as deep",
+        "no T2*w or T2w: microbleeds not computed"]
+    got = session_reasons({"T1w", "FLAIR"}, thick, True)
+    assert got[1] == (f"slices 6.0 mm thick (> {CAVITY_MAX_SLICE_MM:g} mm): "
+                      "lacunes and PVS not measurable")
+    assert session_reasons({"T2starw"}, thin, True) == [
+        "no T1w/T2w/FLAIR: lacunes and PVS not computed", "no FLAIR: WMH markers not computed"]
+
+
+def _both(images, tmp_path):
+    """(quantify_svd result, workflow outputs) on the same images written as NIfTI."""
+    from tasks.quantify.runner import run_workflow
+    from tasks.svd.pipeline import quantify_svd
+    from tasks.workflows.mri import init_mri_svd_wf
+
+    for key, (arr, aff) in images.items():
+        nib.save(nib.Nifti1Image(np.asarray(arr, np.float32), aff), tmp_path / f"{key}.nii.gz")
+    # the in-memory chain reads the same (float32) voxels the workflow reads
+    loaded = {k: (np.asanyarray(nib.load(tmp_path / f"{k}.nii.gz").dataobj),
+                  nib.load(tmp_path / f"{k}.nii.gz").affine) for k in images}
+    mem = quantify_svd(loaded)
+    wf = init_mri_svd_wf(**{f"has_{k.lower()}": k in images
+                            for k in ("T1w", "T2w", "FLAIR", "T2starw")}, name="mri_svd_wf")
+    wf.base_dir = str(tmp_path / "work")
+    for key in images:
+        setattr(wf.inputs.inputnode, key.lower(), str(tmp_path / f"{key}.nii.gz"))
+    return mem, run_workflow(wf, "Linear", None)
+
+
+def _assert_same(mem, out):
+    wf_measures = {k: v for k, v in out["measures"].items() if k != "iqms"}
+    assert wf_measures == mem.measures
+    for key, field in MASKS.items():
+        if key not in mem.masks:
+            assert field not in out, f"{field}: the workflow wrote a mask the chain did not"
+            continue
+        got = np.asarray(nib.load(out[field]).dataobj) > 0
+        assert np.array_equal(got, np.asarray(mem.masks[key]) > 0), field
+
+
+@pytest.mark.slow
+def test_workflow_and_in_memory_chain_agree(tmp_path, sim_session):
+    images = {k: sim_session.images[k] for k in ("T1w", "T2w", "FLAIR", "T2starw")}
+    mem, out = _both(images, tmp_path)
+    assert mem.measures["status"] in ("ok", "review")
+    assert mem.measures["lacune_count"] is not None  # 3 mm: cavities measurable
+    _assert_same(mem, out)
+
+
+@pytest.mark.slow
+def test_they_agree_on_thick_slices_and_report_no_cavities(tmp_path):
+    from simulator import render_session
+
+    s = render_session(seed=2204, group="severe", location="MCA", resolution_mm=3.0,
+                       protocol="clinical2d")
+    images = {k: s.images[k] for k in ("T1w", "FLAIR") if k in s.images}
+    mem, out = _both(images, tmp_path)
+    assert max(np.linalg.norm(images["FLAIR"][1][:3, :3], axis=0)) > CAVITY_MAX_SLICE_MM
+    assert mem.measures["lacune_count"] is None and mem.measures["pvs_count"] is None
+    assert "lacunes and PVS not measurable" in mem.measures["reason"]
+    _assert_same(mem, out)
