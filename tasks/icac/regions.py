@@ -37,9 +37,10 @@ class MappedCentreline:
     radius_mm: float
 
     def to_json(self) -> dict:
-        """JSON-friendly form (lists of floats)."""
+        """JSON-friendly form (lists of floats, unrounded: the measures read back from it equal
+        those computed in memory)."""
         return {"artery": self.artery, "side": self.side, "label": self.label,
-                "radius_mm": self.radius_mm, "points": np.round(self.points, 3).tolist()}
+                "radius_mm": self.radius_mm, "points": np.asarray(self.points, float).tolist()}
 
     @classmethod
     def from_json(cls, d: dict) -> MappedCentreline:
