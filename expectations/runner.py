@@ -9,11 +9,13 @@ Each suite file is a GX 1.x expectation suite (``name``, ``expectations`` of ``t
   ``merged`` reads schema ``merged`` (the staged batch over the curated tables); both read the
   curated tables (schema ``main``) when ``calcisvd validate`` checks what analysts see.
 
-GX 1.x cannot validate DuckDB through SQLAlchemy, so every source is fetched with DuckDB into a
-pandas DataFrame and validated through a GX pandas data source. The GX file context lives under
-``settings.gx_dir`` (``<gx_dir>/gx/``); Data Docs HTML is rebuilt after each validation at
-``<gx_dir>/gx/uncommitted/data_docs/local_site/index.html`` (:func:`docs_index_path`), without
-remote assets, beside a self-contained ``data-quality-<target>.html`` (``offline_docs.py``).
+GX 1.x cannot validate DuckDB through SQLAlchemy, so the warehouse fetches every source into a
+pandas DataFrame (:func:`warehouse.suite_frames.suite_frames`) and this module validates the
+frames through a GX pandas data source; it opens no database connection itself.
+The GX file context lives under ``settings.gx_dir`` (``<gx_dir>/gx/``); Data Docs HTML is
+rebuilt after each validation at ``<gx_dir>/gx/uncommitted/data_docs/local_site/index.html``
+(:func:`docs_index_path`), without remote assets, beside a self-contained
+``data-quality-<target>.html`` (``offline_docs.py``).
 GX is imported lazily (it takes seconds) and one context is kept per process and directory.
 """
 
@@ -321,42 +323,6 @@ def build_docs_for_run(gx_dir: Path, run_name: str, suites: list[str]) -> Path:
 
     make_site_offline(docs_index_path(gx_dir).parent)  # no CDN/S3 requests: works offline
     return docs_index_path(gx_dir)
-
-
-def fetch_frame(con: Any, name: str, target: str) -> Any:
-    """DataFrame of suite ``name``'s source: staged/merged schema for ``staging``, else main."""
-    spec = load_suite_spec(name)["meta"]
-    schema = "main"
-    if target == "staging":
-        schema = "staging" if spec["scope"] == "batch" else "merged"
-    source = spec["source"]
-    con.execute(f"USE {schema}")  # schema names are constants above, never user input
-    try:
-        if "table" in source:
-            table = source["table"]
-            if table not in _TABLES:
-                raise ValueError(f"suite {name}: unknown table {table}")
-            return con.execute(f"SELECT * FROM {table}").df()
-        sql = (CHECKS_DIR / source["query"]).read_text(encoding="utf-8")
-        return con.execute(sql.strip().rstrip(";")).df()
-    finally:
-        con.execute("USE main")
-
-
-_TABLES = frozenset({"subjects", "sessions", "scans", "icac_artery_measures",
-                     "icac_session_measures", "svd_measures", "session_iqms"})
-
-
-def validate_warehouse(con: Any, *, target: str, gx_dir: Path, run_name: str | None = None,
-                       suites: list[str] | None = None, build_docs: bool = True,
-                       reuse: bool = False) -> ValidationReport:
-    """Run the suites on the staged batch (``target='staging'``) or the curated tables
-    (``reuse``: see :func:`validate_frames`)."""
-    if target not in {"staging", "curated"}:
-        raise ValueError(f"target must be staging or curated, not {target!r}")
-    frames = {name: fetch_frame(con, name, target) for name in (suites or suite_names())}
-    return validate_frames(frames, gx_dir=gx_dir, target=target, run_name=run_name,
-                           build_docs=build_docs, reuse=reuse)
 
 
 def results_frame(report: ValidationReport) -> Any:

@@ -21,21 +21,13 @@ from flows.common import flow_entry, flow_name, run_name, untagged_tasks
 @task(name="read-warehouse", cache_policy=NONE)
 def read_frames_task(warehouse_path: Path) -> tuple[Any, Any]:
     """The analyst views (and ground-truth tables, if any) as DataFrames."""
-    import duckdb
-
     from tasks.stats.data import read_analysis_frames, read_truth_frames
+    from warehouse.resource import Warehouse
 
     if not Path(warehouse_path).is_file():
         raise FileNotFoundError(f"no warehouse at {warehouse_path}: run `calcisvd load` first")
-    try:
-        con = duckdb.connect(str(warehouse_path), read_only=True)
-    except duckdb.ConnectionException:
-        # this process already holds the file read-write (e.g. `calcisvd run`): share it
-        con = duckdb.connect(str(warehouse_path))
-    try:
+    with Warehouse(Path(warehouse_path)).read() as con:
         return read_analysis_frames(con), read_truth_frames(con)
-    finally:
-        con.close()
 
 
 @task(name="run-statistics", cache_policy=NONE)

@@ -91,7 +91,7 @@ def _write_sessions(run: IngestRun, sessions: list[SessionPlan], width: int) -> 
 def _publish(summary: dict[str, Any]) -> None:
     from prefect.artifacts import create_markdown_artifact
 
-    from tasks.ingest.pipeline import summary_markdown
+    from tasks.ingest.summary import summary_markdown
 
     create_markdown_artifact(key="ingest-summary", markdown=summary_markdown(summary),
                              description="calcisvd ingest: counts only, no identifiers")
@@ -108,7 +108,7 @@ def ingest_flow(settings: Settings | None = None, home: str | None = None,
     A second run while one is in progress waits up to ``lock_timeout_s`` seconds for the lock
     (``None`` waits forever), then ends cleanly with ``status: locked``.
     """
-    from tasks.ingest.fsutil import LockBusy
+    from calcisvd.io import LockBusy
     from tasks.ingest.pipeline import IngestRun, ingest_lock, locked_summary, make_run_id
 
     settings = flow_entry(settings, home, config)  # a deployment run: the entry point

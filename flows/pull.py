@@ -55,7 +55,7 @@ def _publish(summary: dict[str, Any]) -> None:
 
 def pull(settings: Settings, cfg: DicomwebConfig) -> dict[str, Any]:
     """The pull itself (lock, state, query, retrieve each new study); returns the summary."""
-    from tasks.ingest.fsutil import exclusive_lock
+    from calcisvd.io import exclusive_lock
     from tasks.ingest.pipeline import load_identity
     from tasks.pacs.dicomweb import load_state, record, save_state, since_filter, to_fetch
     from tasks.pacs.store import discard_incoming
@@ -91,7 +91,7 @@ def pull_flow(settings: Settings | None = None, home: str | None = None,
 
     A second pull while one runs ends at once with ``status: locked``.
     """
-    from tasks.ingest.fsutil import LockBusy
+    from calcisvd.io import LockBusy
     from tasks.pacs.config import dicomweb_config
 
     settings = flow_entry(settings, home, config)

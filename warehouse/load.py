@@ -21,6 +21,7 @@ from calcisvd.redact import redact
 from warehouse import db, sources
 from warehouse.holdback import hold_back, hold_back_rows, missing_covariates
 from warehouse.paths import WarehousePaths
+from warehouse.resource import Warehouse
 
 #: curated table -> (natural key, scope columns, scope table, columns ignored when comparing)
 CURATED: dict[str, tuple[tuple[str, ...], tuple[str, ...], str, tuple[str, ...]]] = {
@@ -87,16 +88,22 @@ def _promote_sql(table: str) -> str:
 PARALLEL_READ_MIN_SUBJECTS = 400
 
 
-def read_batch(settings: WarehousePaths, con: Any) -> sources.Batch:
-    """Read every input file into a :class:`warehouse.sources.Batch`.
+def hash_cache(con: Any) -> dict[str, tuple[int, int, str]]:
+    """``{path: (size, mtime_ns, sha256)}`` of the files hashed by earlier loads."""
+    return {p: (size, mtime, sha) for p, size, mtime, sha in
+            con.execute("SELECT path, size_bytes, mtime_ns, sha256 FROM scan_hash_cache")
+            .fetchall()}
+
+
+def read_batch(settings: WarehousePaths, cache: dict[str, tuple[int, int, str]]
+               ) -> sources.Batch:
+    """Read every input file into a :class:`warehouse.sources.Batch` (``cache``: the files
+    hashed before, :func:`hash_cache`).
 
     A large tree (``PARALLEL_READ_MIN_SUBJECTS`` subjects or more) is read by ``n_procs``
     worker processes, subjects in sorted chunks merged in order, so the batch is the same as a
     serial read (the staged rows are sorted by key afterwards anyway).
     """
-    cache = {p: (size, mtime, sha) for p, size, mtime, sha in
-             con.execute("SELECT path, size_bytes, mtime_ns, sha256 FROM scan_hash_cache")
-             .fetchall()}
     batch = sources.Batch()
     assert settings.bids_dir and settings.derivatives_dir and settings.quarantine_dir
     sources.read_participants(settings.bids_dir, batch)
@@ -240,99 +247,158 @@ def load_error(summary: LoadSummary) -> RuntimeError:
     return BatchValidationError(summary)
 
 
+@dataclass
+class ReadBatch:
+    """What :func:`read_step` hands to :func:`stage_step`: the batch and its typed frames."""
+
+    batch: sources.Batch
+    frames: dict[str, Any]
+
+
+def begin_load(wh: Warehouse, settings: WarehousePaths, run_id: str | None = None, *,
+               flow_run_id: str | None = None, skip_unchanged: bool = False) -> LoadSummary:
+    """Start a load: its ``pipeline_runs`` row (status ``running``). With ``skip_unchanged``,
+    inputs and code with the fingerprint of the last load (:mod:`warehouse.stamps`) are not
+    loaded again: the summary comes back with status ``unchanged`` (or ``failed`` with the last
+    reason when that load failed validation) and nothing is recorded."""
+    from warehouse.stamps import last_run_with, load_inputs_fingerprint
+
+    summary = LoadSummary(run_id=run_id or uuid.uuid4().hex)
+    fingerprint = load_inputs_fingerprint(settings)
+    with wh.write() as con:
+        last = last_run_with(con, "load") if skip_unchanged else None
+        # a batch that failed validation fails the same way again; a crash (lock, disk) is
+        # retried
+        if last is not None and last["inputs_fingerprint"] == fingerprint and (
+                last["status"] == "success" or last["message"].startswith("validation failed")):
+            summary.run_id = last["run_id"]
+            summary.status = "unchanged" if last["status"] == "success" else "failed"
+            if not summary.ok:
+                summary.failed_expectations = [f"unchanged since load {last['run_id']}: "
+                                               f"{last['message']}"]
+                summary.failure_details = summary.failed_expectations
+            return summary
+        start_run(con, summary.run_id, "load", {
+            "bids_dir": str(settings.bids_dir), "derivatives_dir": str(settings.derivatives_dir),
+            "quarantine_dir": str(settings.quarantine_dir), "inputs_fingerprint": fingerprint},
+            flow_run_id)
+    return summary
+
+
+def read_step(wh: Warehouse, settings: WarehousePaths, summary: LoadSummary) -> ReadBatch:
+    """Read the files into typed frames; hold back implausible rows (never recomputes)."""
+    t = time.perf_counter()
+    with wh.write() as con:  # a short connection for the hash cache (waits for readers)
+        cache = hash_cache(con)
+    batch = read_batch(settings, cache)
+    frames = {t: sources.frame(t, rows, batch.problems) for t, rows in batch.rows.items()}
+    # one implausible covariate, session or measure row must not gate the whole batch
+    held = hold_back(frames) + hold_back_rows(frames)
+    batch.problems += [(f"{h['table']}:{h['key']}", h["reason"]) for h in held]
+    summary.held_back = [f"{h['table']} {h['key']}: {h['reason']}" for h in held]
+    batch.problems += missing_covariates(frames)
+    summary.staged = batch.counts()
+    summary.problems = [f"{p}: {m}" for p, m in batch.problems]
+    summary.timings_s["read"] = time.perf_counter() - t
+    return ReadBatch(batch, frames)
+
+
+def stage_step(wh: Warehouse, read: ReadBatch, summary: LoadSummary) -> None:
+    """Replace the staging tables with the batch (one transaction; a retry redoes it)."""
+    t = time.perf_counter()
+    with wh.write() as con:
+        stage_batch(con, read.batch, read.frames, summary.run_id)
+    summary.timings_s["stage"] = time.perf_counter() - t
+
+
+def validate_step(wh: Warehouse, settings: WarehousePaths, summary: LoadSummary, *,
+                  build_docs: bool = True, reuse: bool = False) -> bool:
+    """Validate the staged batch with every suite and store the outcomes; True when all pass.
+    The file is held only to fetch the frames and to store the results, not while GX runs."""
+    from expectations.runner import validate_frames
+    from warehouse.suite_frames import suite_frames
+
+    t = time.perf_counter()
+    assert settings.gx_dir
+    with wh.write() as con:  # waits for readers, like every step of the load
+        frames = suite_frames(con, "staging")
+    report = validate_frames(frames, gx_dir=settings.gx_dir, target="staging",
+                             run_name=summary.run_id, build_docs=build_docs, reuse=reuse)
+    summary.timings_s["validate"] = time.perf_counter() - t
+    with wh.write() as con:
+        store_validation(con, report, summary.run_id)
+    summary.n_expectations = len(report.outcomes)
+    summary.failed_expectations = report.failed_names()
+    summary.failure_details = [o.describe() for o in report.failures]
+    summary.docs_index = str(report.docs_index) if report.docs_index else None
+    summary.validation_markdown = report.markdown()
+    return report.success
+
+
+def promote_step(wh: Warehouse, summary: LoadSummary, passed: bool) -> None:
+    """Promote a batch that passed to the curated tables (one transaction), or record the
+    failure; either way the run's row is closed."""
+    t = time.perf_counter()
+    with wh.write() as con, db.transaction(con):
+        if passed:
+            summary.written, summary.superseded = promote(con, summary.run_id)
+            end_run(con, summary.run_id, "success", json.dumps(
+                {"staged": summary.staged, "written": summary.written}))
+        else:
+            end_run(con, summary.run_id, "failed", "validation failed: "
+                    + "; ".join(summary.failed_expectations))
+    summary.status = "success" if passed else "failed"
+    summary.timings_s["promote"] = time.perf_counter() - t
+
+
+def export_step(wh: Warehouse, settings: WarehousePaths, summary: LoadSummary) -> None:
+    """The Parquet snapshot of a promoted load (``partial`` when it cannot be written)."""
+    t = time.perf_counter()
+    with wh.write() as con:
+        export_or_mark_partial(con, settings, summary)
+    summary.timings_s["export"] = time.perf_counter() - t
+
+
+def fail_load(wh: Warehouse, summary: LoadSummary, exc: BaseException) -> None:
+    """Close the run's row as failed with the (redacted) error; never raises."""
+    if summary.status != "running":
+        return
+    summary.status = "failed"
+    try:
+        with wh.write() as con, db.transaction(con):
+            end_run(con, summary.run_id, "failed", redact(f"{type(exc).__name__}: {exc}"))
+    except Exception:  # keep the original error
+        pass
+
+
 def load_derivatives(settings: WarehousePaths, run_id: str | None = None, *,
                      flow_run_id: str | None = None, build_docs: bool = True,
                      export: bool = True, raise_on_failure: bool = False,
                      skip_unchanged: bool = False) -> LoadSummary:
-    """Read, stage, validate and (if valid) promote the current derivatives.
+    """Read, stage, validate and (if valid) promote the current derivatives, in this process.
 
-    Returns a :class:`LoadSummary`; ``summary.ok`` is False when the batch failed validation
-    (it then stays in staging). With ``raise_on_failure`` a failure raises
-    :class:`BatchValidationError` instead. With ``skip_unchanged``, inputs and code with the
-    fingerprint of the last load (:mod:`warehouse.stamps`) are not loaded again: the summary
-    has status ``unchanged`` (or ``failed`` with the last reason when that load failed).
+    The same steps the load flow runs as separate Prefect tasks, under the warehouse's load
+    lock. Returns a :class:`LoadSummary`; ``summary.ok`` is False when the batch failed
+    validation (it then stays in staging). With ``raise_on_failure`` a failure raises
+    :class:`BatchValidationError` instead. ``skip_unchanged``: see :func:`begin_load`.
     """
-    from expectations.runner import validate_warehouse
-    from warehouse.stamps import last_run_with, load_inputs_fingerprint
-
-    run_id = run_id or uuid.uuid4().hex
-    summary = LoadSummary(run_id=run_id)
+    wh = Warehouse.of(settings)
     t0 = time.perf_counter()
-    assert settings.warehouse_path and settings.gx_dir and settings.parquet_dir
-    con = db.connect(settings.warehouse_path)
-    fingerprint = load_inputs_fingerprint(settings)
-    last = last_run_with(con, "load") if skip_unchanged else None
-    # a batch that failed validation fails the same way again; a crash (lock, disk) is retried
-    if last is not None and last["inputs_fingerprint"] == fingerprint and (
-            last["status"] == "success" or last["message"].startswith("validation failed")):
-        con.close()
-        summary.run_id = last["run_id"]
-        summary.status = "unchanged" if last["status"] == "success" else "failed"
-        if not summary.ok:
-            summary.failed_expectations = [f"unchanged since load {last['run_id']}: "
-                                           f"{last['message']}"]
-            summary.failure_details = summary.failed_expectations
-        summary.timings_s["total"] = time.perf_counter() - t0
-        if not summary.ok and raise_on_failure:
-            raise BatchValidationError(summary)
-        return summary
-    try:
-        start_run(con, run_id, "load", {
-            "bids_dir": str(settings.bids_dir), "derivatives_dir": str(settings.derivatives_dir),
-            "quarantine_dir": str(settings.quarantine_dir), "inputs_fingerprint": fingerprint},
-            flow_run_id)
-        batch = read_batch(settings, con)
-        frames = {t: sources.frame(t, rows, batch.problems) for t, rows in batch.rows.items()}
-        # one implausible covariate, session or measure row must not gate the whole batch
-        held = hold_back(frames) + hold_back_rows(frames)
-        batch.problems += [(f"{h['table']}:{h['key']}", h["reason"]) for h in held]
-        summary.held_back = [f"{h['table']} {h['key']}: {h['reason']}" for h in held]
-        batch.problems += missing_covariates(frames)
-        summary.staged = batch.counts()
-        summary.problems = [f"{p}: {m}" for p, m in batch.problems]
-        summary.timings_s["read"] = time.perf_counter() - t0
-        t = time.perf_counter()
-        stage_batch(con, batch, frames, run_id)
-        summary.timings_s["stage"] = time.perf_counter() - t
-        t = time.perf_counter()
-        report = validate_warehouse(con, target="staging", gx_dir=settings.gx_dir,
-                                    run_name=run_id, build_docs=build_docs,
-                                    reuse=skip_unchanged)
-        summary.timings_s["validate"] = time.perf_counter() - t
-        store_validation(con, report, run_id)
-        summary.n_expectations = len(report.outcomes)
-        summary.failed_expectations = report.failed_names()
-        summary.failure_details = [o.describe() for o in report.failures]
-        summary.docs_index = str(report.docs_index) if report.docs_index else None
-        summary.validation_markdown = report.markdown()
-        t = time.perf_counter()
-        if report.success:
-            with db.transaction(con):
-                summary.written, summary.superseded = promote(con, run_id)
-                summary.status = "success"
-                end_run(con, run_id, "success", json.dumps(
-                    {"staged": summary.staged, "written": summary.written}))
-            summary.timings_s["promote"] = time.perf_counter() - t
-            if export:
-                t = time.perf_counter()
-                export_or_mark_partial(con, settings, summary)
-                summary.timings_s["export"] = time.perf_counter() - t
-        else:
-            summary.status = "failed"
-            with db.transaction(con):
-                end_run(con, run_id, "failed", "validation failed: "
-                        + "; ".join(summary.failed_expectations))
-    except BaseException as exc:
+    with wh.load_lock():
+        summary = begin_load(wh, settings, run_id, flow_run_id=flow_run_id,
+                             skip_unchanged=skip_unchanged)
         if summary.status == "running":
-            summary.status = "failed"
             try:
-                with db.transaction(con):
-                    end_run(con, run_id, "failed", redact(f"{type(exc).__name__}: {exc}"))
-            except Exception:  # keep the original error
-                pass
-        raise
-    finally:
-        con.close()
+                read = read_step(wh, settings, summary)
+                stage_step(wh, read, summary)
+                passed = validate_step(wh, settings, summary, build_docs=build_docs,
+                                       reuse=skip_unchanged)
+                promote_step(wh, summary, passed)
+                if passed and export:
+                    export_step(wh, settings, summary)
+            except BaseException as exc:
+                fail_load(wh, summary, exc)
+                raise
     summary.timings_s["total"] = time.perf_counter() - t0
     if not summary.ok and raise_on_failure:
         raise load_error(summary)

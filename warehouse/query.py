@@ -106,11 +106,10 @@ def run_query(settings: WarehousePaths, sql: str, params: dict[str, Any] | None 
 
     The connection is confined by :func:`lock_down` to the Parquet snapshots folder.
     """
-    from warehouse.export import open_reader
+    from warehouse.resource import Warehouse
 
     assert settings.warehouse_path and settings.parquet_dir
-    con, source = open_reader(settings.warehouse_path, settings.parquet_dir)
-    try:
+    with Warehouse.of(settings).reader() as (con, source):
         # the snapshot folder as a whole: a load may switch `current` after this connection
         # built its views on the previous snapshot (kept by the pruning for readers)
         lock_down(con, [Path(settings.parquet_dir).resolve()])
@@ -127,8 +126,6 @@ def run_query(settings: WarehousePaths, sql: str, params: dict[str, Any] | None 
 
             return pa.table({}), source
         table = rel.to_arrow_table()
-    finally:
-        con.close()
     return table, source
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from warehouse import db
 from warehouse.export import SNAPSHOT_TABLES, current_snapshot
 from warehouse.paths import WarehousePaths
+from warehouse.resource import Warehouse
 
 
 def move_aside(path: Path, now: dt.datetime | None = None) -> list[Path]:
@@ -57,32 +58,34 @@ def restore_warehouse(settings: WarehousePaths, *, force: bool = False,
 
     A healthy warehouse is left alone unless ``force``.
     """
-    from warehouse.load import load_derivatives
-
     assert settings.warehouse_path and settings.parquet_dir
     path = Path(settings.warehouse_path)
     summary: dict[str, Any] = {"warehouse": str(path)}
     if path.exists() and not force:
         try:
-            con = db.connect(path, read_only=True)
+            with Warehouse(path).read() as con:
+                why = db.deep_check(con)
         except db.WarehouseDamagedError as exc:
             summary["damage"] = str(exc)
         else:
-            try:
-                why = db.deep_check(con)
-            finally:
-                con.close()
             if why is None:
                 return {**summary, "status": "healthy", "restored": False}
             summary["damage"] = why
+    with Warehouse(path).load_lock():  # no load writes while the file is rebuilt
+        return _rebuild(settings, path, summary, build_docs)
+
+
+def _rebuild(settings: WarehousePaths, path: Path, summary: dict[str, Any],
+             build_docs: bool) -> dict[str, Any]:
+    from warehouse.load import load_derivatives
+
     # built beside the file and swapped in at the end: a restore killed midway leaves the
     # damaged file in place (the rerun starts again), never a half-filled "healthy" one
     building = path.with_name(f"{path.name}.restoring")
     for p in (building, Path(f"{building}.wal")):
         p.unlink(missing_ok=True)
     snap = current_snapshot(settings.parquet_dir)
-    con = db.connect(building)
-    try:
+    with Warehouse(building).write() as con:
         if snap is not None and snap.is_dir():
             summary["snapshot"] = snap.name
             summary["snapshot_rows"] = copy_snapshot(con, snap)
@@ -90,12 +93,11 @@ def restore_warehouse(settings: WarehousePaths, *, force: bool = False,
             summary["snapshot"] = None
             summary["note"] = ("no Parquet snapshot: rebuilt from the derivatives only; the "
                                "history of earlier loads is lost")
-    finally:
-        con.close()
     load = load_derivatives(settings.replace(warehouse_path=building), build_docs=build_docs)
     summary["load"] = {"status": load.status, "written": load.written}
     summary["moved_aside"] = [str(p) for p in move_aside(path)]
     os.replace(building, path)
     summary["status"] = "restored" if load.ok else "restored-from-snapshot-load-failed"
     summary["restored"] = True
+    Warehouse(building).lock_path.unlink(missing_ok=True)
     return summary

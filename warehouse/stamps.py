@@ -149,16 +149,10 @@ def analysis_fingerprint(warehouse_path: Path, options: dict[str, Any],
     tables (and truth tables), the analysis options, the statistics and report code, and
     ``extra_files`` (path, size, mtime; e.g. the simulator's truth read beside the
     warehouse)."""
-    import duckdb
+    from warehouse.resource import Warehouse
 
-    try:
-        con = duckdb.connect(str(warehouse_path), read_only=True)
-    except duckdb.ConnectionException:  # this process holds it read-write (`calcisvd run`)
-        con = duckdb.connect(str(warehouse_path))
-    try:
+    with Warehouse(Path(warehouse_path)).read() as con:
         state = relations_fingerprint(con, ANALYSIS_RELATIONS)
-    finally:
-        con.close()
     h = hashlib.sha256(f"{state}\n{code_fingerprint(ANALYSIS_CODE)}\n".encode())
     h.update(json.dumps(options, sort_keys=True, default=str).encode())
     for path in extra_files:
@@ -167,31 +161,25 @@ def analysis_fingerprint(warehouse_path: Path, options: dict[str, Any],
     return h.hexdigest()
 
 
-def _read_only(warehouse_path: Path) -> Any:
-    import duckdb
-
-    if not Path(warehouse_path).is_file():
-        return None
-    try:
-        return duckdb.connect(str(warehouse_path), read_only=True)
-    except duckdb.Error:  # held by a writer (or by this process): let the stage decide
-        return None
-
-
 def stage_is_current(stage: str, settings: WarehousePaths) -> bool:
     """True when ``load`` or ``validate`` would skip (same fingerprint as its last run), read
     through a short read-only connection; the pipeline then does not start the subflow."""
-    con = _read_only(Path(settings.warehouse_path))
-    if con is None:
+    import duckdb
+
+    from warehouse.db import WarehouseDamagedError, WarehouseLockedError
+    from warehouse.resource import Warehouse
+
+    if not Path(settings.warehouse_path).is_file():
         return False
     try:
-        last = last_run_with(con, stage)
-        if last is None or last["status"] != "success":
+        with Warehouse.of(settings).read() as con:
+            last = last_run_with(con, stage)
+            if last is None or last["status"] != "success":
+                return False
+            if stage == "load":
+                return last["inputs_fingerprint"] == load_inputs_fingerprint(settings)
+            if stage == "validate":
+                return last["inputs_fingerprint"] == curated_state(con)
             return False
-        if stage == "load":
-            return last["inputs_fingerprint"] == load_inputs_fingerprint(settings)
-        if stage == "validate":
-            return last["inputs_fingerprint"] == curated_state(con)
-        return False
-    finally:
-        con.close()
+    except (duckdb.Error, WarehouseLockedError, WarehouseDamagedError):
+        return False  # held by a writer, or damaged: let the stage decide

@@ -10,6 +10,7 @@ from calcisvd.redact import redact
 from warehouse import db
 from warehouse.load import end_run, start_run, store_validation
 from warehouse.paths import WarehousePaths
+from warehouse.resource import Warehouse
 
 
 @dataclass
@@ -37,39 +38,38 @@ def validate_curated(settings: WarehousePaths, run_id: str | None = None, *,
     the last validation (:func:`warehouse.stamps.curated_state`) are not validated again: the
     last report is returned (``skipped`` True).
     """
-    from expectations.runner import validate_warehouse
+    from expectations.runner import validate_frames
     from warehouse.stamps import curated_state, last_run_with
+    from warehouse.suite_frames import suite_frames
 
-    assert settings.warehouse_path and settings.gx_dir
+    assert settings.gx_dir
+    wh = Warehouse.of(settings)
     run_id = run_id or uuid.uuid4().hex
-    con = db.connect(settings.warehouse_path)
-    fingerprint = curated_state(con)
-    last = last_run_with(con, "validate") if skip_unchanged and not suites else None
+    with wh.write() as con:
+        fingerprint = curated_state(con)
+        last = last_run_with(con, "validate") if skip_unchanged and not suites else None
     if last is not None and last["inputs_fingerprint"] == fingerprint \
             and last["message"].endswith("expectations passed"):
-        con.close()
         report = last_report(settings)
         if report is not None:
             return CuratedValidation(run_id=last["run_id"], report=report, skipped=True)
-        con = db.connect(settings.warehouse_path)
-    try:
+    with wh.write() as con:
         start_run(con, run_id, "validate", {"suites": suites or "all",
                                             "inputs_fingerprint": fingerprint}, flow_run_id)
-        try:
-            report = validate_warehouse(con, target="curated", gx_dir=settings.gx_dir,
-                                        run_name=run_id, suites=suites, build_docs=build_docs,
-                                        reuse=skip_unchanged)
-        except Exception as exc:
-            with db.transaction(con):
-                end_run(con, run_id, "failed", redact(f"{type(exc).__name__}: {exc}"))
-            raise
+        frames = suite_frames(con, "curated", suites)
+    try:  # GX runs without holding the file
+        report = validate_frames(frames, gx_dir=settings.gx_dir, target="curated",
+                                 run_name=run_id, build_docs=build_docs, reuse=skip_unchanged)
+    except Exception as exc:
+        with wh.write() as con, db.transaction(con):
+            end_run(con, run_id, "failed", redact(f"{type(exc).__name__}: {exc}"))
+        raise
+    with wh.write() as con:
         store_validation(con, report, run_id)
         with db.transaction(con):
             end_run(con, run_id, "success" if report.success else "failed",
                     f"{len(report.outcomes) - len(report.failures)}/{len(report.outcomes)} "
                     "expectations passed")
-    finally:
-        con.close()
     return CuratedValidation(run_id=run_id, report=report)
 
 

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        from tasks.ingest.pipeline import summary_markdown
+        from tasks.ingest.summary import summary_markdown
 
         print(summary_markdown(summary))
     return ingest_exit_code(summary)

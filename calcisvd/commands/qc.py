@@ -65,7 +65,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
         return serve(Path(settings.warehouse_path), Path(settings.derivatives_dir),
                      default_rater(), port=args.port)
-    from warehouse import db, ratings
+    from warehouse import ratings
+    from warehouse.resource import Warehouse
 
     path = Path(settings.warehouse_path)
     if not path.is_file():
@@ -77,33 +78,25 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         try:
             subject, session = ratings.parse_session(args.session)
-            con = db.connect(path)
-            try:
+            with Warehouse(path).write() as con:
                 r = ratings.add_rating(con, subject, session, args.rating, args.reason,
                                        args.rater or default_rater(), "cli")
-            finally:
-                con.close()
         except ratings.RatingError as exc:
             print(f"calcisvd qc rate: {exc}")
             return 2
         print(f"sub-{r.subject}_ses-{r.session}: {r.rating} by {r.rater} at "
               f"{r.rated_at.isoformat(timespec='seconds')} (rating {r.rating_id})")
         return 0
-    con = db.connect(path, read_only=True)
-    try:
-        if args.action == "history":
-            subject = session = None
-            if args.session:
-                try:
-                    subject, session = ratings.parse_session(args.session)
-                except ratings.RatingError as exc:
-                    print(f"calcisvd qc history: {exc}")
-                    return 2
-            rows = ratings.rating_history(con, subject, session)
-        else:
-            rows = ratings.session_qc(con)
-    finally:
-        con.close()
+    subject = session = None
+    if args.action == "history" and args.session:
+        try:
+            subject, session = ratings.parse_session(args.session)
+        except ratings.RatingError as exc:
+            print(f"calcisvd qc history: {exc}")
+            return 2
+    with Warehouse(path).read() as con:
+        rows = (ratings.rating_history(con, subject, session) if args.action == "history"
+                else ratings.session_qc(con))
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0

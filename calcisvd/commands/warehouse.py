@@ -43,15 +43,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from warehouse import db
 
     if args.action == "check":
+        from warehouse.resource import Warehouse
+
         try:
-            con = db.connect(settings.warehouse_path, read_only=True)
+            with Warehouse(settings.warehouse_path).read() as con:
+                why = db.deep_check(con)
         except db.WarehouseDamagedError as exc:
             print(f"calcisvd warehouse: {redact(str(exc))}", file=sys.stderr)
             return 1
-        try:
-            why = db.deep_check(con)
-        finally:
-            con.close()
         if why:
             print(f"calcisvd warehouse: {settings.warehouse_path} is damaged ({why}); run "
                   "`calcisvd warehouse restore`", file=sys.stderr)

@@ -1,15 +1,11 @@
-"""File-system helpers for ingestion: atomic writes, an exclusive lock, content hashes."""
+"""File-system helpers for ingestion: atomic writes, directory swaps, sparse files, hashes."""
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import os
 import shutil
 import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 #: a file is sparse when it holds fewer than half its size in disk blocks (st_blocks counts
@@ -51,42 +47,6 @@ def write_bytes_atomic(path: Path, data: bytes, *, mode: int | None = None) -> b
 def write_text_atomic(path: Path, text: str, *, mode: int | None = None) -> bool:
     """UTF-8 text version of :func:`write_bytes_atomic`."""
     return write_bytes_atomic(path, text.encode("utf-8"), mode=mode)
-
-
-class LockBusy(RuntimeError):
-    """Another ingest run holds the lock and the timeout expired."""
-
-
-@contextlib.contextmanager
-def exclusive_lock(path: Path, timeout_s: float | None = None,
-                   poll_s: float = 0.2) -> Iterator[Path]:
-    """Hold an exclusive ``fcntl.flock`` on ``path`` for the duration of the block.
-
-    ``timeout_s=None`` waits forever; ``0`` tries once. Raises :class:`LockBusy` on timeout.
-    The lock is released by the kernel if the process dies, so a crash never leaves it stuck.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise LockBusy(f"another ingest run holds {path.name}") from None
-                time.sleep(poll_s)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        yield path
-    finally:
-        with contextlib.suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def replace_dir(staged: Path, target: Path) -> None:

@@ -107,16 +107,15 @@ def _desc(path: str) -> str:
 def make_server(warehouse_path: Path, derivatives_dir: Path, rater: str,
                 port: int = 0) -> ThreadingHTTPServer:
     """A server on 127.0.0.1:``port`` (0 = a free one); call ``serve_forever`` on it."""
-    from warehouse import db, ratings
+    from warehouse import ratings
+    from warehouse.resource import Warehouse
 
     deriv = Path(derivatives_dir).resolve()
+    wh = Warehouse(Path(warehouse_path))
 
     def rows_units() -> tuple[list[dict[str, Any]], dict[str, str]]:
-        con = db.connect(warehouse_path, read_only=True)
-        try:
+        with wh.read() as con:
             return with_iqms(ratings.session_qc(con), ratings.session_iqms(con))
-        finally:
-            con.close()
 
     def thumbs() -> dict[str, str]:
         from tasks.qc.report import session_thumbnails
@@ -155,11 +154,8 @@ def make_server(warehouse_path: Path, derivatives_dir: Path, rater: str,
                 row = rs[k]
                 zs = {m: robust_z([r.get(m) for r in rs])[k] for m in metric_columns(rs)}
                 outliers = {m: z for m, z in zs.items() if z > OUTLIER_Z}
-                con = db.connect(warehouse_path, read_only=True)
-                try:
+                with wh.read() as con:
                     hist = ratings.rating_history(con, sub, ses)
-                finally:
-                    con.close()
                 page = deriv / f"sub-{sub}" / f"ses-{ses}" / f"sub-{sub}_ses-{ses}_qc.html"
                 rel = page.relative_to(deriv).as_posix() if page.is_file() else None
                 figs = [p.relative_to(deriv).as_posix() for p in
@@ -183,14 +179,11 @@ def make_server(warehouse_path: Path, derivatives_dir: Path, rater: str,
             n = int(self.headers.get("Content-Length") or 0)
             form = {k: v[0] for k, v in parse_qs(self.rfile.read(n).decode()).items()}
             try:
-                con = db.connect(warehouse_path)
-                try:
+                with wh.write() as con:
                     r = ratings.add_rating(con, form.get("subject", ""),
                                            form.get("session", ""), form.get("rating", ""),
                                            form.get("reason"), form.get("rater") or rater,
                                            "web")
-                finally:
-                    con.close()
             except ratings.RatingError as exc:
                 return self._send(400, _E(str(exc)).encode())
             return self._send(303, b"", extra={

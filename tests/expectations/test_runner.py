@@ -123,3 +123,20 @@ def test_a_store_left_broken_by_a_kill_is_repaired(tmp_path, damage):
     assert report.success and report.docs_index.is_file()
     if damage == "bad yml":
         assert len(list(gx.glob("gx.broken-*"))) == 1
+
+
+def test_validation_only_validates_frames():
+    """No module of expectations/ opens a database: the warehouse fetches the frames
+    (warehouse/suite_frames.py) and the runner validates what it is given (issue 21 item 5)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "expectations"
+    found = set()
+    for f in sorted(root.glob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            found |= {(f.name, n) for n in names if n.split(".")[0] == "duckdb"
+                      or n in ("warehouse.db", "warehouse.resource")}
+    assert found == set(), found

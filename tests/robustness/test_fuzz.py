@@ -75,7 +75,8 @@ def dicom_case(draw):
 def test_fuzzed_dicom_headers_are_read_or_refused(tmp_path_factory, case):
     import pydicom
 
-    from tasks.ingest.dicom import DicomInstance, UnreadableFile, _read_one
+    from tasks.ingest.dicom import DicomInstance, UnreadableFile
+    from tasks.ingest.dicomread import read_one
 
     values, cut, flips = case
     folder = tmp_path_factory.mktemp("dcm")
@@ -107,7 +108,7 @@ def test_fuzzed_dicom_headers_are_read_or_refused(tmp_path_factory, case):
         assert isinstance(out, DicomInstance | UnreadableFile)
         if isinstance(out, UnreadableFile):
             assert "FUZZ0001" not in str(out)
-    assert isinstance(_read_one((str(path), "f.dcm")), DicomInstance | UnreadableFile | str)
+    assert isinstance(read_one((str(path), "f.dcm")), DicomInstance | UnreadableFile | str)
 
 
 # ---- NIfTI headers -----------------------------------------------------------------------

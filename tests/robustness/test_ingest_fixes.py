@@ -31,38 +31,38 @@ def _series(zs, **kw) -> list[DicomInstance]:
 
 
 def test_regular_slices_pass_in_any_file_order():
-    from tasks.ingest.sources.dicom_export import _geometry_problem
+    from tasks.ingest.sources.series_checks import geometry_problem
 
-    assert _geometry_problem(_series([8.0, 0.0, 4.0, 12.0, 16.0])) is None
+    assert geometry_problem(_series([8.0, 0.0, 4.0, 12.0, 16.0])) is None
 
 
 def test_repeated_slice_position_is_a_problem():
-    from tasks.ingest.sources.dicom_export import _geometry_problem
+    from tasks.ingest.sources.series_checks import geometry_problem
 
-    reason = _geometry_problem(_series([0.0, 4.0, 8.0, 8.0, 12.0]))
+    reason = geometry_problem(_series([0.0, 4.0, 8.0, 8.0, 12.0]))
     assert reason is not None and "1 repeated slice position" in reason
 
 
 @pytest.mark.parametrize("zs", [[0.0, 4.0, 8.0, 16.0, 20.0], [0.0, 4.0, 8.1, 12.0, 16.0]])
 def test_gaps_and_uneven_spacing_are_a_problem(zs):
-    from tasks.ingest.sources.dicom_export import _geometry_problem
+    from tasks.ingest.sources.series_checks import geometry_problem
 
-    reason = _geometry_problem(_series(zs))
+    reason = geometry_problem(_series(zs))
     assert reason is not None and "uneven slice spacing" in reason and "4 mm" in reason
 
 
 def test_spacing_is_measured_along_the_slice_normal():
     """An oblique (tilted 30 degrees) stack 5 mm apart along its normal passes."""
-    from tasks.ingest.sources.dicom_export import _slice_problem
+    from tasks.ingest.sources.series_checks import slice_problem
 
     c, s = np.cos(np.pi / 6), np.sin(np.pi / 6)
     ori = (1.0, 0.0, 0.0, 0.0, round(c, 6), round(s, 6))
     normal = np.cross(ori[:3], ori[3:])
     insts = [replace(_inst(0.0, ori=ori, n=k), position=tuple(float(v) for v in 5.0 * k * normal))
              for k in range(6)]
-    assert _slice_problem(insts) is None
+    assert slice_problem(insts) is None
     insts[3] = replace(insts[3], position=tuple(float(v) for v in 16.0 * normal))
-    assert "uneven slice spacing" in (_slice_problem(insts) or "")
+    assert "uneven slice spacing" in (slice_problem(insts) or "")
 
 
 def test_quarantine_ident_depends_on_the_paths():
@@ -161,15 +161,15 @@ def test_symlinks_are_quarantined_without_their_content(tmp_path):
 
 def test_echoes_and_phase_images_are_separate_stacks():
     """Two echoes (and magnitude + phase) share slice positions without being repeats."""
-    from tasks.ingest.sources.dicom_export import _slice_problem
+    from tasks.ingest.sources.series_checks import slice_problem
 
     zs = [0.0, 3.0, 6.0, 9.0]
     echoes = [replace(i, echo=e) for e in ("1", "2") for i in _series(zs)]
-    assert _slice_problem(echoes) is None
+    assert slice_problem(echoes) is None
     parts = [replace(i, image_type=("ORIGINAL", "PRIMARY", t)) for t in ("M", "P")
              for i in _series(zs)]
-    assert _slice_problem(parts) is None
-    assert "2 repeated" in (_slice_problem(_series(zs) + _series(zs[1:3])) or "")
+    assert slice_problem(parts) is None
+    assert "2 repeated" in (slice_problem(_series(zs) + _series(zs[1:3])) or "")
 
 
 @pytest.mark.parametrize("shared_folder", [False, True])
@@ -208,15 +208,16 @@ def test_headers_read_in_worker_processes_match_the_serial_read(tmp_path, monkey
     """A large drop is read by several processes; results (damage reasons and the series of a
     truncated image included) are those of the serial read, in input order."""
     import tasks.ingest.dicom as dicom
+    import tasks.ingest.dicomread as dicomread
     from bench.support.hostile import SeriesSpec, write_series
 
     paths = write_series(tmp_path / "a", SeriesSpec("P1", "1.2.3", "1.2.3.1"))
     paths[3].write_bytes(paths[3].read_bytes()[:-500])  # truncated pixel data
     (tmp_path / "a" / "empty.dcm").write_bytes(b"")
     rels = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "a").iterdir())
-    serial = dicom.read_many(tmp_path, rels, workers=1)
-    monkeypatch.setattr(dicom, "PARALLEL_READ_MIN_FILES", 2)
-    parallel = dicom.read_many(tmp_path, rels, workers=2)
+    serial = dicomread.read_many(tmp_path, rels, workers=1)
+    monkeypatch.setattr(dicomread, "PARALLEL_READ_MIN_FILES", 2)
+    parallel = dicomread.read_many(tmp_path, rels, workers=2)
     assert [type(r) for r in parallel] == [type(r) for r in serial]
     damaged = [r for r in parallel if isinstance(r, dicom.UnreadableFile)]
     assert sorted(str(r)[:9] for r in damaged) == ["empty fil", "truncated"]

@@ -19,6 +19,20 @@ def _artifact(key: str) -> str:
     return asyncio.run(read())
 
 
+def _task_names(flow_run_id) -> list[str]:
+    """Names of the task runs of a flow run, in start order (from the Prefect API)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async def read() -> list[str]:
+        async with get_client() as client:
+            runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            return [r.name.rsplit("-", 1)[0] for r in sorted(runs, key=lambda r: r.start_time)]
+
+    return asyncio.run(read())
+
+
 def test_load_and_validate_flows(prefect_harness, study):
     from flows.load import load_flow
     from flows.validate import validate_flow
@@ -34,6 +48,10 @@ def test_load_and_validate_flows(prefect_harness, study):
                       {"r": summary["run_id"]}).fetchone()
     con.close()
     assert run[0] == "success" and run[1] == str(state.state_details.flow_run_id)
+    # each step is a task of its own (shown, timed and retried apart)
+    assert _task_names(state.state_details.flow_run_id) == [
+        f"warehouse-load-{step}" for step in
+        ("begin", "read", "stage", "validate", "promote", "export", "report")]
 
     vstate = validate_flow(settings=settings, return_state=True)
     assert vstate.is_completed()

@@ -150,9 +150,10 @@ def test_reading_in_worker_processes_gives_the_serial_batch(study, monkeypatch):
     settings, _subjects = study
     con = db.connect(settings.warehouse_path)
     try:
-        serial = wl.read_batch(settings.replace(n_procs=1), con)
+        cache = wl.hash_cache(con)
+        serial = wl.read_batch(settings.replace(n_procs=1), cache)
         monkeypatch.setattr(wl, "PARALLEL_READ_MIN_SUBJECTS", 2)
-        parallel = wl.read_batch(settings.replace(n_procs=2), con)
+        parallel = wl.read_batch(settings.replace(n_procs=2), cache)
     finally:
         con.close()
     assert parallel.counts() == serial.counts() and serial.counts()["scans"] == 54

@@ -1,18 +1,10 @@
-"""Atomic writes, the lock, directory swaps and their recovery."""
+"""Atomic writes, directory swaps and their recovery."""
 
 from __future__ import annotations
 
 import os
 
-import pytest
-
-from tasks.ingest.fsutil import (
-    LockBusy,
-    exclusive_lock,
-    recover_dirs,
-    replace_dir,
-    write_text_atomic,
-)
+from tasks.ingest.fsutil import recover_dirs, replace_dir, write_text_atomic
 
 
 def test_write_only_on_change(tmp_path):
@@ -24,15 +16,6 @@ def test_write_only_on_change(tmp_path):
     assert write_text_atomic(p, "a\tc\n") is True
     assert p.read_text() == "a\tc\n"
     assert [q.name for q in p.parent.iterdir()] == ["x.tsv"]  # no temp files left
-
-
-def test_lock_excludes_second_holder(tmp_path):
-    lock = tmp_path / "ingest.lock"
-    # flock locks belong to the open file description: a second open conflicts
-    with exclusive_lock(lock), pytest.raises(LockBusy), exclusive_lock(lock, timeout_s=0.2):
-        pass
-    with exclusive_lock(lock, timeout_s=0):
-        pass
 
 
 def test_replace_and_recover(tmp_path):

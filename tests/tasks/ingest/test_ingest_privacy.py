@@ -6,7 +6,8 @@ import gzip
 import logging
 
 from bench.support.dicomgen import PHI
-from tasks.ingest.pipeline import run_ingest, summary_markdown
+from tasks.ingest.pipeline import run_ingest
+from tasks.ingest.summary import summary_markdown
 from tests.tasks.ingest.ingest_fixtures import make_settings, write_cohort
 
 

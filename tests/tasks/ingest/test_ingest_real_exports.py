@@ -196,6 +196,6 @@ def test_two_studies_of_one_visit_are_merged_and_reported(tmp_path):
     assert out["ingested"] == 2
     (note,) = out["merged_sessions"]
     assert "same-month rule" in note and note.startswith("sub-")
-    from tasks.ingest.pipeline import summary_markdown
+    from tasks.ingest.summary import summary_markdown
 
     assert "Sessions of several studies" in summary_markdown(out)
