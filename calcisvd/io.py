@@ -125,3 +125,9 @@ def exclusive_lock(path: Path, timeout_s: float | None = None,
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def source_hash(files: list[str]) -> str:
+    """SHA-256 of the sorted source paths (a pseudonymous handle, not the paths)."""
+    return hashlib.sha256("\0".join(sorted(files)).encode("utf-8", "surrogateescape")
+                          ).hexdigest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from functools import lru_cache
 from pathlib import Path
@@ -28,3 +29,20 @@ def code_revision() -> str:
 def version_string() -> str:
     """``<version>+<revision>``."""
     return f"{__version__}+{code_revision()}"
+
+
+#: source files whose content fingerprints the code (:func:`code_fingerprint`)
+CODE_SUFFIXES = (".py", ".sql", ".json", ".yaml", ".yml")
+
+
+@lru_cache(maxsize=8)
+def code_fingerprint(folders: tuple[str, ...]) -> str:
+    """SHA-256 (16 hex) of the source files under ``folders`` of the repository."""
+    h = hashlib.sha256()
+    for folder in folders:
+        for path in sorted((_REPO / folder).rglob("*")):
+            if path.suffix in CODE_SUFFIXES and path.is_file() \
+                    and "__pycache__" not in path.parts:
+                h.update(path.relative_to(_REPO).as_posix().encode())
+                h.update(path.read_bytes())
+    return h.hexdigest()[:16]

@@ -73,8 +73,8 @@ def set_roots(roots: Iterable[Path]) -> None:
 def register_identifiers(attribute: str, values: Iterable[str]) -> None:
     """Remember identifying values read from the input (``attribute`` a DICOM keyword such as
     ``PatientID``/``PatientName``/``PatientBirthDate``): :func:`redact` replaces them, in the
-    forms :func:`tasks.privacy.audit.tokens_for` gives (the forms the audit searches)."""
-    from tasks.privacy.audit import tokens_for
+    forms :func:`calcisvd.phi_forms.tokens_for` gives (the forms the audit searches)."""
+    from calcisvd.phi_forms import tokens_for
 
     new = {t.lower() for v in values if v for t in tokens_for(attribute, str(v))}
     added = _add_tokens(new)

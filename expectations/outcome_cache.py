@@ -112,7 +112,7 @@ class OutcomeCache:
 
 def code_version() -> str:
     """Fingerprint of the expectations code (suites, checks, runner, this module)."""
-    from warehouse.stamps import code_fingerprint
+    from calcisvd.provenance import code_fingerprint
 
     return code_fingerprint(("expectations",))
 

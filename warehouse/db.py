@@ -235,17 +235,3 @@ def migrate(con: Any) -> list[str]:
 def refresh_views(con: Any) -> None:
     """Re-materialize the analyst views (``sql/refresh_views.sql``); caller holds the txn."""
     run_script(con, read_sql("sql/refresh_views.sql"))
-
-
-def code_version() -> str:
-    """``calcisvd <version>`` plus the git revision of the working tree when available."""
-    import subprocess
-
-    from calcisvd import __version__
-
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PACKAGE_DIR,
-                             capture_output=True, text=True, timeout=5, check=False).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        rev = ""
-    return f"{__version__}+{rev}" if rev else str(__version__)

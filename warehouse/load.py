@@ -17,6 +17,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from calcisvd.provenance import version_string
 from calcisvd.redact import redact
 from warehouse import db, sources
 from warehouse.holdback import hold_back, hold_back_rows, missing_covariates
@@ -204,7 +205,7 @@ def start_run(con: Any, run_id: str, kind: str, parameters: dict[str, Any],
     with db.transaction(con):
         db.run_script(con, db.read_sql("sql/run_start.sql"), {
             "run_id": run_id, "kind": kind, "flow_run_id": flow_run_id,
-            "code_version": db.code_version(),
+            "code_version": version_string(),
             "parameters": json.dumps(parameters, sort_keys=True, default=str)})
 
 

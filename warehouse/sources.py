@@ -408,8 +408,8 @@ def read_subjects_chunk(bids_dir: str, derivatives_dir: str, subjects: list[str]
 def _path_free(doc: dict[str, Any]) -> dict[str, Any]:
     """A quarantine record without its file list (a SHA-256 of it instead), every text through
     the one redaction step (calcisvd/redact.py)."""
+    from calcisvd.io import source_hash
     from calcisvd.redact import redact_obj
-    from tasks.ingest.quarantine import source_hash
 
     files = doc.get("files")
     out = {k: v for k, v in doc.items() if k not in ("files", "drop_dir", "path")}

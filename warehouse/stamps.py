@@ -19,29 +19,15 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from calcisvd.provenance import code_fingerprint
 from warehouse.paths import WarehousePaths
 
 _REPO = Path(__file__).resolve().parents[1]
 #: code whose change must redo a load or a validation (files under these folders)
 LOAD_CODE = ("warehouse", "expectations")
-CODE_SUFFIXES = (".py", ".sql", ".json", ".yaml", ".yml")
-
-
-@lru_cache(maxsize=8)
-def code_fingerprint(folders: tuple[str, ...]) -> str:
-    """SHA-256 (16 hex) of the source files under ``folders`` of the repository."""
-    h = hashlib.sha256()
-    for folder in folders:
-        for path in sorted((_REPO / folder).rglob("*")):
-            if path.suffix in CODE_SUFFIXES and path.is_file() \
-                    and "__pycache__" not in path.parts:
-                h.update(path.relative_to(_REPO).as_posix().encode())
-                h.update(path.read_bytes())
-    return h.hexdigest()[:16]
 
 
 def _stat_line(root: Path, path: str) -> str | None:

@@ -21,7 +21,7 @@ IDs of the clinical CSV files, then search every output for them:
 
 Values match as whole tokens only; IDs shorter than 5 and name parts shorter than 4
 characters are not searched, nor one-word values that are common words
-(tasks/privacy/common_words.txt: a phantom named HEAD, an ID "dicom"); their multi-word forms
+(calcisvd/common_words.txt: a phantom named HEAD, an ID "dicom"); their multi-word forms
 are. Text is also searched with JSON/Python escapes decoded (\\n, \\u00e9), as logs and the
 Prefect database store it.
 

@@ -28,6 +28,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from calcisvd.io import source_hash
 from tasks.ingest.fsutil import write_text_atomic
 
 
@@ -72,12 +73,6 @@ def without_paths(reason: str, files: list[str]) -> str:
 def path_sha256(rel: str) -> str:
     """SHA-256 of one drop-relative path (its name in records and in ``files/``)."""
     return hashlib.sha256(rel.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def source_hash(files: list[str]) -> str:
-    """SHA-256 of the sorted source paths (a pseudonymous handle, not the paths)."""
-    return hashlib.sha256("\0".join(sorted(files)).encode("utf-8", "surrogateescape")
-                          ).hexdigest()
 
 
 def find_files(doc: dict, drop_dir: Path) -> list[str]:

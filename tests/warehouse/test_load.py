@@ -128,7 +128,7 @@ def test_quarantine_and_problems_are_recorded(study):
     assert summary.ok
     assert any("pvs_count" in p and "many" in p for p in summary.problems)
     con = _ro(settings)
-    from tasks.ingest.quarantine import source_hash
+    from calcisvd.io import source_hash
 
     # a record without ingestion's public part: its paths leave as a hash, never as they are
     assert con.execute("SELECT path, reason, source FROM ingest_quarantine").fetchall() == [
