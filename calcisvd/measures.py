@@ -220,6 +220,9 @@ SVD_QC: Final[dict[str, str]] = {
     "inplane_mm": "mm",
 }
 
+#: the MR contrasts of a session, in BIDS suffix spelling (the modality keys of MR images)
+MR_CONTRASTS: Final[tuple[str, ...]] = ("T1w", "T2w", "FLAIR", "T2starw")
+
 BIDS_SUFFIXES: Final[dict[str, str]] = {
     # modality key -> BIDS filename tail inside anat/
     "T1w": "T1w", "T2w": "T2w", "FLAIR": "FLAIR", "T2starw": "acq-swi_T2starw", "ct": "ct",

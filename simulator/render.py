@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from calcisvd.measures import MR_CONTRASTS
 from simulator import geometry as geo
 from simulator import protocols
 from simulator.anatomy import Anatomy, build_anatomy, smooth_noise
@@ -25,7 +26,6 @@ from simulator.lesions import Blob, VisitLesions, band_on_grid, plan_visits
 from simulator.truth import icac_truth, jsonable, svd_truth, ventricle_distance
 from simulator.vessels import Plaque, grow, plaque_centre, render_arteries, sample_plaques
 
-MR_CONTRASTS = ("T1w", "T2w", "FLAIR", "T2starw")
 #: MR signal per tissue and contrast (arbitrary units, WM ~ 400-800)
 MR_SIGNAL: dict[str, dict[str, float]] = {
     "T1w": {"gm": 600, "wm": 800, "csf": 220, "wmh": 590, "table": 40, "diploe": 720,

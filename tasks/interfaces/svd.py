@@ -21,10 +21,12 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from calcisvd.measures import MR_CONTRASTS
 from tasks.imaging.io import load_nifti, save_nifti
 
-MODALITIES = ("t1w", "t2w", "flair", "t2starw")
-_KEY = {"t1w": "T1w", "t2w": "T2w", "flair": "FLAIR", "t2starw": "T2starw"}
+#: Nipype input names (lower case) of the MR contrasts, and back to the contrast names
+_KEY = {c.lower(): c for c in MR_CONTRASTS}
+MODALITIES = tuple(_KEY)
 
 
 def _opt(value):

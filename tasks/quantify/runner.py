@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from calcisvd.measures import ICAC_SESSION_MEASURES, SVD_MEASURES
+from calcisvd.measures import ICAC_SESSION_MEASURES, MR_CONTRASTS, SVD_MEASURES
 from calcisvd.provenance import code_revision, version_string
 from tasks.quantify.derivatives import ensure_dataset_description, write_session_derivatives
 from tasks.quantify.sessions import Session, failure_kind, inputs_hash, method_version
@@ -218,7 +218,7 @@ def measure_ct(session: Session, base: Path, plugin: str, plugin_args: dict[str,
     return icac, images, reportlets
 
 
-MR_KEYS = ("T1w", "T2w", "FLAIR", "T2starw")
+MR_KEYS = MR_CONTRASTS
 
 
 def measure_mri(session: Session, base: Path, plugin: str, plugin_args: dict[str, Any] | None,

@@ -5,7 +5,9 @@ from __future__ import annotations
 from nipype.interfaces.utility import IdentityInterface
 from nipype.pipeline import engine as pe
 
-MODALITIES = ("t1w", "t2w", "flair", "t2starw")
+from calcisvd.measures import MR_CONTRASTS
+
+MODALITIES = tuple(c.lower() for c in MR_CONTRASTS)
 OUTPUT_FIELDS = ("measures", "wmh_mask", "microbleed_mask", "lacune_mask", "pvs_mask",
                  "ventricle_mask", "brain_mask", "reportlets", "reference", "lesions",
                  "svg_reportlets")
