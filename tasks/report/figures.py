@@ -139,11 +139,18 @@ def truth_vs_measured(measured: pd.DataFrame, truth: pd.DataFrame,
         if f"{name}_truth" not in merged:
             ax.set_visible(False)
             continue
-        x = pd.to_numeric(merged[f"{name}_truth"], errors="coerce")
-        y = pd.to_numeric(merged[name], errors="coerce")
-        ax.scatter(x, y, s=10, alpha=0.6)
-        lo = np.nanmin([x.min(), y.min()])
-        hi = np.nanmax([x.max(), y.max()])
+        # float: a nullable column's missing values become NaN, not pd.NA
+        x = pd.to_numeric(merged[f"{name}_truth"], errors="coerce").astype(float)
+        y = pd.to_numeric(merged[name], errors="coerce").astype(float)
+        both = x.notna() & y.notna()
+        if not both.any():  # e.g. lacunes on thick slices: not measured, nothing to compare
+            ax.text(0.5, 0.5, "not measured", ha="center", va="center",
+                    transform=ax.transAxes, color="0.4")
+            ax.set_title(label, fontsize=10)
+            continue
+        ax.scatter(x[both], y[both], s=10, alpha=0.6)
+        lo = float(min(x[both].min(), y[both].min()))
+        hi = float(max(x[both].max(), y[both].max()))
         ax.plot([lo, hi], [lo, hi], "k--", lw=1)
         ax.set_xlabel(axis_label("truth", _unit(mk)))
         ax.set_ylabel(axis_label("measured", _unit(mk)))

@@ -98,6 +98,23 @@ def test_every_figure_axis_has_its_unit(tmp_path, small_frames):
     assert "ICAC severity group" in box and "visit (time since baseline)" in spag
 
 
+def test_a_marker_measured_nowhere_is_drawn_as_not_measured(tmp_path, small_frames):
+    """Lacunes on thick slices are not measured (None in every session): the truth panel
+    says so instead of failing on a column of missing values (nullable Int64, pd.NA)."""
+    import matplotlib
+    import pandas as pd
+
+    from tasks.report import figures as fg
+
+    base = small_frames.baseline
+    measured = base.copy()
+    measured["lacune_count"] = pd.array([pd.NA] * len(base), dtype="Int64")
+    mk = [("lacune_count", "Lacunes", "count"), ("wmh_volume_cm3", "WMH volume", "cm³")]
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        svg = fg.truth_vs_measured(measured, base, mk, tmp_path / "t.svg").read_text()
+    assert "not measured" in svg and "WMH volume" in svg
+
+
 def test_markers_poorly_agreeing_with_truth_are_flagged(small_frames):
     import dataclasses
 
