@@ -1,0 +1,14 @@
+"""bench.wmh_load: the per-protocol, per-scale summary."""
+
+from __future__ import annotations
+
+from bench.wmh_load import summarise
+
+
+def test_summary_means_per_protocol_and_scale():
+    rows = [{"protocol": "paper", "scale": 1.0, "true_cm3": 10.0, "dice": 0.9, "ratio": 0.9},
+            {"protocol": "paper", "scale": 1.0, "true_cm3": 20.0, "dice": 0.7, "ratio": 0.5},
+            {"protocol": "paper", "scale": 8.0, "true_cm3": 80.0, "dice": 0.5, "ratio": None}]
+    s = summarise(rows)
+    assert s["paper x1"] == {"n": 2, "true_cm3_mean": 15.0, "dice_mean": 0.8, "ratio_mean": 0.7}
+    assert s["paper x8"]["ratio_mean"] == 0.0  # no measured volume counts as 0
