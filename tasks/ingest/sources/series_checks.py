@@ -29,8 +29,9 @@ def slice_problem(insts: list[DicomInstance]) -> str | None:
     return None
 
 
-def stack_problem(insts: list[DicomInstance]) -> str | None:
-    """:func:`_slice_problem` for one stack of images (same ImageType and echo)."""
+def _slice_steps(insts: list[DicomInstance]):
+    """Distances (mm) between neighbouring slice positions along the slice normal of one
+    stack, sorted by position; None without full, finite geometry."""
     import numpy as np
 
     if len(insts) < 2 or any(len(i.orientation) != 6 or len(i.position) != 3 for i in insts):
@@ -40,9 +41,16 @@ def stack_problem(insts: list[DicomInstance]) -> str | None:
     if not np.isfinite(normal).all() or np.linalg.norm(normal) < 1e-6:
         return None
     normal /= np.linalg.norm(normal)
-    dist = np.sort(np.asarray([i.position for i in insts], dtype=float) @ normal)
-    steps = np.diff(dist)
-    if not np.isfinite(steps).all():
+    steps = np.diff(np.sort(np.asarray([i.position for i in insts], dtype=float) @ normal))
+    return steps if np.isfinite(steps).all() else None
+
+
+def stack_problem(insts: list[DicomInstance]) -> str | None:
+    """:func:`slice_problem` for one stack of images (same ImageType and echo)."""
+    import numpy as np
+
+    steps = _slice_steps(insts)
+    if steps is None:
         return None
     repeated = int((steps < 0.01).sum())
     if repeated:
@@ -61,15 +69,8 @@ def median_step(insts: list[DicomInstance]) -> float | None:
     one stack, or None without full geometry."""
     import numpy as np
 
-    if len(insts) < 2 or any(len(i.orientation) != 6 or len(i.position) != 3 for i in insts):
-        return None
-    ori = np.asarray(insts[0].orientation, dtype=float)
-    normal = np.cross(ori[:3], ori[3:])
-    if not np.isfinite(normal).all() or np.linalg.norm(normal) < 1e-6:
-        return None
-    normal /= np.linalg.norm(normal)
-    steps = np.diff(np.sort(np.asarray([i.position for i in insts], dtype=float) @ normal))
-    return float(np.median(steps)) if np.isfinite(steps).all() else None
+    steps = _slice_steps(insts)
+    return None if steps is None else float(np.median(steps))
 
 
 def incomplete_problem(insts: list[DicomInstance], first: DicomInstance) -> str | None:
@@ -79,7 +80,7 @@ def incomplete_problem(insts: list[DicomInstance], first: DicomInstance) -> str 
     * slices k >= 2 times SpacingBetweenSlices (0018,0088) apart (within 1 %): every k-th
       slice only (a held-back or interleaved half).
     A series without these elements cannot be judged here: the quiet period
-    (``ingest_quiet_s``) and the spacing check of :func:`_slice_problem` guard it.
+    (``ingest_quiet_s``) and the spacing check of :func:`slice_problem` guard it.
     """
     expected = first.images_in_acquisition
     if expected and len(insts) < expected:
