@@ -218,9 +218,6 @@ def measure_ct(session: Session, base: Path, plugin: str, plugin_args: dict[str,
     return icac, images, reportlets
 
 
-MR_KEYS = MR_CONTRASTS
-
-
 def measure_mri(session: Session, base: Path, plugin: str, plugin_args: dict[str, Any] | None,
                 work_dir: Path, omp_nthreads: int = 1) -> Measured:
     """The MRI workflow of a session: (SVD measures, images, reportlets); a failure is
@@ -230,14 +227,14 @@ def measure_mri(session: Session, base: Path, plugin: str, plugin_args: dict[str
     configure_nipype(work_dir, verbose=log.isEnabledFor(logging.DEBUG))
     images: dict[str, Any] = {}
     reportlets: dict[str, Any] = {}
-    if any(k in session.files for k in MR_KEYS):
+    if any(k in session.files for k in MR_CONTRASTS):
         try:
             wf = init_mri_svd_wf(has_t1w="T1w" in session.files, has_t2w="T2w" in session.files,
                                  has_flair="FLAIR" in session.files,
                                  has_t2starw="T2starw" in session.files, name="mri_svd_wf",
                                  omp_nthreads=omp_nthreads)
             wf.base_dir = str(base)
-            for key in MR_KEYS:
+            for key in MR_CONTRASTS:
                 if key in session.files:
                     setattr(wf.inputs.inputnode, key.lower(), str(session.files[key]))
             out = run_workflow(wf, plugin, plugin_args)
@@ -265,7 +262,7 @@ def _quantify_session(session: Session, *, derivatives_dir: Path, work_dir: Path
     started = datetime.now(UTC).isoformat(timespec="seconds")
     args = (session, base, plugin, plugin_args, work_dir, omp_nthreads)
     if run_all is not None and "ct" in session.files \
-            and any(k in session.files for k in MR_KEYS):
+            and any(k in session.files for k in MR_CONTRASTS):
         # the two workflows share nothing but the session's folder: one process each
         (icac, ct_images, ct_reportlets), (svd, mr_images, mr_reportlets) = run_all(
             [(measure_ct, args), (measure_mri, args)])

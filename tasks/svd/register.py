@@ -11,13 +11,11 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from calcisvd.measures import MR_CONTRASTS
 from tasks.imaging.registration import GradientDescent, registration_method, sitk_threads
 from tasks.imaging.space import from_sitk, to_sitk, transform_to_matrix
 from tasks.svd.image import check_image
 
 REFERENCE_ORDER = ("FLAIR", "T2w", "T1w", "T2starw")
-MODALITIES = MR_CONTRASTS
 
 
 def choose_reference(available: list[str] | set[str] | tuple[str, ...]) -> str:
