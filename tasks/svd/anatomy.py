@@ -409,6 +409,26 @@ def uncrop(arr: NDArray, box: tuple[slice, ...], shape: tuple[int, ...]) -> NDAr
     return out
 
 
+def nawm_reference(brain: NDArray[np.bool_], tissue: NDArray, vent: NDArray[np.bool_],
+                   depth_mm: NDArray, wm_prior: NDArray | None
+                   ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """(global, local) normal-appearing WM reference voxels.
+
+    Global: WM-class voxels deeper than 8 mm, not ventricle (else all non-CSF brain). Local:
+    the registered template's WM territory (``wm_prior`` >= ``LOCAL_REF_WM_PRIOR``, > 3 mm deep,
+    not ventricle) when it holds at least 1000 voxels, else the global set.
+    """
+    ref_mask = (tissue == WM) & (depth_mm > 8) & ~vent
+    if ref_mask.sum() < 100:
+        ref_mask = brain & (tissue != CSF)
+    local_ref = ref_mask
+    if wm_prior is not None:
+        territory = brain & (wm_prior >= LOCAL_REF_WM_PRIOR) & ~vent & (depth_mm > 3.0)
+        if territory.sum() >= 1000:
+            local_ref = territory
+    return ref_mask, local_ref
+
+
 def segment_anatomy(images: dict[str, NDArray], spacing: tuple[float, ...], *,
                     brain: NDArray[np.bool_] | None = None,
                     ventricle_prior: NDArray | None = None,
@@ -455,14 +475,7 @@ def segment_anatomy(images: dict[str, NDArray], spacing: tuple[float, ...], *,
         vent = ventricles(csf, brain, spacing, depth_mm=depth)
     dist_v = distance_mm(vent, spacing)
     # re-reference each contrast to its normal-appearing WM (deep WM-class voxels)
-    ref_mask = (tissue == WM) & (depth > 8) & ~vent
-    if ref_mask.sum() < 100:
-        ref_mask = brain & (tissue != CSF)
-    local_ref = ref_mask
-    if wm_prior is not None:
-        territory = brain & (wm_prior >= LOCAL_REF_WM_PRIOR) & ~vent & (depth > 3.0)
-        if territory.sum() >= 1000:
-            local_ref = territory
+    ref_mask, local_ref = nawm_reference(brain, tissue, vent, depth, wm_prior)
     zimg = {}
     nawm = {}
     for name, arr in corrected.items():

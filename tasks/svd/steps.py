@@ -179,11 +179,24 @@ def cavity_step(zimg: Mapping[str, NDArray], anat: Anatomy, spacing: tuple[float
 def wmh_step(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
              t1_z: NDArray | None, lacune_mask: NDArray | None, cavity_mask: NDArray | None,
              wm_prior: NDArray | None) -> tuple[NDArray, WMHResult, float | None]:
-    """Step 4: (WMH mask, its measures, its median FLAIR z above NAWM)."""
-    from tasks.svd.wmh import lesion_contrast_sd, segment_wmh, wmh_measures
+    """Step 4: (WMH mask, its measures, its median FLAIR z above NAWM).
 
-    mask = segment_wmh(flair_z, anat, spacing, t1_z=t1_z, exclude=lacune_mask,
-                       cavities=cavity_mask, wm_prior=wm_prior)
+    Two passes: the second on FLAIR z referred to the NAWM outside the first pass's lesions
+    (:func:`tasks.svd.wmh.lesion_free_z`; confluent lesions otherwise lift the local level).
+    """
+    from tasks.svd.anatomy import nawm_reference
+    from tasks.svd.wmh import lesion_contrast_sd, lesion_free_z, segment_wmh, wmh_measures
+
+    def segment(z: NDArray) -> NDArray:
+        return segment_wmh(z, anat, spacing, t1_z=t1_z, exclude=lacune_mask,
+                           cavities=cavity_mask, wm_prior=wm_prior)
+
+    mask = segment(flair_z)
+    if mask.any():
+        _, reference = nawm_reference(anat.brain, anat.tissue, anat.ventricles, anat.depth_mm,
+                                      wm_prior)
+        flair_z = lesion_free_z(flair_z, mask, reference, spacing, anat.brain)
+        mask = segment(flair_z)
     return (mask, wmh_measures(mask, anat.dist_ventricle_mm, spacing),
             lesion_contrast_sd(flair_z, mask))
 

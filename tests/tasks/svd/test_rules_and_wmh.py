@@ -205,3 +205,31 @@ def test_thick_slices_keep_the_dimmed_lining_of_a_wall_lesion(monkeypatch):
     iso = segment_wmh(z, anat, sp)
     assert (iso & lesion).sum() > 0.8 * lesion.sum()
     assert not (iso & lining).any()
+
+
+def test_lesion_free_reference_restores_a_confluent_lesion_level():
+    """A lesion filling half of a 16 mm block lifts that block's NAWM median (the level the
+    lesion is measured against); referring again to the voxels outside what a first pass
+    found brings the lesion's z closer to its true contrast (4 SD), leaves NAWM at 0, and
+    changes nothing without lesions."""
+    from scipy import ndimage
+
+    from tasks.svd.image import local_reference_z
+    from tasks.svd.wmh import lesion_free_z
+
+    rng = np.random.default_rng(1)
+    shape = (64, 64, 32)
+    spacing = (1.0, 1.0, 1.0)
+    z = rng.standard_normal(shape).astype(np.float32)
+    lesion = np.zeros(shape, bool)
+    lesion[18:29, 18:29, 0:16] = True  # 11 x 11 x 16 mm: 47% of one block
+    z[lesion] += 4.0
+    ref = np.ones(shape, bool)
+    once, _ = local_reference_z(z, ref, spacing, ref)
+    found = ndimage.binary_opening(ndimage.gaussian_filter(once, 1.0) > 2.0)  # a first pass
+    assert 0.3 < found[lesion].mean() < 0.95 and not found[~lesion].any()
+    again = lesion_free_z(once, found, ref, spacing, ref)
+    assert float(np.median(once[lesion])) < 3.1  # the contaminated level hides the contrast
+    assert float(np.median(again[lesion])) > 3.35
+    assert abs(float(np.median(again[~lesion]))) < 0.05
+    assert lesion_free_z(once, np.zeros(shape, bool), ref, spacing, ref) is once
