@@ -23,6 +23,8 @@ import tempfile
 from pathlib import Path
 
 TARGET_S = 30.0
+#: the steps of tasks.svd.pipeline timed one by one (names it imports; tests/bench checks them)
+STEPS = ("coregister", "anatomy_step", "detect_microbleeds", "cavity_step", "wmh_step")
 _CHILD = r"""
 import json, os, resource, sys, time
 import numpy as np
@@ -39,8 +41,7 @@ def timed(name, fn):
         steps[name] = steps.get(name, 0.0) + time.perf_counter() - t
         return out
     return wrap
-for name in ("coregister", "brain_mask", "segment_anatomy", "detect_microbleeds",
-             "detect_lacunes", "segment_wmh", "wmh_measures"):
+for name in STEPS:
     setattr(pipeline, name, timed(name, getattr(pipeline, name)))
 t0, c0 = time.perf_counter(), time.process_time()
 r = pipeline.quantify_svd(images)
@@ -83,7 +84,8 @@ def run(n: int, resolution: float, seed0: int) -> dict:
                 arrays[k], arrays["affine_" + k] = s.images[k]
             path = Path(tmp, f"s{i}.npz")
             np.savez(path, **arrays)
-            out = subprocess.run([sys.executable, "-c", _CHILD, str(path)], env=env,
+            out = subprocess.run([sys.executable, "-c", f"STEPS = {STEPS!r}\n" + _CHILD,
+                                  str(path)], env=env,
                                  capture_output=True, text=True, check=True,
                                  cwd=Path(__file__).resolve().parent.parent)
             row = json.loads(out.stdout.strip().splitlines()[-1])

@@ -233,3 +233,28 @@ def test_lesion_free_reference_restores_a_confluent_lesion_level():
     assert float(np.median(again[lesion])) > 3.35
     assert abs(float(np.median(again[~lesion]))) < 0.05
     assert lesion_free_z(once, np.zeros(shape, bool), ref, spacing, ref) is once
+
+
+def test_grey_matter_reached_from_a_white_matter_seed_is_not_wmh():
+    """Growth from a seed in the WM territory into grey matter as bright as a lesion (cortex
+    on high-SNR 3-D FLAIR) gives a component lying mostly outside WM: dropped. A lesion in
+    WM next to it is kept."""
+    from scipy import ndimage
+
+    from tasks.svd.anatomy import Anatomy
+
+    shape, sp = (48, 40, 40), (1.0, 1.0, 1.0)
+    brain = np.zeros(shape, bool)
+    brain[1:-1, 1:-1, 1:-1] = True
+    vent = np.zeros(shape, bool)
+    vent[4:8, 30:34, 30:34] = True
+    anat = Anatomy(brain=brain, tissue=np.where(brain, 3, 0).astype(np.uint8), ventricles=vent,
+                   dist_ventricle_mm=distance_mm(vent, sp),
+                   depth_mm=ndimage.distance_transform_edt(brain).astype(np.float32))
+    prior = np.where(np.arange(shape[0])[:, None, None] < 20, 0.9, 0.3) * np.ones(shape)
+    z = np.zeros(shape, np.float32)
+    z[8:14, 8:14, 8:14] = 5.0  # a lesion in WM
+    z[16:40, 18:26, 18:26] = 5.0  # 4 voxels deep into WM, 20 into grey matter
+    mask = segment_wmh(z, anat, sp, wm_prior=prior.astype(np.float32))
+    assert mask[8:14, 8:14, 8:14].all()
+    assert not mask[16:40, 18:26, 18:26].any()
