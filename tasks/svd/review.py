@@ -178,6 +178,27 @@ def _grown(mask: NDArray[np.bool_], spacing: tuple[float, ...], mm: float) -> ND
 #: is a head (mask position, scale, NMI), no white-matter territory for WMH and no ventricle
 #: prior: an ellipsoidal phantom then gave WMH Dice 0.04 with nothing implausible in the
 #: remaining metrics (issue 16), so the markers are not to be trusted.
+#: WMH volume above this fraction of the brain-mask volume is not a plausible measurement:
+#: the heaviest real load seen by this project is 127 mL (issue 16's clinical 2-D set), about
+#: 10% of a 1.3 L mask; the simulator's heaviest (x8 planned load, bench/wmh_load.py) 103 mL,
+#: 7%; segmentations that took the cortical ribbon for WMH gave 214 and 289 mL (15-21%;
+#: simulator seeds 2100 and 2103, paper 1 mm, before the WM-location rule). Ratio.
+WMH_MAX_BRAIN_FRACTION = 0.12
+
+
+def wmh_reasons(wmh_volume_cm3: float | None, brain_volume_ml: float | None) -> list[str]:
+    """A plain reason when the WMH volume is implausibly large for the brain (see
+    :data:`WMH_MAX_BRAIN_FRACTION`); empty when plausible or either value is missing."""
+    if not wmh_volume_cm3 or not brain_volume_ml or brain_volume_ml <= 0:
+        return []
+    frac = float(wmh_volume_cm3) / float(brain_volume_ml)
+    if frac <= WMH_MAX_BRAIN_FRACTION:
+        return []
+    return [f"WMH {wmh_volume_cm3:.0f} mL is {100 * frac:.0f}% of the brain mask (above the "
+            f"plausible {100 * WMH_MAX_BRAIN_FRACTION:.0f}%): check the WMH mask for cortex or "
+            "residual bias taken as lesion"]
+
+
 NO_TEMPLATE_REASON = ("no template fit (the MNI152 registration failed or was implausible): "
                       "brain mask, ventricles and white-matter territory from image "
                       "intensities alone; not checked to be a human head")

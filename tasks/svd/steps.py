@@ -246,12 +246,13 @@ def assemble_measures(*, wmh: WMHResult | Mapping | None, microbleeds: list | No
 
 
 def apply_review(measures: dict[str, Any], qc: dict[str, Any]) -> dict[str, Any]:
-    """Attach the QC metrics; status ``review`` with the reasons when any is implausible."""
-    from tasks.svd.review import review_reasons
+    """Attach the QC metrics; status ``review`` with the reasons when any is implausible or
+    the WMH volume is implausible for the brain (:func:`tasks.svd.review.wmh_reasons`)."""
+    from tasks.svd.review import review_reasons, wmh_reasons
 
     m = dict(measures)
     m["qc"] = qc
-    bad = review_reasons(qc)
+    bad = review_reasons(qc) + wmh_reasons(m.get("wmh_volume_cm3"), qc.get("brain_volume_ml"))
     if bad and m.get("status") == "ok":
         m["status"] = "review"
         m["reason"] = "; ".join(bad + ([m["reason"]] if m.get("reason") else []))

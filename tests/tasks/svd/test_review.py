@@ -128,3 +128,21 @@ def test_byte_identical_on_1_and_2_threads(sim_session):
     assert runs[0][1].keys() == runs[1][1].keys()
     for k in runs[0][1]:
         assert runs[0][1][k] == runs[1][1][k] == runs[2][1][k], k
+
+
+def test_implausible_wmh_load_goes_to_review():
+    """214 mL of "WMH" in a 1.4 L brain mask (the cortical ribbon taken as lesion) is not a
+    result to stand behind; the heaviest real load (127 mL in 1.3 L) is."""
+    from tasks.svd.review import WMH_MAX_BRAIN_FRACTION, wmh_reasons
+    from tasks.svd.steps import apply_review
+
+    assert wmh_reasons(127.0, 1300.0) == []
+    assert wmh_reasons(None, 1300.0) == [] and wmh_reasons(214.0, None) == []
+    (reason,) = wmh_reasons(214.0, 1400.0)
+    assert "214 mL" in reason and f"{100 * WMH_MAX_BRAIN_FRACTION:.0f}%" in reason
+    m = apply_review({"status": "ok", "reason": None, "wmh_volume_cm3": 214.0},
+                     {"brain_volume_ml": 1400.0, "registration_scale": 1.0})
+    assert m["status"] == "review" and m["reason"].startswith("WMH 214 mL")
+    ok = apply_review({"status": "ok", "reason": None, "wmh_volume_cm3": 12.0},
+                      {"brain_volume_ml": 1400.0, "registration_scale": 1.0})
+    assert ok["status"] == "ok"
