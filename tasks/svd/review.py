@@ -172,12 +172,6 @@ def _grown(mask: NDArray[np.bool_], spacing: tuple[float, ...], mm: float) -> ND
     return out
 
 
-#: reason when a session with a brain mask has no template fit (``registration_scale`` is
-#: null: the MNI152 registration failed or collapsed and :func:`tasks.svd.anatomy.brain_mask`
-#: fell back to the intensity mask). Without the template there is no check that the object
-#: is a head (mask position, scale, NMI), no white-matter territory for WMH and no ventricle
-#: prior: an ellipsoidal phantom then gave WMH Dice 0.04 with nothing implausible in the
-#: remaining metrics (issue 16), so the markers are not to be trusted.
 #: WMH volume above this fraction of the brain-mask volume is not a plausible measurement:
 #: the heaviest real load seen by this project is 127 mL (issue 16's clinical 2-D set), about
 #: 10% of a 1.3 L mask; the simulator's heaviest (x8 planned load, bench/wmh_load.py) 103 mL,
@@ -199,6 +193,12 @@ def wmh_reasons(wmh_volume_cm3: float | None, brain_volume_ml: float | None) -> 
             "residual bias taken as lesion"]
 
 
+#: reason when a session with a brain mask has no template fit (``registration_scale`` is
+#: null: the MNI152 registration failed or collapsed and :func:`tasks.svd.anatomy.brain_mask`
+#: fell back to the intensity mask). Without the template there is no check that the object
+#: is a head (mask position, scale, NMI), no white-matter territory for WMH and no ventricle
+#: prior: an ellipsoidal phantom then gave WMH Dice 0.04 with nothing implausible in the
+#: remaining metrics (issue 16), so the markers are not to be trusted.
 NO_TEMPLATE_REASON = ("no template fit (the MNI152 registration failed or was implausible): "
                       "brain mask, ventricles and white-matter territory from image "
                       "intensities alone; not checked to be a human head")

@@ -139,8 +139,8 @@ MIN_WM_FRACTION = 0.5
 #: of a block, so heavy loads were underestimated (bench/wmh_load.py, seeds 2201/2203:
 #: measured/true 0.93 / 0.71 / 0.62 at x1 / x4 / x8 on the 3-D 1 mm protocol). The level is
 #: estimated again from the reference voxels farther than this margin (mm: the partial-volume
-#: edge a grown lesion leaves at its border) from the first pass's WMH, and the FLAIR z is
-#: lowered by it where it is below the first level (removing lesions can only lower a
+#: edge a grown lesion leaves at its border) from the first pass's WMH; where it lies below
+#: the first level the FLAIR z is raised by the difference (removing lesions can only lower a
 #: contaminated level; a rise means the removed voxels were dark partial-volume ones); the
 #: scale (NAWM SD) is kept. Measured on simulator seeds 2100-2105: paper 1 mm at x8 load
 #: Dice 0.687 / 0.608 -> 0.719 / 0.631 (seeds 2101, 2103), clinical2d at 2 mm mean Dice 0.127
