@@ -20,19 +20,24 @@ centrelines fall (real arteries lie 3-8 mm off an atlas line; issue 17):
    distance transform in mm) exceeds ``MAX_HALF_THICKNESS_MM`` (4 mm: wider than the
    largest artery, an ICA of 5 mm lumen with a circumferential deposit, even when partial
    volume at 2 mm voxels fills its whole cross-section; a tighter 2.5 mm dropped such a
-   basilar plaque of the 2 mm test phantom), or (b) it is a remnant of bone cut by the opening: at
-   least ``MAX_BONE_CONTACT`` (half) of its voxels are next to the bone zone (thin plates of
-   the skull base, canal walls, foramen edges, the rim of curved cortex). A deposit lying
-   beside bone touches it with its outer layer only and is kept;
+   basilar plaque of the 2 mm test phantom), or (b) it is a remnant of bone cut by the
+   opening: at least ``MAX_BONE_CONTACT`` (half) of its voxels are next to the bone zone (the
+   rim of curved cortex), or (c) at least ``MAX_SKULL_SHARE`` (half) of its voxels are in the
+   skull mask (thin plates of the skull base, canal walls, foramen edges), or (d) on thick
+   slices (at least ``SLAB_RATIO`` = twice the in-plane spacing), at least ``MAX_BONE_SHARE``
+   (35%) of its voxels are one or the other: the band of partial volume a sloping surface
+   such as the clivus leaves in the slab beside it is partly both. A deposit lying beside
+   bone touches it with its outer layer only and is kept;
 4. each kept component goes as a whole to the artery whose region holds most of its voxels.
 
-The three shape constants were chosen on simulator seeds 7100-7108 (1 mm, paper protocol:
-false-positive calcium 0.7 mm^3 per subject, plaque sensitivity 0.65); the benchmarks report
+The shape constants were chosen on simulator seeds 7100-7108 (1 mm, paper protocol:
+false-positive calcium 0.7 mm^3 per subject, plaque sensitivity 0.65); ``MAX_BONE_SHARE`` on
+seeds 7100-7105 in the tilted 5 mm clinical protocol (see its comment); the benchmarks report
 held-out seeds. Limitation: a deposit fused with the bone cortex (no soft tissue between them
 at the scanner's resolution: the petrous and cavernous carotid in its canal, the vertebral
 artery at the dural entry) is part of the skull mask and of the bone zone and is not counted;
-``bone_touching_volume_mm3`` reports the volume of the deposits that were found touching
-bone, so that a reader knows which counts lie on bone.
+``bone_touching_volume_mm3`` reports the volume of the deposits that were found touching bone,
+so that a reader knows which counts lie on bone.
 
 Measures (:func:`measure_icac`): per (artery, side) the scores of :mod:`tasks.icac.scores`
 (volume, slice-thickness-corrected Agatston, mass), the number of plaques (3-D components,
@@ -68,6 +73,15 @@ SLAB_RIM_FRACTION = 0.5
 MAX_HALF_THICKNESS_MM = 4.0  #: thicker components are bone, not a wall deposit (see doc)
 MAX_BONE_CONTACT = 0.5  #: this share of voxels next to bone: a bone remnant (seeds 7100-7108)
 MAX_SKULL_SHARE = 0.5  #: this share of voxels in the skull mask: a thin plate of the skull
+#: thick slices (slice >= ``SLAB_RATIO`` x the in-plane spacing): this share of a component's
+#: voxels in the skull mask *or* next to the bone zone is bone. Measured on simulator seeds
+#: 7100-7105 in the tilted 5 mm clinical protocol: the partial-volume bands of the clivus that
+#: the two separate halves let through as 930-1055 mm^3 of "basilar calcium" per subject were
+#: 23-45% the one and 25-43% the other, 39-55% as one share; true plaques kept at 1 mm (seeds
+#: 7100-7108) at most 25%. Not on isotropic grids: a deposit on the carotid canal of the 2 mm
+#: test phantom is 31% next to the zone and 38% in the skull (54% as one share) and is kept.
+MAX_BONE_SHARE = 0.35
+SLAB_RATIO = 2.0
 PLAQUE_GAP_MM = 2.0  #: deposits closer than this are one plaque
 PLAQUE_RADIUS_OFFSET_MM = 0.25  #: intimal deposits sit on the lumen boundary, slightly outside
 CENTRE_PRIOR_RADII = 1.0  #: SD of the circle-fit centre around the plaque centroid, in radii
@@ -101,7 +115,8 @@ def segment_calcium(hu: NDArray, spacing: tuple[float, ...],
                     bone_rim_mm: float = BONE_RIM_MM,
                     max_half_thickness_mm: float = MAX_HALF_THICKNESS_MM,
                     max_bone_contact: float = MAX_BONE_CONTACT,
-                    max_skull_share: float = MAX_SKULL_SHARE) -> NDArray[np.uint8]:
+                    max_skull_share: float = MAX_SKULL_SHARE,
+                    max_bone_share: float = MAX_BONE_SHARE) -> NDArray[np.uint8]:
     """Label map of calcified voxels (1..7 in ARTERIES order); rule in the module doc.
 
     The rule takes no centreline: it does not depend on where the template's lines fall
@@ -129,8 +144,11 @@ def segment_calcium(hu: NDArray, spacing: tuple[float, ...],
     near = ndimage.binary_dilation(zone[sl], structure=_S26)
     contact = np.asarray(ndimage.mean(near, comps, ids))
     in_skull = np.asarray(ndimage.mean(skull[sl], comps, ids))
-    bone = ids[(half > max_half_thickness_mm) | (contact >= max_bone_contact)
-               | (in_skull >= max_skull_share)]
+    bone = (half > max_half_thickness_mm) | (contact >= max_bone_contact) | (
+        in_skull >= max_skull_share)
+    if max(spacing) >= SLAB_RATIO * min(spacing):  # thick slices: one share of both
+        bone |= np.asarray(ndimage.mean(near | skull[sl], comps, ids)) >= max_bone_share
+    bone = ids[bone]
     comps[np.isin(comps, bone)] = 0
     # one artery per deposit: the region label most of its voxels fall in (a deposit near a
     # junction - ICA terminus / M1, vertebrobasilar - is not split between two arteries)

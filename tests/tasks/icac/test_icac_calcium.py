@@ -198,6 +198,26 @@ def test_thin_bone_plate_is_not_calcium():
     assert loose[16:24, 28:30, :].sum() > 100
 
 
+def test_partial_volume_band_beside_a_bone_plate_is_bone_on_thick_slices():
+    # the clivus on 3 mm slices: a band of partial volume (130-300 HU) along a sloping bone
+    # surface, a quarter of it beside the bone zone and a quarter a thin plate of the skull cut
+    # off by the opening; neither part is half of it, the two together are MAX_BONE_SHARE
+    thick = (1.0, 1.0, 3.0)
+    hu = np.full((40, 30, 30), 30.0, np.float32)
+    hu[30:] = 1200.0  # the bone zone reaches x = 29; "next to it" is x = 28
+    hu[26:29, 10:14, 10:20] = 250.0
+    hu[25, 10:14, 10:20] = 400.0  # a 1 mm plate of the skull, not in the zone
+    regions = np.ones(hu.shape, np.uint8)
+    assert not segment_calcium(hu, thick, regions, hu >= 300).any()
+    # on an isotropic grid the two shares count apart (a deposit on a canal wall may be both)
+    iso = segment_calcium(hu, (1.0, 1.0, 1.0), regions, hu >= 300)
+    assert int((iso > 0).sum()) == 4 * 4 * 10
+    # the same block with only its quarter beside the bone zone is a deposit touching bone
+    hu[25, 10:14, 10:20] = 250.0
+    cal = segment_calcium(hu, thick, regions, hu >= 300)
+    assert cal[25:29, 10:14, 10:20].all() and int((cal > 0).sum()) == 4 * 4 * 10
+
+
 def test_a_deposit_spanning_two_regions_goes_to_one_artery():
     hu = np.full((20, 20, 20), 30.0, np.float32)
     hu[8:13, 10, 10] = 500.0
