@@ -3,8 +3,8 @@
 The Nipype workflow (:func:`tasks.workflows.ct.init_ct_icac_wf`) runs the same steps one
 interface at a time; this function chains them in memory:
 check -> skull and intracranial masks -> registration to MNI152 -> artery regions ->
-calcified voxels -> measures -> QC metrics (:mod:`tasks.icac.ctqc`; status ``review`` with
-the reasons when a check fails).
+calcified voxels (named by region, then by course) -> measures -> QC metrics
+(:mod:`tasks.icac.ctqc`; status ``review`` with the reasons when a check fails).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def quantify_ct(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
 
     Raises :class:`tasks.icac.headmask.DegenerateImageError` for images that are not a head CT.
     """
-    from tasks.icac.calcium import measure_icac, segment_calcium
+    from tasks.icac.calcium import measure_icac, reassign_by_course, segment_calcium
     from tasks.icac.ctqc import apply_qc, cut_ends, qc_metrics
     from tasks.icac.headmask import check_ct, intracranial_mask, skull_mask
     from tasks.icac.regions import artery_regions, map_centrelines
@@ -54,7 +54,7 @@ def quantify_ct(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
     m = transform_to_matrix(register_to_template(ic, affine, hu=hu))
     lines = map_centrelines(m)
     regions = artery_regions(hu.shape, affine, lines, region_radius_mm)
-    calcium = segment_calcium(hu, spacing, regions, skull)
+    calcium = reassign_by_course(segment_calcium(hu, spacing, regions, skull), affine, lines)
     measures = measure_icac(hu, spacing, affine, calcium, lines, skull=skull)
     measures = apply_qc(measures, qc_metrics(hu, spacing, affine, ic, m, sidecar),
                         cut_ends(ic, affine, hu))

@@ -136,6 +136,8 @@ class _SegmentCalciumInputSpec(BaseInterfaceInputSpec):
     ct_file = File(exists=True, mandatory=True, desc="head CT NIfTI in HU")
     artery_regions = File(exists=True, mandatory=True, desc="artery region label map")
     skull_mask = File(exists=True, mandatory=True, desc="skull mask")
+    centrelines = File(exists=True, desc="centrelines JSON (CT RAS mm): deposits are then "
+                       "named by the course they fit (calcium.reassign_by_course)")
 
 
 class _SegmentCalciumOutputSpec(TraitedSpec):
@@ -149,19 +151,24 @@ def _lines(path: str):
 
 
 class SegmentCalcium(SimpleInterface):
-    """Calcified voxels (>= 130 HU) in the artery regions, bone excluded (:mod:`.calcium`)."""
+    """Calcified voxels (>= 130 HU) in the artery regions, bone excluded, each deposit named
+    after the artery it lies on (:mod:`.calcium`)."""
 
     input_spec = _SegmentCalciumInputSpec
     output_spec = _SegmentCalciumOutputSpec
 
     def _run_interface(self, runtime):
-        from tasks.icac.calcium import segment_calcium
+        from nipype.interfaces.base import isdefined
+
+        from tasks.icac.calcium import reassign_by_course, segment_calcium
         from tasks.icac.ctio import load_ct
         from tasks.imaging.io import load_canonical, save_like
 
         ct = load_ct(self.inputs.ct_file)
         cal = segment_calcium(ct.hu, ct.spacing, load_canonical(self.inputs.artery_regions)[0],
                               load_canonical(self.inputs.skull_mask)[0] > 0)
+        if isdefined(self.inputs.centrelines):
+            cal = reassign_by_course(cal, ct.affine, _lines(self.inputs.centrelines))
         self._results["calcium_dseg"] = str(save_like(cal, self.inputs.ct_file,
                                                       _out("calcium_dseg.nii.gz")))
         return runtime

@@ -9,7 +9,9 @@ from calcisvd.measures import ARTERIES, ARTERY_MEASURES, ICAC_SESSION_MEASURES
 from tasks.icac.calcium import (
     _largest_arc_deg,
     circumferential_extent_deg,
+    course_fit_rms,
     measure_icac,
+    reassign_by_course,
     segment_calcium,
 )
 from tasks.icac.regions import MappedCentreline
@@ -243,3 +245,37 @@ def test_bone_rim_grows_with_slice_thickness():
     thick = segment_calcium(hu, (1.0, 1.0, 5.0), regions, skull)
     assert thin[16:19, 10, 5].all() and not thick[16:19, 10, 5].any()
     assert thin[10:12, 10, 5].all() and thick[10:12, 10, 5].all()
+
+
+def _junction(z_range=range(21, 28)):
+    """1 mm grid: the template's ICA L line (vertical, x = 10) and M1 line (horizontal from
+    the ICA top, z = 30); the real ICA runs 7 mm lateral of its line, and a 120 deg wall deposit
+    on it (lumen radius 2.4 mm, 1 mm thick) lies nearer the M1 line (about 6 mm) than the
+    ICA line (about 9 mm), so the region names it MCA L."""
+    ica = MappedCentreline("ICA", "L", 1, np.stack(
+        [np.full(61, 10.0), np.full(61, 20.0), np.linspace(0, 30, 61)], -1), 2.4)
+    m1 = MappedCentreline("MCA", "L", 3, np.stack(
+        [np.linspace(10, 35, 51), np.full(51, 20.0), np.full(51, 30.0)], -1), 1.5)
+    g = np.mgrid[0:40, 0:40, 0:40].astype(float)
+    dx, dy = g[0] - 17.0, g[1] - 20.0
+    rho, ang = np.hypot(dx, dy), np.degrees(np.arctan2(dy, dx)) % 360
+    dep = (rho >= 2.4) & (rho <= 3.4) & (ang <= 120) & np.isin(g[2], list(z_range))
+    cal = np.where(dep, 3, 0).astype(np.uint8)
+    return cal, [ica, m1]
+
+
+def test_deposit_named_after_the_course_it_lies_on():
+    cal, lines = _junction()
+    pts = np.argwhere(cal > 0).astype(float)
+    assert course_fit_rms(pts, lines[1].points, 1.5) > 2 * course_fit_rms(pts, lines[0].points, 2.4)
+    out = reassign_by_course(cal, np.eye(4), lines)
+    assert set(np.unique(out[cal > 0])) == {1} and (out > 0).sum() == (cal > 0).sum()
+    # the rule does the work: without it the deposit keeps the region's name
+    assert np.array_equal(reassign_by_course(cal, np.eye(4), lines, ratio=np.inf), cal)
+
+
+def test_small_deposit_keeps_its_region_name():
+    # one slice of the arc (8 voxels, under COURSE_MIN_MM3): too few points to tell courses
+    cal, lines = _junction(z_range=[24])
+    assert 0 < (cal > 0).sum() * 1.0 < 10.0
+    assert np.array_equal(reassign_by_course(cal, np.eye(4), lines), cal)
