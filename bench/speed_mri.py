@@ -1,8 +1,11 @@
 """MRI small-vessel-disease speed: seconds and peak memory per session at 1 mm on one core.
 
-Renders ``--n`` simulated sessions (seeds ``--seed0`` ...), writes each to a temporary ``.npz``
-and runs :func:`tasks.svd.pipeline.quantify_svd` in a fresh child process limited to one
-thread (SimpleITK, BLAS), so the peak resident memory (``ru_maxrss``) is the pipeline's own.
+Renders ``--n`` simulated sessions (seeds ``--seed0`` ...), each in a child process that
+writes a temporary ``.npz``, and runs :func:`tasks.svd.pipeline.quantify_svd` in another fresh
+child process limited to one thread (SimpleITK, BLAS), so the peak resident memory
+(``ru_maxrss``) is the pipeline's own. Linux carries a parent's peak resident memory over to
+a child it starts (fork, then exec), so rendering in this process made the measured peak the
+renderer's (2.8 GB before 2026-12-05; the pipeline's own was 0.9 GB).
 Reports wall time, CPU time (user + system; on a shared machine CPU time is the fairer one-core
 figure) and peak memory, with a per-step breakdown from the first session. The times include
 the image-quality-metric node (one N4 field per contrast and the metrics, as
@@ -66,28 +69,35 @@ print(json.dumps({"wall_s": wall + iqm_wall, "cpu_s": cpu + iqm_cpu, "peak_mb": 
 """
 
 
+_RENDER = r"""
+import sys
+import numpy as np
+from simulator import render_session
+seed, group, res, path = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4]
+s = render_session(seed=seed, group=group, location="MCA", resolution_mm=res)
+arrays = {}
+for k in ("T1w", "T2w", "FLAIR", "T2starw"):
+    arrays[k], arrays["affine_" + k] = s.images[k]
+np.savez(path, **arrays)
+"""
+
+
 def run(n: int, resolution: float, seed0: int) -> dict:
-    """Time ``n`` sessions, each in its own single-threaded child process."""
-    import numpy as np
-
-    from simulator import render_session
-
+    """Time ``n`` sessions, each rendered in one child process and measured in another,
+    single-threaded (this process stays small: its peak memory would pass to the children)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS="1")
+    root = Path(__file__).resolve().parent.parent
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(n):
-            s = render_session(seed=seed0 + i, group=("none_mild", "moderate", "severe")[i % 3],
-                               location="MCA", resolution_mm=resolution)
-            arrays = {}
-            for k in ("T1w", "T2w", "FLAIR", "T2starw"):
-                arrays[k], arrays["affine_" + k] = s.images[k]
             path = Path(tmp, f"s{i}.npz")
-            np.savez(path, **arrays)
+            subprocess.run([sys.executable, "-c", _RENDER, str(seed0 + i),
+                            ("none_mild", "moderate", "severe")[i % 3], str(resolution),
+                            str(path)], cwd=root, check=True)
             out = subprocess.run([sys.executable, "-c", f"STEPS = {STEPS!r}\n" + _CHILD,
                                   str(path)], env=env,
-                                 capture_output=True, text=True, check=True,
-                                 cwd=Path(__file__).resolve().parent.parent)
+                                 capture_output=True, text=True, check=True, cwd=root)
             row = json.loads(out.stdout.strip().splitlines()[-1])
             row["seed"] = seed0 + i
             rows.append(row)
