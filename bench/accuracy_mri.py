@@ -134,6 +134,16 @@ def run(n: int, resolution: float, seed0: int, out: Path | None = None,
     return summarise(rows, resolution, seed0)
 
 
+def _exact(rows: list[dict], pre: str) -> float | None:
+    """Share of subjects whose ``<pre>_est`` equals ``<pre>_true``, over those where the
+    method gave a value (None: not measured, e.g. the SVD score without lacunes on thick
+    slices); None when it gave none."""
+    scored = [r for r in rows if r.get(f"{pre}_est") is not None]
+    if not scored:
+        return None
+    return float(np.mean([r[f"{pre}_true"] == r[f"{pre}_est"] for r in scored]))
+
+
 def summarise(rows: list[dict], resolution: float, seed0: int) -> dict:
     """Cohort metrics and pass/fail against the issue's bars."""
     tv = np.array([r["wmh_true_cm3"] for r in rows], float)
@@ -150,15 +160,14 @@ def summarise(rows: list[dict], resolution: float, seed0: int) -> dict:
             [r["fazekas_true"] for r in rows], [r["fazekas_est"] for r in rows], 7, "quadratic"),
         "fazekas_total_exact": float(np.mean([r["fazekas_true"] == r["fazekas_est"]
                                               for r in rows])),
-        "punctate_grade_exact": float(np.mean([r["punctate_true"] == r["punctate_est"]
-                                               for r in rows])),
+        "punctate_grade_exact": _exact(rows, "punctate"),
         "microbleed_sensitivity": sum(r["mb_tp"] for r in rows) / max(1, sum(
             r["mb_true"] for r in rows)),
         "microbleed_fp_per_subject": sum(r["mb_fp"] for r in rows) / n,
         "lacune_sensitivity": sum(r["lac_tp"] for r in rows) / max(1, sum(
             r["lac_true"] for r in rows)),
         "lacune_fp_per_subject": sum(r["lac_fp"] for r in rows) / n,
-        "svd_score_exact": float(np.mean([r["svd_true"] == r["svd_est"] for r in rows])),
+        "svd_score_exact": _exact(rows, "svd"),
         "seconds_per_session_mean": float(np.mean([r["seconds"] for r in rows])),
     }
     # markers the method declared not measurable (null with a reason) are not scored as 0
@@ -172,6 +181,9 @@ def summarise(rows: list[dict], resolution: float, seed0: int) -> dict:
             metrics[f"{key}_sensitivity"] = sum(r[f"{pre}_tp"] for r in scored) / max(
                 1, sum(r[f"{pre}_true"] for r in scored))
             metrics[f"{key}_fp_per_subject"] = sum(r[f"{pre}_fp"] for r in scored) / len(scored)
+    for key in ("punctate_grade", "svd_score"):
+        if metrics[f"{key}_exact"] is None:
+            not_measured[key] = sorted({r["reason"] or "" for r in rows})
     passed = {k: (None if metrics[k] is None else metrics[k] <= bar if "fp" in k or "diff" in k
                   else metrics[k] >= bar) for k, bar in BARS.items()}
     return {"resolution_mm": resolution, "n_subjects": n, "seeds": [r["seed"] for r in rows],
@@ -217,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         bar = f" (bar {BARS[k]})" if k in BARS else ""
         print(f"  {k:32s} {v:8.3f}{bar}{flag}")
     for k, why in res.get("not_measured", {}).items():
-        print(f"  {k}: not measured ({'; '.join(why)})")
+        parts = dict.fromkeys(part for w in why for part in w.split("; "))  # each once
+        print(f"  {k}: not measured ({'; '.join(parts)})")
     print(f"written {a.out}")
     return 0
 

@@ -1,0 +1,27 @@
+"""The MRI accuracy summary: a marker the method did not give is 'not measured', not 0."""
+
+from __future__ import annotations
+
+from bench.accuracy_mri import summarise
+
+
+def _row(seed: int, svd_est, punctate_est=1) -> dict:
+    return {"seed": seed, "wmh_true_cm3": 2.0 + seed, "wmh_est_cm3": 2.1 + seed,
+            "wmh_dice": 0.8, "fazekas_true": 2, "fazekas_est": 2, "punctate_true": 1,
+            "punctate_est": punctate_est, "mb_tp": 1, "mb_true": 1, "mb_fp": 0, "lac_tp": 1,
+            "lac_true": 1, "lac_fp": 0, "svd_true": 2, "svd_est": svd_est, "seconds": 1.0,
+            "reason": "slices 6.0 mm thick (> 3 mm): lacunes and PVS not measurable",
+            "status": "ok"}
+
+
+def test_svd_score_not_given_is_not_measured():
+    res = summarise([_row(0, None), _row(1, None)], 1.0, 0)
+    assert res["metrics"]["svd_score_exact"] is None
+    assert "svd_score" in res["not_measured"]
+    assert res["metrics"]["punctate_grade_exact"] == 1.0
+
+
+def test_exact_share_over_the_sessions_that_have_a_value():
+    res = summarise([_row(0, 2), _row(1, 3), _row(2, None)], 1.0, 0)
+    assert res["metrics"]["svd_score_exact"] == 0.5
+    assert "svd_score" not in res["not_measured"]
