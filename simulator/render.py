@@ -41,6 +41,17 @@ CT_HU = {"gm": 40.0, "wm": 27.0, "csf": 8.0, "table": 1300.0, "diploe": 600.0, "
          "air": -1000.0, "lacune": 10.0, "wmh": 20.0}
 CT_NOISE_HU = 4.0
 BLOOMING = 1.6
+#: NAWM variation (SD / mean) of a bias-corrected FLAIR, the unit of the graded lesions'
+#: 2.5-8 SD: texture and noise alone (3.9%) understate it; calcisvd's QC measured 4.1-8.9% on
+#: the rendered thick slices (`qc.nawm_cov`, seeds 2100-2105, 2026-12-05), and with the 3.9%
+#: unit the truth lesions stood at a median 0.6-3.1 SD there instead of 2.5-8
+NAWM_SD_FRACTION = 0.06
+#: a thick-slice voxel whose slab is at least this share ventricle is not WMH truth, however
+#: much lesion it holds: the slab's CSF (FLAIR 70 against WM 430) makes it darker than NAWM
+#: for a lesion fraction f >= 0.5 once the CSF share exceeds f x k x 0.06 / 0.84, i.e. 0.09
+#: (k = 2.5 SD) to 0.29 (k = 8); 0.2 is that bound at the median contrast. A reader marks
+#: what is visibly bright, not the lesion volume a slab holds.
+THICK_TRUTH_MAX_VENTRICLE = 0.2
 
 
 @dataclass
@@ -371,7 +382,7 @@ def _graded_lesions(img: NDArray, aff: NDArray, band: NDArray, les: VisitLesions
     frac = ndi.gaussian_filter(frac, float(rng.uniform(1.0, 1.5)) / res / 2.355 * 2)
     texture = 1.0 + 0.03 * smooth_noise(img.shape, rng, 3.0 / res)
     img = img * texture
-    nawm_sd = s["wm"] * float(np.hypot(0.03, 0.025))  # texture and noise
+    nawm_sd = s["wm"] * NAWM_SD_FRACTION
     k = 2.5 + 5.5 * (0.5 + 0.5 * np.clip(smooth_noise(img.shape, rng, 6.0 / res), -1, 1))
     value = s["wm"] + float(np.sign(s["wmh"] - s["wm"])) * k * nawm_sd
     return (img * (1 - frac) + frac * value).astype(np.float32)
@@ -392,7 +403,13 @@ def _mr_thick(images, masks, pr, rng: np.random.Generator):
             out_m[k] = (arr, aff)
         elif k in ("wmh_mask", "ventricles"):
             m, a = protocols.thick_slices(arr.astype(np.float32), aff, t, gap, ip, order=1)
-            out_m[k] = ((m >= 0.5).astype(np.uint8), a)
+            keep = m >= 0.5
+            if k == "wmh_mask" and "ventricles" in masks:
+                v_arr, v_aff = masks["ventricles"]
+                vent, _ = protocols.thick_slices(v_arr.astype(np.float32), v_aff, t, gap, ip,
+                                                 order=1)
+                keep &= vent < THICK_TRUTH_MAX_VENTRICLE
+            out_m[k] = (keep.astype(np.uint8), a)
         else:
             m, a = protocols.thick_slices(arr, aff, t, gap, ip, order=0, reduce="max")
             out_m[k] = (m, a)

@@ -122,7 +122,7 @@ def test_graded_lesion_contrast_spans_2_5_to_8_sd_of_nawm(seed):
     rendered head's lesions depends on partial volume and on the seed's lesion sizes.
     """
     from simulator.lesions import VisitLesions
-    from simulator.render import MR_SIGNAL, _graded_lesions
+    from simulator.render import MR_SIGNAL, NAWM_SD_FRACTION, _graded_lesions
 
     s = dict(MR_SIGNAL["FLAIR"])
     img = np.full((48, 48, 48), s["wm"], np.float32)
@@ -130,7 +130,7 @@ def test_graded_lesion_contrast_spans_2_5_to_8_sd_of_nawm(seed):
     band[9:39, 9:39, 9:39] = 1
     out = _graded_lesions(img, np.eye(4), band, VisitLesions(pv_band=band), np.eye(4), s, 1.0,
                           np.random.default_rng(seed))
-    nawm_sd = s["wm"] * np.hypot(0.03, 0.025)
+    nawm_sd = s["wm"] * NAWM_SD_FRACTION
     z = (out[14:34, 14:34, 14:34] - s["wm"]) / nawm_sd
     assert z.min() >= 2.5 - 1e-3 and z.max() <= 8.0 + 1e-3
     assert np.percentile(z, 90) - np.percentile(z, 10) > 2.5  # graded, not one flat value
