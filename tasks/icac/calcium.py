@@ -81,11 +81,12 @@ MAX_SKULL_SHARE = 0.5  #: this share of voxels in the skull mask: a thin plate o
 #: voxels in the skull mask *or* next to the bone zone is bone. Measured on simulator seeds
 #: 7100-7105 in the tilted 5 mm clinical protocol: the partial-volume bands of the clivus that
 #: the two separate halves let through as 930-1055 mm^3 of "basilar calcium" per subject were
-#: 23-45% the one and 25-43% the other, 39-55% as one share; true plaques kept at 1 mm (seeds
-#: 7100-7108) at most 25%. Not on isotropic grids: a deposit on the carotid canal of the 2 mm
-#: test phantom is 31% next to the zone and 38% in the skull (54% as one share) and is kept.
+#: 23-45% the one and 25-43% the other, 39-55% as one share; the true plaques kept on those
+#: seeds (5 mm and clinical) 0%, at 1 mm (seeds 7100-7108) at most 25%. Not on isotropic
+#: grids: a deposit on the carotid canal of the 2 mm test phantom is 31% next to the zone and
+#: 38% in the skull (54% as one share) and is kept.
 MAX_BONE_SHARE = 0.35
-SLAB_RATIO = 2.0
+SLAB_RATIO = 2.0  #: slice / in-plane spacing from which the slab's partial volume is thick
 PLAQUE_GAP_MM = 2.0  #: deposits closer than this are one plaque
 PLAQUE_RADIUS_OFFSET_MM = 0.25  #: intimal deposits sit on the lumen boundary, slightly outside
 CENTRE_PRIOR_RADII = 1.0  #: SD of the circle-fit centre around the plaque centroid, in radii
