@@ -397,18 +397,19 @@ def _mr_thick(images, masks, pr, rng: np.random.Generator):
     for k, (arr, aff) in images.items():
         out_i[k] = ((arr, aff) if k == "ct"
                     else protocols.thick_slices(arr, aff, t, gap, ip))
+    # slab fractions of the two fractional masks, each computed once
+    frac = {k: protocols.thick_slices(masks[k][0].astype(np.float32), masks[k][1], t, gap, ip,
+                                      order=1)
+            for k in ("wmh_mask", "ventricles") if k in masks}
     out_m = {}
     for k, (arr, aff) in masks.items():
         if k == "calcium_labels":
             out_m[k] = (arr, aff)
-        elif k in ("wmh_mask", "ventricles"):
-            m, a = protocols.thick_slices(arr.astype(np.float32), aff, t, gap, ip, order=1)
+        elif k in frac:
+            m, a = frac[k]
             keep = m >= 0.5
-            if k == "wmh_mask" and "ventricles" in masks:
-                v_arr, v_aff = masks["ventricles"]
-                vent, _ = protocols.thick_slices(v_arr.astype(np.float32), v_aff, t, gap, ip,
-                                                 order=1)
-                keep &= vent < THICK_TRUTH_MAX_VENTRICLE
+            if k == "wmh_mask" and "ventricles" in frac:  # not visible: see the constant
+                keep &= frac["ventricles"][0] < THICK_TRUTH_MAX_VENTRICLE
             out_m[k] = (keep.astype(np.uint8), a)
         else:
             m, a = protocols.thick_slices(arr, aff, t, gap, ip, order=0, reduce="max")

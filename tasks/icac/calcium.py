@@ -293,7 +293,7 @@ def reassign_by_course(calcium: NDArray, affine: NDArray, lines: list[MappedCent
         return out
     by_label = {c.label: c for c in lines}
     vox_mm3 = float(abs(np.linalg.det(np.asarray(affine, float)[:3, :3])))
-    comps, n = ndimage.label(out > 0, structure=_S26)
+    comps, _ = ndimage.label(out > 0, structure=_S26)
     for k, box in enumerate(ndimage.find_objects(comps), start=1):
         m = comps[box] == k
         if m.sum() * vox_mm3 < min_mm3:
