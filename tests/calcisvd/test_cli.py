@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -32,11 +31,9 @@ def test_each_command_has_teaching_help(name: str, capsys: pytest.CaptureFixture
 
 
 def test_help_is_fast_no_heavy_imports() -> None:
-    code = ("import sys, time; t=time.time(); from calcisvd.cli import build_parser; "
+    code = ("import sys; from calcisvd.cli import build_parser; "
             "build_parser(); heavy=[m for m in ('prefect','great_expectations','nipype',"
             "'SimpleITK','duckdb','scipy') if m in sys.modules]; print(heavy)")
-    t0 = time.time()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]", f"heavy modules imported at --help time: {out}"
-    assert time.time() - t0 < 5

@@ -6,7 +6,6 @@ import datetime as dt
 import gzip
 import json
 import threading
-import time
 
 import nibabel as nib
 import numpy as np
@@ -85,20 +84,19 @@ def test_quarantine_reasons_and_drop_untouched(ingested):
         assert all((folder / "files" / h).is_file() for h in r["files_sha256"])
 
 
-def test_rerun_changes_nothing_and_is_fast(ingested):
-    settings, first, _ = ingested
+def test_rerun_changes_nothing_and_reads_nothing(ingested):
+    settings, _, _ = ingested
     snap_bids = tree_digest(settings.bids_dir)
     snap_q = tree_digest(settings.quarantine_dir)
     mtimes = {p: p.stat().st_mtime_ns for p in settings.bids_dir.rglob("*")}
-    t0 = time.perf_counter()
     again = run_ingest(settings)
-    elapsed = time.perf_counter() - t0
     assert (again["ingested"], again["skipped"], again["quarantined"]) == (0, 0, 0)
-    assert again["files_unchanged"] >= 300
+    # Every file is known by its fingerprint, so none is parsed again (structural, not a
+    # wall-clock ratio: those fail on a loaded CI machine).
+    assert again["files_new"] == 0 and again["files_unchanged"] >= 300
     assert tree_digest(settings.bids_dir) == snap_bids
     assert tree_digest(settings.quarantine_dir) == snap_q
     assert {p: p.stat().st_mtime_ns for p in settings.bids_dir.rglob("*")} == mtimes
-    assert elapsed < 0.05 * first["seconds"] + 0.05
 
 
 def test_follow_up_later_and_before_baseline(tmp_path):
