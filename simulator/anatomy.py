@@ -26,6 +26,16 @@ from simulator.ventricles import ventricle_signed_distance
 
 PAD_MM = 24.0
 
+#: neck below the skull base (template mm): an elliptic column of soft tissue (half-widths
+#: 60 x 50 mm, a 35 cm circumference as an adult neck's 34-40 cm) from NECK_TOP_MM down to
+#: the grid's end, with the spinal cord (radius 5 mm) in its CSF (to 7.5 mm) continuing the
+#: template's medulla, which ends at z = -72; the cord is drawn as grey matter (its core is;
+#: the lesion planner's white-matter region then leaves it alone). Without it the head ended
+#: in air under the foramen magnum, which no head CT shows (its first slices cut through the
+#: neck), and the measurer's cut check rightly called such a scan "cut off at the bottom".
+NECK_TOP_MM, NECK_CENTRE_Y_MM, NECK_HALF_MM = -45.0, -20.0, (60.0, 50.0)
+CORD_Y_MM, CORD_MM, CORD_SHEATH_MM, MEDULLA_END_MM = -45.0, 5.0, 7.5, -66.0
+
 #: head layers outside the brain mask, distances in mm from the brain surface
 LAYERS_MM = {"csf": (0.0, 1.5), "inner_table": (1.5, 3.0), "diploe": (3.0, 6.0),
              "outer_table": (6.0, 7.5), "scalp": (7.5, 12.0)}
@@ -167,12 +177,35 @@ def build_anatomy(resolution_mm: float, atrophy_mm: float, rng: np.random.Genera
     diploe = np.where(canal, 0, diploe)
     if vessels:
         table, diploe, scalp = _vessel_bone(t.affine, table, diploe, scalp, vessels)
+    gm, wm, csf, table, diploe, scalp = _neck(world, t.brain, gm, wm, csf, table, diploe,
+                                              scalp)
     deep = ((np.abs(world[0]) > 8) & (np.abs(world[0]) < 30) & (world[1] > -28)
             & (world[1] < 20) & (world[2] > -6) & (world[2] < 18) & (t.brain > 0))
     f32 = np.float32
     return Anatomy(t.affine, gm.astype(f32), wm.astype(f32), csf.astype(f32), vent.astype(f32),
                    table.astype(f32), diploe.astype(f32), scalp.astype(f32), deep,
                    np.maximum(sd - atrophy_mm, 0).astype(f32))
+
+
+def _neck(world: NDArray, brain: NDArray, *parts: NDArray) -> tuple[NDArray, ...]:
+    """Tissue fractions with the neck and the cord below the skull base (``NECK_*``,
+    ``CORD_*``): the cord column replaces whatever lay there, the neck's soft tissue fills
+    the air left in its cross-section (fractions still sum to <= 1)."""
+    gm, wm, csf, table, diploe, scalp = (np.array(p, np.float32) for p in parts)
+    x, y, z = world
+    r = np.hypot(x, y - CORD_Y_MM)
+    column = (z < MEDULLA_END_MM) & (brain <= 0) & (r < CORD_SHEATH_MM)
+    cord = column & (r < CORD_MM)
+    for a in (wm, table, diploe, scalp):
+        a[column] = 0.0
+    gm[column] = np.where(cord[column], 1.0, 0.0)
+    csf[column] = np.where(cord[column], 0.0, 1.0)
+    neck = ((z < NECK_TOP_MM) & ~column
+            & ((x / NECK_HALF_MM[0]) ** 2 + ((y - NECK_CENTRE_Y_MM) / NECK_HALF_MM[1]) ** 2
+               <= 1.0))
+    free = np.clip(1.0 - (gm + wm + csf + table + diploe + scalp), 0.0, 1.0)
+    scalp[neck] += free[neck]
+    return gm, wm, csf, table, diploe, scalp
 
 
 #: bone kept this far (mm) outside the lumen of non-bony stretches: soft-tissue channels

@@ -46,6 +46,11 @@ BLOOMING = 1.6
 #: the rendered thick slices (`qc.nawm_cov`, seeds 2100-2105, 2026-12-05), and with the 3.9%
 #: unit the truth lesions stood at a median 0.6-3.1 SD there instead of 2.5-8
 NAWM_SD_FRACTION = 0.06
+#: graded protocols: lesion contrast range in units of that SD (issue 16: real WMH/MS lesions
+#: lie 2.5-7 SD above NAWM); a lacune's gliotic rim is the same tissue change (STRIVE: a rim
+#: of hyperintensity like WMH, Wardlaw JM et al., Lancet Neurol 2013) and is drawn in the same
+#: range, not at the ungraded rim level (FLAIR 900 = 18 SD, twice the brightest lesion)
+LESION_SD = (2.5, 8.0)
 #: a thick-slice voxel whose slab is at least this share ventricle is not WMH truth, however
 #: much lesion it holds: the slab's CSF (FLAIR 70 against WM 430) makes it darker than NAWM
 #: for a lesion fraction f >= 0.5 once the CSF share exceeds f x k x 0.06 / 0.84, i.e. 0.09
@@ -238,7 +243,11 @@ class PatientRenderer:
                 img = img * (1 - b) + b * s["wmh"]
                 _paint(img, mr_aff, les.of("wmh_deep") + les.of("punctate"), w, s["wmh"])
             _paint(img, mr_aff, les.of("pvs"), w, s["csf"])
-            _paint(img, mr_aff, les.of("lacune"), w, s["rim"], grow_mm=1.3)
+            rim = s["rim"]
+            if pr.graded_lesions:
+                rim = s["wm"] + float(np.sign(s["rim"] - s["wm"]) * rng.uniform(*LESION_SD)
+                                      * s["wm"] * NAWM_SD_FRACTION)
+            _paint(img, mr_aff, les.of("lacune"), w, rim, grow_mm=1.3)
             _paint(img, mr_aff, les.of("lacune"), w, s["csf"])
             _paint(img, mr_aff, les.of("microbleed"), w, s["mb"],
                    factor=BLOOMING if contrast == "T2starw" else 1.0)
@@ -383,7 +392,8 @@ def _graded_lesions(img: NDArray, aff: NDArray, band: NDArray, les: VisitLesions
     texture = 1.0 + 0.03 * smooth_noise(img.shape, rng, 3.0 / res)
     img = img * texture
     nawm_sd = s["wm"] * NAWM_SD_FRACTION
-    k = 2.5 + 5.5 * (0.5 + 0.5 * np.clip(smooth_noise(img.shape, rng, 6.0 / res), -1, 1))
+    lo, hi = LESION_SD
+    k = lo + (hi - lo) * (0.5 + 0.5 * np.clip(smooth_noise(img.shape, rng, 6.0 / res), -1, 1))
     value = s["wm"] + float(np.sign(s["wmh"] - s["wm"])) * k * nawm_sd
     return (img * (1 - frac) + frac * value).astype(np.float32)
 
