@@ -30,7 +30,7 @@ def test_each_command_has_teaching_help(name: str, capsys: pytest.CaptureFixture
     assert len(out.splitlines()) > 8
 
 
-def test_help_is_fast_no_heavy_imports() -> None:
+def test_help_imports_nothing_heavy() -> None:
     code = ("import sys; from calcisvd.cli import build_parser; "
             "build_parser(); heavy=[m for m in ('prefect','great_expectations','nipype',"
             "'SimpleITK','duckdb','scipy') if m in sys.modules]; print(heavy)")
