@@ -245,8 +245,7 @@ class PatientRenderer:
             _paint(img, mr_aff, les.of("pvs"), w, s["csf"])
             rim = s["rim"]
             if pr.graded_lesions:
-                rim = s["wm"] + float(np.sign(s["rim"] - s["wm"]) * rng.uniform(*LESION_SD)
-                                      * s["wm"] * NAWM_SD_FRACTION)
+                rim = lesion_level(s, "rim", float(rng.uniform(*LESION_SD)))
             _paint(img, mr_aff, les.of("lacune"), w, rim, grow_mm=1.3)
             _paint(img, mr_aff, les.of("lacune"), w, s["csf"])
             _paint(img, mr_aff, les.of("microbleed"), w, s["mb"],
@@ -378,6 +377,13 @@ def _ct_protocol(ct_clean: NDArray, labels: NDArray, aff: NDArray, pr, w_ct: NDA
     return noisy.astype(np.float32), clean.astype(np.float32), labels, aff
 
 
+def lesion_level(s: dict[str, float], tissue: str, k: float | NDArray) -> float | NDArray:
+    """Signal of a graded lesion (``tissue``: ``"wmh"`` or a lacune's ``"rim"``) ``k`` NAWM SD
+    (``NAWM_SD_FRACTION`` of the WM signal) away from white matter, on the side where the
+    contrast's ungraded level ``s[tissue]`` lies (brighter on FLAIR/T2w, darker on T1w)."""
+    return s["wm"] + float(np.sign(s[tissue] - s["wm"])) * k * (s["wm"] * NAWM_SD_FRACTION)
+
+
 def _graded_lesions(img: NDArray, aff: NDArray, band: NDArray, les: VisitLesions,
                     w: NDArray, s: dict[str, float], res: float,
                     rng: np.random.Generator) -> NDArray:
@@ -391,10 +397,9 @@ def _graded_lesions(img: NDArray, aff: NDArray, band: NDArray, les: VisitLesions
     frac = ndi.gaussian_filter(frac, float(rng.uniform(1.0, 1.5)) / res / 2.355 * 2)
     texture = 1.0 + 0.03 * smooth_noise(img.shape, rng, 3.0 / res)
     img = img * texture
-    nawm_sd = s["wm"] * NAWM_SD_FRACTION
     lo, hi = LESION_SD
     k = lo + (hi - lo) * (0.5 + 0.5 * np.clip(smooth_noise(img.shape, rng, 6.0 / res), -1, 1))
-    value = s["wm"] + float(np.sign(s["wmh"] - s["wm"])) * k * nawm_sd
+    value = lesion_level(s, "wmh", k)
     return (img * (1 - frac) + frac * value).astype(np.float32)
 
 

@@ -136,6 +136,25 @@ def test_graded_lesion_contrast_spans_2_5_to_8_sd_of_nawm(seed):
     assert np.percentile(z, 90) - np.percentile(z, 10) > 2.5  # graded, not one flat value
 
 
+
+@pytest.mark.parametrize("contrast", ["FLAIR", "T2w", "T1w"])
+def test_graded_lacune_rim_lies_in_the_lesion_range(contrast):
+    """A lacune's gliotic rim on graded protocols is drawn like a graded WMH: 2.5-8 NAWM SD
+    from white matter, on the side of the contrast's ungraded rim (bright on FLAIR/T2w, dark
+    on T1w), never at the ungraded level (FLAIR 900 = 18 SD)."""
+    from simulator.render import LESION_SD, MR_SIGNAL, NAWM_SD_FRACTION, lesion_level
+
+    s = dict(MR_SIGNAL[contrast])
+    sd = s["wm"] * NAWM_SD_FRACTION
+    side = np.sign(s["rim"] - s["wm"])
+    for k in LESION_SD:
+        z = (lesion_level(s, "rim", k) - s["wm"]) / sd
+        assert z == pytest.approx(side * k)
+    if contrast == "FLAIR":  # the ungraded FLAIR rim (18 SD) lies far above the range
+        assert (s["rim"] - s["wm"]) / sd > LESION_SD[1]
+    assert lesion_level(s, "wmh", 3.0) == pytest.approx(
+        s["wm"] + np.sign(s["wmh"] - s["wm"]) * 3.0 * sd)
+
 def test_skull_stripped_flair_only():
     from simulator import render_session
 

@@ -258,3 +258,34 @@ def test_grey_matter_reached_from_a_white_matter_seed_is_not_wmh():
     mask = segment_wmh(z, anat, sp, wm_prior=prior.astype(np.float32))
     assert mask[8:14, 8:14, 8:14].all()
     assert not mask[16:40, 18:26, 18:26].any()
+
+
+def test_thick_slice_wall_reach_does_not_make_deep_grey_matter_white_matter():
+    """On 8 mm slices growth may follow the ventricle wall as far as the slab's partial-volume
+    reach (3 + 3.5 mm), but where a lesion *lies* is judged on the lining itself (3 mm): a
+    bright region grown from a small WM seed into tissue 3-6.5 mm from the wall that the
+    template calls grey matter (caudate: WM probability 0.3) is dropped; a lesion that reaches
+    the wall (the lining, within 3 mm) with the same seed is kept."""
+    from tasks.svd.steps import anatomy_from_masks
+    from tasks.svd.wmh import LINING_MM, partial_volume_reach_mm
+
+    sp = np.array([1.0, 1.0, 8.0])
+    assert LINING_MM + partial_volume_reach_mm(tuple(sp)) == 6.5
+    shape = tuple(int(round(100 / s)) for s in sp)
+    c = [(np.arange(n) + 0.5) * s - 50.0 for n, s in zip(shape, sp, strict=True)]
+    x, y, zz = np.meshgrid(*c, indexing="ij")
+    brain = x ** 2 + y ** 2 + zz ** 2 < 46.0 ** 2
+    vent = (np.abs(x) < 6) & (np.abs(y) < 15) & (np.abs(zz) < 12)
+    anat = anatomy_from_masks(brain, np.where(brain, 3, 0), vent, tuple(sp))
+    d = anat.dist_ventricle_mm
+    side = (x > 0) & (np.abs(zz) < 10)
+    leak = side & (y > -10) & (y < -2) & (d > 3.2) & (d <= 8.5)  # 38% of it in WM
+    wall = side & (y > 2) & (y < 10) & (d > 0) & (d <= 10.0)  # 35% WM + 30% lining
+    prior = np.where(d > 6.5, 0.9, 0.3).astype(np.float32)
+    img = np.random.default_rng(5).normal(0, 0.3, shape)
+    img = np.where(leak | wall, 5.0, img)
+    img = np.where(vent, -15.0, img)
+    z = np.where(brain, img, 0).astype(np.float32)
+    mask = segment_wmh(z, anat, tuple(sp), wm_prior=prior)
+    assert (mask & wall).sum() > 0.8 * wall.sum()
+    assert not (mask & leak).any()
