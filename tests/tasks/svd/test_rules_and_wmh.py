@@ -296,11 +296,12 @@ def test_thick_slice_wall_reach_does_not_make_deep_grey_matter_white_matter():
 
 
 def test_a_seed_as_bright_as_the_cortex_it_joins_is_cortex_not_a_lesion():
-    """Grey matter (4 SD above NAWM, as on 3-D FLAIR) that the template calls white matter
-    seeds a "lesion"; it runs unbroken at that brightness to the brain surface, so it is the
-    cortical ribbon and is dropped, while a faint lesion (4.5 SD) in deep WM is kept. A bright
-    lesion (12 SD) touching the ribbon is bounded by tissue darker than 70% of its level: its
-    seeds are not cortex."""
+    """Grey matter (4 SD above NAWM, as on 3-D FLAIR: the cortex under the brain surface and a
+    ribbon of it that the template calls white matter) seeds a "lesion"; it runs unbroken at
+    that brightness to the surface, so it is the cortical ribbon and is dropped, while a faint
+    lesion (4.5 SD) in deep WM is kept. A bright lesion (12 SD) touching the ribbon is bounded
+    by tissue darker than 70% of its level, and a confluent one reaching the surface is far
+    brighter than the cortex: neither is cortex."""
     from scipy import ndimage
 
     from tasks.svd.anatomy import Anatomy
@@ -311,23 +312,28 @@ def test_a_seed_as_bright_as_the_cortex_it_joins_is_cortex_not_a_lesion():
     brain[2:-2, 2:-2, 2:-2] = True
     vent = np.zeros(shape, bool)
     vent[30:34, 4:8, 20:28] = True
+    depth = ndimage.distance_transform_edt(brain).astype(np.float32)
     anat = Anatomy(brain=brain, tissue=np.where(brain, 3, 0).astype(np.uint8), ventricles=vent,
-                   dist_ventricle_mm=distance_mm(vent, sp),
-                   depth_mm=ndimage.distance_transform_edt(brain).astype(np.float32))
+                   dist_ventricle_mm=distance_mm(vent, sp), depth_mm=depth)
     noise = np.random.default_rng(3).normal(0, 0.3, shape).astype(np.float32)
     ribbon = np.zeros(shape, bool)
     ribbon[2:22, 20:24, 10:38] = True  # from the surface (x = 2) 20 mm into the "WM"
+    grey = brain & ((depth < 3) | ribbon)  # the cortex under the surface and the ribbon
     faint = np.zeros(shape, bool)
     faint[40:46, 30:36, 20:26] = True  # deep WM, far from the ribbon
-    z = np.where(brain, np.where(ribbon, 4.0, np.where(faint, 4.5, noise)), 0)
+    z = np.where(brain, np.where(grey, 4.0, np.where(faint, 4.5, noise)), 0)
     prior = np.full(shape, 0.9, np.float32)
     mask = segment_wmh(z.astype(np.float32), anat, sp, wm_prior=prior)
     assert not (mask & ribbon).any()
     assert mask[faint].mean() > 0.9
     bright = np.zeros(shape, bool)
     bright[22:28, 19:25, 20:26] = True  # at the ribbon's deep end
-    z = np.where(bright, 12.0, z)
+    confluent = np.zeros(shape, bool)
+    confluent[2:14, 30:40, 30:40] = True  # from the surface 12 mm deep
+    z = np.where(bright | confluent, 12.0, z)
     seeds = brain & (z > 3) & (anat.depth_mm >= 3)
     cc = cortex_connected(seeds, z, brain & ~vent, anat.depth_mm < 3, 3.0)
     assert cc[ribbon & seeds].mean() > 0.95
-    assert not cc[bright | faint].any()
+    assert not cc[bright | faint | confluent].any()
+    mask = segment_wmh(z.astype(np.float32), anat, sp, wm_prior=prior)
+    assert mask[confluent & (depth >= 3)].mean() > 0.9 and mask[bright].mean() > 0.9
