@@ -317,7 +317,7 @@ def cortex_connected(seeds: NDArray[np.bool_], zs: NDArray, tissue: NDArray[np.b
         on = joined[blab.ravel()[idx]]  # every seed voxel joined to the surface at lv
         if not on[level >= lv].any():
             break  # no seed at or above this level is joined: none higher will be
-        out.ravel()[idx[on & (level == lv)]] = True
+        out.flat[idx[on & (level == lv)]] = True
     return out
 
 

@@ -171,18 +171,27 @@ def test_broad_bright_region_is_not_wmh_but_a_focal_lesion_is(monkeypatch):
     assert (segment_wmh(z, anat, sp) & bump).sum() > 0.3 * bump.sum()
 
 
-def _wall_lesion(spacing):
-    """A ventricle (block) with a lesion (5 SD) 2.5-8 mm from its wall and a dimmed lining
-    (1.5 SD: lesion sharing its slab with CSF) between them, in NAWM noise (SD 0.3)."""
+def _sphere_head(sp):
+    """A 100 mm box on the grid ``sp`` (mm) holding a brain sphere (radius 46 mm) with a block
+    ventricle (12 x 30 x 24 mm) at its centre: the voxel-centre coordinates (x, y, z in mm),
+    the brain and ventricle masks and their :class:`Anatomy` (all brain voxels WM-class)."""
     from tasks.svd.steps import anatomy_from_masks
 
-    sp = np.asarray(spacing, float)
     shape = tuple(int(round(100 / s)) for s in sp)
     c = [(np.arange(n) + 0.5) * s - 50.0 for n, s in zip(shape, sp, strict=True)]
     x, y, z = np.meshgrid(*c, indexing="ij")
     brain = x ** 2 + y ** 2 + z ** 2 < 46.0 ** 2
     vent = (np.abs(x) < 6) & (np.abs(y) < 15) & (np.abs(z) < 12)
-    anat = anatomy_from_masks(brain, np.where(brain, 3, 0), vent, tuple(sp))
+    return (x, y, z), brain, vent, anatomy_from_masks(brain, np.where(brain, 3, 0), vent,
+                                                     tuple(float(s) for s in sp))
+
+
+def _wall_lesion(spacing):
+    """A ventricle (block) with a lesion (5 SD) 2.5-8 mm from its wall and a dimmed lining
+    (1.5 SD: lesion sharing its slab with CSF) between them, in NAWM noise (SD 0.3)."""
+    sp = np.asarray(spacing, float)
+    (x, y, z), brain, vent, anat = _sphere_head(sp)
+    shape = brain.shape
     d = anat.dist_ventricle_mm
     side = (x > 0) & (np.abs(y) < 10) & (np.abs(z) < 10)
     lining = side & (d > 0) & (d <= 2.5)
@@ -270,17 +279,12 @@ def test_thick_slice_wall_reach_does_not_make_deep_grey_matter_white_matter():
     bright region grown from a small WM seed into tissue 3-6.5 mm from the wall that the
     template calls grey matter (caudate: WM probability 0.3) is dropped; a lesion that reaches
     the wall (the lining, within 3 mm) with the same seed is kept."""
-    from tasks.svd.steps import anatomy_from_masks
     from tasks.svd.wmh import LINING_MM, partial_volume_reach_mm
 
     sp = np.array([1.0, 1.0, 8.0])
     assert LINING_MM + partial_volume_reach_mm(tuple(sp)) == 6.5
-    shape = tuple(int(round(100 / s)) for s in sp)
-    c = [(np.arange(n) + 0.5) * s - 50.0 for n, s in zip(shape, sp, strict=True)]
-    x, y, zz = np.meshgrid(*c, indexing="ij")
-    brain = x ** 2 + y ** 2 + zz ** 2 < 46.0 ** 2
-    vent = (np.abs(x) < 6) & (np.abs(y) < 15) & (np.abs(zz) < 12)
-    anat = anatomy_from_masks(brain, np.where(brain, 3, 0), vent, tuple(sp))
+    (x, y, zz), brain, vent, anat = _sphere_head(sp)
+    shape = brain.shape
     d = anat.dist_ventricle_mm
     side = (x > 0) & (np.abs(zz) < 10)
     leak = side & (y > -10) & (y < -2) & (d > 3.2) & (d <= 8.5)  # 38% of it in WM
