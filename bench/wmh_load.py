@@ -3,9 +3,10 @@
 Real clinical cases carry 100+ cm^3 of WMH (issue 16: a 127 ml case came out 0 ml), the
 simulated cohort's severe group 10-30 cm^3. This bench renders the same simulated patient
 (severe group) with its planned WMH volumes multiplied by ``--scales`` (the simulator places
-the lesions; nothing here touches the measurer), on the paper's 3-D 1 mm protocol and on the
-clinical 2-D thick-slice one, runs :func:`tasks.svd.pipeline.quantify_svd` and compares the
-WMH mask with the truth: Dice, true and measured volume, their ratio.
+the lesions; nothing here touches the measurer), on the paper's 3-D 1 mm protocol, the
+clinical 2-D thick-slice one and its skull-stripped FLAIR-only export, runs
+:func:`tasks.svd.pipeline.quantify_svd` and compares the WMH mask with the truth: Dice, true
+and measured volume, their ratio.
 
 Run: ``nice -n 10 .venv/bin/python -m bench.wmh_load [--seeds 2201 2203] [--scales 1 4 8]``;
 writes ``bench/results/wmh_load.json`` and prints one line per session.
@@ -20,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-PROTOCOLS = ("paper", "clinical2d")
+#: the 3-D 1 mm paper protocol, clinical 2-D thick slices (FLAIR, T1w, T2w...) and the closest
+#: to the real clinical set of issue 16 (skull-stripped thick-slice FLAIR alone)
+PROTOCOLS = ("paper", "clinical2d", "clinical2d_flair_stripped")
 
 
 def one(seed: int, scale: float, protocol: str, resolution: float) -> dict:
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             for sc in a.scales:
                 rows.append(one(seed, sc, protocol, a.resolution))
                 r = rows[-1]
-                print(f"seed {seed} {protocol:10s} x{sc:<4g} true {r['true_cm3']:6.1f} "
+                print(f"seed {seed} {protocol:26s} x{sc:<4g} true {r['true_cm3']:6.1f} "
                       f"measured {r['measured_cm3']} Dice {r['dice']:.3f} {r['status']}",
                       flush=True)
     res = {"seeds": a.seeds, "scales": a.scales, "resolution_mm": a.resolution,

@@ -1,5 +1,5 @@
 """SIGKILL of ``calcisvd run`` during quantify: no orphans, and the rerun measures the session
-completely (issue 24, item 4). A real run: one simulated subject at 2 mm, the temporary
+completely (issue 24, item 4). A real run: one simulated subject at 4 mm, the temporary
 Prefect server, the forkserver pool; about 1.5 min on 2 shared cores."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _numbers(block: dict) -> list[float]:
 def test_sigkill_during_quantify_leaves_no_orphans_and_the_rerun_completes(tmp_path):
     settings = make_settings(tmp_path / "home")
     home = settings.home
-    sim = run_cli(home, "simulate", "--subjects", "1", "--seed", "7", "--resolution", "2",
+    sim = run_cli(home, "simulate", "--subjects", "1", "--seed", "7", "--resolution", "4",
                   "--no-follow-up")
     assert sim.returncode == 0, sim.stdout + sim.stderr
     proc = subprocess.Popen(cli_command("run", "--home", str(home)), cwd=REPO,

@@ -129,7 +129,8 @@ def test_same_result_on_every_test_export_and_hostile_file(tmp_path):
                 read_instance(path, path.name, full=full, walk=True)
             continue
         assert fast == slow, path.name
-        walked += walk(path.read_bytes(), IMAGE_TAGS) is not None
+        if path.stat().st_size <= 2**24:  # not the 3 GB sparse files (reading them took ~60 s)
+            walked += walk(path.read_bytes(), IMAGE_TAGS) is not None
     assert walked > 50  # the fast path was really taken
 
 
