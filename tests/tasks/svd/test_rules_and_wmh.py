@@ -248,22 +248,28 @@ def test_lesion_free_reference_restores_a_confluent_lesion_level():
     assert lesion_free_z(once, np.zeros(shape, bool), ref, spacing, ref) is once
 
 
-def test_grey_matter_reached_from_a_white_matter_seed_is_not_wmh():
-    """Growth from a seed in the WM territory into grey matter as bright as a lesion (cortex
-    on high-SNR 3-D FLAIR) gives a component lying mostly outside WM: dropped. A lesion in
-    WM next to it is kept."""
+def _box_anatomy(shape, vent: tuple[slice, ...], margin: int = 1):
+    """A 1 mm box brain (``margin`` voxels inside the grid, all WM-class tissue) with a block
+    ventricle at ``vent``; depth = distance to the box's surface."""
     from scipy import ndimage
 
     from tasks.svd.anatomy import Anatomy
 
-    shape, sp = (48, 40, 40), (1.0, 1.0, 1.0)
     brain = np.zeros(shape, bool)
-    brain[1:-1, 1:-1, 1:-1] = True
-    vent = np.zeros(shape, bool)
-    vent[4:8, 30:34, 30:34] = True
-    anat = Anatomy(brain=brain, tissue=np.where(brain, 3, 0).astype(np.uint8), ventricles=vent,
-                   dist_ventricle_mm=distance_mm(vent, sp),
+    brain[margin:-margin, margin:-margin, margin:-margin] = True
+    ventricles = np.zeros(shape, bool)
+    ventricles[vent] = True
+    return Anatomy(brain=brain, tissue=np.where(brain, 3, 0).astype(np.uint8),
+                   ventricles=ventricles, dist_ventricle_mm=distance_mm(ventricles, (1, 1, 1)),
                    depth_mm=ndimage.distance_transform_edt(brain).astype(np.float32))
+
+
+def test_grey_matter_reached_from_a_white_matter_seed_is_not_wmh():
+    """Growth from a seed in the WM territory into grey matter as bright as a lesion (cortex
+    on high-SNR 3-D FLAIR) gives a component lying mostly outside WM: dropped. A lesion in
+    WM next to it is kept."""
+    shape, sp = (48, 40, 40), (1.0, 1.0, 1.0)
+    anat = _box_anatomy(shape, np.s_[4:8, 30:34, 30:34])
     prior = np.where(np.arange(shape[0])[:, None, None] < 20, 0.9, 0.3) * np.ones(shape)
     z = np.zeros(shape, np.float32)
     z[8:14, 8:14, 8:14] = 5.0  # a lesion in WM
@@ -306,19 +312,11 @@ def test_a_seed_as_bright_as_the_cortex_it_joins_is_cortex_not_a_lesion():
     lesion (4.5 SD) in deep WM is kept. A bright lesion (12 SD) touching the ribbon is bounded
     by tissue darker than 70% of its level, and a confluent one reaching the surface is far
     brighter than the cortex: neither is cortex."""
-    from scipy import ndimage
-
-    from tasks.svd.anatomy import Anatomy
     from tasks.svd.wmh import cortex_connected
 
     shape, sp = (64, 48, 48), (1.0, 1.0, 1.0)
-    brain = np.zeros(shape, bool)
-    brain[2:-2, 2:-2, 2:-2] = True
-    vent = np.zeros(shape, bool)
-    vent[30:34, 4:8, 20:28] = True
-    depth = ndimage.distance_transform_edt(brain).astype(np.float32)
-    anat = Anatomy(brain=brain, tissue=np.where(brain, 3, 0).astype(np.uint8), ventricles=vent,
-                   dist_ventricle_mm=distance_mm(vent, sp), depth_mm=depth)
+    anat = _box_anatomy(shape, np.s_[30:34, 4:8, 20:28], margin=2)
+    brain, vent, depth = anat.brain, anat.ventricles, anat.depth_mm
     noise = np.random.default_rng(3).normal(0, 0.3, shape).astype(np.float32)
     ribbon = np.zeros(shape, bool)
     ribbon[2:22, 20:24, 10:38] = True  # from the surface (x = 2) 20 mm into the "WM"
@@ -341,3 +339,35 @@ def test_a_seed_as_bright_as_the_cortex_it_joins_is_cortex_not_a_lesion():
     assert not cc[bright | faint | confluent].any()
     mask = segment_wmh(z.astype(np.float32), anat, sp, wm_prior=prior)
     assert mask[confluent & (depth >= 3)].mean() > 0.9 and mask[bright].mean() > 0.9
+
+
+def test_a_confluent_lesion_keeps_its_faint_part_a_small_lesion_its_edge_rule(monkeypatch):
+    """A confluent lesion (11 mL) with a bright core (16 SD, 8 mL) and a faint part (3 mL,
+    6 SD) at full occupancy: the session level (16) would cut the faint part as the core's
+    partial-volume edge (6 < 16 / 2); judged against its own local peak it is kept beyond the
+    core's reach. A small lesion (0.2 mL core at 16 SD) keeps the session's edge rule: its 6 SD
+    shoulder is dropped. With the confluent rule off, the faint part is lost too."""
+    import tasks.svd.wmh as wmh
+
+    shape, sp = (64, 48, 40), (1.0, 1.0, 1.0)
+    anat = _box_anatomy(shape, np.s_[56:60, 4:8, 4:8])
+    z = np.zeros(shape, np.float32)
+    core = np.zeros(shape, bool)
+    core[8:28, 10:30, 10:30] = True  # 8 mL at 16 SD
+    faint = np.zeros(shape, bool)
+    faint[28:40, 12:28, 12:28] = True  # 3 mL at 6 SD, joined to the core
+    small_core = np.zeros(shape, bool)
+    small_core[46:52, 34:40, 26:32] = True  # 0.2 mL at 16 SD
+    shoulder = np.zeros(shape, bool)
+    shoulder[46:52, 40:44, 26:32] = True  # its 6 SD shoulder
+    z[core | small_core] = 16.0
+    z[faint | shoulder] = 6.0
+    prior = np.full(shape, 0.9, np.float32)
+    far = faint & (distance_mm(core, sp) > wmh.CONFLUENT_REACH_MM + 1.0)
+    mask = segment_wmh(z, anat, sp, wm_prior=prior)
+    assert mask[core].all() and mask[small_core].all()
+    assert mask[far].mean() > 0.95
+    assert not mask[shoulder].any()
+    monkeypatch.setattr(wmh, "CONFLUENT_SEED_MM3", 1e12)
+    off = segment_wmh(z, anat, sp, wm_prior=prior)
+    assert off[core].all() and not off[far].any()
