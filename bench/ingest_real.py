@@ -48,7 +48,8 @@ def _series_of(drop: Path) -> dict[str, list[Path]]:
     return out
 
 
-def _compare(ours: Path, ref: Path) -> dict:
+def compare_geometry(ours: Path, ref: Path) -> dict:
+    """Shape, largest affine difference (mm) and voxel equality of two NIfTI files."""
     import nibabel as nib
     import numpy as np
 
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                 row["outcome"] = "ingested" if match else "missing"
                 row["label_ok"] = bool(match)
                 if match and refs:
-                    row["geometry_vs_dcm2niix"] = _compare(match[0], refs[0])
+                    row["geometry_vs_dcm2niix"] = compare_geometry(match[0], refs[0])
                     g = row["geometry_vs_dcm2niix"]
                     row["geometry_ok"] = g["same_shape"] and g["affine_max_abs_diff_mm"] < 1e-3
                     side = json.loads(match[0].with_name(

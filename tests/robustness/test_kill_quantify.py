@@ -1,6 +1,6 @@
 """SIGKILL of ``calcisvd run`` during quantify: no orphans, and the rerun measures the session
 completely (issue 24, item 4). A real run: one simulated subject at 4 mm, the temporary
-Prefect server, the forkserver pool; about 1.5 min on 2 shared cores."""
+Prefect server, the forkserver pool; about 1 min on 2 shared cores."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.ingest_real import _compare
+from bench.ingest_real import compare_geometry
 from calcisvd.cli import main as cli
 
 REPO = Path(__file__).resolve().parents[3]
@@ -65,7 +65,7 @@ def test_t1w_ingested_with_dcm2niix_geometry_and_epi_skipped_with_a_reason(inges
     subprocess.run([find_dcm2niix(), "-z", "n", "-b", "n", "-f", "%s", "-o", str(tmp_path),
                     str(DATA / SERIES[0])], capture_output=True, check=True, timeout=120)
     [ref] = sorted(tmp_path.glob("*.nii"))
-    same = _compare(t1w, ref)
+    same = compare_geometry(t1w, ref)
     assert same["same_shape"] and same["voxels_equal"], same
     assert same["affine_max_abs_diff_mm"] < 1e-3, same
     side = json.loads(t1w.with_name(t1w.name.replace(".nii.gz", ".json")).read_text())
