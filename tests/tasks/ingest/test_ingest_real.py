@@ -11,7 +11,6 @@ sidecars are present. Skipped with a message when the folder is absent (CI has i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ import pytest
 
 from bench.ingest_real import compare_geometry
 from calcisvd.cli import main as cli
+from tests.tasks.ingest.ingest_fixtures import make_settings, tree_digest
 
 REPO = Path(__file__).resolve().parents[3]
 CANDIDATES = (REPO.parent / "shared" / "realdata" / "dicom", Path("/work/shared/realdata/dicom"))
@@ -33,24 +33,14 @@ pytestmark = pytest.mark.skipif(
     reason=f"real DICOM not found (looked in {', '.join(map(str, CANDIDATES))})")
 
 
-def _tree_hash(root: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        if p.is_file():
-            h.update(p.relative_to(root).as_posix().encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
-
-
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory):
-    from calcisvd.settings import load_settings
     from tasks.ingest.pipeline import run_ingest
 
     home = tmp_path_factory.mktemp("real") / "home"
     for s in SERIES:
         shutil.copytree(DATA / s, home / "drop" / s)
-    settings = load_settings(env={}, overrides={"home": home, "n_procs": 1})
+    settings = make_settings(home)
     return settings, run_ingest(settings)
 
 
@@ -86,10 +76,10 @@ def test_valid_bids_no_phi_and_a_rerun_changes_nothing(ingested, capsys):
     assert cli(["audit-phi", "--home", str(settings.home)]) == 0
     first = capsys.readouterr().out.splitlines()[0]  # "audit-phi: N identifying values ..."
     assert int(first.split(":")[1].split()[0]) >= 5, first  # the real headers' values
-    before = _tree_hash(settings.bids_dir)
+    before = tree_digest(settings.bids_dir)
     again = run_ingest(settings)
     assert again["ingested"] == 0 and again["quarantined"] == 0, again
-    assert _tree_hash(settings.bids_dir) == before
+    assert tree_digest(settings.bids_dir) == before
 
 
 def test_the_mprage_test_image_is_not_ok(ingested):

@@ -251,17 +251,13 @@ def test_lesion_free_reference_restores_a_confluent_lesion_level():
 def _box_anatomy(shape, vent: tuple[slice, ...], margin: int = 1):
     """A 1 mm box brain (``margin`` voxels inside the grid, all WM-class tissue) with a block
     ventricle at ``vent``; depth = distance to the box's surface."""
-    from scipy import ndimage
-
-    from tasks.svd.anatomy import Anatomy
+    from tasks.svd.steps import anatomy_from_masks
 
     brain = np.zeros(shape, bool)
     brain[margin:-margin, margin:-margin, margin:-margin] = True
     ventricles = np.zeros(shape, bool)
     ventricles[vent] = True
-    return Anatomy(brain=brain, tissue=np.where(brain, 3, 0).astype(np.uint8),
-                   ventricles=ventricles, dist_ventricle_mm=distance_mm(ventricles, (1, 1, 1)),
-                   depth_mm=ndimage.distance_transform_edt(brain).astype(np.float32))
+    return anatomy_from_masks(brain, np.where(brain, 3, 0), ventricles, (1.0, 1.0, 1.0))
 
 
 def test_grey_matter_reached_from_a_white_matter_seed_is_not_wmh():
