@@ -4,12 +4,24 @@ ICBM 2009 MNI152 nonlinear symmetric template (Fonov VS et al., NeuroImage 2011)
 brain-extracted T1 at its native 1 mm (:func:`mni152_t1_native`, read from nilearn's bundled
 file), and nilearn's resampled T1, brain mask and grey/white-matter probability maps
 (:func:`mni152`, :func:`mni152_tissue`). Nothing is downloaded: all ship inside nilearn.
+
+Importing nilearn and resampling its templates costs about 3 s of CPU, paid again by every
+process that quantifies a session (a Nipype node, a benchmark child). The derived arrays are
+therefore also kept on disk (:func:`cached_arrays`): built once from nilearn's files, then
+read back in milliseconds, identical to the last bit. The folder is ``$CALCISVD_CACHE_DIR``,
+else ``$XDG_CACHE_HOME/calcisvd``, else ``~/.cache/calcisvd``; each file is keyed by nilearn's
+version; a folder that cannot be written only costs the time (nothing fails).
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import importlib.util
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +29,49 @@ from numpy.typing import NDArray
 
 #: nilearn's bundled brain-extracted T1 template (1 mm)
 TEMPLATE_FILE = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
+#: bump when what a cached file holds changes (old files are then ignored, not misread)
+CACHE_FORMAT = 1
+
+
+def cache_dir() -> Path:
+    """Where derived template arrays are kept between processes (see the module docstring)."""
+    explicit = os.environ.get("CALCISVD_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "calcisvd"
+
+
+def cached_arrays(key: str, build: Callable[[], dict[str, NDArray]]) -> dict[str, NDArray]:
+    """The arrays ``build()`` returns, read from ``<cache_dir>/<key>-nilearn<version>.npz``
+    when that file exists and reads whole, else built and written there atomically (a
+    temporary file renamed into place: two processes at once each write a whole file). A
+    missing, truncated or unreadable file is rebuilt; a folder that cannot be written is
+    left alone."""
+    try:
+        version = importlib.metadata.version("nilearn")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - nilearn is required
+        version = "none"
+    path = cache_dir() / f"{key}-nilearn{version}-f{CACHE_FORMAT}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, KeyError, RuntimeError, zipfile.BadZipFile):
+        pass  # absent or damaged: build it
+    arrays = build()
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{key}-", suffix=".npz",
+                                         delete=False) as fh:
+            tmp = Path(fh.name)
+            np.savez(fh, **arrays)
+        tmp.chmod(0o644)  # readable by the other users of a shared cache folder
+        os.replace(tmp, path)
+    except OSError:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+    return arrays
 
 
 def template_path() -> Path | None:
@@ -45,22 +100,33 @@ def mni152_t1_native() -> tuple[NDArray[np.float32], NDArray]:
 
 @functools.lru_cache(maxsize=2)
 def mni152(resolution_mm: int = 2) -> tuple[NDArray, NDArray, NDArray]:
-    """(T1 array, brain mask array, RAS affine) of nilearn's MNI152 2009 at ``resolution_mm``."""
-    from nilearn import datasets
+    """(T1 array, brain mask array, RAS affine) of nilearn's MNI152 2009 at ``resolution_mm``
+    (float32, float32, float64; kept on disk, :func:`cached_arrays`)."""
 
-    t1 = datasets.load_mni152_template(resolution=resolution_mm)
-    mask = datasets.load_mni152_brain_mask(resolution=resolution_mm)
-    return (t1.get_fdata(dtype=np.float32), mask.get_fdata(dtype=np.float32),
-            np.asarray(t1.affine, float))
+    def build() -> dict[str, NDArray]:
+        from nilearn import datasets
+
+        t1 = datasets.load_mni152_template(resolution=resolution_mm)
+        mask = datasets.load_mni152_brain_mask(resolution=resolution_mm)
+        return {"t1": t1.get_fdata(dtype=np.float32), "mask": mask.get_fdata(dtype=np.float32),
+                "affine": np.asarray(t1.affine, float)}
+
+    a = cached_arrays(f"mni152-{resolution_mm}mm", build)
+    return a["t1"], a["mask"], a["affine"]
 
 
 @functools.lru_cache(maxsize=4)
 def mni152_tissue(tissue: str, resolution_mm: int = 2) -> NDArray[np.float32]:
-    """Grey (``"gm"``) or white (``"wm"``) matter probability of the template (float32)."""
-    from nilearn import datasets
-
-    load = {"gm": datasets.load_mni152_gm_template,
-            "wm": datasets.load_mni152_wm_template}.get(tissue)
-    if load is None:
+    """Grey (``"gm"``) or white (``"wm"``) matter probability of the template (float32; kept
+    on disk, :func:`cached_arrays`)."""
+    if tissue not in ("gm", "wm"):
         raise ValueError(f"unknown tissue {tissue!r}: use 'gm' or 'wm'")
-    return load(resolution=resolution_mm).get_fdata(dtype=np.float32)
+
+    def build() -> dict[str, NDArray]:
+        from nilearn import datasets
+
+        load = {"gm": datasets.load_mni152_gm_template,
+                "wm": datasets.load_mni152_wm_template}[tissue]
+        return {"p": load(resolution=resolution_mm).get_fdata(dtype=np.float32)}
+
+    return cached_arrays(f"mni152-{tissue}-{resolution_mm}mm", build)["p"]

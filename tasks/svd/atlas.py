@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from tasks.imaging.registration import GradientDescent, registration_method
 from tasks.imaging.space import from_sitk, to_sitk, transform_to_matrix
-from tasks.imaging.templates import mni152, mni152_tissue
+from tasks.imaging.templates import cached_arrays, mni152, mni152_tissue
 
 #: contrasts in order of similarity to the T1-weighted template
 #: on the MNI152 2009 template (nilearn, 2 mm) the brain mask's top lies 72 mm above its centroid
@@ -39,7 +39,13 @@ def ventricle_prior(resolution_mm: int = 2) -> NDArray[np.float32]:
     Template CSF (brain mask minus the GM and WM probability maps, > 0.5) that is dark on the
     T1 template, lies more than 12 mm inside the brain mask, within the central box
     |x| < 32, -50 < y < 36, -8 < z < 36 mm (MNI), in components larger than 1 cm^3.
+    Kept on disk (:func:`tasks.imaging.templates.cached_arrays`: ~1 s per process otherwise).
     """
+    return cached_arrays(f"mni152-ventricles-{resolution_mm}mm",
+                         lambda: {"p": _ventricle_prior(resolution_mm)})["p"]
+
+
+def _ventricle_prior(resolution_mm: int) -> NDArray[np.float32]:
     from scipy import ndimage
 
     tpl, mask, aff = mni152(resolution_mm)
