@@ -1,0 +1,32 @@
+"""bench.wmh_ceiling: the oracle threshold and the per-protocol summary."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.wmh_ceiling import best_threshold, dice, summarise
+
+
+def test_best_threshold_finds_the_level_that_separates_a_lesion():
+    z = np.zeros((20, 20, 5), np.float32)
+    truth = np.zeros(z.shape, bool)
+    truth[5:10, 5:10, 1:4] = True
+    z[truth] = 4.0
+    z[15:18, 15:18, 2] = 2.0  # a fainter bright region elsewhere: above 1, below 4
+    region = np.ones(z.shape, bool)
+    score, level = best_threshold(z, region, truth)
+    assert score == 1.0 and 2.0 <= level < 4.0
+    # the lowest level tried takes the faint region too: Dice below 1
+    assert dice(region & (z > 1.0), truth) < 1.0
+
+
+def test_summary_separates_protocols_and_small_loads():
+    keys = {"method": 0.5, "threshold": 0.4, "threshold_clean_reference": 0.45,
+            "boundary_only": 0.7}
+    rows = [{"protocol": "a", "true_cm3": 0.2, **keys},
+            {"protocol": "a", "true_cm3": 5.0, **{k: v + 0.2 for k, v in keys.items()}},
+            {"protocol": "b", "true_cm3": 0.1, **keys}]
+    s = summarise(rows)
+    assert s["a"]["n"] == 2 and s["a"]["method"] == 0.6
+    assert s["a"]["n_at_least_1cm3"] == 1 and s["a"]["boundary_only_at_least_1cm3"] == 0.9
+    assert s["b"]["method_at_least_1cm3"] is None
