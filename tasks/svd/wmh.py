@@ -95,7 +95,19 @@ LINING_MM = 3.0
 #: where the slab also holds ventricle CSF (FLAIR z of CSF -11 to -28), which pulls a lesion
 #: voxel's z down (truth voxels 1-3 mm from the wall: median z 0.6-1.5 on simulator seeds
 #: 2101-2102). Inactive on isotropic grids (reach 0). Measured on simulator seeds 2100-2105
-#: (clinical2d): Dice 0.185 -> 0.202 / 0.213 and AVD 0.42 -> 0.37 / 0.33 at 1.5 / 1.0 SD
+#: (clinical2d): Dice 0.185 -> 0.202 / 0.213 and AVD 0.42 -> 0.37 / 0.33 at 1.5 / 1.0 SD.
+#: The continuation lowers the level, not the location rule: it stays in the template's WM
+#: territory (wm_prior >= WM_PRIOR_GROW, as growth does away from the wall). Without that it
+#: followed the wall into the caudate and thalamus, which lie on the wall and are brighter than
+#: NAWM on FLAIR: FLAIR-only stripped seed 2105 (thick slices, 6.6 mL true) grew one 19 mL
+#: component, 4.3 mL of it within 3 mm of the wall at WM prior < 0.2 (8% true lesion, z 2.2).
+#: Measured on simulator seeds 2100-2108 (1 mm renders; without -> with; pooled Dice, mean):
+#: FLAIR-only stripped 0.496 -> 0.520, 0.415 -> 0.429 (2105 21.0 -> 12.4 mL, 2107 9.9 -> 7.3
+#: mL for 2.6 true; no subject down by more than 0.003); clinical2d 0.510 -> 0.516, 0.408 ->
+#: 0.415 (2101 0.585 -> 0.580, the largest drop); heavy renders (severe patient x4/x8, seeds
+#: 2100/2102/2104): FLAIR-only 6 sessions mean 0.685 -> 0.686, clinical2d 3 sessions 0.409 ->
+#: 0.403. With the seed territory (>= WM_PRIOR_SEED) instead: FLAIR-only 0.537 pooled, but
+#: clinical2d 2101 0.585 -> 0.492 and heavy clinical2d 2104 9.6 -> 3.7 mL of 55.7 true.
 PV_SLAB_GROW_SD = 1.0
 #: no grey-matter intensity guard (removed, issue 16): raising the seed/growth levels to the
 #: "GM" level + 3/1.5 SD lifted them above real lesions (93-99.9% of real lesion voxels fell
@@ -256,8 +268,11 @@ def segment_wmh(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
         near = distance_mm(np.asarray(exclude, bool), spacing) <= RIM_MM
         seeds &= ~near
         grow &= ~near
-    # the lining within the slab's partial-volume reach of the ventricle wall (thick slices)
+    # the lining within the slab's partial-volume reach of the ventricle wall (thick slices):
+    # a lower level, but only in the template's WM territory (see PV_SLAB_GROW_SD)
     shared = grow & (anat.dist_ventricle_mm <= pv) & (flair_z > PV_SLAB_GROW_SD)
+    if wm_prior is not None:
+        shared &= wm_prior >= WM_PRIOR_GROW
     grow &= flair_z > k_grow
     seeds &= ~cortex_connected(seeds, zs, anat.brain & ~anat.ventricles,
                                anat.depth_mm < RIBBON_MM, k_seed, flair_z)

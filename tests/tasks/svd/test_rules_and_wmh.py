@@ -220,6 +220,25 @@ def test_thick_slices_keep_the_dimmed_lining_of_a_wall_lesion(monkeypatch):
     assert not (iso & lining).any()
 
 
+
+def test_the_dimmed_wall_continuation_stays_in_the_white_matter_territory(monkeypatch):
+    """The slab continuation lowers the level, not the location rule: on 6 mm slices the dimmed
+    lining of a wall lesion is followed where the template calls it WM territory, not where it
+    calls it grey matter (the caudate and thalamus lie on the wall and are brighter than NAWM on
+    FLAIR). With no territory floor the grey-matter part is taken too."""
+    from tasks.svd import wmh
+
+    z, anat, sp, lining, lesion = _wall_lesion((1.0, 1.0, 6.0))
+    y = np.arange(z.shape[1])[None, :, None] * np.ones(z.shape)
+    grey = lining & (y < z.shape[1] / 2)  # one half of the lining: template WM prob. 0.1
+    prior = np.where(grey, 0.1, 0.9).astype(np.float32)
+    mask = segment_wmh(z, anat, sp, wm_prior=prior)
+    assert (mask & lesion).sum() > 0.8 * lesion.sum()
+    assert (mask & lining & ~grey).sum() > 0.8 * (lining & ~grey).sum()
+    assert not (mask & grey).any()
+    monkeypatch.setattr(wmh, "WM_PRIOR_GROW", 0.0)
+    assert (segment_wmh(z, anat, sp, wm_prior=prior) & grey).sum() > 0.8 * grey.sum()
+
 def test_lesion_free_reference_restores_a_confluent_lesion_level():
     """A lesion filling half of a 16 mm block lifts that block's NAWM median (the level the
     lesion is measured against); referring again to the voxels outside what a first pass
