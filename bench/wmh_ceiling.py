@@ -42,9 +42,12 @@ PROTOCOLS = ("paper", "clinical2d", "clinical2d_flair_stripped")
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice overlap of two boolean masks (1.0 when both are empty)."""
-    den = int(a.sum() + b.sum())
-    return 2.0 * float((a & b).sum()) / den if den else 1.0
+    """Dice overlap (:func:`tasks.qc.reportlets.dice`), 1.0 when both masks are empty (as
+    :mod:`bench.accuracy_mri` scores a lesion-free session found lesion-free)."""
+    from tasks.qc.reportlets import dice as overlap
+
+    d = overlap(a, b)
+    return 1.0 if d is None else d
 
 
 def best_threshold(z: np.ndarray, region: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
