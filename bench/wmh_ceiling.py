@@ -81,7 +81,7 @@ def ceiling_of_session(images: dict, truth_full: np.ndarray) -> dict:
     clean = reference & (distance_mm(truth, a.spacing) > LESION_FREE_MARGIN_MM)
     z_clean, _ = local_reference_z(z, clean, a.spacing, anat.brain)
     cl, cl_level = best_threshold(z_clean, region, truth)
-    inplane = [i for i in range(3) if a.spacing[i] < 1.5 * min(a.spacing)] or [0, 1, 2]
+    inplane = [i for i in range(3) if a.spacing[i] < 1.5 * min(a.spacing)]  # never empty
     size = [2 * BOUNDARY_VOXELS + 1 if i in inplane else 1 for i in range(3)]
     near = ndimage.maximum_filter(truth, size=size)
     bo, bo_level = best_threshold(z_clean, region & near, truth)
