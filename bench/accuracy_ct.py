@@ -161,13 +161,16 @@ def plaque_detection(hu: np.ndarray, labels: np.ndarray, found: np.ndarray,
 
 def as_ingested(d: dict) -> dict:
     """A gantry-tilted (sheared) CT as ingest hands it on: resampled to an orthogonal grid
-    along the slice normal by :func:`tasks.ingest.geometry.resample_sheared` (trilinear,
-    fill = the image minimum, whole HU kept), the truth labels nearest-neighbour onto the
-    same grid; ``tilt`` (degrees) for the sidecar. An untilted CT is returned as it is."""
+    along the slice normal by :func:`tasks.ingest.geometry.resample_sheared` (through the
+    acquired slices, an in-plane spline shift; fill = the image minimum, whole HU kept), the
+    truth labels nearest-neighbour onto the same grid; ``tilt`` (degrees) and
+    ``geometry_check`` (what ingest writes as ``GeometryCheck`` once it has rebuilt a tilted
+    stack from its DICOM slice positions; here the simulator's sheared affine is exact) for
+    the sidecar. An untilted CT is returned as it is."""
     from scipy.ndimage import affine_transform
 
     from tasks.icac.ctqc import tilt_from_affine
-    from tasks.ingest.geometry import resample_sheared
+    from tasks.ingest.geometry import SHEARED_CHECK_PASSED, resample_sheared
 
     aff = np.asarray(d["affine"], float)
     tilt = tilt_from_affine(aff)
@@ -178,7 +181,8 @@ def as_ingested(d: dict) -> dict:
     labels = affine_transform(np.asarray(d["labels"]), mapping[:3, :3], offset=mapping[:3, 3],
                               output_shape=hu.shape, order=0, cval=0)
     return {**d, "hu": np.rint(hu).astype(np.float32), "affine": target,
-            "labels": labels.astype(np.int16), "tilt": tilt}
+            "labels": labels.astype(np.int16), "tilt": tilt,
+            "geometry_check": f"{SHEARED_CHECK_PASSED} (gantry tilt {tilt:.2f} degrees)"}
 
 
 def evaluate(i: int, d: dict, kvp: float = 120.0) -> dict:
@@ -191,8 +195,10 @@ def evaluate(i: int, d: dict, kvp: float = 120.0) -> dict:
     aff = np.asarray(d["affine"], float)
     sp = tuple(float(s) for s in np.linalg.norm(aff[:3, :3], axis=0))
     t0 = time.perf_counter()
-    r = quantify_ct(d["hu"], sp, aff, sidecar={"KVP": kvp, "SliceThickness": sp[2],
-                                                "GantryDetectorTilt": round(d["tilt"], 2)})
+    side = {"KVP": kvp, "SliceThickness": sp[2], "GantryDetectorTilt": round(d["tilt"], 2)}
+    if d.get("geometry_check"):
+        side["GeometryCheck"] = d["geometry_check"]
+    r = quantify_ct(d["hu"], sp, aff, sidecar=side)
     dt = time.perf_counter() - t0
     truth = d["truth"]
     tr = truth["icac"]

@@ -47,8 +47,11 @@ Plausible ranges (units explicit; each with its source):
 * slice thickness (``SliceThickness`` of the sidecar, else the voxel size along k): at most
   ``MAX_SLICE_MM`` 3.0 mm, the reference thickness of the Agatston score (Agatston AS et al.,
   JACC 1990;15:827-32); thicker slices lose small deposits to partial volume.
-* gantry tilt (``GantryDetectorTilt`` of the sidecar, else the shear of the affine): at most
-  ``MAX_TILT_DEG`` 0.5 degree; a tilted acquisition converted by dcm2niix may have been resampled
+* gantry tilt (``GantryDetectorTilt`` of the sidecar, else the shear of the affine): above
+  ``MAX_TILT_DEG`` 0.5 degree a result is ``review`` unless ingest rebuilt the geometry itself
+  (:func:`tilt_verified`: the sidecar's ``GeometryCheck`` says the sheared stack was checked
+  against every DICOM slice position and resampled by calcisvd,
+  :mod:`tasks.ingest.geometry`). A tilted series converted elsewhere may have been resampled
   or carry a sheared geometry (dcm2niix documentation, "gantry tilt"), so check the reportlet.
 * tube voltage (``KVP`` of the sidecar): ``KVP_RANGE`` 110..130 kV. The 130 HU threshold and the
   density weights are defined at the tube voltage of Agatston's electron-beam CT (130 kVp) and
@@ -249,6 +252,14 @@ def qc_metrics(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
     return out
 
 
+def tilt_verified(sidecar: dict | None) -> bool:
+    """Whether ingest rebuilt a tilted CT's geometry from its DICOM slice positions and
+    resampled it itself (``GeometryCheck`` of :mod:`tasks.ingest.geometry`)."""
+    from tasks.ingest.geometry import SHEARED_CHECK_PASSED
+
+    return str((sidecar or {}).get("GeometryCheck") or "").startswith(SHEARED_CHECK_PASSED)
+
+
 def _outside(name: str, value: float | None, lo: float, hi: float, unit: str) -> str | None:
     if value is None:
         return f"{name} unknown"
@@ -275,10 +286,12 @@ def _cut_reasons(cut: dict[str, float], coverage: float | None) -> list[str]:
     return out
 
 
-def review_reasons(qc: dict[str, Any], cut: dict[str, float] | None = None) -> list[str]:
+def review_reasons(qc: dict[str, Any], cut: dict[str, float] | None = None,
+                   tilt_checked: bool = False) -> list[str]:
     """Plain-language reasons why a CT result needs review (empty list: all checks pass).
 
-    ``cut``: :func:`cut_ends` of the CT (ends of the scan that cut through the head)."""
+    ``cut``: :func:`cut_ends` of the CT (ends of the scan that cut through the head);
+    ``tilt_checked``: :func:`tilt_verified` of its sidecar (a tilt is then no reason)."""
     out = [
         _outside("air", qc["qc_air_hu"], *AIR_HU_RANGE, "HU"),
         _outside("brain", qc["qc_brain_hu"], *BRAIN_HU_RANGE, "HU"),
@@ -300,9 +313,10 @@ def review_reasons(qc: dict[str, Any], cut: dict[str, float] | None = None) -> l
     if qc["qc_slice_thickness_mm"] > MAX_SLICE_MM:
         out.append(f"slice thickness {qc['qc_slice_thickness_mm']:g} mm above "
                    f"{MAX_SLICE_MM:g} mm (small deposits are lost to partial volume)")
-    if qc["qc_gantry_tilt_deg"] > MAX_TILT_DEG:
-        out.append(f"gantry tilt {qc['qc_gantry_tilt_deg']:g} deg (geometry after tilt "
-                   f"correction may be wrong; check the reportlet)")
+    if qc["qc_gantry_tilt_deg"] > MAX_TILT_DEG and not tilt_checked:
+        out.append(f"gantry tilt {qc['qc_gantry_tilt_deg']:g} deg, geometry not checked "
+                   f"against the DICOM slice positions (converted elsewhere or given as "
+                   f"NIfTI; a tilt correction may be wrong): check the reportlet")
     kvp = qc["qc_kvp"]
     if kvp is None:
         out.append("tube voltage (KVP) unknown: the 130 HU threshold assumes 110-130 kV")
@@ -313,11 +327,11 @@ def review_reasons(qc: dict[str, Any], cut: dict[str, float] | None = None) -> l
 
 
 def apply_qc(measures: dict[str, Any], qc: dict[str, Any],
-             cut: dict[str, float] | None = None) -> dict[str, Any]:
+             cut: dict[str, float] | None = None, tilt_checked: bool = False) -> dict[str, Any]:
     """``measures`` with the QC fields added; status ``review`` with the reasons if any
-    (``cut``: :func:`cut_ends`)."""
+    (``cut``: :func:`cut_ends`; ``tilt_checked``: :func:`tilt_verified`)."""
     out = {**measures, **qc}
-    reasons = review_reasons(qc, cut)
+    reasons = review_reasons(qc, cut, tilt_checked)
     if reasons and out.get("status") == "ok":
         out["status"] = "review"
         out["reason"] = "; ".join(reasons)

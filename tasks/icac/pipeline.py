@@ -36,13 +36,13 @@ def quantify_ct(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
                 sidecar: dict | None = None) -> ICACResult:
     """Run the calcification chain on a canonical HU array (see module doc).
 
-    ``sidecar`` is the CT's BIDS JSON (``KVP``, ``SliceThickness``, ``GantryDetectorTilt``);
-    without it the kVp is unknown and the result is ``review``.
+    ``sidecar`` is the CT's BIDS JSON (``KVP``, ``SliceThickness``, ``GantryDetectorTilt``,
+    ``GeometryCheck``); without it the kVp is unknown and the result is ``review``.
 
     Raises :class:`tasks.icac.headmask.DegenerateImageError` for images that are not a head CT.
     """
     from tasks.icac.calcium import measure_icac, reassign_by_course, segment_calcium
-    from tasks.icac.ctqc import apply_qc, cut_ends, qc_metrics
+    from tasks.icac.ctqc import apply_qc, cut_ends, qc_metrics, tilt_verified
     from tasks.icac.headmask import check_ct, intracranial_mask, skull_mask
     from tasks.icac.regions import artery_regions, map_centrelines
     from tasks.icac.registration import register_to_template
@@ -57,5 +57,5 @@ def quantify_ct(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
     calcium = reassign_by_course(segment_calcium(hu, spacing, regions, skull), affine, lines)
     measures = measure_icac(hu, spacing, affine, calcium, lines, skull=skull)
     measures = apply_qc(measures, qc_metrics(hu, spacing, affine, ic, m, sidecar),
-                        cut_ends(ic, affine, hu))
+                        cut_ends(ic, affine, hu), tilt_verified(sidecar))
     return ICACResult(measures, calcium, regions, ic, skull, m, lines)

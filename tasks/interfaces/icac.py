@@ -206,7 +206,7 @@ class MeasureICAC(SimpleInterface):
 
         from tasks.icac.calcium import measure_icac
         from tasks.icac.ctio import load_ct, load_sidecar
-        from tasks.icac.ctqc import apply_qc, cut_ends, qc_metrics
+        from tasks.icac.ctqc import apply_qc, cut_ends, qc_metrics, tilt_verified
         from tasks.imaging.io import load_canonical
 
         ct = load_ct(self.inputs.ct_file)
@@ -218,9 +218,9 @@ class MeasureICAC(SimpleInterface):
             mat = np.asarray(json.loads(Path(self.inputs.transform).read_text())
                              ["ct_to_template"])
             ic = load_canonical(self.inputs.intracranial_mask)[0] > 0
-            qc = qc_metrics(ct.hu, ct.spacing, ct.affine, ic, mat,
-                            load_sidecar(self.inputs.ct_file))
-            m = apply_qc(m, qc, cut_ends(ic, ct.affine, ct.hu))
+            sidecar = load_sidecar(self.inputs.ct_file)
+            qc = qc_metrics(ct.hu, ct.spacing, ct.affine, ic, mat, sidecar)
+            m = apply_qc(m, qc, cut_ends(ic, ct.affine, ct.hu), tilt_verified(sidecar))
         if isdefined(self.inputs.iqms_json):
             m["iqms"] = json.loads(Path(self.inputs.iqms_json).read_text())
         out = _out("icac_measures.json")

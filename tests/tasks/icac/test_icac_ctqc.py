@@ -123,6 +123,26 @@ def test_review_reasons(change, words):
     assert out["qc_kvp"] == _qc(**change)["qc_kvp"]
 
 
+def test_a_tilt_is_no_reason_once_ingest_rebuilt_the_geometry():
+    """A tilted CT whose sheared stack ingest checked against every DICOM slice position and
+    resampled itself is measured like any other; one converted elsewhere (or given as NIfTI)
+    is still ``review``."""
+    tilted = _qc(qc_gantry_tilt_deg=19.9)
+    checked = {"GeometryCheck": "passed as a sheared stack (gantry tilt 19.92 degrees)"}
+    assert ctqc.tilt_verified(checked)
+    assert ctqc.review_reasons(tilted, tilt_checked=True) == []
+    assert ctqc.apply_qc({"status": "ok", "reason": None}, tilted,
+                         tilt_checked=ctqc.tilt_verified(checked))["status"] == "ok"
+    for side in ({}, None, {"GeometryCheck": "passed"},
+                 {"GeometryCheck": "not checked (one multi-frame file or several stacks)"}):
+        assert not ctqc.tilt_verified(side)
+        out = ctqc.apply_qc({"status": "ok", "reason": None}, tilted,
+                            tilt_checked=ctqc.tilt_verified(side))
+        assert out["status"] == "review" and "not checked against the DICOM" in out["reason"]
+    # the check does not excuse anything else
+    assert ctqc.review_reasons(_qc(qc_gantry_tilt_deg=19.9, qc_kvp=None), tilt_checked=True)
+
+
 def test_apply_qc_keeps_failed_status():
     out = ctqc.apply_qc({"status": "failed", "reason": "x"}, _qc(qc_kvp=80.0))
     assert out["status"] == "failed" and out["reason"] == "x"

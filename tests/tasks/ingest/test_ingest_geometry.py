@@ -10,7 +10,8 @@ import pydicom
 import pytest
 
 from bench.support.dicomgen import Patient, write_series
-from tasks.ingest.geometry import DicomGeometry, _tilt_field, check
+from tasks.icac.ctqc import tilt_verified
+from tasks.ingest.geometry import DicomGeometry, _tilt_field, check, resample_sheared
 from tasks.ingest.pipeline import run_ingest
 from tests.tasks.ingest.ingest_fixtures import make_settings
 
@@ -58,6 +59,7 @@ def test_tilted_series_resampled_with_correct_world_geometry(tmp_path):
 
     side = json.loads(ct.with_name(ct.name.replace(".nii.gz", ".json")).read_text())
     assert "gantry tilt 16.50" in side["GeometryCheck"] and "resampled" in side["ResampledBy"]
+    assert tilt_verified(side)  # the CT QC reads this check: the tilt needs no review
     # the tilt as a number (DICOM 0018,1120): the resampled affine no longer shows it
     assert side["GantryDetectorTilt"] == pytest.approx(16.5, abs=0.05)
     truth = _world_centroid_dicom(files)
@@ -86,6 +88,43 @@ def test_tilted_ct_keeps_hounsfield_units(tmp_path):
     values, counts = np.unique(np.rint(hu), return_counts=True)
     assert values[np.argmax(counts)] in (0, -1024)  # water or air, never a clipped value
     assert (np.abs(hu) < 1).sum() > 1000  # water survives at 0 HU
+
+
+def _sheared(tilt_deg: float, dz: float = 5.0, origin=(-10.3, 4.7, 7.1)) -> np.ndarray:
+    aff = np.eye(4)  # 1 mm pixels; slices dz apart along the normal, stepping along y (tilt)
+    aff[:3, 2] = [0.0, dz * np.tan(np.radians(tilt_deg)), dz]
+    aff[:3, 3] = origin
+    return aff
+
+
+def test_resampling_a_tilted_stack_keeps_every_acquired_slice_whole():
+    """The orthogonal grid is laid through the acquired slices: output slice k is acquired
+    slice k shifted in plane, never a blend of two slices. On 5 mm slices a blend halves a
+    deposit seen on one slice only and smears it into the next (the grid used to start at a
+    whole-voxel corner of the world, a fraction of a slice away from the slices)."""
+    rng = np.random.default_rng(3)
+    data = rng.normal(30.0, 4.0, (32, 40, 9)).astype(np.float32)
+    data[12, 20, 4] = 700.0  # a one-voxel deposit on slice 4 only
+    aff = _sheared(18.0)
+    out, target = resample_sheared(data, aff, -1000.0)
+    assert np.allclose(target[:3, 2], [0, 0, 5.0])  # orthogonal, the slice spacing kept
+    assert out.shape[2] == data.shape[2]
+    hot = np.argwhere(out > 130)
+    assert set(hot[:, 2]) == {4}, hot  # on its own slice only
+    assert out[:, :, 4].max() > 0.5 * 700  # a sub-voxel shift, not an average of two slices
+    # each slice's soft tissue keeps its level and spread (no averaging between slices)
+    for k in range(data.shape[2]):
+        inside = out[:, :, k][out[:, :, k] > -500]
+        assert abs(np.median(inside) - 30.0) < 1.0
+        assert 2.5 < 1.4826 * np.median(np.abs(inside - np.median(inside))) < 5.0
+    # a whole-pixel step per slice is a lossless re-indexing: every value comes back
+    whole = aff.copy()
+    whole[1, 2] = 2.0
+    out, target = resample_sheared(data, whole, -1000.0)
+    src = (np.linalg.inv(whole) @ target)[:3, 3]
+    for k in range(data.shape[2]):
+        j0 = int(round(-src[1])) + 2 * k  # target j = source j - offset + 2 k
+        assert np.array_equal(out[:, j0:j0 + 40, k], data[:, :, k])
 
 
 def test_untilted_series_passes_and_says_so(tmp_path):
