@@ -275,6 +275,20 @@ def test_deposit_named_after_the_course_it_lies_on():
     assert np.array_equal(reassign_by_course(cal, np.eye(4), lines, ratio=np.inf), cal)
 
 
+def test_course_rule_is_not_applied_on_thick_slices():
+    """On slices thicker than COURSE_MAX_SLICE_MM the deposit keeps its region's name (the
+    wall fit of a slab-quantised cross-section names the wrong artery more often)."""
+    cal, lines = _junction()
+    thick = np.diag([1.0, 1.0, 2.5, 1.0])  # the same junction on 2.5 mm slices
+    stretched = [MappedCentreline(c.artery, c.side, c.label, c.points * [1.0, 1.0, 2.5],
+                                  c.radius_mm) for c in lines]
+    pts = (np.argwhere(cal > 0) * [1.0, 1.0, 2.5]).astype(float)
+    # it still fits the ICA's wall far better than the M1's: an isotropic grid would move it
+    assert course_fit_rms(pts, stretched[1].points, 1.5) > 2 * course_fit_rms(
+        pts, stretched[0].points, 2.4)
+    assert np.array_equal(reassign_by_course(cal, thick, stretched), cal)
+
+
 def test_small_deposit_keeps_its_region_name():
     # one slice of the arc (8 voxels, under COURSE_MIN_MM3): too few points to tell courses
     cal, lines = _junction(z_range=[24])
