@@ -68,13 +68,15 @@ def resample(src: NDArray, src_affine: NDArray, dst_affine: NDArray,
 
     A destination voxel ``v`` looks up source voxel
     ``inv(src_affine) @ inv(T) @ dst_affine @ v`` (``T`` = world_from_src_world). Linear
-    interpolation uses SimpleITK (single-threaded; about 1.6x faster than scipy here).
+    interpolation uses SimpleITK (single-threaded; about 1.6x faster than scipy here); other
+    orders scipy (order 0 nearest, order >= 2 an interpolating spline).
     """
     t = np.eye(4) if world_from_src_world is None else world_from_src_world
     m = np.linalg.inv(src_affine) @ np.linalg.inv(t) @ dst_affine
     if order != 1:
         out = ndi.affine_transform(src, m[:3, :3], offset=m[:3, 3], output_shape=dst_shape,
-                                   order=order, cval=cval, mode="constant", prefilter=False)
+                                   order=order, cval=cval, mode="constant",
+                                   prefilter=order > 1)  # a spline interpolates its samples
         return out.astype(np.float32)
     import SimpleITK as sitk
 
