@@ -30,3 +30,23 @@ def test_summary_separates_protocols_and_small_loads():
     assert s["a"]["n"] == 2 and s["a"]["method"] == 0.6
     assert s["a"]["n_at_least_1cm3"] == 1 and s["a"]["boundary_only_at_least_1cm3"] == 0.9
     assert s["b"]["method_at_least_1cm3"] is None
+
+
+def test_the_method_it_scores_is_the_pipelines():
+    """ceiling_of_session repeats the pipeline's step chain to keep its intermediate z map;
+    its "method" Dice must be the Dice of :func:`tasks.svd.pipeline.quantify_svd`'s own WMH
+    mask (on thick slices, where most of the WMH rules act), or the ceilings compare the
+    oracles with something else."""
+    from bench.wmh_ceiling import ceiling_of_session
+    from simulator import render_session
+    from tasks.svd.pipeline import quantify_svd
+
+    s = render_session(seed=2101, group="severe", location="MCA", resolution_mm=2.0,
+                       protocol="clinical2d_flair_stripped")
+    images = {k: s.images[k] for k in ("T1w", "T2w", "FLAIR", "T2starw") if k in s.images}
+    truth = s.masks["wmh_mask"][0] > 0
+    row = ceiling_of_session(images, truth)
+    got = np.asarray(quantify_svd(images).masks["wmh"]) > 0
+    assert truth.any() and got.any()
+    assert row["method"] == round(dice(got, truth), 4)
+    assert 0.0 < row["method"] < 1.0
