@@ -170,7 +170,7 @@ def as_ingested(d: dict) -> dict:
     from scipy.ndimage import affine_transform
 
     from tasks.icac.ctqc import tilt_from_affine
-    from tasks.ingest.geometry import SHEARED_CHECK_PASSED, resample_sheared
+    from tasks.ingest.geometry import resample_sheared, sheared_check_note
 
     aff = np.asarray(d["affine"], float)
     tilt = tilt_from_affine(aff)
@@ -182,7 +182,7 @@ def as_ingested(d: dict) -> dict:
                               output_shape=hu.shape, order=0, cval=0)
     return {**d, "hu": np.rint(hu).astype(np.float32), "affine": target,
             "labels": labels.astype(np.int16), "tilt": tilt,
-            "geometry_check": f"{SHEARED_CHECK_PASSED} (gantry tilt {tilt:.2f} degrees)"}
+            "geometry_check": sheared_check_note(tilt)}
 
 
 def evaluate(i: int, d: dict, kvp: float = 120.0) -> dict:

@@ -155,6 +155,11 @@ def sheared_affine(affine: np.ndarray, shape: tuple[int, int, int],
 SHEAR_SPLINE_ORDER = 3
 
 
+def sheared_check_note(tilt_deg: float) -> str:
+    """The sidecar's ``GeometryCheck`` for a tilted stack rebuilt and resampled here."""
+    return f"{SHEARED_CHECK_PASSED} (gantry tilt {tilt_deg:.2f} degrees)"
+
+
 def resample_sheared(data: np.ndarray, sheared: np.ndarray, fill: float,
                      order: int = SHEAR_SPLINE_ORDER) -> tuple[np.ndarray, np.ndarray]:
     """Resample a sheared stack to an orthogonal grid covering it: (data, affine).
@@ -274,7 +279,7 @@ def verify_converted(geom: DicomGeometry | None, out, work) -> object:
     nib.save(new, str(dest))
     return Converted(dest, {
         **out.sidecar, **_tilt_field(out.sidecar, tilt),
-        "GeometryCheck": f"{SHEARED_CHECK_PASSED} (gantry tilt {tilt:.2f} degrees)",
+        "GeometryCheck": sheared_check_note(tilt),
         "ResampledBy": "calcisvd: sheared slices (from ImagePositionPatient) resampled to an "
                        "orthogonal grid along the slice normal through the acquired slices "
                        f"(in-plane spline shift of order {SHEAR_SPLINE_ORDER}, no "
