@@ -24,7 +24,7 @@ centrelines fall (real arteries lie 3-8 mm off an atlas line; issue 17):
    opening: at least ``MAX_BONE_CONTACT`` (half) of its voxels are next to the bone zone (the
    rim of curved cortex), or (c) at least ``MAX_SKULL_SHARE`` (half) of its voxels are in the
    skull mask (thin plates of the skull base, canal walls, foramen edges), or (d) on thick
-   slices (at least ``SLAB_RATIO`` = twice the in-plane spacing), at least ``MAX_BONE_SHARE``
+   slices (:func:`thick_slices`: thicker than ``THICK_SLICE_MM``), at least ``MAX_BONE_SHARE``
    (35%) of its voxels are one or the other: the band of partial volume a sloping surface
    such as the clivus leaves in the slab beside it is partly both. A deposit lying beside
    bone touches it with its outer layer only and is kept;
@@ -33,7 +33,7 @@ centrelines fall (real arteries lie 3-8 mm off an atlas line; issue 17):
    ``COURSE_MIN_MM3`` moves to a neighbouring artery (line within the region radius) whose
    course it fits ``COURSE_FIT_RATIO`` times better: the region names the artery by the
    nearest atlas line, which near the ICA terminus can be the M1's. Not on slices thicker
-   than ``COURSE_MAX_SLICE_MM``: there the slices cut a deposit's cross-section into a few
+   than ``THICK_SLICE_MM``: there the slices cut a deposit's cross-section into a few
    slabs, and the wall fit names the wrong artery more often than the region does.
 
 The shape constants were chosen on simulator seeds 7100-7108 (1 mm, paper protocol:
@@ -79,16 +79,15 @@ SLAB_RIM_FRACTION = 0.5
 MAX_HALF_THICKNESS_MM = 4.0  #: thicker components are bone, not a wall deposit (see doc)
 MAX_BONE_CONTACT = 0.5  #: this share of voxels next to bone: a bone remnant (seeds 7100-7108)
 MAX_SKULL_SHARE = 0.5  #: this share of voxels in the skull mask: a thin plate of the skull
-#: thick slices (slice >= ``SLAB_RATIO`` x the in-plane spacing): this share of a component's
+#: thick slices (:func:`thick_slices`): this share of a component's
 #: voxels in the skull mask *or* next to the bone zone is bone. Measured on simulator seeds
 #: 7100-7105 in the tilted 5 mm clinical protocol: the partial-volume bands of the clivus that
 #: the two separate halves let through as 930-1055 mm^3 of "basilar calcium" per subject were
 #: 23-45% the one and 25-43% the other, 39-55% as one share; the true plaques kept on those
-#: seeds (5 mm and clinical) 0%, at 1 mm (seeds 7100-7108) at most 25%. Not on isotropic
-#: grids: a deposit on the carotid canal of the 2 mm test phantom is 31% next to the zone and
-#: 38% in the skull (54% as one share) and is kept.
+#: seeds (5 mm and clinical) 0%, at 1 mm (seeds 7100-7108) at most 25%. Not on thin slices:
+#: a deposit on the carotid canal of the 2 mm test phantom is 31% next to the zone and 38% in
+#: the skull (54% as one share) and is kept.
 MAX_BONE_SHARE = 0.35
-SLAB_RATIO = 2.0  #: slice / in-plane spacing from which the slab's partial volume is thick
 PLAQUE_GAP_MM = 2.0  #: deposits closer than this are one plaque
 PLAQUE_RADIUS_OFFSET_MM = 0.25  #: intimal deposits sit on the lumen boundary, slightly outside
 CENTRE_PRIOR_RADII = 1.0  #: SD of the circle-fit centre around the plaque centroid, in radii
@@ -103,12 +102,21 @@ COURSE_MIN_MM3 = 10.0
 #: wrong artery (seed 7117, an 11 mm^3 M1 deposit in the ICA region) fits the M1 1.56x
 #: better; correctly named ones fit a neighbour at most 1.03x better
 COURSE_FIT_RATIO = 1.3
-#: the course fit needs a deposit's cross-section resolved across the vessel wall: not on
-#: slices thicker than this (mm). It was chosen at 1 mm and fails at 2.5 mm (seeds 7100-7108,
-#: see :func:`reassign_by_course`); 2 mm, between the two, is two thirds of the thinnest
-#: artery's diameter (M1, 3 mm)
-COURSE_MAX_SLICE_MM = 2.0
+#: slices thicker than this (mm) are *thick* (:func:`thick_slices`), for two rules: the slab's
+#: partial volume beside a sloping bone surface is wider than the 1 mm bone rim (the bone-share
+#: rule (d), measured at 2.5 and 5 mm), and a deposit's cross-section is no longer resolved
+#: across the vessel wall (the course rule, chosen at 1 mm and failing at 2.5 mm on seeds
+#: 7100-7108, see :func:`reassign_by_course`). 2 mm, between the measured 1 and 2.5 mm, is two
+#: thirds of the thinnest artery's diameter (M1, 3 mm): a judgement, not a measurement.
+#: In mm, not as a ratio to the in-plane spacing: a routine head CT of 0.45 mm pixels and 1 mm
+#: slices (ratio 2.2) has a 1 mm slab, as thin as the simulator's isotropic 1 mm grid.
+THICK_SLICE_MM = 2.0
 _S26 = np.ones((3, 3, 3), bool)
+
+
+def thick_slices(spacing: tuple[float, ...]) -> bool:
+    """True when a voxel side (the slice spacing) exceeds ``THICK_SLICE_MM``."""
+    return float(max(spacing)) > THICK_SLICE_MM
 
 
 def bone_zone(skull: NDArray[np.bool_], spacing: tuple[float, ...],
@@ -167,7 +175,7 @@ def segment_calcium(hu: NDArray, spacing: tuple[float, ...],
     in_skull = np.asarray(ndimage.mean(skull[sl], comps, ids))
     bone = (half > max_half_thickness_mm) | (contact >= max_bone_contact) | (
         in_skull >= max_skull_share)
-    if max(spacing) >= SLAB_RATIO * min(spacing):  # thick slices: one share of both
+    if thick_slices(spacing):  # one share of both
         bone |= np.asarray(ndimage.mean(near | skull[sl], comps, ids)) >= max_bone_share
     bone = ids[bone]
     comps[np.isin(comps, bone)] = 0
@@ -289,7 +297,7 @@ def reassign_by_course(calcium: NDArray, affine: NDArray, lines: list[MappedCent
     within ``REGION_RADIUS_MM`` of its centroid (:func:`course_fit_rms`); it moves to the best
     one when its own line's RMS is at least ``ratio`` times that one's. Returns a new map.
 
-    Grids with a voxel side above ``COURSE_MAX_SLICE_MM`` are returned as they are: a 2.5 mm
+    Thick slices (:func:`thick_slices`) are returned as they are: a 2.5 mm
     slab quantises the deposit's position along z, and the wall-circle fit of the few points
     left is no better than chance. Measured on simulator seeds 7100-7108 at
     2.5 mm (with -> without the rule): severity kappa_w 0.54 -> 0.77, dominant location 0.56
@@ -302,8 +310,7 @@ def reassign_by_course(calcium: NDArray, affine: NDArray, lines: list[MappedCent
     from tasks.imaging.space import voxel_to_world
 
     out = np.asarray(calcium, np.uint8).copy()
-    if not out.any() or np.linalg.norm(np.asarray(affine, float)[:3, :3], axis=0).max() > \
-            COURSE_MAX_SLICE_MM:
+    if not out.any() or thick_slices(np.linalg.norm(np.asarray(affine, float)[:3, :3], axis=0)):
         return out
     by_label = {c.label: c for c in lines}
     vox_mm3 = float(abs(np.linalg.det(np.asarray(affine, float)[:3, :3])))

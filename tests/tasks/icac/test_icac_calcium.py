@@ -220,6 +220,26 @@ def test_partial_volume_band_beside_a_bone_plate_is_bone_on_thick_slices():
     assert cal[25:29, 10:14, 10:20].all() and int((cal > 0).sum()) == 4 * 4 * 10
 
 
+def test_thin_slices_of_fine_pixels_are_not_thick():
+    """Thick is the slice thickness in mm, not its ratio to the pixel: a routine head CT of
+    0.5 mm pixels and 1 mm slices (ratio 2) has a 1 mm slab, and a deposit beside bone there
+    is judged as on an isotropic grid, each bone rule apart (the ratio rule dropped it)."""
+    from tasks.icac.calcium import thick_slices
+
+    assert not thick_slices((0.45, 0.45, 1.0)) and not thick_slices((2.0, 2.0, 2.0))
+    assert thick_slices((0.45, 0.45, 2.5)) and thick_slices((1.0, 1.0, 3.0))
+    hu = np.full((40, 30, 30), 30.0, np.float32)
+    hu[30:] = 1200.0  # bone; with its 1 mm rim (2 pixels) the bone zone reaches x = 28
+    hu[26:29, 10:14, 10:20] = 250.0  # a deposit on the bone surface: x = 27 is next to the zone
+    hu[25, 10:14, 10:20] = 400.0  # ... and x = 25 is in the skull mask (>= 300 HU)
+    regions = np.ones(hu.shape, np.uint8)
+    fine = (0.5, 0.5, 1.0)
+    cal = segment_calcium(hu, fine, regions, hu >= 300)
+    assert cal[25:28, 10:14, 10:20].all() and int((cal > 0).sum()) == 3 * 4 * 10
+    # the same voxels on 2.5 mm slices: one share of both rules, 2/3 >= MAX_BONE_SHARE: bone
+    assert not segment_calcium(hu, (0.5, 0.5, 2.5), regions, hu >= 300).any()
+
+
 def test_a_deposit_spanning_two_regions_goes_to_one_artery():
     hu = np.full((20, 20, 20), 30.0, np.float32)
     hu[8:13, 10, 10] = 500.0
@@ -276,7 +296,7 @@ def test_deposit_named_after_the_course_it_lies_on():
 
 
 def test_course_rule_is_not_applied_on_thick_slices():
-    """On slices thicker than COURSE_MAX_SLICE_MM the deposit keeps its region's name (the
+    """On slices thicker than THICK_SLICE_MM the deposit keeps its region's name (the
     wall fit of a slab-quantised cross-section names the wrong artery more often)."""
     cal, lines = _junction()
     thick = np.diag([1.0, 1.0, 2.5, 1.0])  # the same junction on 2.5 mm slices
