@@ -137,6 +137,46 @@ def test_circumferential_extent_half_maximum_ignores_partial_volume_tails():
     assert fwhm == pytest.approx(90.0, abs=1e-6)
 
 
+def test_a_few_stray_voxels_do_not_stretch_the_arc():
+    # a 90 deg plaque sampled finely (0.5 mm pixels: 1 deg steps) and two bright stray voxels
+    # merged into it on the far side of the vessel (noise within PLAQUE_GAP_MM)
+    core = _arc_points(90.0, start=0.0, step_deg=1.0)
+    stray = np.array([[2.5 * np.cos(a), 2.5 * np.sin(a), 0.0] for a in np.radians([200, 230])])
+    pts = np.concatenate([core, stray])
+    hu = np.full(len(pts), 500.0)
+    got = circumferential_extent_deg(pts, LINE, radius_mm=2.0, fit_centre=False, hu=hu)
+    assert got == pytest.approx(90.0, abs=6.0)
+    # every voxel counted: the arc runs round to the stray ones
+    assert _largest_arc_deg(np.degrees(np.arctan2(pts[:, 1], pts[:, 0]))) > 200.0
+    # weights: the smallest arc holding 95% of the HU; a fraction of 1 is 360 minus the gap
+    theta = np.array([0.0, 10.0, 20.0, 180.0])
+    assert _largest_arc_deg(theta, np.array([10.0, 10.0, 10.0, 0.1]), 0.95) == 20.0
+    assert _largest_arc_deg(theta, None, 1.0) == 180.0
+
+
+def test_a_partial_volume_layer_on_bone_is_bone_on_fine_pixels_too():
+    """"Next to the bone zone" is NEAR_MM (1 mm), not one voxel: a 1.5 mm layer of partial
+    volume (130-300 HU) on the bone zone is a bone remnant on a routine CT's 0.5 mm pixels
+    (two of its three pixels lie within 1 mm of the zone), as a 2-voxel one is at 1 mm."""
+    hu = np.full((40, 30, 30), 30.0, np.float32)
+    hu[30:] = 1200.0  # bone; its 1 mm rim reaches x = 29 (1 mm voxels) / x = 28 (0.5 mm)
+    regions = np.ones(hu.shape, np.uint8)
+    one = hu.copy()
+    one[27:29, 10:14, 10:20] = 200.0
+    assert not segment_calcium(one, (1.0, 1.0, 1.0), regions, one >= 300).any()
+    hu[25:28, 10:14, 10:20] = 200.0
+    assert not segment_calcium(hu, (0.5, 0.5, 1.0), regions, hu >= 300).any()
+    # one voxel's reach would leave a third of it next to the zone on 0.5 mm pixels: calcium
+    import tasks.icac.calcium as calcium
+
+    near = calcium.NEAR_MM
+    try:
+        calcium.NEAR_MM = 0.5
+        assert segment_calcium(hu, (0.5, 0.5, 1.0), regions, hu >= 300).any()
+    finally:
+        calcium.NEAR_MM = near
+
+
 def _skull_base(plaque_x0: int = 13):
     """1 mm grid: a thick bone block (x >= 24), a 2 mm bone plate sticking out of it into the
     artery region, a template line running *through* the block, and the real vessel 7 mm off
@@ -223,20 +263,22 @@ def test_partial_volume_band_beside_a_bone_plate_is_bone_on_thick_slices():
 def test_thin_slices_of_fine_pixels_are_not_thick():
     """Thick is the slice thickness in mm, not its ratio to the pixel: a routine head CT of
     0.5 mm pixels and 1 mm slices (ratio 2) has a 1 mm slab, and a deposit beside bone there
-    is judged as on an isotropic grid, each bone rule apart (the ratio rule dropped it)."""
+    is judged as on an isotropic grid, each bone rule apart (the ratio rule dropped it), and
+    "next to the bone zone" is NEAR_MM, not one pixel."""
     from tasks.icac.calcium import thick_slices
 
     assert not thick_slices((0.45, 0.45, 1.0)) and not thick_slices((2.0, 2.0, 2.0))
     assert thick_slices((0.45, 0.45, 2.5)) and thick_slices((1.0, 1.0, 3.0))
     hu = np.full((40, 30, 30), 30.0, np.float32)
     hu[30:] = 1200.0  # bone; with its 1 mm rim (2 pixels) the bone zone reaches x = 28
-    hu[26:29, 10:14, 10:20] = 250.0  # a deposit on the bone surface: x = 27 is next to the zone
-    hu[25, 10:14, 10:20] = 400.0  # ... and x = 25 is in the skull mask (>= 300 HU)
+    hu[21:29, 10:14, 10:20] = 250.0  # a deposit on the bone surface, 3.5 mm outside the zone:
+    # x = 26-27 lie within NEAR_MM (1 mm) of the zone, x = 21-22 are in the skull (>= 300 HU)
+    hu[21:23, 10:14, 10:20] = 400.0
     regions = np.ones(hu.shape, np.uint8)
     fine = (0.5, 0.5, 1.0)
     cal = segment_calcium(hu, fine, regions, hu >= 300)
-    assert cal[25:28, 10:14, 10:20].all() and int((cal > 0).sum()) == 3 * 4 * 10
-    # the same voxels on 2.5 mm slices: one share of both rules, 2/3 >= MAX_BONE_SHARE: bone
+    assert cal[21:28, 10:14, 10:20].all() and int((cal > 0).sum()) == 7 * 4 * 10
+    # the same voxels on 2.5 mm slices: one share of both rules, 4/7 >= MAX_BONE_SHARE: bone
     assert not segment_calcium(hu, (0.5, 0.5, 2.5), regions, hu >= 300).any()
 
 
