@@ -139,7 +139,7 @@ def cut_ends(intracranial: NDArray[np.bool_], affine: NDArray,
                 else:
                     moved[:, :, :-1] = path[:, :, 1:]
                 counts[end] += int(np.count_nonzero(moved & air))
-                path = moved & soft & ~ic
+                path = moved & soft & ~ic & ~air  # a column that reached air is counted once
     out = {}
     for name, n in zip(names, counts, strict=True):
         if n * px_cm2 >= CUT_AREA_CM2:

@@ -262,6 +262,19 @@ def test_cut_ends_finds_a_slab_ending_in_the_head():
     assert set(ctqc.cut_ends(ic, aff, hu)) == {"top"}
 
 
+def test_cut_ends_counts_a_gap_to_air_once(monkeypatch):
+    """A gap in the skull base that lets the walk reach air is its own area, counted once: the
+    walk used to go on through the air and count the same columns again at every step left of
+    CUT_REACH_MM (on 0.5 mm slices up to 30 times: two simulated heads at 0.5 mm came out
+    "scan cut off at the bottom" with 37.5 and 31.7 cm^2, nothing at 1 mm)."""
+    hu, ic, aff = _ball_head()
+    hu[34:46, 34:46, 7:10] = 30.0  # a 24 x 24 mm gap in the bottom of the shell; air below
+    assert "bottom" not in ctqc.cut_ends(ic, aff, hu)
+    monkeypatch.setattr(ctqc, "CUT_AREA_CM2", 0.0)  # report any open area
+    # at most the gap's own 5.76 cm^2 (the columns of the mask that reach it); 14.1 before
+    assert 0.0 < ctqc.cut_ends(ic, aff, hu)["bottom"] <= 12 * 12 * 0.04
+
+
 @pytest.mark.parametrize(("cut", "coverage", "words"), [
     ({"top": 120.0}, 1.0, "scan cut off at the top: intracranial tissue over 120 cm2"),
     ({"top": 120.0}, 0.78, None),  # the paper's slab above the orbital roof: extrapolated
