@@ -154,7 +154,7 @@ def test_a_few_stray_voxels_do_not_stretch_the_arc():
     assert _largest_arc_deg(theta, None, 1.0) == 180.0
 
 
-def test_a_partial_volume_layer_on_bone_is_bone_on_fine_pixels_too():
+def test_a_partial_volume_layer_on_bone_is_bone_on_fine_pixels_too(monkeypatch):
     """"Next to the bone zone" is NEAR_MM (1 mm), not one voxel: a 1.5 mm layer of partial
     volume (130-300 HU) on the bone zone is a bone remnant on a routine CT's 0.5 mm pixels
     (two of its three pixels lie within 1 mm of the zone), as a 2-voxel one is at 1 mm."""
@@ -169,12 +169,8 @@ def test_a_partial_volume_layer_on_bone_is_bone_on_fine_pixels_too():
     # one voxel's reach would leave a third of it next to the zone on 0.5 mm pixels: calcium
     import tasks.icac.calcium as calcium
 
-    near = calcium.NEAR_MM
-    try:
-        calcium.NEAR_MM = 0.5
-        assert segment_calcium(hu, (0.5, 0.5, 1.0), regions, hu >= 300).any()
-    finally:
-        calcium.NEAR_MM = near
+    monkeypatch.setattr(calcium, "NEAR_MM", 0.5)
+    assert segment_calcium(hu, (0.5, 0.5, 1.0), regions, hu >= 300).any()
 
 
 def _skull_base(plaque_x0: int = 13):
