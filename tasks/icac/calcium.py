@@ -344,10 +344,10 @@ def reassign_by_course(calcium: NDArray, affine: NDArray, lines: list[MappedCent
     from scipy.spatial import cKDTree
 
     from tasks.icac.regions import REGION_RADIUS_MM
-    from tasks.imaging.space import voxel_to_world
+    from tasks.imaging.space import spacing_from_affine, voxel_to_world
 
     out = np.asarray(calcium, np.uint8).copy()
-    if not out.any() or thick_slices(np.linalg.norm(np.asarray(affine, float)[:3, :3], axis=0)):
+    if not out.any() or thick_slices(spacing_from_affine(affine)):
         return out
     by_label = {c.label: c for c in lines}
     vox_mm3 = float(abs(np.linalg.det(np.asarray(affine, float)[:3, :3])))
