@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ SERVICE_ERROR = re.compile(r"Traceback|\|\s*(ERROR|CRITICAL)\s*\||\bERROR:")
 RECORD_START = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} \| ")
 #: see :meth:`LocalServer.service_errors`
 SQLITE_HEARTBEAT_LOCK = re.compile(r"\|\s*ERROR\s*\|.*Worker channel heartbeat persistence failed")
+#: seconds one API request may take: above the 60 s SQLite ``busy_timeout`` Prefect sets
+REQUEST_TIMEOUT_S = 90
 
 
 def free_port() -> int:
@@ -125,12 +128,28 @@ class LocalServer:
         assert res.returncode == 0, res.stdout + res.stderr
         return res.stdout
 
-    def post(self, path: str, body: dict[str, Any]) -> Any:
-        """POST JSON to the API; the decoded answer."""
-        req = urllib.request.Request(f"{self.api}/{path}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return json.loads(r.read())
+    def post(self, path: str, body: dict[str, Any], attempts: int = 3) -> Any:
+        """POST JSON to the API; the decoded answer.
+
+        A request may wait for the database: on SQLite a write waits up to Prefect's
+        ``PRAGMA busy_timeout`` (60 s) for the one writer's lock, and a read waits for the
+        connection that write holds. So each attempt waits :data:`REQUEST_TIMEOUT_S`, longer
+        than that, and a timed-out request is sent again (as Prefect's own client retries),
+        ``attempts`` times in all."""
+        data = json.dumps(body).encode()
+        for attempt in range(1, attempts + 1):
+            req = urllib.request.Request(f"{self.api}/{path}", data=data,
+                                         headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT_S) as r:
+                    return json.loads(r.read())
+            except (TimeoutError, urllib.error.URLError) as exc:
+                timed_out = isinstance(getattr(exc, "reason", exc), TimeoutError)
+                if not timed_out or attempt == attempts:
+                    raise
+                print(f"POST {path}: no answer in {REQUEST_TIMEOUT_S} s, sent again",
+                      file=sys.stderr)
+        raise AssertionError("unreachable")
 
     def flow_runs(self, limit: int = 20, deployment_id: str | None = None) -> list[dict]:
         """Flow runs, newest first (optionally of one deployment)."""
