@@ -68,11 +68,12 @@ def components(mask: NDArray[np.bool_], spacing: tuple[float, ...], *,
     return lab, out
 
 
-def shell(mask: NDArray[np.bool_], inner: int = 1, outer: int = 2) -> NDArray[np.bool_]:
-    """Voxels between ``inner`` and ``outer`` dilation steps (6-connectivity) around ``mask``."""
-    a = ndimage.binary_dilation(mask, iterations=inner) if inner > 0 else mask
-    b = ndimage.binary_dilation(mask, iterations=outer)
-    return b & ~a
+def shell(mask: NDArray[np.bool_], spacing: tuple[float, ...], inner_mm: float,
+          outer_mm: float) -> NDArray[np.bool_]:
+    """Voxels outside ``mask`` whose Euclidean distance to it (mm, voxel centres) lies in
+    (``inner_mm``, ``outer_mm``]."""
+    d = ndimage.distance_transform_edt(~mask, sampling=spacing)
+    return (d > inner_mm) & (d <= outer_mm)
 
 
 def padded(sl: tuple[slice, ...], shape: tuple[int, ...], pad: int) -> tuple[slice, ...]:

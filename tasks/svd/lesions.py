@@ -17,6 +17,12 @@ from tasks.imaging.space import voxel_to_world
 from tasks.svd.anatomy import GM, Anatomy
 from tasks.svd.components import Component, components, padded, shell
 
+#: width of each of the two shells around a lacune in which its FLAIR rim is looked for (mm;
+#: at least one voxel of the finest axis): 0-1 mm and 1-2 mm. These were the first and second
+#: one-voxel shells on the 1 mm simulator grid the rule was developed on (commit 7a01d56); in
+#: mm the rule reads the same tissue on a 0.5 mm grid, where a voxel is 0.5 mm.
+RIM_SHELL_MM = 1.0
+
 
 @dataclass
 class Lesion:
@@ -28,7 +34,8 @@ class Lesion:
     diameter_mm: float  #: equivalent-sphere diameter
     width_mm: float
     elongation: float
-    rim_flair_z: float | None = None  #: lacunes: mean FLAIR z of a 1-2 voxel shell
+    #: lacunes: FLAIR z of the rim (75th percentile in the brighter of the two rim shells)
+    rim_flair_z: float | None = None
 
     def as_dict(self) -> dict:
         """JSON-friendly record."""
@@ -150,7 +157,7 @@ def detect_lacunes(zimg: dict[str, NDArray], anat: Anatomy, spacing: tuple[float
     * larger or irregular cavities are ignored (e.g. infarcts).
 
     With a FLAIR, a lacune also needs a FLAIR-hyperintense rim: the 75th percentile of FLAIR z
-    in the first or the second one-voxel shell around the cavity must reach max(``rim_z``, GM
+    in the shell 0-1 mm or 1-2 mm around the cavity (:data:`RIM_SHELL_MM`) must reach max(``rim_z``, GM
     level + 2), with the GM level the median FLAIR z of grey matter (gliosis is brighter than
     cortex); CSF spaces without a rim (sulci, vessels' spaces, horns of the ventricles) are
     rejected. Cavities lie at least ``min_depth_mm`` below the brain surface (white matter and
@@ -180,9 +187,11 @@ def detect_lacunes(zimg: dict[str, NDArray], anat: Anatomy, spacing: tuple[float
                 and min_width_mm - 0.5 * tol <= c.equivalent_diameter_mm <= max_diameter_mm):
             les = _lesion("lacune", c, affine)
             if flair is not None:
-                sl = padded(c.slices, cand.shape, 3)
+                band = max(RIM_SHELL_MM, float(sp.min()))
+                sl = padded(c.slices, cand.shape, int(np.ceil(2 * band / sp.min())) + 1)
                 mm = lab[sl] == c.label
-                rims = [shell(mm, i, i + 1) & brain[sl] for i in (0, 1)]
+                rims = [shell(mm, spacing, k * band, (k + 1) * band) & brain[sl]
+                        for k in (0, 1)]
                 vals = [float(np.percentile(flair[sl][r], 75)) for r in rims if r.any()]
                 les.rim_flair_z = max(vals) if vals else None
                 if les.rim_flair_z is None or les.rim_flair_z < rim_min:

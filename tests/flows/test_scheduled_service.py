@@ -38,6 +38,7 @@ def _wait_for(what: str, check, timeout: float, logs: list[Path]):
     while time.time() - t0 < timeout:
         got = check()
         if got:
+            print(f"{time.time() - t0:6.1f} s waiting for {what}")
             return got
         time.sleep(1)
     tails = "\n".join(f"--- {p.name}\n" + "\n".join(p.read_text(errors="replace")

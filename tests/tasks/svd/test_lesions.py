@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tasks.svd.components import components
 from tasks.svd.lesions import detect_lacunes, detect_microbleeds
@@ -82,3 +83,35 @@ def test_microbleed_must_lie_within_parenchyma(truth_anatomy):
     frac = [detect_microbleeds(near, a, (2.0,) * 3, np.eye(4), max_nonparenchymal=m)[1]
             for m in (0.4, 1.0)]
     assert frac[0] == [] and len(frac[1]) == 1
+
+
+def _lacune_with_rim(voxel_mm: float, rim_from_mm: float, rim_to_mm: float):
+    """A 40 mm cube of white matter on a ``voxel_mm`` grid with, at its centre, a 5 mm cavity
+    (FLAIR z -8) whose gliosis (FLAIR z +6) lies between ``rim_from_mm`` and ``rim_to_mm``
+    from the cavity's edge; noise-free, so only the geometry decides."""
+    from tasks.svd.steps import anatomy_from_masks
+
+    n = int(round(40.0 / voxel_mm))
+    c = (np.indices((n,) * 3) + 0.5) * voxel_mm - 20.0
+    r = np.sqrt((c ** 2).sum(0))
+    brain = np.ones((n,) * 3, bool)
+    anat = anatomy_from_masks(brain, np.full(brain.shape, 3, np.uint8),
+                              np.zeros(brain.shape, bool), (voxel_mm,) * 3)
+    flair = np.zeros(brain.shape, np.float32)
+    flair[(r > 2.5 + rim_from_mm) & (r <= 2.5 + rim_to_mm)] = 6.0
+    flair[r <= 2.5] = -8.0
+    return {"FLAIR": flair}, anat, np.diag([voxel_mm] * 3 + [1.0])
+
+
+@pytest.mark.parametrize("voxel_mm", [1.0, 0.5])
+def test_lacune_rim_is_looked_for_in_millimetres(voxel_mm):
+    # gliosis 1-2 mm out from the cavity, the first 1 mm normal: a lacune on both grids (on
+    # the 0.5 mm grid, one-voxel shells would look only 0-1 mm out and miss it)
+    z, anat, aff = _lacune_with_rim(voxel_mm, 1.0, 2.0)
+    _, _, lac, pvs = detect_lacunes(z, anat, (voxel_mm,) * 3, aff)
+    assert len(lac) == 1 and not pvs, (lac, pvs)
+    assert lac[0].rim_flair_z == pytest.approx(6.0)
+    # gliosis only 2.5-4 mm out: no rim within 2 mm, a CSF space on both grids
+    z, anat, aff = _lacune_with_rim(voxel_mm, 2.5, 4.0)
+    _, _, lac, _ = detect_lacunes(z, anat, (voxel_mm,) * 3, aff)
+    assert lac == []
