@@ -31,13 +31,32 @@ _SLOW_MODULES = (
 )
 
 
+# Of those, the ones whose waits and deadlines assume the machine to themselves (servers and
+# their schedulers, workers, kills at a moment, disk-full and PACS timeouts): marked `serial`.
+# `make test` runs every other test on several processes (pytest-xdist), then these one at a
+# time.
+_SERIAL_MODULES = (
+    "tests/flows/test_scheduled_service.py",
+    "tests/flows/test_deployment_server.py",
+    "tests/ops/test_notifications_server.py",
+    "tests/robustness/test_concurrency_and_kill.py",
+    "tests/robustness/test_kill_quantify.py",
+    "tests/robustness/test_resources.py",
+    "tests/warehouse/test_restore.py",
+    "tests/tasks/pacs/",
+)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Mark the tests of `_SLOW_MODULES` slow (one list, not a marker copied into each file)."""
+    """Mark the tests of `_SLOW_MODULES` slow and those of `_SERIAL_MODULES` serial (one list
+    each, not a marker copied into each file)."""
     root = Path(str(config.rootpath))
     for item in items:
         rel = Path(str(item.path)).relative_to(root).as_posix()
         if rel.startswith(_SLOW_MODULES):
             item.add_marker(pytest.mark.slow)
+        if rel.startswith(_SERIAL_MODULES):
+            item.add_marker(pytest.mark.serial)
 
 
 @pytest.fixture
@@ -60,6 +79,20 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=180), foreground_flow_runs():
         yield
+
+
+@pytest.fixture(autouse=True)
+def _identifier_registry_per_test():
+    """``calcisvd.redact`` keeps the identifiers an ingest registered for the life of the
+    process (every later text of that process is redacted of them). Tests share processes, in
+    an order that changes with ``pytest -n``: a value one test registered must not change what
+    a later test reads (a name becoming ``<id>`` instead of ``<name>``). The registry is emptied
+    after every test."""
+    yield
+    import sys
+
+    if "calcisvd.redact" in sys.modules:
+        sys.modules["calcisvd.redact"].forget_identifiers()
 
 
 @pytest.fixture(autouse=True)
