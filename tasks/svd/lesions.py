@@ -159,9 +159,9 @@ def detect_lacunes(zimg: dict[str, NDArray], anat: Anatomy, spacing: tuple[float
     With a FLAIR, a lacune also needs a FLAIR-hyperintense rim: the 75th percentile of FLAIR z
     in the shell 0-1 mm or 1-2 mm around the cavity (:data:`RIM_SHELL_MM`) must reach
     max(``rim_z``, GM level + 2), with the GM level the median FLAIR z of grey matter (gliosis
-    is brighter than cortex); CSF spaces without a rim (sulci, vessels' spaces, horns of the ventricles) are
-    rejected. Cavities lie at least ``min_depth_mm`` below the brain surface (white matter and
-    deep grey matter). Returns (lacune mask, PVS mask, lacunes, PVS).
+    is brighter than cortex); CSF spaces without a rim (sulci, vessels' spaces, horns of the
+    ventricles) are rejected. Cavities lie at least ``min_depth_mm`` below the brain surface
+    (white matter and deep grey matter). Returns (lacune mask, PVS mask, lacunes, PVS).
     """
     sp = np.asarray(spacing, float)
     tol = float(max(sp))
