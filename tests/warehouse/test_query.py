@@ -107,8 +107,8 @@ READER = textwrap.dedent("""
     from warehouse.query import run_query
     settings = load_settings(env={}, overrides={"home": sys.argv[1]})
     stop = pathlib.Path(sys.argv[2])
+    count = pathlib.Path(sys.argv[3])
     seen, errors, t_end = [], [], time.monotonic() + 120
-    print("ready", flush=True)
     while time.monotonic() < t_end and not stop.exists():
         try:
             t, source = run_query(settings,
@@ -120,6 +120,9 @@ READER = textwrap.dedent("""
             seen.append([r["s"], r["ses"], r["svd"], r["art"], r["chg"], source])
         except Exception as exc:
             errors.append(repr(exc))
+        if len(seen) + len(errors) == 1:
+            print("ready", flush=True)  # one read done before the load starts
+        count.write_text(str(len(seen) + len(errors)))
         time.sleep(0.01)
     print(json.dumps({"seen": seen, "errors": errors}))
 """)
@@ -130,14 +133,18 @@ def test_reader_in_a_loop_during_a_load_sees_whole_batches(fresh, tmp_path):
     make_fake_study(settings.bids_dir, settings.derivatives_dir, 9, seed=1)  # +3 subjects
     script = tmp_path / "reader.py"
     script.write_text(READER)
-    stop = tmp_path / "stop"
-    reader = subprocess.Popen([sys.executable, str(script), str(settings.home), str(stop)],
+    stop, count = tmp_path / "stop", tmp_path / "count"
+    reader = subprocess.Popen([sys.executable, str(script), str(settings.home), str(stop),
+                               str(count)],
                               stdout=subprocess.PIPE, text=True, cwd=str(db.PACKAGE_DIR.parent))
     assert reader.stdout.readline().strip() == "ready"
-    time.sleep(0.5)
     summary = load_derivatives(settings, build_docs=False)
     assert summary.ok, summary.failure_details
-    time.sleep(1.0)  # a few reads after the load
+    # wait for two reads that started after the load returned (not a fixed sleep: a loaded
+    # machine makes the reader slow)
+    n, deadline = int(count.read_text() or 0), time.monotonic() + 60
+    while int(count.read_text() or 0) < n + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
     stop.touch()
     out, _ = reader.communicate(timeout=120)
     result = json.loads(out.strip().splitlines()[-1])
