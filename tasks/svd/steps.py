@@ -35,6 +35,12 @@ from tasks.svd.wmh import WMHResult
 CAVITY_MAX_SLICE_MM = 3.0
 #: contrasts on which cavities (CSF-like, dark on T1w/FLAIR, bright on T2w) are seen
 CAVITY_CONTRASTS = frozenset({"T1w", "FLAIR", "T2w"})
+#: slices thicker than this (mm): WMH volume and Fazekas grades are still reported, and the
+#: session's ``reason`` says they are approximate. Measured on simulator seeds 2200-2208
+#: (docs/markers.md, "Per protocol"): 3-D renders at 1-2 mm give WMH Dice 0.94-0.95 and a
+#: volume error of 3-4%; 2-D FLAIR with 4.5-10 mm slices gives Dice 0.41-0.50, a volume error
+#: of 24-45% and a Fazekas kappa of -0.02 to 0.70 (partial volume across the slice)
+WMH_APPROX_SLICE_MM = 3.0
 
 
 def cavities_measurable(spacing: tuple[float, ...]) -> bool:
@@ -66,6 +72,9 @@ def session_reasons(contrasts: set[str], spacing: tuple[float, ...],
         out.append("no T1w/T2w/FLAIR: lacunes and PVS not computed")
     if "FLAIR" not in contrasts:
         out.append("no FLAIR: WMH markers not computed")
+    elif float(max(spacing)) > WMH_APPROX_SLICE_MM:
+        out.append(f"slices {max(spacing):.1f} mm thick (> {WMH_APPROX_SLICE_MM:g} mm): WMH "
+                   "volume and Fazekas grades approximate (partial volume across the slice)")
     return out
 
 

@@ -7,7 +7,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from tasks.svd.steps import CAVITY_MAX_SLICE_MM, session_reasons
+from tasks.svd.steps import CAVITY_MAX_SLICE_MM, WMH_APPROX_SLICE_MM, session_reasons
 
 MASKS = {"wmh": "wmh_mask", "microbleeds": "microbleed_mask", "lacunes": "lacune_mask",
          "pvs": "pvs_mask", "ventricles": "ventricle_mask", "brain": "brain_mask"}
@@ -22,6 +22,11 @@ def test_session_reasons_name_what_is_not_measured():
     got = session_reasons({"T1w", "FLAIR"}, thick, True)
     assert got[1] == (f"slices 6.0 mm thick (> {CAVITY_MAX_SLICE_MM:g} mm): "
                       "lacunes and PVS not measurable")
+    # thick slices: the WMH markers are reported, and said to be approximate
+    assert got[2] == (f"slices 6.0 mm thick (> {WMH_APPROX_SLICE_MM:g} mm): WMH volume and "
+                      "Fazekas grades approximate (partial volume across the slice)")
+    assert not any("WMH" in r for r in session_reasons({"FLAIR"}, (1.0, 1.0, 2.0), True))
+    assert session_reasons({"T1w"}, thick, True)[-1] == "no FLAIR: WMH markers not computed"
     assert session_reasons({"T2starw"}, thin, True) == [
         "no T1w/T2w/FLAIR: lacunes and PVS not computed", "no FLAIR: WMH markers not computed"]
 
