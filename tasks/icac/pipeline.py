@@ -41,11 +41,12 @@ def quantify_ct(hu: NDArray, spacing: tuple[float, ...], affine: NDArray,
 
     Raises :class:`tasks.icac.headmask.DegenerateImageError` for images that are not a head CT.
     """
-    from tasks.icac.calcium import measure_icac, reassign_by_course, segment_calcium
+    from tasks.icac.calcium import measure_icac, segment_calcium
     from tasks.icac.ctqc import apply_qc, cut_ends, qc_metrics, tilt_verified
     from tasks.icac.headmask import check_ct, intracranial_mask, skull_mask
     from tasks.icac.regions import artery_regions, map_centrelines
     from tasks.icac.registration import register_to_template
+    from tasks.icac.wall import reassign_by_course
     from tasks.imaging.space import transform_to_matrix
 
     check_ct(hu, spacing)

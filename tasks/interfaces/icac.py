@@ -137,7 +137,7 @@ class _SegmentCalciumInputSpec(BaseInterfaceInputSpec):
     artery_regions = File(exists=True, mandatory=True, desc="artery region label map")
     skull_mask = File(exists=True, mandatory=True, desc="skull mask")
     centrelines = File(exists=True, desc="centrelines JSON (CT RAS mm): deposits are then "
-                       "named by the course they fit (calcium.reassign_by_course)")
+                       "named by the course they fit (wall.reassign_by_course)")
 
 
 class _SegmentCalciumOutputSpec(TraitedSpec):
@@ -160,8 +160,9 @@ class SegmentCalcium(SimpleInterface):
     def _run_interface(self, runtime):
         from nipype.interfaces.base import isdefined
 
-        from tasks.icac.calcium import reassign_by_course, segment_calcium
+        from tasks.icac.calcium import segment_calcium
         from tasks.icac.ctio import load_ct
+        from tasks.icac.wall import reassign_by_course
         from tasks.imaging.io import load_canonical, save_like
 
         ct = load_ct(self.inputs.ct_file)

@@ -72,7 +72,7 @@ def test_bone_alone_gives_no_calcium():
 
 def test_location_along_the_carotid():
     from tasks.icac.atlas import centreline
-    from tasks.icac.calcium import location_along_vessel
+    from tasks.icac.wall import location_along_vessel
 
     c = centreline("ICA", "R")
     pts = c.sample(0.5)
