@@ -26,19 +26,15 @@ demo: $(STAMP)  ## simulate a small cohort and run the whole pipeline on it
 	$(BIN)/calcisvd simulate
 	$(BIN)/calcisvd run
 
-# Tests run on TEST_WORKERS processes (pytest-xdist; the tests of one file stay together, in
-# order, on one process), except those marked `serial` (real servers and their schedules,
-# workers, kills at a moment; tests/conftest.py): they run afterwards one at a time, so that
-# their waits and deadlines measure this machine and not a neighbouring test. Both parts run;
-# the first failure's exit code is kept.
+# Tests run on TEST_WORKERS processes (pytest-xdist, --dist loadgroup): the tests marked
+# `serial` (real servers with their schedulers and workers, kills at a moment;
+# tests/conftest.py) run one after another on one worker, starting first; the other workers
+# take the remaining tests file by file (the tests of one file stay together, in order).
 TEST_WORKERS ?= 2
-PYTEST_XDIST = -n $(TEST_WORKERS) --dist loadfile
+PYTEST_XDIST = -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 test: $(STAMP) system-packages  ## run the test suite (real Prefect, DuckDB, GX, Nipype, bids-validator)
-	@status=0; \
-	$(BIN)/python -m pytest -m "not serial" $(PYTEST_XDIST) || status=$$?; \
-	$(BIN)/python -m pytest -m serial || { s=$$?; [ $$status -ne 0 ] || status=$$s; }; \
-	exit $$status
+	$(BIN)/python -m pytest $(PYTEST_XDIST)
 
 test-fast: $(STAMP)  ## the suite without the `slow` service and end-to-end tests (a few minutes)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_XDIST)

@@ -31,10 +31,12 @@ _SLOW_MODULES = (
 )
 
 
-# Of those, the ones whose waits and deadlines assume the machine to themselves (servers and
-# their schedulers, workers, kills at a moment, disk-full and PACS timeouts): marked `serial`.
-# `make test` runs every other test on several processes (pytest-xdist), then these one at a
-# time.
+# Of those, the ones that start servers or kill processes at a moment (servers and their
+# schedulers, workers, kills, disk-full and PACS timeouts): marked `serial`. They must not run
+# beside each other (two Prefect servers and their workers on 2 cores), so they form one
+# pytest-xdist group: `make test` (`--dist loadgroup`) runs them one after another on one
+# worker, first, while the other workers take the remaining tests file by file (each file
+# is a group of its own, so module fixtures are built once).
 _SERIAL_MODULES = (
     "tests/flows/test_scheduled_service.py",
     "tests/flows/test_deployment_server.py",
@@ -49,14 +51,19 @@ _SERIAL_MODULES = (
 
 def pytest_collection_modifyitems(config, items):
     """Mark the tests of `_SLOW_MODULES` slow and those of `_SERIAL_MODULES` serial (one list
-    each, not a marker copied into each file)."""
+    each, not a marker copied into each file); group them for pytest-xdist (the serial ones
+    in one group, the others by file) and put the serial group first: it is the longest
+    chain of work, so it starts at once."""
     root = Path(str(config.rootpath))
     for item in items:
         rel = Path(str(item.path)).relative_to(root).as_posix()
         if rel.startswith(_SLOW_MODULES):
             item.add_marker(pytest.mark.slow)
-        if rel.startswith(_SERIAL_MODULES):
+        serial = rel.startswith(_SERIAL_MODULES)
+        if serial:
             item.add_marker(pytest.mark.serial)
+        item.add_marker(pytest.mark.xdist_group("serial" if serial else rel))
+    items.sort(key=lambda it: it.get_closest_marker("serial") is None)  # stable
 
 
 @pytest.fixture
