@@ -26,12 +26,12 @@ demo: $(STAMP)  ## simulate a small cohort and run the whole pipeline on it
 	$(BIN)/calcisvd simulate
 	$(BIN)/calcisvd run
 
-# Tests run on TEST_WORKERS processes (pytest-xdist, --dist loadgroup): the tests marked
-# `serial` (real servers with their schedulers and workers, kills at a moment;
-# tests/conftest.py) run one after another on one worker, starting first; the other workers
-# take the remaining tests file by file (the tests of one file stay together, in order).
+# Tests run on TEST_WORKERS processes (pytest-xdist): the tests marked `serial` (real servers
+# with their schedulers and workers, kills at a moment; tests/conftest.py) are one unit of work,
+# run one after another on one worker and started first; the other workers take the remaining
+# tests file by file (the tests of one file stay together, in order).
 TEST_WORKERS ?= 2
-PYTEST_XDIST = -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+PYTEST_XDIST = -n $(TEST_WORKERS) --no-loadscope-reorder
 
 test: $(STAMP) system-packages  ## run the test suite (real Prefect, DuckDB, GX, Nipype, bids-validator)
 	$(BIN)/python -m pytest $(PYTEST_XDIST)

@@ -32,11 +32,12 @@ _SLOW_MODULES = (
 
 
 # Of those, the ones that start servers or kill processes at a moment (servers and their
-# schedulers, workers, kills, disk-full and PACS timeouts): marked `serial`. They must not run
-# beside each other (two Prefect servers and their workers on 2 cores), so they form one
-# pytest-xdist group: `make test` (`--dist loadgroup`) runs them one after another on one
-# worker, first, while the other workers take the remaining tests file by file (each file
-# is a group of its own, so module fixtures are built once).
+# schedulers, workers, kills, disk-full and PACS timeouts): marked `serial`. Two of them must
+# not run beside each other (two Prefect servers and their workers on 2 cores), so under
+# pytest-xdist (`make test`) they form one unit of work, run one after another on one worker
+# and started first (it is the longest chain of work), while the other workers take the
+# remaining tests file by file (the tests of one file stay together, in order, so module
+# fixtures are built once).
 _SERIAL_MODULES = (
     "tests/flows/test_scheduled_service.py",
     "tests/flows/test_deployment_server.py",
@@ -51,19 +52,29 @@ _SERIAL_MODULES = (
 
 def pytest_collection_modifyitems(config, items):
     """Mark the tests of `_SLOW_MODULES` slow and those of `_SERIAL_MODULES` serial (one list
-    each, not a marker copied into each file); group them for pytest-xdist (the serial ones
-    in one group, the others by file) and put the serial group first: it is the longest
-    chain of work, so it starts at once."""
+    each, not a marker copied into each file), and put the serial ones first."""
     root = Path(str(config.rootpath))
     for item in items:
         rel = Path(str(item.path)).relative_to(root).as_posix()
         if rel.startswith(_SLOW_MODULES):
             item.add_marker(pytest.mark.slow)
-        serial = rel.startswith(_SERIAL_MODULES)
-        if serial:
+        if rel.startswith(_SERIAL_MODULES):
             item.add_marker(pytest.mark.serial)
-        item.add_marker(pytest.mark.xdist_group("serial" if serial else rel))
     items.sort(key=lambda it: it.get_closest_marker("serial") is None)  # stable
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's scheduling by scope with two kinds of scope: all the serial tests
+    together, every other file on its own (`--dist loadfile` with one extra unit). With
+    `--no-loadscope-reorder` the units go out in collection order: the serial one first."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SerialUnitFirst(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "serial" if path.startswith(_SERIAL_MODULES) else path
+
+    return SerialUnitFirst(config, log)
 
 
 @pytest.fixture
