@@ -164,15 +164,15 @@ def reassign_by_course(calcium: NDArray, affine: NDArray, lines: list[MappedCent
     :func:`tasks.icac.calcium.segment_calcium` names a deposit by the region (nearest mapped
     atlas line) most of its voxels fall in; near the ICA terminus / M1 origin and the
     vertebrobasilar junction, with vessels 3-8 mm off the atlas lines, that can be the
-    neighbour. Each deposit (3-D
-    component, 26-connectivity) of at least ``min_mm3`` is fitted to the wall of every line
-    within ``REGION_RADIUS_MM`` of its centroid (:func:`course_fit_rms`); it moves to the best
-    one when its own line's RMS is at least ``ratio`` times that one's. Returns a new map.
+    neighbour. Each deposit (3-D component, 26-connectivity) of at least ``min_mm3`` is fitted
+    to the wall of every line within ``REGION_RADIUS_MM`` of its centroid
+    (:func:`course_fit_rms`); it moves to the best one when its own line's RMS is at least
+    ``ratio`` times that one's. Returns a new map.
 
     Thick slices (:func:`tasks.icac.calcium.thick_slices`) are returned as they are: a 2.5 mm
     slab quantises the deposit's position along z, and the wall-circle fit of the few points
-    left is no better than chance. Measured on simulator seeds 7100-7108 at
-    2.5 mm (with -> without the rule): severity kappa_w 0.54 -> 0.77, dominant location 0.56
+    left is no better than chance. Measured on simulator seeds 7100-7108 at 2.5 mm (with ->
+    without the rule): severity kappa_w 0.54 -> 0.77, dominant location 0.56
     both, false calcium 11.4 -> 11.9 mm^3 per subject; the rule was chosen at 1 mm only.
     """
     from scipy import ndimage
