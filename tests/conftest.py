@@ -63,16 +63,22 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda it: it.get_closest_marker("serial") is None)  # stable
 
 
+def xdist_unit(nodeid: str) -> str:
+    """The unit of work of a test under pytest-xdist: ``serial`` for the serial tests, else
+    its file."""
+    path = nodeid.split("::", 1)[0]
+    return "serial" if path.startswith(_SERIAL_MODULES) else path
+
+
 def pytest_xdist_make_scheduler(config, log):
-    """pytest-xdist's scheduling by scope with two kinds of scope: all the serial tests
-    together, every other file on its own (`--dist loadfile` with one extra unit). With
-    `--no-loadscope-reorder` the units go out in collection order: the serial one first."""
+    """pytest-xdist's scheduling by scope with the scopes of :func:`xdist_unit` (`--dist
+    loadfile` with one extra unit). With `--no-loadscope-reorder` the units go out in
+    collection order: the serial one first."""
     from xdist.scheduler import LoadScopeScheduling
 
     class SerialUnitFirst(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return "serial" if path.startswith(_SERIAL_MODULES) else path
+            return xdist_unit(nodeid)
 
     return SerialUnitFirst(config, log)
 
