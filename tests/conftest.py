@@ -58,14 +58,15 @@ def pytest_collection_modifyitems(config, items):
         rel = Path(str(item.path)).relative_to(root).as_posix()
         if rel.startswith(_SLOW_MODULES):
             item.add_marker(pytest.mark.slow)
-        if rel.startswith(_SERIAL_MODULES):
+        if xdist_unit(rel) == "serial":
             item.add_marker(pytest.mark.serial)
     items.sort(key=lambda it: it.get_closest_marker("serial") is None)  # stable
 
 
 def xdist_unit(nodeid: str) -> str:
-    """The unit of work of a test under pytest-xdist: ``serial`` for the serial tests, else
-    its file."""
+    """The unit of work of a test (its node id, or its file's path from the root) under
+    pytest-xdist: ``serial`` for the tests of `_SERIAL_MODULES`, else its file. The one place
+    that says which tests are serial."""
     path = nodeid.split("::", 1)[0]
     return "serial" if path.startswith(_SERIAL_MODULES) else path
 

@@ -23,6 +23,7 @@ def test_serial_tests_are_one_unit_and_other_files_their_own() -> None:
     assert unit("tests/test_end_to_end.py::test_a") == "tests/test_end_to_end.py"
     assert unit("tests/tasks/icac/test_icac_wall.py::test_c[1]") == \
         "tests/tasks/icac/test_icac_wall.py"
+    assert unit("tests/tasks/pacs/test_store.py") == "serial"  # a path alone
 
 
 def test_serial_tests_are_collected_first(request: pytest.FixtureRequest) -> None:
@@ -48,6 +49,6 @@ def test_workers_get_whole_units() -> None:
     ran = re.findall(r"^\[(gw\d)\] .*?PASSED (\S+?)::", out.stdout, re.M)
     workers: dict[str, set[str]] = defaultdict(set)
     for worker, path in ran:
-        workers[conftest.xdist_unit(path + "::t")].add(worker)
+        workers[conftest.xdist_unit(path)].add(worker)
     assert set(workers) == {"serial", *other}, ran
     assert all(len(w) == 1 for w in workers.values()), dict(workers)
