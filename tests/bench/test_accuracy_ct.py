@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.accuracy_ct import plaque_detection, summarise
+from bench.accuracy_ct import bloom_voxels, calcium_off_deposits, plaque_detection, summarise
 
 # ARTERIES order (calcisvd.measures): label 1 = ICA L, 3 = MCA L
 ICA_L, MCA_L = 1, 3
@@ -57,3 +57,19 @@ def test_plaque_under_its_own_artery_is_not_counted_as_other():
     cal[labels > 0] = ICA_L
     rows = plaque_detection(hu, labels, cal, plaques)
     assert [r["found_as"] for r in rows] == [["ICA", "L"], ["ICA", "L"]]
+
+
+def test_calcium_off_deposits_splits_blooming_from_false_calcium():
+    _, labels, _ = _scene()
+    found = labels > 0
+    assert calcium_off_deposits(found, labels, (1.0, 1.0, 1.0)) == {"beside": 0.0, "away": 0.0}
+    found = found.copy()
+    found[4, 2:4, 2:4] = True  # a 1-voxel rim on plaque 1: blooming
+    found[5, 2, 2] = True  # two voxels off it: false calcium
+    found[0, 11, 11] = True  # far from both: false calcium
+    assert calcium_off_deposits(found, labels, (1.0, 1.0, 1.0)) == {"beside": 4.0, "away": 2.0}
+    # at 0.5 mm the same 1 mm reach is two voxels: the voxel two off plaque 1 is blooming
+    off = calcium_off_deposits(found, labels, (0.5, 0.5, 0.5))
+    assert off == {"beside": 5 * 0.125, "away": 1 * 0.125}
+    assert (bloom_voxels((1.0, 1.0, 1.0)), bloom_voxels((0.5, 0.5, 0.5)),
+            bloom_voxels((1.0, 1.0, 2.5)), bloom_voxels((0.45, 0.45, 5.0))) == (1, 2, 1, 3)
