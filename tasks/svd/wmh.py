@@ -72,8 +72,13 @@ SMOOTH_MM = 1.0
 #: no seed within this depth of the brain-mask surface (cortex and dura), mm
 RIBBON_MM = 3.0
 #: cortex: no seed within CORTEX_MM, no growth within CORTEX_GROW_MM of sulcal CSF (CSF-class
-#: voxels not near the ventricles) or of the brain surface; mean cortical thickness 2.5 mm
-#: (Fischl B, Dale AM, PNAS 2000); measured in mm on the true anisotropic grid
+#: voxels not near the ventricles that are darker than NAWM on FLAIR) or of the brain surface;
+#: mean cortical thickness 2.5 mm (Fischl B, Dale AM, PNAS 2000); measured in mm on the true
+#: anisotropic grid. FLAIR suppresses CSF, so a voxel brighter than NAWM on FLAIR is no CSF
+#: whatever the other contrasts say: with T1w and T2w, a lesion dark on T1w and bright on T2w
+#: fell into the k-means CSF class (:func:`tasks.svd.anatomy.tissue_classes`, FLAIR one feature
+#: of three) and, as "sulcal CSF", put itself within CORTEX_MM of the cortex: every WMH voxel
+#: of the analytic test phantom (FLAIR z 16, T1w z -10, T2w z 12) was lost so.
 CORTEX_MM = 3.0
 CORTEX_GROW_MM = 1.5
 #: white-matter territory: seeds where the registered MNI152 2009 WM probability (nilearn;
@@ -248,7 +253,7 @@ def segment_wmh(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
     sp = np.asarray(spacing, float)
     k_seed, k_grow = K_SEED_SD, K_GROW_SD
     region = anat.brain & ~anat.ventricles & (anat.dist_ventricle_mm > 0.0)
-    sulcal = (anat.tissue == CSF) & (anat.dist_ventricle_mm > 3.0)
+    sulcal = (anat.tissue == CSF) & (anat.dist_ventricle_mm > 3.0) & (flair_z < 0.0)
     d_cortex = np.minimum(distance_mm(sulcal, spacing), anat.depth_mm)
     zs = ndimage.gaussian_filter(flair_z, SMOOTH_MM / sp)
     pv = partial_volume_reach_mm(spacing)
