@@ -34,13 +34,12 @@ def test_thick_slice_head_with_skull_registers_at_the_head_scale():
     rendered at 1 mm): the brain-only template was fitted to the head's outer edge, volume
     scale 1.13 for a true 0.74 and a 2.0 L brain mask; with the head round it 0.69 and
     1.2 L."""
-    from bench.accuracy_mri import GROUPS, LOCATIONS
     from simulator import render_session
     from tasks.svd.anatomy import brain_mask
     from tasks.svd.register import coregister
     from tasks.svd.steps import spacing_from_affine
 
-    s = render_session(seed=2101, group=GROUPS[1], location=LOCATIONS[0], resolution_mm=1.0,
+    s = render_session(seed=2101, group="moderate", location="MCA", resolution_mm=1.0,
                        protocol="clinical2d")
     ref, aff, full = coregister({k: s.images[k] for k in ("T1w", "FLAIR")})
     true_scale = abs(np.linalg.det(np.asarray(s.truth["world_from_mni"][ref])[:3, :3]))
