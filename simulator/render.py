@@ -51,12 +51,19 @@ NAWM_SD_FRACTION = 0.06
 #: of hyperintensity like WMH, Wardlaw JM et al., Lancet Neurol 2013) and is drawn in the same
 #: range, not at the ungraded rim level (FLAIR 900 = 18 SD, twice the brightest lesion)
 LESION_SD = (2.5, 8.0)
-#: a thick-slice voxel whose slab is at least this share ventricle is not WMH truth, however
-#: much lesion it holds: the slab's CSF (FLAIR 70 against WM 430) makes it darker than NAWM
-#: for a lesion fraction f >= 0.5 once the CSF share exceeds f x k x 0.06 / 0.84, i.e. 0.09
-#: (k = 2.5 SD) to 0.29 (k = 8); 0.2 is that bound at the median contrast. A reader marks
-#: what is visibly bright, not the lesion volume a slab holds.
-THICK_TRUTH_MAX_VENTRICLE = 0.2
+#: a thick-slice voxel is WMH truth only if a reader sees it bright: it holds at least half
+#: lesion (slab fraction >= 0.5) *and* its slab's noise-free, bias-free FLAIR lies at least
+#: THICK_TRUTH_VISIBLE_SD NAWM SD (``NAWM_SD_FRACTION`` of the WM signal) above white matter.
+#: 1.25 SD is the half-maximum of the faintest lesion drawn (``LESION_SD`` 2.5): the partial-
+#: volume convention of the 0.5 fraction, applied to what the slab shows. The slab's CSF
+#: (FLAIR 70 against WM 430) darkens a lesion on the ventricle wall below NAWM once its share
+#: exceeds about f x k x 0.06 / 0.84 (0.09 for k = 2.5 SD, 0.29 for k = 8, lesion fraction
+#: f 0.5). Until 2026-12-08 the rule was a ventricle share < 0.2; it left 20-25 % of the truth
+#: of heavy thick-slice loads at FLAIR z < 1 as the measurer's NAWM sees it (the grey band
+#: between the ventricle and a periventricular halo; simulator seeds 2201 and 2203, severe x 8,
+#: clinical2d_flair_stripped), which no reader draws. A reader marks what is visibly bright,
+#: not the lesion volume a slab holds.
+THICK_TRUTH_VISIBLE_SD = 1.25
 
 
 @dataclass
@@ -250,6 +257,8 @@ class PatientRenderer:
             _paint(img, mr_aff, les.of("lacune"), w, s["csf"])
             _paint(img, mr_aff, les.of("microbleed"), w, s["mb"],
                    factor=BLOOMING if contrast == "T2starw" else 1.0)
+            if contrast == "FLAIR":  # what a reader sees, for the thick-slice truth
+                seen = (img.copy(), s["wm"] * (1.0 + THICK_TRUTH_VISIBLE_SD * NAWM_SD_FRACTION))
             img *= _bias(mr_shape, rng, 0.25 if pr.graded_lesions else 0.12)
             img = _rician(img, 0.025 * s["wm"], rng)
             if pr.graded_lesions:  # vendor intensity scaling
@@ -298,7 +307,7 @@ class PatientRenderer:
                              "skull_stripped": pr.skull_stripped,
                              "contrasts": [c for c in MR_CONTRASTS if c in images]}
         if pr.mr_slice_mm is not None:
-            images, masks, geom = _mr_thick(images, masks, pr, rng)
+            images, masks, geom = _mr_thick(images, masks, pr, rng, seen)
             truth["protocol"].update(geom)
         meta = {"poses_world_from_mni": poses, "ct_clean": (ct_clean, ct_aff)}
         return Session(spec, visit, images, masks, jsonable(truth), meta)
@@ -416,8 +425,10 @@ def _graded_lesions(img: NDArray, aff: NDArray, band: NDArray, les: VisitLesions
     return (img * (1 - frac) + frac * value).astype(np.float32)
 
 
-def _mr_thick(images, masks, pr, rng: np.random.Generator):
-    """2-D thick-slice MR: every MR image and FLAIR-grid mask on the same slab grid."""
+def _mr_thick(images, masks, pr, rng: np.random.Generator, seen: tuple[NDArray, float]):
+    """2-D thick-slice MR: every MR image and FLAIR-grid mask on the same slab grid. ``seen``:
+    the noise-free, bias-free FLAIR on the FLAIR grid and the level a WMH truth voxel's slab
+    must reach there (``THICK_TRUTH_VISIBLE_SD``)."""
     t = float(rng.uniform(*pr.mr_slice_mm))
     gap = t * float(rng.uniform(*pr.mr_gap_frac))
     ip = float(rng.uniform(*pr.mr_in_plane_mm))
@@ -425,20 +436,17 @@ def _mr_thick(images, masks, pr, rng: np.random.Generator):
     for k, (arr, aff) in images.items():
         out_i[k] = ((arr, aff) if k == "ct"
                     else protocols.thick_slices(arr, aff, t, gap, ip))
-    # slab fractions of the two fractional masks, each computed once
-    frac = {k: protocols.thick_slices(masks[k][0].astype(np.float32), masks[k][1], t, gap, ip,
-                                      order=1)
-            for k in ("wmh_mask", "ventricles") if k in masks}
     out_m = {}
     for k, (arr, aff) in masks.items():
         if k == "calcium_labels":
             out_m[k] = (arr, aff)
-        elif k in frac:
-            m, a = frac[k]
-            keep = m >= 0.5
-            if k == "wmh_mask" and "ventricles" in frac:  # not visible: see the constant
-                keep &= frac["ventricles"][0] < THICK_TRUTH_MAX_VENTRICLE
-            out_m[k] = (keep.astype(np.uint8), a)
+        elif k == "wmh_mask":  # at least half lesion, and visibly bright (see the constant)
+            f, a = protocols.thick_slices(arr.astype(np.float32), aff, t, gap, ip, order=1)
+            clean, _ = protocols.thick_slices(seen[0], aff, t, gap, ip, order=1)
+            out_m[k] = (((f >= 0.5) & (clean >= seen[1])).astype(np.uint8), a)
+        elif k == "ventricles":
+            f, a = protocols.thick_slices(arr.astype(np.float32), aff, t, gap, ip, order=1)
+            out_m[k] = ((f >= 0.5).astype(np.uint8), a)
         else:
             m, a = protocols.thick_slices(arr, aff, t, gap, ip, order=0, reduce="max")
             out_m[k] = (m, a)

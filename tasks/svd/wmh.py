@@ -209,7 +209,7 @@ CORTEX_BAND_PERCENTILE = 90.0
 CONFLUENT_SEED_MM3 = 2000.0
 CONFLUENT_REACH_MM = 3.0
 
-#: lesion-free reference (second pass): the local NAWM level (16 mm block medians,
+#: lesion-free reference (second pass): the local NAWM level (block medians,
 #: tasks.svd.image.local_reference_z) takes confluent lesions for normal WM once they fill much
 #: of a block, so heavy loads were underestimated (bench/wmh_load.py, seeds 2201/2203:
 #: measured/true 0.93 / 0.71 / 0.62 at x1 / x4 / x8 on the 3-D 1 mm protocol). The level is

@@ -25,3 +25,10 @@ def test_exact_share_over_the_sessions_that_have_a_value():
     res = summarise([_row(0, 2), _row(1, 3), _row(2, None)], 1.0, 0)
     assert res["metrics"]["svd_score_exact"] == 0.5
     assert "svd_score" not in res["not_measured"]
+
+
+def test_dice_over_sessions_with_truth_leaves_out_an_empty_truth():
+    empty = dict(_row(1, 2), wmh_dice=1.0, wmh_truth_voxels=0)  # nothing to find, none found
+    res = summarise([dict(_row(0, 2), wmh_truth_voxels=50), empty], 1.0, 0)
+    assert res["metrics"]["wmh_dice"] == 0.9
+    assert res["metrics"]["wmh_dice_sessions_with_truth"] == 0.8

@@ -119,3 +119,36 @@ def test_followup_evolves(sessions):
     assert f.truth["svd"]["wmh_volume_cm3"] > b.truth["svd"]["wmh_volume_cm3"]
     assert (f.truth["icac"]["total_calcium_volume_mm3"]
             >= b.truth["icac"]["total_calcium_volume_mm3"])
+
+
+def test_thick_slice_wmh_truth_is_what_a_reader_sees_bright():
+    """A thick slab that is at least half lesion is WMH truth only if its noise-free FLAIR is
+    visibly above white matter (``THICK_TRUTH_VISIBLE_SD``): a faint lesion on the ventricle
+    wall whose slab also holds CSF is darker than NAWM and is not drawn; the same lesion
+    without CSF in its slab is."""
+    from types import SimpleNamespace
+
+    from simulator.render import NAWM_SD_FRACTION, THICK_TRUTH_VISIBLE_SD, _mr_thick
+
+    wm, csf = 430.0, 70.0
+    lesion = wm * (1 + 2.5 * NAWM_SD_FRACTION)  # the faintest lesion drawn (2.5 SD)
+    shape = (8, 8, 10)
+    aff = np.eye(4)
+    clean = np.full(shape, wm, np.float32)
+    wmh = np.zeros(shape, np.uint8)
+    vent = np.zeros(shape, np.uint8)
+    wmh[:, :, :6] = 1  # every slab is 60 % lesion ...
+    clean[:, :, :6] = lesion
+    clean[4:, :, 6] = csf  # ... and on the x >= 4 side 10 % ventricle (the wall)
+    vent[4:, :, 6] = 1
+    pr = SimpleNamespace(mr_slice_mm=(10.0, 10.0), mr_gap_frac=(0.0, 0.0),
+                         mr_in_plane_mm=(1.0, 1.0))
+    level = wm * (1 + THICK_TRUTH_VISIBLE_SD * NAWM_SD_FRACTION)
+    _, masks, _ = _mr_thick({"FLAIR": (clean.copy(), aff)},
+                            {"wmh_mask": (wmh, aff), "ventricles": (vent, aff)}, pr,
+                            np.random.default_rng(0), (clean, level))
+    truth = masks["wmh_mask"][0]
+    assert truth.shape == (8, 8, 1)
+    assert truth[:4].all()  # 60 % lesion at 2.5 SD: (0.6 x 1.15 + 0.4) = 1.09 x WM, seen
+    assert not truth[4:].any()  # the same with 10 % CSF: 1.006 x WM, not seen
+    assert not masks["ventricles"][0].any()

@@ -62,3 +62,29 @@ def test_local_reference_removes_a_smooth_residual_field_and_keeps_lesions():
     # no reference voxels: the map is only rescaled, never shifted by a made-up level
     none, _ = local_reference_z(z, np.zeros(shape, bool), spacing, ref)
     assert np.allclose(none, z)
+
+
+def test_local_reference_keeps_a_confluent_halo_bright():
+    """A confluent lesion 24 mm across (a heavy periventricular halo) fills whole 16 mm
+    blocks of the WM reference; its own median was then taken for NAWM and it stood near 0.
+    In 32 mm blocks it is less than half of any block and keeps most of its 5 SD."""
+    from tasks.svd.image import local_reference_z
+
+    rng = np.random.default_rng(3)
+    shape = (96, 96, 48)
+    z = rng.standard_normal(shape).astype(np.float32)
+    halo = np.zeros(shape, bool)
+    halo[36:60, 36:60, 12:36] = True
+    z[halo] += 5.0
+    ref = np.ones(shape, bool)
+    out, sd = local_reference_z(z, ref, (1.0, 1.0, 1.0), ref)
+    assert float(np.median(out[halo])) > 3.5
+    assert abs(float(np.median(out[~halo]))) < 0.3 and 0.8 < sd < 1.3
+
+
+def test_reference_blocks_are_finer_only_along_a_thick_slice_axis():
+    from tasks.svd.image import reference_blocks_mm
+
+    assert reference_blocks_mm((1.0, 1.0, 1.0)) == (32.0, 32.0, 32.0)
+    assert reference_blocks_mm((0.45, 0.45, 7.0)) == (32.0, 32.0, 16.0)
+    assert reference_blocks_mm((5.0, 0.9, 0.9)) == (16.0, 32.0, 32.0)  # sagittal slices
