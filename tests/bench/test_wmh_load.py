@@ -12,3 +12,11 @@ def test_summary_means_per_protocol_and_scale():
     s = summarise(rows)
     assert s["paper x1"] == {"n": 2, "true_cm3_mean": 15.0, "dice_mean": 0.8, "ratio_mean": 0.7}
     assert s["paper x8"]["ratio_mean"] == 0.0  # no measured volume counts as 0
+
+
+def test_ratio_to_the_drawn_lesion_volume_when_rows_have_it():
+    rows = [{"protocol": "clinical2d", "scale": 1.0, "true_cm3": 5.0, "dice": 0.5,
+             "ratio": 2.0, "ratio_to_lesion": 1.0},
+            {"protocol": "clinical2d", "scale": 1.0, "true_cm3": 7.0, "dice": 0.5,
+             "ratio": 1.0, "ratio_to_lesion": 0.5}]
+    assert summarise(rows)["clinical2d x1"]["ratio_to_lesion_mean"] == 0.75
