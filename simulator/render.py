@@ -58,11 +58,13 @@ LESION_SD = (2.5, 8.0)
 #: volume convention of the 0.5 fraction, applied to what the slab shows. The slab's CSF
 #: (FLAIR 70 against WM 430) darkens a lesion on the ventricle wall below NAWM once its share
 #: exceeds about f x k x 0.06 / 0.84 (0.09 for k = 2.5 SD, 0.29 for k = 8, lesion fraction
-#: f 0.5). Until 2026-12-08 the rule was a ventricle share < 0.2; it left 20-25 % of the truth
-#: of heavy thick-slice loads at FLAIR z < 1 as the measurer's NAWM sees it (the grey band
-#: between the ventricle and a periventricular halo; simulator seeds 2201 and 2203, severe x 8,
-#: clinical2d_flair_stripped), which no reader draws. A reader marks what is visibly bright,
-#: not the lesion volume a slab holds.
+#: f 0.5). Until 2026-12-08 the rule was a ventricle share < 0.2, a proxy for this from the
+#: signals at the median contrast: too loose for faint lesions, too strict for bright ones.
+#: The change moved the truth of the heavy renders little (seed 2203, severe x 8,
+#: clinical2d_flair_stripped: 78.5 -> 78.1 mL), that of faint small loads more (wmh_load x1,
+#: clinical2d, mean of seeds 2201/2203: 10.9 -> 9.9 mL; held-out 2207's 0.69 mL of faint foci
+#: leave no slab visibly bright). A reader marks what is visibly bright, not the lesion
+#: volume a slab holds.
 THICK_TRUTH_VISIBLE_SD = 1.25
 
 
@@ -257,7 +259,7 @@ class PatientRenderer:
             _paint(img, mr_aff, les.of("lacune"), w, s["csf"])
             _paint(img, mr_aff, les.of("microbleed"), w, s["mb"],
                    factor=BLOOMING if contrast == "T2starw" else 1.0)
-            if contrast == "FLAIR":  # what a reader sees, for the thick-slice truth
+            if contrast == "FLAIR" and pr.mr_slice_mm is not None:  # for the thick truth
                 seen = (img.copy(), s["wm"] * (1.0 + THICK_TRUTH_VISIBLE_SD * NAWM_SD_FRACTION))
             img *= _bias(mr_shape, rng, 0.25 if pr.graded_lesions else 0.12)
             img = _rician(img, 0.025 * s["wm"], rng)
