@@ -442,13 +442,12 @@ def _mr_thick(images, masks, pr, rng: np.random.Generator, seen: tuple[NDArray, 
     for k, (arr, aff) in masks.items():
         if k == "calcium_labels":
             out_m[k] = (arr, aff)
-        elif k == "wmh_mask":  # at least half lesion, and visibly bright (see the constant)
+        elif k in ("wmh_mask", "ventricles"):  # at least half of the slab
             f, a = protocols.thick_slices(arr.astype(np.float32), aff, t, gap, ip, order=1)
-            clean, _ = protocols.thick_slices(seen[0], aff, t, gap, ip, order=1)
-            out_m[k] = (((f >= 0.5) & (clean >= seen[1])).astype(np.uint8), a)
-        elif k == "ventricles":
-            f, a = protocols.thick_slices(arr.astype(np.float32), aff, t, gap, ip, order=1)
-            out_m[k] = ((f >= 0.5).astype(np.uint8), a)
+            keep = f >= 0.5
+            if k == "wmh_mask":  # and visibly bright (see THICK_TRUTH_VISIBLE_SD)
+                keep &= protocols.thick_slices(seen[0], aff, t, gap, ip, order=1)[0] >= seen[1]
+            out_m[k] = (keep.astype(np.uint8), a)
         else:
             m, a = protocols.thick_slices(arr, aff, t, gap, ip, order=0, reduce="max")
             out_m[k] = (m, a)
