@@ -10,7 +10,8 @@ and measured volume, their ratio. Two true volumes: ``true_cm3``, the truth mask
 image's grid (on thick slices: the slabs a reader sees bright, at least half lesion), and
 ``lesion_cm3``, the lesion volume the simulator drew on its 1 mm grid (the one
 ``bench/accuracy_mri.py`` scores volumes against); thick slices hide part of a load, so the
-two differ there.
+two differ there. On thick slices also ``dice_visible``: Dice against the simulator's
+``wmh_visible``, every slab the lesions make visibly bright (the other way readers draw).
 
 Run: ``nice -n 10 .venv/bin/python -m bench.wmh_load [--seeds 2201 2203] [--scales 1 4 8]``;
 writes ``bench/results/wmh_load.json`` and prints one line per session.
@@ -58,7 +59,14 @@ def one(seed: int, scale: float, protocol: str, resolution: float) -> dict:
             "ratio_to_lesion": (round(est_ml / lesion_ml, 3)
                                 if est_ml is not None and lesion_ml else None),
             "dice": round(2 * float((truth & est).sum()) / den, 4) if den else 1.0,
+            "dice_visible": _dice(s.masks["wmh_visible"][0] > 0, est)
+            if "wmh_visible" in s.masks else None,
             "status": r.measures["status"], "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    den = int(a.sum() + b.sum())
+    return round(2 * float((a & b).sum()) / den, 4) if den else 1.0
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -73,6 +81,9 @@ def summarise(rows: list[dict]) -> dict:
                     "true_cm3_mean": round(float(np.mean([r["true_cm3"] for r in sel])), 1),
                     "dice_mean": round(float(np.mean([r["dice"] for r in sel])), 3),
                     "ratio_mean": round(float(np.mean([r["ratio"] or 0.0 for r in sel])), 3)}
+                if all(r.get("dice_visible") is not None for r in sel):  # thick slices
+                    out[f"{p} x{sc:g}"]["dice_visible_mean"] = round(float(np.mean(
+                        [r["dice_visible"] for r in sel])), 3)
                 if all("ratio_to_lesion" in r for r in sel):
                     out[f"{p} x{sc:g}"]["ratio_to_lesion_mean"] = round(float(np.mean(
                         [r["ratio_to_lesion"] or 0.0 for r in sel])), 3)

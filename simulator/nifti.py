@@ -26,8 +26,8 @@ def write_nifti(path: Path, array: np.ndarray, affine: np.ndarray) -> Path:
 def write_session_nifti(out_dir: str | Path, session: Any, images: bool = True
                         ) -> dict[str, Path]:
     """Write ``<out_dir>/<image>.nii.gz`` (ct, T1w, T2w, FLAIR, T2starw), the truth masks
-    (``calcium_labels``, ``wmh_mask``, ``microbleeds``, ``lacunes``, ``pvs``, ``ventricles``)
-    and ``truth.json``. Returns name -> path."""
+    (``calcium_labels``, ``wmh_mask``, ``microbleeds``, ``lacunes``, ``pvs``, ``ventricles``;
+    thick-slice protocols also ``wmh_visible``) and ``truth.json``. Returns name -> path."""
     out = Path(out_dir)
     paths: dict[str, Path] = {}
     groups = [session.masks] + ([session.images] if images else [])

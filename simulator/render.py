@@ -58,13 +58,21 @@ LESION_SD = (2.5, 8.0)
 #: volume convention of the 0.5 fraction, applied to what the slab shows. The slab's CSF
 #: (FLAIR 70 against WM 430) darkens a lesion on the ventricle wall below NAWM once its share
 #: exceeds about f x k x 0.06 / 0.84 (0.09 for k = 2.5 SD, 0.29 for k = 8, lesion fraction
-#: f 0.5). Until 2026-12-08 the rule was a ventricle share < 0.2, a proxy for this from the
+#: f 0.5). Until 2026-12-07 the rule was a ventricle share < 0.2, a proxy for this from the
 #: signals at the median contrast: too loose for faint lesions, too strict for bright ones.
 #: The change moved the truth of the heavy renders little (seed 2203, severe x 8,
 #: clinical2d_flair_stripped: 78.5 -> 78.1 mL), that of faint small loads more (wmh_load x1,
 #: clinical2d, mean of seeds 2201/2203: 10.9 -> 9.9 mL; held-out 2207's 0.69 mL of faint foci
 #: leave no slab visibly bright). A reader marks what is visibly bright, not the lesion
 #: volume a slab holds.
+#: Thick protocols also get a second truth, ``wmh_visible`` (the reader who marks every
+#: visibly bright slab, whatever share of it is lesion): the slab is as bright as above *and*
+#: the WMH alone lift it by at least the same 1.25 SD (the rendered FLAIR minus the same
+#: FLAIR without WMH, noise-free). The half-slab truth keeps its place as ``wmh_mask``; the
+#: two bracket how readers delineate partial volume on thick slices. Measured 2026-12-07 on
+#: clinical2d_flair_stripped seeds 2101 and 2107: of the voxels the method found outside the
+#: half-slab truth but in a lesion it found, 79-81 % were visibly bright on the noise-free
+#: image (median slab lesion share 0.01-0.25).
 THICK_TRUTH_VISIBLE_SD = 1.25
 
 
@@ -247,10 +255,13 @@ class PatientRenderer:
             b = band if contrast == "FLAIR" else geo.resample(band, mr_aff, mr_aff, mr_shape,
                                                                motion)
             if pr.graded_lesions:
-                img = _graded_lesions(img, mr_aff, b, les, w, s, self.res, rng)
+                img, lesion = _graded_lesions(img, mr_aff, b, les, w, s, self.res, rng,
+                                              return_lesion=True)
             else:
+                before = img
                 img = img * (1 - b) + b * s["wmh"]
                 _paint(img, mr_aff, les.of("wmh_deep") + les.of("punctate"), w, s["wmh"])
+                lesion = img - before
             _paint(img, mr_aff, les.of("pvs"), w, s["csf"])
             rim = s["rim"]
             if pr.graded_lesions:
@@ -261,6 +272,7 @@ class PatientRenderer:
                    factor=BLOOMING if contrast == "T2starw" else 1.0)
             if contrast == "FLAIR" and pr.mr_slice_mm is not None:  # for the thick truth
                 seen = (img.copy(), s["wm"] * (1.0 + THICK_TRUTH_VISIBLE_SD * NAWM_SD_FRACTION))
+                seen_lesion = (lesion, s["wm"] * THICK_TRUTH_VISIBLE_SD * NAWM_SD_FRACTION)
             img *= _bias(mr_shape, rng, 0.25 if pr.graded_lesions else 0.12)
             img = _rician(img, 0.025 * s["wm"], rng)
             if pr.graded_lesions:  # vendor intensity scaling
@@ -309,7 +321,7 @@ class PatientRenderer:
                              "skull_stripped": pr.skull_stripped,
                              "contrasts": [c for c in MR_CONTRASTS if c in images]}
         if pr.mr_slice_mm is not None:
-            images, masks, geom = _mr_thick(images, masks, pr, rng, seen)
+            images, masks, geom = _mr_thick(images, masks, pr, rng, seen, seen_lesion)
             truth["protocol"].update(geom)
         meta = {"poses_world_from_mni": poses, "ct_clean": (ct_clean, ct_aff)}
         return Session(spec, visit, images, masks, jsonable(truth), meta)
@@ -410,10 +422,13 @@ def lesion_level(s: dict[str, float], tissue: str, k: float | NDArray) -> float 
 
 def _graded_lesions(img: NDArray, aff: NDArray, band: NDArray, les: VisitLesions,
                     w: NDArray, s: dict[str, float], res: float,
-                    rng: np.random.Generator) -> NDArray:
+                    rng: np.random.Generator, return_lesion: bool = False
+                    ) -> NDArray | tuple[NDArray, NDArray]:
     """WMH 2.5-8 SD of NAWM away from it, graded (smooth field), fuzzy borders (1-1.5 mm):
     brighter on contrasts where WMH are hyperintense (FLAIR, T2w), darker on T1w (WMH are
-    T1-iso- to hypointense, never bright; Wardlaw JM et al., Lancet Neurol 2013)."""
+    T1-iso- to hypointense, never bright; Wardlaw JM et al., Lancet Neurol 2013).
+    With ``return_lesion`` also the lesions' share of the signal (the image minus the same
+    image without lesions; the same random draws)."""
     from scipy import ndimage as ndi
 
     frac = band.copy()
@@ -424,13 +439,17 @@ def _graded_lesions(img: NDArray, aff: NDArray, band: NDArray, les: VisitLesions
     lo, hi = LESION_SD
     k = lo + (hi - lo) * (0.5 + 0.5 * np.clip(smooth_noise(img.shape, rng, 6.0 / res), -1, 1))
     value = lesion_level(s, "wmh", k)
-    return (img * (1 - frac) + frac * value).astype(np.float32)
+    out = (img * (1 - frac) + frac * value).astype(np.float32)
+    return (out, (frac * (value - img)).astype(np.float32)) if return_lesion else out
 
 
-def _mr_thick(images, masks, pr, rng: np.random.Generator, seen: tuple[NDArray, float]):
+def _mr_thick(images, masks, pr, rng: np.random.Generator, seen: tuple[NDArray, float],
+              lesion: tuple[NDArray, float] | None = None):
     """2-D thick-slice MR: every MR image and FLAIR-grid mask on the same slab grid. ``seen``:
     the noise-free, bias-free FLAIR on the FLAIR grid and the level a WMH truth voxel's slab
-    must reach there (``THICK_TRUTH_VISIBLE_SD``)."""
+    must reach there (``THICK_TRUTH_VISIBLE_SD``). ``lesion``: the WMH's share of that FLAIR
+    and the least share a slab must hold; with it the masks also get ``wmh_visible`` (see
+    :data:`THICK_TRUTH_VISIBLE_SD`)."""
     t = float(rng.uniform(*pr.mr_slice_mm))
     gap = t * float(rng.uniform(*pr.mr_gap_frac))
     ip = float(rng.uniform(*pr.mr_in_plane_mm))
@@ -446,7 +465,11 @@ def _mr_thick(images, masks, pr, rng: np.random.Generator, seen: tuple[NDArray, 
             f, a = protocols.thick_slices(arr.astype(np.float32), aff, t, gap, ip, order=1)
             keep = f >= 0.5
             if k == "wmh_mask":  # and visibly bright (see THICK_TRUTH_VISIBLE_SD)
-                keep &= protocols.thick_slices(seen[0], aff, t, gap, ip, order=1)[0] >= seen[1]
+                bright = protocols.thick_slices(seen[0], aff, t, gap, ip, order=1)[0] >= seen[1]
+                keep &= bright
+                if lesion is not None:  # bright by at least that much because of the WMH
+                    share = protocols.thick_slices(lesion[0], aff, t, gap, ip, order=1)[0]
+                    out_m["wmh_visible"] = ((bright & (share >= lesion[1])).astype(np.uint8), a)
             out_m[k] = (keep.astype(np.uint8), a)
         else:
             m, a = protocols.thick_slices(arr, aff, t, gap, ip, order=0, reduce="max")

@@ -80,7 +80,7 @@ def robust_stats(values: NDArray) -> tuple[float, float]:
 #: slices (simulator seed 2102, clinical2d), which N4's 4x-shrunk fit cannot resolve in z, and
 #: 2-D acquisitions differ slice by slice: hence the finer blocks along the slice axis.
 #: A median ignores lesions only while they fill less than half of a block's WM: a confluent
-#: periventricular load fills most of a 16 mm block beside the ventricles. Until 2026-12-08
+#: periventricular load fills most of a 16 mm block beside the ventricles. Until 2026-12-07
 #: the blocks were 16 mm on every axis, and on a heavy thick-slice load (simulator seed 2203,
 #: severe x 8, clinical2d_flair_stripped, 78 mL true) the true lesion voxels stood at a median
 #: 6.3 SD above NAWM after N4 but 3.3 SD after the block median, a fifth of them below 1 SD

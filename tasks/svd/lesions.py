@@ -22,6 +22,9 @@ from tasks.svd.components import Component, components, padded, shell
 #: one-voxel shells on the 1 mm simulator grid the rule was developed on (commit 7a01d56); in
 #: mm the rule reads the same tissue on a 0.5 mm grid, where a voxel is 0.5 mm.
 RIM_SHELL_MM = 1.0
+#: the largest lacune (equivalent diameter, mm): STRIVE's 3-15 mm (Wardlaw JM et al., Lancet
+#: Neurol 2013). Larger CSF-like cavities are not lacunes or PVS (an infarct, a CSF space).
+LACUNE_MAX_DIAMETER_MM = 15.0
 
 
 @dataclass
@@ -136,7 +139,7 @@ def _surround_fraction(focus: NDArray[np.bool_], sl: tuple[slice, ...],
 
 def detect_lacunes(zimg: dict[str, NDArray], anat: Anatomy, spacing: tuple[float, ...],
                    affine: NDArray, *, flair_key: str = "FLAIR", min_width_mm: float = 3.0,
-                   max_diameter_mm: float = 15.0, max_elongation: float = 3.0,
+                   max_diameter_mm: float = LACUNE_MAX_DIAMETER_MM, max_elongation: float = 3.0,
                    min_ventricle_mm: float = 3.0, min_depth_mm: float = 6.0,
                    rim_z: float = 3.0
                    ) -> tuple[NDArray[np.bool_], NDArray[np.bool_], list[Lesion], list[Lesion]]:
@@ -232,14 +235,22 @@ def _cavity_candidates(zimg: dict[str, NDArray], anat: Anatomy, spacing: tuple[f
 
 
 def parenchymal_cavities(zimg: dict[str, NDArray], anat: Anatomy, spacing: tuple[float, ...],
-                         *, min_ventricle_mm: float = 3.0, min_depth_mm: float = 6.0
+                         *, min_ventricle_mm: float = 3.0, min_depth_mm: float = 6.0,
+                         max_diameter_mm: float = LACUNE_MAX_DIAMETER_MM
                          ) -> NDArray[np.bool_]:
-    """Every CSF-like cavity in the parenchyma (the candidates of :func:`detect_lacunes`,
-    surface-connected ones out), unclassified: on slices too thick to tell lacunes from PVS
-    they are not counted, but their gliotic FLAIR rim must still not be taken for WMH."""
+    """Every CSF-like cavity in the parenchyma of a lacune's size or smaller (the candidates of
+    :func:`detect_lacunes`, surface-connected ones and those of an equivalent diameter above
+    ``max_diameter_mm`` out), unclassified: on slices too thick to tell lacunes from PVS they
+    are not counted, but their gliotic FLAIR rim must still not be taken for WMH.
+
+    Without the size limit, CSF spaces that thick slabs cut off from the surface and the
+    ventricles counted as cavities, and the WMH beside them as their rim (simulator seed 2102,
+    clinical2d_flair_stripped, 6.3 mm slices: cavities of 16-26 mm equivalent diameter, up to
+    9 mL, none holding a true lacune or PVS; the true lacunes 5.6-9.3 mm)."""
     cand, lab, comps, surface_ids = _cavity_candidates(zimg, anat, spacing, min_ventricle_mm,
                                                        min_depth_mm)
-    keep = [c.label for c in comps if c.label not in surface_ids and c.n_voxels >= 2]
+    keep = [c.label for c in comps if c.label not in surface_ids and c.n_voxels >= 2
+            and c.equivalent_diameter_mm <= max_diameter_mm]
     return np.isin(lab, keep) if keep else np.zeros(cand.shape, bool)
 
 

@@ -32,3 +32,11 @@ def test_dice_over_sessions_with_truth_leaves_out_an_empty_truth():
     res = summarise([dict(_row(0, 2), wmh_truth_voxels=50), empty], 1.0, 0)
     assert res["metrics"]["wmh_dice"] == 0.9
     assert res["metrics"]["wmh_dice_sessions_with_truth"] == 0.8
+
+
+def test_visible_truth_dice_only_where_the_render_has_it():
+    """Thick-slice rows carry ``wmh_dice_visible``; 1 mm rows have none and are left out."""
+    rows = [dict(_row(0, 2), wmh_dice_visible=0.7), dict(_row(1, 2), wmh_dice_visible=0.5),
+            dict(_row(2, 2), wmh_dice_visible=None)]
+    assert summarise(rows, 1.0, 0)["metrics"]["wmh_dice_visible"] == 0.6
+    assert summarise([_row(0, 2)], 1.0, 0)["metrics"]["wmh_dice_visible"] is None

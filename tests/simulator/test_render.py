@@ -152,3 +152,34 @@ def test_thick_slice_wmh_truth_is_what_a_reader_sees_bright():
     assert truth[:4].all()  # 60 % lesion at 2.5 SD: (0.6 x 1.15 + 0.4) = 1.09 x WM, seen
     assert not truth[4:].any()  # the same with 10 % CSF: 1.006 x WM, not seen
     assert not masks["ventricles"][0].any()
+
+
+def test_visible_wmh_truth_marks_every_slab_the_lesion_makes_bright():
+    """``wmh_visible`` is the reader who marks every slab a WMH makes visibly bright: a bright
+    lesion (8 SD) filling 30 % of a slab is in it but not in the half-slab truth; a slab as
+    bright for another reason (grey matter, no lesion) is in neither."""
+    from types import SimpleNamespace
+
+    from simulator.render import NAWM_SD_FRACTION, THICK_TRUTH_VISIBLE_SD, _mr_thick
+
+    wm = 430.0
+    sd = wm * NAWM_SD_FRACTION
+    shape = (8, 8, 10)
+    aff = np.eye(4)
+    clean = np.full(shape, wm, np.float32)
+    wmh = np.zeros(shape, np.uint8)
+    lesion = np.zeros(shape, np.float32)
+    wmh[:4, :, :3] = 1  # x < 4: 30 % of the slab is an 8 SD lesion
+    lesion[:4, :, :3] = 8 * sd
+    clean += lesion
+    clean[4:, :, :] = wm + 3 * sd  # x >= 4: bright tissue, no lesion
+    pr = SimpleNamespace(mr_slice_mm=(10.0, 10.0), mr_gap_frac=(0.0, 0.0),
+                         mr_in_plane_mm=(1.0, 1.0))
+    level = wm * (1 + THICK_TRUTH_VISIBLE_SD * NAWM_SD_FRACTION)
+    _, masks, _ = _mr_thick({"FLAIR": (clean.copy(), aff)}, {"wmh_mask": (wmh, aff)}, pr,
+                            np.random.default_rng(0), (clean, level),
+                            (lesion, THICK_TRUTH_VISIBLE_SD * sd))
+    visible, half = masks["wmh_visible"][0], masks["wmh_mask"][0]
+    assert visible.shape == half.shape == (8, 8, 1)
+    assert visible[:4].all() and not half[:4].any()  # 0.3 x 8 = 2.4 SD: seen, under half
+    assert not visible[4:].any() and not half[4:].any()  # bright, but not from a lesion

@@ -115,3 +115,26 @@ def test_lacune_rim_is_looked_for_in_millimetres(voxel_mm):
     z, anat, aff = _lacune_with_rim(voxel_mm, 2.5, 4.0)
     _, _, lac, _ = detect_lacunes(z, anat, (voxel_mm,) * 3, aff)
     assert lac == []
+
+
+def test_thick_slice_cavities_are_of_a_lacunes_size():
+    """On thick slices every CSF-like cavity up to a lacune's size (STRIVE: 15 mm) is kept
+    for the rim rule, uncounted; a larger CSF space is not a cavity (its bright neighbours
+    are not a lacune's gliosis)."""
+    from tasks.svd.lesions import LACUNE_MAX_DIAMETER_MM, parenchymal_cavities
+    from tasks.svd.steps import anatomy_from_masks
+
+    sp = (1.0, 1.0, 6.0)
+    shape = (80, 80, 14)  # 80 x 80 x 84 mm
+    c = (np.indices(shape) + 0.5) * np.asarray(sp)[:, None, None, None]
+    brain = np.ones(shape, bool)
+    anat = anatomy_from_masks(brain, np.full(shape, 3, np.uint8), np.zeros(shape, bool), sp)
+    flair = np.zeros(shape, np.float32)
+    small = np.sqrt(((c - np.array([20.0, 20.0, 39.0])[:, None, None, None]) ** 2).sum(0)) <= 4
+    big = (np.abs(c[0] - 55) <= 12) & (np.abs(c[1] - 55) <= 12) & (np.abs(c[2] - 42) <= 15)
+    flair[small | big] = -8.0
+    got = parenchymal_cavities({"FLAIR": flair}, anat, sp)
+    assert got[small].all()
+    assert not got[big].any()
+    assert parenchymal_cavities({"FLAIR": flair}, anat, sp, max_diameter_mm=1e3)[big].all()
+    assert LACUNE_MAX_DIAMETER_MM == 15.0
