@@ -65,6 +65,15 @@ def weighted_kappa(a, b, n_cat: int, weights: str = "linear") -> float:
     return float(1 - (w * obs).sum() / den) if den > 0 else 1.0
 
 
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice overlap (:func:`tasks.qc.reportlets.dice`), 1.0 when both masks are empty (a
+    lesion-free session found lesion-free)."""
+    from tasks.qc.reportlets import dice as overlap
+
+    d = overlap(a, b)
+    return 1.0 if d is None else d
+
+
 def match(detected: list, truth: list, tol_fn) -> tuple[int, int]:
     """(true lesions matched, unmatched detections) by centre distance."""
     det = [np.asarray(d.centre_ras, float) for d in detected]
@@ -99,13 +108,9 @@ def run(n: int, resolution: float, seed0: int, out: Path | None = None,
         dt = time.perf_counter() - t0
         truth_wmh = s.masks["wmh_mask"][0] > 0
         est = r.masks.get("wmh", np.zeros_like(truth_wmh))
-        den = truth_wmh.sum() + est.sum()
-        dice = float(2 * (truth_wmh & est).sum() / den) if den else 1.0
-        visible = None  # thick slices: Dice against the every-bright-slab reader's truth
-        if "wmh_visible" in s.masks:
-            vis = s.masks["wmh_visible"][0] > 0
-            den = vis.sum() + est.sum()
-            visible = float(2 * (vis & est).sum() / den) if den else 1.0
+        overlap = dice(truth_wmh, est)
+        # thick slices: also against the every-bright-slab reader's truth
+        visible = dice(s.masks["wmh_visible"][0] > 0, est) if "wmh_visible" in s.masks else None
         mb_tp, mb_fp = match(r.lesions.get("microbleeds", []), s.truth["microbleeds"],
                              lambda t: max(4.0, t["diameter_mm"]))
         lac_tp, lac_fp = match(r.lesions.get("lacunes", []), s.truth["lacunes"],
@@ -113,7 +118,7 @@ def run(n: int, resolution: float, seed0: int, out: Path | None = None,
         tv = dict(s.truth["svd"], **svd_grades(s.truth["svd"]))  # truth graded in bench
         m = r.measures
         rows.append({
-            "seed": seed, "group": group, "seconds": round(dt, 2), "wmh_dice": round(dice, 4),
+            "seed": seed, "group": group, "seconds": round(dt, 2), "wmh_dice": round(overlap, 4),
             "wmh_truth_voxels": int(truth_wmh.sum()),  # on the image's grid (thick: visible)
             "wmh_dice_visible": None if visible is None else round(visible, 4),
             "wmh_true_cm3": tv["wmh_volume_cm3"], "wmh_est_cm3": m["wmh_volume_cm3"],
@@ -130,7 +135,7 @@ def run(n: int, resolution: float, seed0: int, out: Path | None = None,
             "lac_measured": m["lacune_count"] is not None,
             "status": m["status"], "reason": m["reason"],
         })
-        print(f"seed {seed} {group:9s} {dt:5.1f}s dice {dice:.3f} "
+        print(f"seed {seed} {group:9s} {dt:5.1f}s dice {overlap:.3f} "
               f"vol {tv['wmh_volume_cm3']:.2f}/{m['wmh_volume_cm3']:.2f} "
               f"faz {tv['fazekas_total']}/{m['fazekas_total']} "
               f"mb {mb_tp}/{len(s.truth['microbleeds'])} fp {mb_fp} "

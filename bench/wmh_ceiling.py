@@ -32,22 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.accuracy_mri import GROUPS, LOCATIONS
+from bench.accuracy_mri import GROUPS, LOCATIONS, dice
 
 #: threshold levels tried by the oracles, robust SD above NAWM
 LEVELS = np.arange(1.0, 8.001, 0.25)
 #: the boundary-only oracle keeps voxels within this many in-plane voxels of the truth
 BOUNDARY_VOXELS = 3
 PROTOCOLS = ("paper", "clinical2d", "clinical2d_flair_stripped")
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice overlap (:func:`tasks.qc.reportlets.dice`), 1.0 when both masks are empty (as
-    :mod:`bench.accuracy_mri` scores a lesion-free session found lesion-free)."""
-    from tasks.qc.reportlets import dice as overlap
-
-    d = overlap(a, b)
-    return 1.0 if d is None else d
 
 
 def best_threshold(z: np.ndarray, region: np.ndarray, truth: np.ndarray) -> tuple[float, float]:

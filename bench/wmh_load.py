@@ -33,6 +33,7 @@ PROTOCOLS = ("paper", "clinical2d", "clinical2d_flair_stripped")
 
 def one(seed: int, scale: float, protocol: str, resolution: float) -> dict:
     """Render the patient of ``seed`` with its WMH plan scaled, quantify, compare."""
+    from bench.accuracy_mri import dice
     from simulator.cohort import sample_patient
     from simulator.render import PatientRenderer
     from tasks.svd.pipeline import quantify_svd
@@ -47,7 +48,6 @@ def one(seed: int, scale: float, protocol: str, resolution: float) -> dict:
     t0 = time.perf_counter()
     r = quantify_svd(images)
     est = np.asarray(r.masks.get("wmh", np.zeros_like(truth))) > 0
-    den = int(truth.sum() + est.sum())
     voxel_ml = float(np.prod(np.linalg.norm(images["FLAIR"][1][:3, :3], axis=0))) / 1000.0
     true_ml = float(truth.sum()) * voxel_ml
     est_ml = r.measures["wmh_volume_cm3"]
@@ -58,15 +58,10 @@ def one(seed: int, scale: float, protocol: str, resolution: float) -> dict:
             "ratio": round(est_ml / true_ml, 3) if est_ml is not None and true_ml else None,
             "ratio_to_lesion": (round(est_ml / lesion_ml, 3)
                                 if est_ml is not None and lesion_ml else None),
-            "dice": round(2 * float((truth & est).sum()) / den, 4) if den else 1.0,
-            "dice_visible": _dice(s.masks["wmh_visible"][0] > 0, est)
+            "dice": round(dice(truth, est), 4),
+            "dice_visible": round(dice(s.masks["wmh_visible"][0] > 0, est), 4)
             if "wmh_visible" in s.masks else None,
             "status": r.measures["status"], "seconds": round(time.perf_counter() - t0, 1)}
-
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    den = int(a.sum() + b.sum())
-    return round(2 * float((a & b).sum()) / den, 4) if den else 1.0
 
 
 def summarise(rows: list[dict]) -> dict:
