@@ -245,7 +245,7 @@ def parenchymal_cavities(zimg: dict[str, NDArray], anat: Anatomy, spacing: tuple
 
     Without the size limit, CSF spaces that thick slabs cut off from the surface and the
     ventricles counted as cavities, and the WMH beside them as their rim (simulator seed 2102,
-    clinical2d_flair_stripped, 6.3 mm slices: cavities of 16-26 mm equivalent diameter, up to
+    clinical2d_flair_stripped, 6.3 mm slices: cavities of 15.4-25.8 mm equivalent diameter, up to
     9 mL, none holding a true lacune or PVS; the true lacunes 5.6-9.3 mm)."""
     cand, lab, comps, surface_ids = _cavity_candidates(zimg, anat, spacing, min_ventricle_mm,
                                                        min_depth_mm)
