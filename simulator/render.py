@@ -254,14 +254,17 @@ class PatientRenderer:
             img = geo.resample(_mr_work(anat, contrast, s), anat.affine, mr_aff, mr_shape, w)
             b = band if contrast == "FLAIR" else geo.resample(band, mr_aff, mr_aff, mr_shape,
                                                                motion)
-            if pr.graded_lesions:
+            thick_flair = contrast == "FLAIR" and pr.mr_slice_mm is not None  # thick truths
+            if pr.graded_lesions and thick_flair:
                 img, lesion = _graded_lesions(img, mr_aff, b, les, w, s, self.res, rng,
                                               return_lesion=True)
+            elif pr.graded_lesions:
+                img = _graded_lesions(img, mr_aff, b, les, w, s, self.res, rng)
             else:
                 before = img
                 img = img * (1 - b) + b * s["wmh"]
                 _paint(img, mr_aff, les.of("wmh_deep") + les.of("punctate"), w, s["wmh"])
-                lesion = img - before
+                lesion = img - before if thick_flair else None
             _paint(img, mr_aff, les.of("pvs"), w, s["csf"])
             rim = s["rim"]
             if pr.graded_lesions:
@@ -270,7 +273,7 @@ class PatientRenderer:
             _paint(img, mr_aff, les.of("lacune"), w, s["csf"])
             _paint(img, mr_aff, les.of("microbleed"), w, s["mb"],
                    factor=BLOOMING if contrast == "T2starw" else 1.0)
-            if contrast == "FLAIR" and pr.mr_slice_mm is not None:  # for the thick truth
+            if thick_flair:
                 seen = (img.copy(), s["wm"] * (1.0 + THICK_TRUTH_VISIBLE_SD * NAWM_SD_FRACTION))
                 seen_lesion = (lesion, s["wm"] * THICK_TRUTH_VISIBLE_SD * NAWM_SD_FRACTION)
             img *= _bias(mr_shape, rng, 0.25 if pr.graded_lesions else 0.12)
