@@ -2,8 +2,9 @@
 
 Real clinical cases carry 100+ cm^3 of WMH (issue 16: a 127 ml case came out 0 ml), the
 simulated cohort's severe group 10-30 cm^3. This bench renders the same simulated patient
-(severe group) with its planned WMH volumes multiplied by ``--scales`` (the simulator places
-the lesions; nothing here touches the measurer), on the paper's 3-D 1 mm protocol, the
+(severe group) with its planned WMH volumes multiplied by ``--scales`` (default x1/x4/x8/x16:
+about 10-20, 40-70, 80-135 and 160-250 cm^3; the simulator places the lesions, nothing here
+touches the measurer), on the paper's 3-D 1 mm protocol, the
 clinical 2-D thick-slice one and its skull-stripped FLAIR-only export, runs
 :func:`tasks.svd.pipeline.quantify_svd` and compares the WMH mask with the truth: Dice, true
 and measured volume, their ratio. Two true volumes: ``true_cm3``, the truth mask on the
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[2201, 2203],
                    help="simulator seeds (held out from the 2100-2105 tuning seeds)")
-    p.add_argument("--scales", type=float, nargs="+", default=[1.0, 4.0, 8.0],
+    p.add_argument("--scales", type=float, nargs="+", default=[1.0, 4.0, 8.0, 16.0],
                    help="factors applied to the planned WMH volumes")
     p.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=PROTOCOLS)
     p.add_argument("--resolution", type=float, default=1.0, help="render grid (mm)")

@@ -2,7 +2,9 @@
 
 * periventricular WMH: a band around the ventricles whose local thickness is a smooth random
   field (caps at the horns, thinner bands along the bodies, gaps elsewhere), never further than
-  ``PV_MAX_MM`` from the ventricle wall; its overall thickness is found by bisection on volume;
+  ``PV_MAX_MM`` from the ventricle wall (loads that cannot fit there reach further into the
+  deep white matter, up to ``PV_CONFLUENT_MAX_MM``); its overall thickness is found by
+  bisection on volume;
 * deep WMH: ellipsoidal foci more than 10 mm (plus their radius) from the ventricles; the largest
   one sized for the deep Fazekas grade;
 * punctate periventricular foci: 3-4.5 mm spheres 3-8 mm from the ventricle wall, apart from
@@ -28,6 +30,13 @@ from simulator.cohort import PatientSpec, VisitTargets
 from simulator.geometry import lobe_factor, rotation
 
 PV_MAX_MM = 8.5
+#: loads a band PV_MAX_MM thick cannot hold (real clinical cases carry up to 128 mL of WMH,
+#: issue 16) grow it further into the deep white matter, up to this distance (mm) from the
+#: wall: Fazekas grade 3 PV lesions are "irregular, extending into the deep white matter"
+#: (Fazekas F et al., AJR 1987), and the white matter between the lateral ventricle's body and
+#: the cortex of the centrum semiovale is about 25-35 mm thick in adults. Only such loads use
+#: it; every band PV_MAX_MM can hold is drawn as before.
+PV_CONFLUENT_MAX_MM = 25.0
 DEEP_MARGIN_MM = 11.5
 
 
@@ -115,37 +124,21 @@ class LesionPlanner:
         # caps: thicker towards the frontal and occipital horns
         caps = 0.5 * (np.abs(y + 10) / 35.0) ** 2
         self.shape_field = shape_field = np.clip(0.55 + 0.5 * n1 + caps, 0, 3)
-        region = (self.dv <= PV_MAX_MM + self.r) & self.wm_region & (anat.vent < 0.5)
+        region = (self.dv <= PV_CONFLUENT_MAX_MM + self.r) & self.wm_region & (anat.vent < 0.5)
         self.band_idx = np.flatnonzero(region)
         self.band_dv = self.dv.ravel()[self.band_idx]
         self.band_shape = shape_field.ravel()[self.band_idx]
         self._away: dict[int, NDArray] = {}
 
     # -- periventricular band --------------------------------------------------------
-    def _band_values(self, tau: float) -> NDArray:
-        th = np.minimum(tau * self.band_shape, PV_MAX_MM)
-        return (np.clip((th - self.band_dv) / self.r + 0.5, 0, 1) * (th > 1.0)).astype(
-            np.float32)
-
-    def band(self, tau: float) -> NDArray:
-        """PV band fraction for overall thickness ``tau`` (mm)."""
-        out = np.zeros(self.dv.size, np.float32)
-        out[self.band_idx] = self._band_values(tau)
-        return out.reshape(self.dv.shape)
-
     def band_for_volume(self, cm3: float) -> NDArray:
         """Band whose volume (world cm^3, voxels >= 0.5) is ``cm3``, by bisection on thickness."""
         target = cm3 * 1000.0 / self.scale3
-        if target <= 0:
-            return np.zeros_like(self.dv)
-        lo, hi = 0.0, 20.0
-        for _ in range(16):
-            mid = 0.5 * (lo + hi)
-            if (self._band_values(mid) >= 0.5).sum() * self.vox_mm3 < target:
-                lo = mid
-            else:
-                hi = mid
-        return self.band(hi)
+        out = np.zeros(self.dv.size, np.float32)
+        if target > 0:
+            out[self.band_idx] = _fit_band(self.band_dv, self.band_shape, self.r,
+                                           target / self.vox_mm3)
+        return out.reshape(self.dv.shape)
 
     def away_from(self, band: NDArray) -> NDArray:
         """Distance (mm) to the band (cached per band)."""
@@ -335,34 +328,55 @@ def plan_visits(anat: Anatomy, spec: PatientSpec, rng: np.random.Generator
     return out, pl
 
 
+def _band_fraction(d: NDArray, sh: NDArray, spacing: float, tau: float, cap: float) -> NDArray:
+    """Band fraction of voxels at ``d`` mm from the wall: local thickness ``min(tau * sh, cap)``
+    with a one-voxel partial-volume edge."""
+    th = np.minimum(tau * sh, cap)
+    return (np.clip((th - d) / spacing + 0.5, 0, 1) * (th > 1.0)).astype(np.float32)
+
+
+def _fit_band(d: NDArray, sh: NDArray, spacing: float, target_voxels: float) -> NDArray:
+    """Band fraction whose ``>= 0.5`` voxel count reaches ``target_voxels``: bisection on the
+    overall thickness ``tau`` (0-20 mm) with the thickness capped at ``PV_MAX_MM``; a load that
+    cap cannot hold is met by raising the cap towards ``PV_CONFLUENT_MAX_MM`` (at the widest
+    ``tau``), so bands within the cap are drawn exactly as before it existed."""
+    def count(tau: float, cap: float) -> int:
+        return int((_band_fraction(d, sh, spacing, tau, cap) >= 0.5).sum())
+
+    lo, hi = 0.0, 20.0
+    for _ in range(16):
+        mid = 0.5 * (lo + hi)
+        if count(mid, PV_MAX_MM) < target_voxels:
+            lo = mid
+        else:
+            hi = mid
+    if count(hi, PV_MAX_MM) >= target_voxels:
+        return _band_fraction(d, sh, spacing, hi, PV_MAX_MM)
+    lo, cap = PV_MAX_MM, PV_CONFLUENT_MAX_MM
+    for _ in range(16):
+        mid = 0.5 * (lo + cap)
+        if count(hi, mid) < target_voxels:
+            lo = mid
+        else:
+            cap = mid
+    return _band_fraction(d, sh, spacing, hi, cap)
+
+
 def band_on_grid(dist_mm: NDArray, shape_field: NDArray, wm_region: NDArray, vent: NDArray,
                  spacing: float, target_cm3: float) -> NDArray:
     """PV band fraction on an image grid whose ``>= 0.5`` volume is ``target_cm3``.
 
     ``dist_mm`` is the distance to the ventricle wall on that grid; the local thickness is
-    ``min(tau * shape_field, PV_MAX_MM)`` with ``tau`` found by bisection. Islands that do not
+    ``min(tau * shape_field, PV_MAX_MM)`` with ``tau`` found by bisection (:func:`_fit_band`;
+    heavier loads raise the cap). Islands that do not
     touch the ventricles are removed (they would count as punctate foci).
     """
     out = np.zeros(dist_mm.shape, np.float32)
     if target_cm3 <= 0:
         return out
-    sel = np.flatnonzero((dist_mm <= PV_MAX_MM + spacing) & wm_region & ~vent)
-    d = dist_mm.ravel()[sel]
-    sh = shape_field.ravel()[sel]
-    vox = spacing**3 / 1000.0
-
-    def values(tau: float) -> NDArray:
-        th = np.minimum(tau * sh, PV_MAX_MM)
-        return (np.clip((th - d) / spacing + 0.5, 0, 1) * (th > 1.0)).astype(np.float32)
-
-    lo, hi = 0.0, 20.0
-    for _ in range(16):
-        mid = 0.5 * (lo + hi)
-        if (values(mid) >= 0.5).sum() * vox < target_cm3:
-            lo = mid
-        else:
-            hi = mid
-    out.ravel()[sel] = values(hi)
+    sel = np.flatnonzero((dist_mm <= PV_CONFLUENT_MAX_MM + spacing) & wm_region & ~vent)
+    out.ravel()[sel] = _fit_band(dist_mm.ravel()[sel], shape_field.ravel()[sel], spacing,
+                                 target_cm3 / (spacing**3 / 1000.0))
     lab, n = ndi.label(out >= 0.5, structure=np.ones((3, 3, 3), bool))
     if n:
         from simulator.truth import label_min_max

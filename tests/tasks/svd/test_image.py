@@ -82,6 +82,44 @@ def test_local_reference_keeps_a_confluent_halo_bright():
     assert abs(float(np.median(out[~halo]))) < 0.3 and 0.8 < sd < 1.3
 
 
+def test_local_reference_sees_a_confluent_periventricular_load():
+    """A halo 10 mm thick around a 64 mm ventricle (8 SD at the wall, fading outwards; 10 % of
+    the reference) fills much of the blocks beside the wall: their medians rose into it and the
+    halo stood at a median 3.3 SD, not its 4.3. Trimmed from above, the reference gives NAWM
+    its level back and the halo above 3.8 SD."""
+    from scipy import ndimage as ndi
+
+    from tasks.svd.image import local_reference_z
+
+    rng = np.random.default_rng(4)
+    shape = (96, 96, 64)
+    z = rng.standard_normal(shape).astype(np.float32)
+    vent = np.zeros(shape, bool)
+    vent[44:52, 16:80, 24:40] = True
+    d = ndi.distance_transform_edt(~vent)
+    halo = ~vent & (d <= 10)
+    z[halo] += (8.0 * (1.0 - d[halo] / 14.0)).astype(np.float32)
+    out, sd = local_reference_z(z, ~vent, (1.0, 1.0, 1.0), ~vent)
+    assert float(np.median(out[halo])) > 3.8
+    assert abs(float(np.median(out[~vent & ~halo]))) < 0.1 and 0.95 < sd < 1.1
+
+
+def test_local_reference_trims_only_a_heavy_load(monkeypatch):
+    """Normal loads keep the plain block medians the method was measured with: the trimming
+    runs only when more than HEAVY_LOAD_SHARE of the reference is bright."""
+    import tasks.svd.image as image
+
+    def boom(*args, **kwargs):
+        raise AssertionError("trimmed a normal load")
+
+    monkeypatch.setattr(image, "trimmed_reference", boom)
+    rng = np.random.default_rng(5)
+    shape = (96, 96, 48)
+    z = rng.standard_normal(shape).astype(np.float32)
+    z[40:52, 40:52, 20:32] += 5.0  # 1.7 mL, 0.4 % of the reference
+    image.local_reference_z(z, np.ones(shape, bool), (1.0, 1.0, 1.0), np.ones(shape, bool))
+
+
 def test_reference_blocks_are_finer_only_along_a_thick_slice_axis():
     from tasks.svd.image import reference_blocks_mm
 
