@@ -340,26 +340,26 @@ def _fit_band(d: NDArray, sh: NDArray, spacing: float, target_voxels: float) -> 
     overall thickness ``tau`` (0-20 mm) with the thickness capped at ``PV_MAX_MM``; a load that
     cap cannot hold is met by raising the cap towards ``PV_CONFLUENT_MAX_MM`` (at the widest
     ``tau``), so bands within the cap are drawn exactly as before it existed."""
-    def count(tau: float, cap: float) -> int:
-        return int((_band_fraction(d, sh, spacing, tau, cap) >= 0.5).sum())
+    def enough(tau: float, cap: float) -> bool:
+        return int((_band_fraction(d, sh, spacing, tau, cap) >= 0.5).sum()) >= target_voxels
 
-    lo, hi = 0.0, 20.0
-    for _ in range(16):
+    tau = _smallest(lambda t: enough(t, PV_MAX_MM), 0.0, 20.0)
+    if enough(tau, PV_MAX_MM):
+        return _band_fraction(d, sh, spacing, tau, PV_MAX_MM)
+    cap = _smallest(lambda c: enough(tau, c), PV_MAX_MM, PV_CONFLUENT_MAX_MM)
+    return _band_fraction(d, sh, spacing, tau, cap)
+
+
+def _smallest(enough, lo: float, hi: float, steps: int = 16) -> float:
+    """Upper end of a ``steps``-fold bisection for the smallest value in [lo, hi] for which
+    the monotone test ``enough`` holds (``hi`` when none does)."""
+    for _ in range(steps):
         mid = 0.5 * (lo + hi)
-        if count(mid, PV_MAX_MM) < target_voxels:
-            lo = mid
-        else:
+        if enough(mid):
             hi = mid
-    if count(hi, PV_MAX_MM) >= target_voxels:
-        return _band_fraction(d, sh, spacing, hi, PV_MAX_MM)
-    lo, cap = PV_MAX_MM, PV_CONFLUENT_MAX_MM
-    for _ in range(16):
-        mid = 0.5 * (lo + cap)
-        if count(hi, mid) < target_voxels:
-            lo = mid
         else:
-            cap = mid
-    return _band_fraction(d, sh, spacing, hi, cap)
+            lo = mid
+    return hi
 
 
 def band_on_grid(dist_mm: NDArray, shape_field: NDArray, wm_region: NDArray, vent: NDArray,

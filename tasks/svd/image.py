@@ -154,8 +154,9 @@ def local_reference_z(z: NDArray, ref: NDArray[np.bool_], spacing: tuple[float, 
     blk = np.maximum(1, np.round(np.asarray(block_mm, float) / sp)).astype(int)
     level = _block_level(z, ref, blk, min_voxels)
     res = z - level
-    _, sd = robust_stats(res[ref]) if ref.sum() > 100 else (0.0, 1.0)
-    if ref.sum() > 100 and np.mean(res[ref] > TRIM_SD * sd) > HEAVY_LOAD_SHARE:
+    enough = int(ref.sum()) > 100
+    _, sd = robust_stats(res[ref]) if enough else (0.0, 1.0)
+    if enough and np.mean(res[ref] > TRIM_SD * sd) > HEAVY_LOAD_SHARE:
         level, sd = trimmed_reference(z, ref, blk, min_voxels, level, sd)
         res = z - level
     out = np.zeros(z.shape, np.float32)
