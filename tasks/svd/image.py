@@ -172,12 +172,13 @@ def trimmed_reference(z: NDArray, ref: NDArray[np.bool_], blk: NDArray, min_voxe
     lowers a level that lesions lifted; normal WM loses only its top 0.1-0.3 %)."""
     cur = ref
     for _ in range(TRIM_ITERATIONS):
-        keep = ref & (z - level <= TRIM_SD * sd)
+        keep = ref.copy()
+        keep[ref] = z[ref] - level[ref] <= TRIM_SD * sd  # residuals of the reference only
         if keep.sum() <= 100 or np.array_equal(keep, cur):
             break
         cur = keep
         level = _block_level(z, cur, blk, min_voxels)
-        _, sd = robust_stats((z - level)[cur])
+        _, sd = robust_stats(z[cur] - level[cur])
     return level, sd
 
 
