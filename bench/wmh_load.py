@@ -62,7 +62,10 @@ def one(seed: int, scale: float, protocol: str, resolution: float) -> dict:
             "dice": round(dice(truth, est), 4),
             "dice_visible": round(dice(s.masks["wmh_visible"][0] > 0, est), 4)
             if "wmh_visible" in s.masks else None,
-            "status": r.measures["status"], "seconds": round(time.perf_counter() - t0, 1)}
+            "status": r.measures["status"],
+            # > image.LOCAL_REF_MAX_SD_RATIO: the local NAWM reference collapsed, global kept
+            "flair_local_sd_ratio": (r.measures.get("qc") or {}).get("flair_local_sd_ratio"),
+            "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def summarise(rows: list[dict]) -> dict:

@@ -216,6 +216,7 @@ SVD_QC: Final[dict[str, str]] = {
     "nawm_sd": "scanner units",  # robust (MAD) SD
     "nawm_cov": "ratio",
     "wmh_contrast_sd": "SD",  # median FLAIR z of the WMH voxels
+    "flair_local_sd_ratio": "ratio",  # FLAIR NAWM SD, local reference / global (WM class)
     "slice_thickness_mm": "mm",
     "inplane_mm": "mm",
 }

@@ -13,7 +13,13 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from tasks.svd.image import DegenerateImageError, ball, local_reference_z, robust_stats
+from tasks.svd.image import (
+    LOCAL_REF_MAX_SD_RATIO,
+    DegenerateImageError,
+    ball,
+    local_reference_z,
+    robust_stats,
+)
 
 CSF, GM, WM = 1, 2, 3
 #: local NAWM reference voxels: registered MNI152 2009 WM probability (Fonov VS et al.,
@@ -36,6 +42,10 @@ class Anatomy:
     depth_mm: NDArray[np.float32]  #: distance to the brain surface (mm)
     #: contrast -> (median, robust SD) of the bias-corrected intensity in NAWM (QC)
     nawm: dict | None = None
+    #: contrast -> robust SD of its locally re-referenced NAWM (template WM territory) in
+    #: units of its global NAWM SD (WM class): removing a smooth bias can only narrow the
+    #: reference, so a ratio well above 1 means lesions filled the local reference (QC)
+    local_sd_ratio: dict | None = None
 
 
 def _largest_component(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
@@ -443,7 +453,9 @@ def segment_anatomy(images: dict[str, NDArray], spacing: tuple[float, ...], *,
     z-scores are then referred to the *local* NAWM level
     (:func:`tasks.svd.image.local_reference_z`) over the registered template's WM territory
     ``wm_prior`` >= ``LOCAL_REF_WM_PRIOR`` when given (intensity classes mislabel bright
-    frontal WM as GM under a residual bias field), else over the WM class.
+    frontal WM as GM under a residual bias field), else over the WM class; not when that local
+    reference is wider than ``LOCAL_REF_MAX_SD_RATIO`` x the global one (a confluent load
+    filled it): then the global z is kept.
     Returns the :class:`Anatomy` and the z-scored images (z = 0 outside the brain; each contrast is
     relative to its normal-appearing white matter: median 0, MAD-SD 1).
     """
@@ -478,14 +490,18 @@ def segment_anatomy(images: dict[str, NDArray], spacing: tuple[float, ...], *,
     ref_mask, local_ref = nawm_reference(brain, tissue, vent, depth, wm_prior)
     zimg = {}
     nawm = {}
+    local_sd = {}
     for name, arr in corrected.items():
         med, sd = robust_stats(arr[ref_mask])
         nawm[name] = (float(med), float(sd))
         z = np.zeros(arr.shape, np.float32)
         z[brain] = (arr[brain] - med) / sd
         if name in bias_for:  # smooth residual bias (thick slices): local NAWM reference
-            z, _ = local_reference_z(z, local_ref, spacing, brain)
+            z_local, ratio = local_reference_z(z, local_ref, spacing, brain)
+            local_sd[name] = float(ratio)
+            if ratio <= LOCAL_REF_MAX_SD_RATIO:  # else lesions filled it: keep the global
+                z = z_local
         zimg[name] = z
     anat = Anatomy(brain=brain, tissue=tissue, ventricles=vent, dist_ventricle_mm=dist_v,
-                   depth_mm=depth, nawm=nawm)
+                   depth_mm=depth, nawm=nawm, local_sd_ratio=local_sd)
     return anat, zimg

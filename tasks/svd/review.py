@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from tasks.svd.image import LOCAL_REF_MAX_SD_RATIO
+
 #: metric -> (low, high, unit, source). ``None`` = no bound on that side.
 PLAUSIBLE: dict[str, tuple[float | None, float | None, str, str]] = {
     "brain_volume_ml": (
@@ -65,6 +67,20 @@ PLAUSIBLE: dict[str, tuple[float | None, float | None, str, str]] = {
         "robust SD / median of the reference contrast in normal-appearing white matter; "
         "white matter is homogeneous (CoV 0.03-0.15 on bias-corrected clinical images); "
         "larger means noise, residual bias or no white matter"),
+    "flair_local_sd_ratio": (
+        None, LOCAL_REF_MAX_SD_RATIO, "ratio",
+        "robust SD of the FLAIR's locally re-referenced NAWM (template WM territory) over that "
+        "of its global NAWM (WM intensity class); removing a smooth bias can only narrow the "
+        "reference, so a wider local reference held confluent lesions and the method fell "
+        "back to the global one (tasks.svd.image.LOCAL_REF_MAX_SD_RATIO: source and figures)"),
+}
+
+#: what an implausible metric means, for the reason (metrics not listed: the range says it)
+HINTS: dict[str, str] = {
+    "flair_local_sd_ratio": ("the FLAIR's local white-matter reference was wider than its "
+                             "global one, as when a confluent lesion load fills it: WMH were "
+                             "measured against the global reference, residual bias "
+                             "uncorrected; check the WMH mask"),
 }
 
 
@@ -108,14 +124,16 @@ def nmi(a: NDArray, b: NDArray, bins: int = 32) -> float:
 
 def qc_metrics(*, brain: NDArray[np.bool_], affine: NDArray, reference_image: NDArray,
                template: Mapping[str, Any] | None, nawm: tuple[float, float] | None,
-               wmh_contrast_sd: float | None) -> dict[str, float | None]:
+               wmh_contrast_sd: float | None,
+               flair_local_sd_ratio: float | None = None) -> dict[str, float | None]:
     """QC metrics of a session (names and units in :data:`calcisvd.measures.SVD_QC`).
 
     ``brain`` is the final brain mask on the reference grid (``affine``); ``template`` the
     registration summary from :func:`tasks.svd.atlas.atlas_masks` (``scale``, ``fov_fraction``,
     ``warped_t1``; ``None`` when the template was not used); ``nawm`` the (median, robust SD)
     of the bias-corrected reference contrast in NAWM; ``wmh_contrast_sd`` the median FLAIR z of
-    the WMH voxels.
+    the WMH voxels; ``flair_local_sd_ratio`` the FLAIR's
+    :attr:`tasks.svd.anatomy.Anatomy.local_sd_ratio`.
     """
     from tasks.imaging.space import spacing_from_affine
 
@@ -125,7 +143,8 @@ def qc_metrics(*, brain: NDArray[np.bool_], affine: NDArray, reference_image: ND
         "brain_volume_ml", "mask_vertex_offset_mm", "mask_lateral_offset_mm",
         "registration_scale", "mask_fov_fraction", "registration_nmi",
         "mask_foreground_fraction", "nawm_median",
-        "nawm_sd", "nawm_cov", "wmh_contrast_sd", "slice_thickness_mm", "inplane_mm")}
+        "nawm_sd", "nawm_cov", "wmh_contrast_sd", "flair_local_sd_ratio",
+        "slice_thickness_mm", "inplane_mm")}
     out["slice_thickness_mm"] = round(float(max(spacing)), 3)
     out["inplane_mm"] = round(float(sorted(spacing)[1]), 3)
     out["brain_volume_ml"] = round(float(brain.sum()) * vox_ml, 1)
@@ -135,6 +154,8 @@ def qc_metrics(*, brain: NDArray[np.bool_], affine: NDArray, reference_image: ND
         out["nawm_cov"] = round(float(nawm[1] / nawm[0]), 4) if nawm[0] > 0 else None
     if wmh_contrast_sd is not None:
         out["wmh_contrast_sd"] = round(float(wmh_contrast_sd), 2)
+    if flair_local_sd_ratio is not None:
+        out["flair_local_sd_ratio"] = round(float(flair_local_sd_ratio), 3)
     if not brain.any():
         return out
     scale = 1.0
@@ -214,8 +235,9 @@ def review_reasons(qc: Mapping[str, float | None]) -> list[str]:
         v = qc.get(name)
         if v is None or not np.isfinite(v):
             continue
+        hint = f" ({HINTS[name]})" if name in HINTS else ""
         if lo is not None and v < lo:
-            out.append(f"QC {name} {v:g} {unit} below the plausible {lo:g}")
+            out.append(f"QC {name} {v:g} {unit} below the plausible {lo:g}{hint}")
         elif hi is not None and v > hi:
-            out.append(f"QC {name} {v:g} {unit} above the plausible {hi:g}")
+            out.append(f"QC {name} {v:g} {unit} above the plausible {hi:g}{hint}")
     return out

@@ -80,13 +80,15 @@ def session_reasons(contrasts: set[str], spacing: tuple[float, ...],
 
 def session_qc(brain: NDArray, affine: NDArray, reference_image: NDArray,
                reg_info: Mapping | None, nawm: tuple[float, float] | None,
-               wmh_contrast_sd: float | None = None) -> dict[str, Any]:
+               wmh_contrast_sd: float | None = None,
+               flair_local_sd_ratio: float | None = None) -> dict[str, Any]:
     """QC metrics (:func:`tasks.svd.review.qc_metrics`) of one session on the full grid."""
     from tasks.svd.review import qc_metrics
 
     return qc_metrics(brain=np.asarray(brain) > 0, affine=affine,
                       reference_image=reference_image, template=reg_info, nawm=nawm,
-                      wmh_contrast_sd=wmh_contrast_sd)
+                      wmh_contrast_sd=wmh_contrast_sd,
+                      flair_local_sd_ratio=flair_local_sd_ratio)
 
 
 @dataclass
@@ -132,7 +134,8 @@ def _anatomy_step(full: Mapping[str, NDArray], affine: NDArray) -> AnatomyStep:
                                  wm_prior=wm_prior)
     ref = choose_reference(list(full))
     qc = session_qc(uncrop(anat.brain, box, brain.shape), affine, full[ref], info,
-                    (anat.nawm or {}).get(ref))
+                    (anat.nawm or {}).get(ref),
+                    flair_local_sd_ratio=(anat.local_sd_ratio or {}).get("FLAIR"))
     return AnatomyStep(reference=ref, shape=brain.shape, box=box, spacing=spacing,
                        crop_affine=crop_affine(affine, box), anat=anat, zimg=zimg,
                        wm_prior=wm_prior, reg_info=info, qc=qc,

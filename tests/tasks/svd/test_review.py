@@ -138,3 +138,36 @@ def test_implausible_wmh_load_goes_to_review():
     ok = apply_review({"status": "ok", "reason": None, "wmh_volume_cm3": 12.0},
                       {"brain_volume_ml": 1400.0, "registration_scale": 1.0})
     assert ok["status"] == "ok"
+
+
+@pytest.mark.parametrize("scale, collapsed", [(8.0, False), (16.0, True)])
+def test_collapsed_local_reference_falls_back_and_goes_to_review(scale, collapsed):
+    """A confluent load of ~225 mL (simulator seed 2104, severe plan x16, 3 mm) fills the
+    FLAIR's local NAWM reference (0 mL found with it): the method keeps the global reference
+    (206 mL found) and says so, ``review``; the same patient at x8 (~143 mL, measured 126 mL)
+    keeps a narrow local reference and stays ``ok``."""
+    from simulator.cohort import sample_patient
+    from simulator.render import PatientRenderer
+
+    spec = sample_patient(2104, 0, "severe", "MCA", follow_up=True)
+    plan = spec.targets["baseline"].wmh
+    plan.pv_volume_cm3 *= scale
+    plan.deep_volume_cm3 *= scale
+    s = PatientRenderer(spec, 3.0, "paper").render("baseline")
+    m = quantify_svd({k: s.images[k] for k in ("T1w", "T2w", "FLAIR", "T2starw")}).measures
+    ratio = m["qc"]["flair_local_sd_ratio"]
+    hi = PLAUSIBLE["flair_local_sd_ratio"][1]
+    if collapsed:
+        assert ratio > hi and m["status"] == "review"
+        assert "flair_local_sd_ratio" in m["reason"] and "global reference" in m["reason"]
+        assert 150.0 < m["wmh_volume_cm3"] < 260.0  # 225 mL rendered
+    else:
+        assert ratio < 0.8 * hi and m["status"] == "ok", m["reason"]
+        assert m["wmh_volume_cm3"] > 100.0
+
+
+def test_review_reason_of_a_wide_local_reference_says_what_it_means():
+    (reason,) = review_reasons({"flair_local_sd_ratio": 1.9})
+    assert reason.startswith("QC flair_local_sd_ratio 1.9 ratio above the plausible 1.5")
+    assert "confluent lesion load" in reason and "global reference" in reason
+    assert review_reasons({"flair_local_sd_ratio": 1.1}) == []
