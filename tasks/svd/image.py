@@ -129,7 +129,8 @@ TRIM_ITERATIONS = 5
 #: reference is kept (:func:`tasks.svd.anatomy.segment_anatomy`) and the session goes to
 #: ``review`` (QC ``flair_local_sd_ratio``, :data:`tasks.svd.review.PLAUSIBLE`). Measured on
 #: simulator 1 mm renders (FLAIR): normal loads 0.48-1.28 (seeds 2100-2108, paper 3-D,
-#: clinical2d and FLAIR-only stripped); heavy loads measured well (bench/wmh_load.py seeds
+#: clinical2d and FLAIR-only stripped; held-out seeds 2200-2208, the same three: 0.37-1.14;
+#: paper seeds 2109-2119: 0.79-0.98); heavy loads measured well (bench/wmh_load.py seeds
 #: 2201/2203 x4-x16, 37-168 mL, Dice 0.63-0.95) 0.36-0.79; renders whose local reference
 #: collapsed: 3-D 212 and 253 mL, 0 mL found, 3.77 and 4.40 (global reference: Dice 0.966 and
 #: 0.971); FLAIR-only 248 mL, 9 mL found, 1.79 (global: 0.824); not caught: FLAIR-only 200 mL
