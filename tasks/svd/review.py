@@ -70,9 +70,10 @@ PLAUSIBLE: dict[str, tuple[float | None, float | None, str, str]] = {
     "flair_local_sd_ratio": (
         None, LOCAL_REF_MAX_SD_RATIO, "ratio",
         "robust SD of the FLAIR's locally re-referenced NAWM (template WM territory) over that "
-        "of its global NAWM (WM intensity class); removing a smooth bias can only narrow the "
-        "reference, so a wider local reference held confluent lesions and the method fell "
-        "back to the global one (tasks.svd.image.LOCAL_REF_MAX_SD_RATIO: source and figures)"),
+        "of its global NAWM (WM intensity class); far wider than every normal session seen "
+        "(the partial volume of 2 mm voxels reaches 1.9), the local reference held confluent "
+        "lesions and the method fell back to the global one "
+        "(tasks.svd.image.LOCAL_REF_MAX_SD_RATIO: source and figures)"),
 }
 
 #: what an implausible metric means, for the reason (metrics not listed: the range says it)

@@ -162,12 +162,12 @@ def test_collapsed_local_reference_falls_back_and_goes_to_review(scale, collapse
         assert "flair_local_sd_ratio" in m["reason"] and "global reference" in m["reason"]
         assert 150.0 < m["wmh_volume_cm3"] < 260.0  # 225 mL rendered
     else:
-        assert ratio < 0.8 * hi and m["status"] == "ok", m["reason"]
+        assert ratio < 0.5 * hi and m["status"] == "ok", m["reason"]
         assert m["wmh_volume_cm3"] > 100.0
 
 
 def test_review_reason_of_a_wide_local_reference_says_what_it_means():
-    (reason,) = review_reasons({"flair_local_sd_ratio": 1.9})
-    assert reason.startswith("QC flair_local_sd_ratio 1.9 ratio above the plausible 1.5")
+    (reason,) = review_reasons({"flair_local_sd_ratio": 3.8})
+    assert reason.startswith("QC flair_local_sd_ratio 3.8 ratio above the plausible 2.5")
     assert "confluent lesion load" in reason and "global reference" in reason
-    assert review_reasons({"flair_local_sd_ratio": 1.1}) == []
+    assert review_reasons({"flair_local_sd_ratio": 1.9}) == []  # 2 mm demo session, 18 mL
