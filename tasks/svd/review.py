@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from calcisvd.measures import SVD_QC
 from tasks.svd.image import LOCAL_REF_MAX_SD_RATIO
 
 #: metric -> (low, high, unit, source). ``None`` = no bound on that side.
@@ -140,12 +141,7 @@ def qc_metrics(*, brain: NDArray[np.bool_], affine: NDArray, reference_image: ND
 
     spacing = spacing_from_affine(affine)
     vox_ml = float(np.prod(spacing)) / 1000.0
-    out: dict[str, float | None] = {k: None for k in (
-        "brain_volume_ml", "mask_vertex_offset_mm", "mask_lateral_offset_mm",
-        "registration_scale", "mask_fov_fraction", "registration_nmi",
-        "mask_foreground_fraction", "nawm_median",
-        "nawm_sd", "nawm_cov", "wmh_contrast_sd", "flair_local_sd_ratio",
-        "slice_thickness_mm", "inplane_mm")}
+    out: dict[str, float | None] = dict.fromkeys(SVD_QC)
     out["slice_thickness_mm"] = round(float(max(spacing)), 3)
     out["inplane_mm"] = round(float(sorted(spacing)[1]), 3)
     out["brain_volume_ml"] = round(float(brain.sum()) * vox_ml, 1)
