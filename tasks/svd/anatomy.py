@@ -43,8 +43,8 @@ class Anatomy:
     #: contrast -> (median, robust SD) of the bias-corrected intensity in NAWM (QC)
     nawm: dict | None = None
     #: contrast -> robust SD of its locally re-referenced NAWM (template WM territory) in
-    #: units of its global NAWM SD (WM class): removing a smooth bias can only narrow the
-    #: reference, so a ratio well above 1 means lesions filled the local reference (QC)
+    #: units of its global NAWM SD (WM class); above image.LOCAL_REF_MAX_SD_RATIO lesions
+    #: filled the local reference and the global one was kept (QC; figures at the constant)
     local_sd_ratio: dict | None = None
 
 
