@@ -64,7 +64,7 @@ def ceiling_of_session(images: dict, truth_full: np.ndarray) -> dict:
     mask, _, _ = wmh_step(z, anat, a.spacing, t1_z=a.zimg.get("T1w"),
                           lacune_mask=None if cav is None else cav.lacune_mask,
                           cavity_mask=None if cav is None else cav.cavity_mask,
-                          wm_prior=a.wm_prior)
+                          wm_prior=a.wm_prior, flair_global_z=a.zglobal.get("FLAIR"))
     region = anat.brain & ~anat.ventricles
     thr, thr_level = best_threshold(z, region, truth)
     _, reference = nawm_reference(anat.brain, anat.tissue, anat.ventricles, anat.depth_mm,

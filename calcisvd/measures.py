@@ -217,6 +217,7 @@ SVD_QC: Final[dict[str, str]] = {
     "nawm_cov": "ratio",
     "wmh_contrast_sd": "SD",  # median FLAIR z of the WMH voxels
     "flair_local_sd_ratio": "ratio",  # FLAIR NAWM SD, local reference / global (WM class)
+    "wmh_global_reference_cm3": "cm^3",  # WMH first pass against the global NAWM reference
     "slice_thickness_mm": "mm",
     "inplane_mm": "mm",
 }

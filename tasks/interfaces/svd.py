@@ -106,6 +106,8 @@ class _AnatomyOutputSpec(TraitedSpec):
     t2w_z = File()
     flair_z = File()
     t2starw_z = File()
+    flair_global_z = File(desc="FLAIR z against the global NAWM reference, when flair_z is "
+                          "the local one (the WMH step's check)")
     notes = traits.List(traits.Str, desc="remarks for the measures' reason")
     wm_prior = File(desc="registered MNI152 WM probability (float32), if registered")
     qc_json = File(desc="QC metrics of the session (tasks.svd.review.qc_metrics)")
@@ -143,6 +145,10 @@ class MRIAnatomy(SimpleInterface):
                 self._results[f"{m}_z"] = save_nifti(
                     uncrop(step.zimg[_KEY[m]], box, shape), affine,
                     os.path.join(cwd, f"{m}_z.nii"), "float32")
+        if "FLAIR" in step.zglobal:
+            self._results["flair_global_z"] = save_nifti(
+                uncrop(step.zglobal["FLAIR"], box, shape), affine,
+                os.path.join(cwd, "flair_global_z.nii"), "float32")
         self._results["notes"] = step.notes
         path = Path(cwd, "qc.json")
         path.write_text(json.dumps(step.qc, indent=2))
@@ -185,6 +191,7 @@ class _AnatomyMasksInputSpec(BaseInterfaceInputSpec):
 # --------------------------------------------------------------------------------------------
 class _WMHInputSpec(_AnatomyMasksInputSpec):
     flair_z = File(exists=True, mandatory=True)
+    flair_global_z = File(exists=True, desc="FLAIR z against the global NAWM reference")
     t1w_z = File(exists=True)
     lacune_mask = File(exists=True, desc="lacunes: their FLAIR rim is not WMH")
     cavity_mask = File(exists=True, desc="PVS candidates, or on thick slices every small "
@@ -219,7 +226,9 @@ class WMHSegmentation(SimpleInterface):
             lacune_mask=_opt_mask(self.inputs.lacune_mask, box),
             cavity_mask=_opt_mask(self.inputs.cavity_mask, box),
             wm_prior=None if (w := _opt(self.inputs.wm_prior)) is None
-            else np.asarray(load_nifti(w)[0], np.float32)[box])
+            else np.asarray(load_nifti(w)[0], np.float32)[box],
+            flair_global_z=None if (g := _opt(self.inputs.flair_global_z)) is None
+            else np.asarray(load_nifti(g)[0], np.float32)[box])
         self._results["wmh_mask"] = save_nifti(uncrop(mask, box, shape), affine,
                                           os.path.join(runtime.cwd, "wmh_mask.nii.gz"))
         out = {k: v for k, v in res.__dict__.items() if not hasattr(v, "shape")}

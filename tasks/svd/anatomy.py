@@ -444,7 +444,7 @@ def segment_anatomy(images: dict[str, NDArray], spacing: tuple[float, ...], *,
                     ventricle_prior: NDArray | None = None,
                     wm_prior: NDArray | None = None,
                     bias_for: tuple[str, ...] = ("FLAIR", "T1w", "T2w")
-                    ) -> tuple[Anatomy, dict[str, NDArray]]:
+                    ) -> tuple[Anatomy, dict[str, NDArray], dict[str, NDArray]]:
     """Brain mask, bias-corrected robust z-scores, tissue classes, ventricles and distances.
 
     ``brain`` and the registered template ``ventricle_prior`` may be given (e.g. computed
@@ -456,8 +456,10 @@ def segment_anatomy(images: dict[str, NDArray], spacing: tuple[float, ...], *,
     frontal WM as GM under a residual bias field), else over the WM class; not when that local
     reference is wider than ``LOCAL_REF_MAX_SD_RATIO`` x the global one (a confluent load
     filled it): then the global z is kept.
-    Returns the :class:`Anatomy` and the z-scored images (z = 0 outside the brain; each contrast is
-    relative to its normal-appearing white matter: median 0, MAD-SD 1).
+    Returns the :class:`Anatomy`, the z-scored images (z = 0 outside the brain; each contrast is
+    relative to its normal-appearing white matter: median 0, MAD-SD 1) and, for the contrasts
+    whose z is the local one, their z against the global reference (the WMH step's check that
+    a confluent load did not fill the local reference, :func:`tasks.svd.steps.wmh_step`).
     """
     from tasks.svd.image import robust_zscore
 
@@ -489,6 +491,7 @@ def segment_anatomy(images: dict[str, NDArray], spacing: tuple[float, ...], *,
     # re-reference each contrast to its normal-appearing WM (deep WM-class voxels)
     ref_mask, local_ref = nawm_reference(brain, tissue, vent, depth, wm_prior)
     zimg = {}
+    zglobal = {}
     nawm = {}
     local_sd = {}
     for name, arr in corrected.items():
@@ -500,8 +503,9 @@ def segment_anatomy(images: dict[str, NDArray], spacing: tuple[float, ...], *,
             z_local, ratio = local_reference_z(z, local_ref, spacing, brain)
             local_sd[name] = float(ratio)
             if ratio <= LOCAL_REF_MAX_SD_RATIO:  # else lesions filled it: keep the global
+                zglobal[name] = z
                 z = z_local
         zimg[name] = z
     anat = Anatomy(brain=brain, tissue=tissue, ventricles=vent, dist_ventricle_mm=dist_v,
                    depth_mm=depth, nawm=nawm, local_sd_ratio=local_sd)
-    return anat, zimg
+    return anat, zimg, zglobal

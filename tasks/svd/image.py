@@ -137,8 +137,9 @@ TRIM_ITERATIONS = 5
 #: 0.63-0.95) 0.36-0.79; renders whose local reference collapsed: 3-D 212 and 253 mL, 0 mL
 #: found, 3.77 and 4.40 (global reference: Dice 0.966 and 0.971; 3 mm 225 mL: 4.52). Hence
 #: 2.5, above every normal session seen and below the 3-D collapses. Not caught: FLAIR-only
-#: 248 and 200 mL (1.79, 1.15; 9 and 45 mL found) and clinical2d 121-237 mL (1.05-1.13,
-#: ``review`` for other reasons).
+#: 248 and 200 mL (1.79, 1.15; 9 and 45 mL found) and clinical2d 121-237 mL (1.05-1.13);
+#: those the WMH step's comparison with the global reference sends to ``review``
+#: (:data:`tasks.svd.review.WMH_GLOBAL_EXCESS_MAX_CM3`).
 LOCAL_REF_MAX_SD_RATIO = 2.5
 
 

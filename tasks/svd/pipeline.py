@@ -88,7 +88,8 @@ def _quantify_svd(images: Mapping[str, tuple[NDArray, NDArray] | None], *,
         res.masks["wmh"], wmh, contrast_sd = wmh_step(
             zimg["FLAIR"], anat, spacing, t1_z=zimg.get("T1w"),
             lacune_mask=None if cav is None else cav.lacune_mask,
-            cavity_mask=None if cav is None else cav.cavity_mask, wm_prior=a.wm_prior)
+            cavity_mask=None if cav is None else cav.cavity_mask, wm_prior=a.wm_prior,
+            flair_global_z=a.zglobal.get("FLAIR"))
     res.masks = {k: uncrop(v, a.box, a.shape) for k, v in res.masks.items()}
     res.measures = measures_step(
         wmh=wmh, wmh_contrast_sd=contrast_sd, microbleeds=mbs, contrast=contrast,

@@ -102,6 +102,9 @@ class AnatomyStep:
     crop_affine: NDArray  #: voxel -> RAS of the cropped grid
     anat: Anatomy
     zimg: dict[str, NDArray]  #: NAWM-referenced z-scores (cropped)
+    #: z-scores against the global NAWM reference of the contrasts whose ``zimg`` is the local
+    #: one (cropped; :func:`tasks.svd.anatomy.segment_anatomy`)
+    zglobal: dict[str, NDArray]
     wm_prior: NDArray | None  #: registered template WM probability (cropped)
     reg_info: dict | None  #: template registration (tasks.svd.atlas.atlas_masks)
     qc: dict[str, Any]  #: QC metrics without the WMH contrast
@@ -128,7 +131,7 @@ def _anatomy_step(full: Mapping[str, NDArray], affine: NDArray) -> AnatomyStep:
     brain, prior, info = brain_mask(dict(full), spacing, affine=affine)
     box = bounding_box(brain)
     wm_prior = None if info is None else info["wm_prior"][box]
-    anat, zimg = segment_anatomy({k: v[box] for k, v in full.items()}, spacing,
+    anat, zimg, zglobal = segment_anatomy({k: v[box] for k, v in full.items()}, spacing,
                                  brain=brain[box],
                                  ventricle_prior=None if prior is None else prior[box],
                                  wm_prior=wm_prior)
@@ -138,6 +141,7 @@ def _anatomy_step(full: Mapping[str, NDArray], affine: NDArray) -> AnatomyStep:
                     flair_local_sd_ratio=(anat.local_sd_ratio or {}).get("FLAIR"))
     return AnatomyStep(reference=ref, shape=brain.shape, box=box, spacing=spacing,
                        crop_affine=crop_affine(affine, box), anat=anat, zimg=zimg,
+                       zglobal=zglobal,
                        wm_prior=wm_prior, reg_info=info, qc=qc,
                        notes=session_reasons(set(zimg), spacing, bool(anat.ventricles.any())))
 
@@ -190,11 +194,16 @@ def cavity_step(zimg: Mapping[str, NDArray], anat: Anatomy, spacing: tuple[float
 
 def wmh_step(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
              t1_z: NDArray | None, lacune_mask: NDArray | None, cavity_mask: NDArray | None,
-             wm_prior: NDArray | None) -> tuple[NDArray, WMHResult, float | None]:
+             wm_prior: NDArray | None, flair_global_z: NDArray | None = None
+             ) -> tuple[NDArray, WMHResult, float | None]:
     """Step 4: (WMH mask, its measures, its median FLAIR z above NAWM).
 
     Two passes: the second on FLAIR z referred to the NAWM outside the first pass's lesions
     (:func:`tasks.svd.wmh.lesion_free_z`; confluent lesions otherwise lift the local level).
+    With ``flair_global_z`` (the FLAIR against the global NAWM reference, when ``flair_z`` is
+    the local one) the first pass also runs on it: the lesions it finds are kept out of the
+    second pass's reference too, and its volume is the measures' ``global_reference_cm3``
+    (see :data:`tasks.svd.review.WMH_GLOBAL_EXCESS_MAX_CM3`).
     """
     from tasks.svd.anatomy import nawm_reference
     from tasks.svd.wmh import lesion_contrast_sd, lesion_free_z, segment_wmh, wmh_measures
@@ -204,13 +213,17 @@ def wmh_step(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
                            cavities=cavity_mask, wm_prior=wm_prior)
 
     mask = segment(flair_z)
-    if mask.any():
+    seen_global = None if flair_global_z is None else segment(flair_global_z)
+    seen = mask if seen_global is None else mask | seen_global
+    if seen.any():
         _, reference = nawm_reference(anat.brain, anat.tissue, anat.ventricles, anat.depth_mm,
                                       wm_prior)
-        flair_z = lesion_free_z(flair_z, mask, reference, spacing, anat.brain)
+        flair_z = lesion_free_z(flair_z, seen, reference, spacing, anat.brain)
         mask = segment(flair_z)
-    return (mask, wmh_measures(mask, anat.dist_ventricle_mm, spacing),
-            lesion_contrast_sd(flair_z, mask))
+    res = wmh_measures(mask, anat.dist_ventricle_mm, spacing)
+    if seen_global is not None:
+        res.global_reference_cm3 = float(seen_global.sum()) * float(np.prod(spacing)) / 1000.0
+    return mask, res, lesion_contrast_sd(flair_z, mask)
 
 
 def empty_measures(status: str, reason: str | None) -> dict[str, Any]:
@@ -264,7 +277,8 @@ def apply_review(measures: dict[str, Any], qc: dict[str, Any]) -> dict[str, Any]
 
     m = dict(measures)
     m["qc"] = qc
-    bad = review_reasons(qc) + wmh_reasons(m.get("wmh_volume_cm3"), qc.get("brain_volume_ml"))
+    bad = review_reasons(qc) + wmh_reasons(m.get("wmh_volume_cm3"), qc.get("brain_volume_ml"),
+                                           qc.get("wmh_global_reference_cm3"))
     if bad and m.get("status") == "ok":
         m["status"] = "review"
         m["reason"] = "; ".join(bad + ([m["reason"]] if m.get("reason") else []))
@@ -276,7 +290,8 @@ def measures_step(*, wmh: WMHResult | Mapping | None, wmh_contrast_sd: float | N
                   pvs: list | None, bg_pvs_count: int | None, notes: list[str],
                   qc: Mapping[str, Any] | None) -> dict[str, Any]:
     """Step 5: the measures (:func:`assemble_measures`), the QC metrics with the WMH contrast
-    attached and reviewed (:func:`apply_review`)."""
+    and the WMH volume against the global reference attached, and reviewed
+    (:func:`apply_review`)."""
     m = assemble_measures(wmh=wmh, microbleeds=microbleeds, contrast=contrast, lacunes=lacunes,
                           pvs=pvs, bg_pvs_count=bg_pvs_count, reasons=notes)
     if qc is None:
@@ -284,4 +299,7 @@ def measures_step(*, wmh: WMHResult | Mapping | None, wmh_contrast_sd: float | N
     qc = dict(qc)
     if wmh_contrast_sd is not None:
         qc["wmh_contrast_sd"] = round(float(wmh_contrast_sd), 2)
+    w = {} if wmh is None else (wmh if isinstance(wmh, Mapping) else wmh.__dict__)
+    if w.get("global_reference_cm3") is not None:
+        qc["wmh_global_reference_cm3"] = round(float(w["global_reference_cm3"]), 3)
     return apply_review(m, qc)

@@ -240,6 +240,9 @@ class WMHResult:
     fazekas_total: int
     pv_punctate_grade: int
     punctate_mask: NDArray[np.bool_] = field(repr=False, default=None)  # type: ignore[assignment]
+    #: WMH volume (cm^3) of a first pass against the global NAWM reference, when the mask's own
+    #: reference is the local one (:func:`tasks.svd.steps.wmh_step`); QC, not a marker
+    global_reference_cm3: float | None = None
 
 
 def segment_wmh(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,

@@ -99,6 +99,7 @@ def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2star
         if has_t1w:
             wf.connect(anat, "t1w_z", wmh, "t1w_z")
         wf.connect(anat, "wm_prior", wmh, "wm_prior")
+        wf.connect(anat, "flair_global_z", wmh, "flair_global_z")
     if has_t2starw or has_t2w:
         contrast = "T2starw" if has_t2starw else "T2w"
         mb = pe.Node(MicrobleedDetection(contrast=contrast), name="microbleeds")

@@ -45,6 +45,7 @@ SELECT
     v.qc_nawm_cov,
     v.qc_wmh_contrast_sd,
     v.qc_flair_local_sd_ratio,
+    v.qc_wmh_global_reference_cm3,
     v.qc_slice_thickness_mm AS qc_mr_slice_thickness_mm,
     v.qc_inplane_mm AS qc_mr_inplane_mm,
     i.qc_intracranial_volume_ml,

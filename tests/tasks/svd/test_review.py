@@ -171,3 +171,42 @@ def test_review_reason_of_a_wide_local_reference_says_what_it_means():
     assert reason.startswith("QC flair_local_sd_ratio 3.8 ratio above the plausible 2.5")
     assert "confluent lesion load" in reason and "global reference" in reason
     assert review_reasons({"flair_local_sd_ratio": 1.9}) == []  # 2 mm demo session, 18 mL
+
+
+@pytest.mark.parametrize("scale, underestimated", [(4.0, False), (16.0, True)])
+def test_wmh_far_below_the_global_reference_goes_to_review(scale, underestimated):
+    """Thick-slice FLAIR + T1w (simulator seed 2104, severe plan x16, clinical 2-D protocol on
+    a 2 mm grid): ~200 mL of confluent WMH fill the local NAWM reference without widening it
+    beyond the plausible ratio, and the reported volume falls far below what the global
+    reference sees (79 vs 142 mL): ``review`` with the reason. The same patient at x4 (~73 mL;
+    51 vs 75 mL) stays ``ok``."""
+    from simulator.cohort import sample_patient
+    from simulator.render import PatientRenderer
+    from tasks.svd.review import WMH_GLOBAL_EXCESS_MAX_CM3
+
+    spec = sample_patient(2104, 0, "severe", "MCA", follow_up=True)
+    plan = spec.targets["baseline"].wmh
+    plan.pv_volume_cm3 *= scale
+    plan.deep_volume_cm3 *= scale
+    s = PatientRenderer(spec, 2.0, "clinical2d").render("baseline")
+    m = quantify_svd({k: s.images[k] for k in ("T1w", "T2w", "FLAIR", "T2starw")
+                      if k in s.images}).measures
+    qc = m["qc"]
+    assert qc["flair_local_sd_ratio"] <= PLAUSIBLE["flair_local_sd_ratio"][1]  # not that rule
+    excess = qc["wmh_global_reference_cm3"] - m["wmh_volume_cm3"]
+    if underestimated:
+        assert excess > WMH_GLOBAL_EXCESS_MAX_CM3 and m["status"] == "review"
+        assert "against the global one" in m["reason"] and "underestimated" in m["reason"]
+        assert m["wmh_volume_cm3"] < 0.5 * s.truth["svd"]["wmh_volume_cm3"]
+    else:
+        assert excess < WMH_GLOBAL_EXCESS_MAX_CM3 and m["status"] == "ok", m["reason"]
+
+
+def test_wmh_reasons_compare_the_two_references():
+    from tasks.svd.review import wmh_reasons
+
+    assert wmh_reasons(2.8, 1400.0, 33.4) == []  # clinical2d 2107: bias-bright global pass
+    (reason,) = wmh_reasons(40.9, 1400.0, 88.4)
+    assert reason.startswith("WMH 41 mL against the local white-matter reference but 88 mL")
+    assert wmh_reasons(40.9, 1400.0, None) == []  # no local reference: nothing to compare
+    assert len(wmh_reasons(240.0, 1400.0, 300.0)) == 2  # both rules
