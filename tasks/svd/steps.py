@@ -132,9 +132,9 @@ def _anatomy_step(full: Mapping[str, NDArray], affine: NDArray) -> AnatomyStep:
     box = bounding_box(brain)
     wm_prior = None if info is None else info["wm_prior"][box]
     anat, zimg, zglobal = segment_anatomy({k: v[box] for k, v in full.items()}, spacing,
-                                 brain=brain[box],
-                                 ventricle_prior=None if prior is None else prior[box],
-                                 wm_prior=wm_prior)
+                                          brain=brain[box],
+                                          ventricle_prior=None if prior is None else prior[box],
+                                          wm_prior=wm_prior)
     ref = choose_reference(list(full))
     qc = session_qc(uncrop(anat.brain, box, brain.shape), affine, full[ref], info,
                     (anat.nawm or {}).get(ref),
