@@ -70,6 +70,12 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
     Protocol("clinical2d_flair_stripped", mr_in_plane_mm=(0.4, 1.0), mr_slice_mm=(4.0, 8.0),
              mr_gap_frac=(0.0, 0.3), contrasts=("FLAIR",), skull_stripped=True,
              graded_lesions=True, ct_slice_mm=5.0, beam_hardening=True),
+    # research exports such as public MS lesion sets: 3-D 1 mm, skull-stripped, realistic
+    # lesion contrast, with T1w/T2w or FLAIR alone (the real cases in ../shared/realdata)
+    Protocol("stripped3d", contrasts=("T1w", "T2w", "FLAIR"), skull_stripped=True,
+             graded_lesions=True),
+    Protocol("stripped3d_flair", contrasts=("FLAIR",), skull_stripped=True,
+             graded_lesions=True),
     Protocol("ct_2.5mm", ct_slice_mm=2.5, beam_hardening=True),
     Protocol("ct_5mm", ct_slice_mm=5.0, beam_hardening=True),
     Protocol("ct_bone", ct_kernel="bone", beam_hardening=True),

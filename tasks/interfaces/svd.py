@@ -243,6 +243,9 @@ class WMHSegmentation(SimpleInterface):
 class _MicrobleedInputSpec(_AnatomyMasksInputSpec):
     image_z = File(exists=True, mandatory=True, desc="T2*w (or T2w) z-score image")
     contrast = traits.Enum("T2starw", "T2w", mandatory=True, desc="contrast of image_z")
+    image = File(exists=True, desc="that contrast on the reference grid (its 0 voxels have no "
+                                   "signal: tasks.svd.lesions.detect_microbleeds no_signal)")
+    reference_image = File(exists=True, desc="the reference contrast (its 0 voxels too)")
 
 
 class _LesionOutputSpec(TraitedSpec):
@@ -265,7 +268,12 @@ class MicrobleedDetection(SimpleInterface):
         anat, box, affine, caff, shape, spacing = _anatomy(
             self.inputs.brain_mask, self.inputs.tissue_dseg, self.inputs.ventricle_mask)
         z = np.asarray(load_nifti(self.inputs.image_z)[0], np.float32)[box]
-        mask, lesions = detect_microbleeds(z, anat, spacing, caff)
+        silent = None
+        for f in (self.inputs.image, self.inputs.reference_image):
+            if isdefined(f):
+                zero = np.asarray(load_nifti(f)[0])[box] <= 0
+                silent = zero if silent is None else silent | zero
+        mask, lesions = detect_microbleeds(z, anat, spacing, caff, no_signal=silent)
         self._results["mask"] = save_nifti(uncrop(mask, box, shape), affine,
                                       os.path.join(runtime.cwd, "microbleed_mask.nii.gz"))
         path = Path(runtime.cwd, "microbleeds.json")

@@ -17,6 +17,7 @@ from tasks.svd.image import (
     LOCAL_REF_MAX_SD_RATIO,
     DegenerateImageError,
     ball,
+    blanked,
     local_reference_z,
     robust_stats,
 )
@@ -67,16 +68,21 @@ def brain_mask(images: dict[str, NDArray], spacing: tuple[float, ...], *,
     (:func:`tasks.svd.atlas.atlas_masks`) and is the fallback (with no prior and no summary)
     when the registration fails or gives an implausible volume. The summary (``scale``,
     ``fov_fraction``, ``metric``, ``warped_t1``) feeds the QC metrics (:mod:`tasks.svd.review`).
+    Voxels a skull-stripped export blanked in the reference contrast
+    (:func:`tasks.svd.image.blanked`) are never brain.
     """
+    from tasks.svd.register import choose_reference
+
     rough = intensity_brain_mask(images, spacing)
+    blank = blanked(images[choose_reference(list(images))])  # the one not resampled
     if affine is None:
-        return rough, None, None
+        return rough & ~blank, None, None
     from tasks.svd.atlas import atlas_masks
 
     try:
         brain, prior, info = atlas_masks(images, affine, rough)
     except (RuntimeError, OSError, ValueError):
-        return rough, None, None
+        return rough & ~blank, None, None
     vox_ml = float(np.prod(spacing)) / 1000.0
     # a collapsed registration: less than half the intensity mask, counted at most at the
     # largest plausible brain (on thick slices the 4 mm erosion cannot detach the scalp in z,
@@ -85,10 +91,10 @@ def brain_mask(images: dict[str, NDArray], spacing: tuple[float, ...], *,
 
     rough_ml = min(float(rough.sum()) * vox_ml, float(PLAUSIBLE["brain_volume_ml"][1]))
     if brain.sum() * vox_ml < 0.5 * rough_ml or brain.sum() * vox_ml < 50:
-        return rough, None, None
+        return rough & ~blank, None, None
     # the template mask is generous (it includes the outer CSF): trim its outer 2 mm
     depth = ndimage.distance_transform_edt(brain, sampling=spacing)
-    return brain & (depth > trim_mm), prior, info
+    return brain & (depth > trim_mm) & ~blank, prior, info
 
 
 def intensity_brain_mask(images: dict[str, NDArray], spacing: tuple[float, ...], *,

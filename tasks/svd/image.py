@@ -43,6 +43,35 @@ def check_image(arr: NDArray, name: str) -> NDArray[np.float32]:
     return a
 
 
+def blanked(arr: NDArray) -> NDArray[np.bool_]:
+    """Voxels an exporter blanked: at or below 0 and connected (26-connectivity) to the image
+    border through such voxels.
+
+    A skull-stripped export sets everything outside its brain mask to 0, including the sulcal
+    and Sylvian CSF that reaches the surface; an intensity or template brain mask (with its
+    holes filled) takes those voxels back in, and there they are no tissue: on simulator
+    seeds 2200-2208 in the protocol ``stripped3d`` (2026-12-07) they held 26 000 voxels darker
+    than 5 NAWM SD on the T2w and gave 16-114 false microbleeds per session (10-11 after).
+    Magnitude images have no exact zeros in tissue (Rician noise); a zero-filled background
+    touches the border and lies outside the head anyway. Zeros enclosed by tissue (a quantised
+    dark ventricle) are not connected to the border and stay. Give it the reference contrast
+    only: a contrast resampled onto the reference grid is 0 outside its own field of view,
+    which is no blanking.
+    """
+    from scipy import ndimage
+
+    zero = np.asarray(arr) <= 0
+    if not zero.any():
+        return zero
+    lab, _ = ndimage.label(zero, structure=np.ones((3, 3, 3), bool))
+    edge = np.concatenate([np.unique(np.take(lab, i, axis=ax)) for ax in range(lab.ndim)
+                           for i in (0, -1)])
+    keep = np.zeros(int(lab.max()) + 1, bool)
+    keep[edge] = True
+    keep[0] = False
+    return keep[lab]
+
+
 def robust_zscore(arr: NDArray, mask: NDArray[np.bool_],
                   apply_to: NDArray[np.bool_] | None = None) -> NDArray[np.float32]:
     """Robust z-score: (x - median) / (1.4826 x MAD) with statistics from ``mask``.

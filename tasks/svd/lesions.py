@@ -60,7 +60,8 @@ def detect_microbleeds(t2s_z: NDArray, anat: Anatomy, spacing: tuple[float, ...]
                        affine: NDArray, *, k_seed: float = 5.0, k_grow: float = 2.0,
                        min_diameter_mm: float = 2.0, max_diameter_mm: float = 10.0,
                        max_elongation: float = 2.5, min_depth_mm: float = 2.0,
-                       surround_mm: float = 3.0, max_nonparenchymal: float = 0.4
+                       surround_mm: float = 3.0, max_nonparenchymal: float = 0.4,
+                       no_signal: NDArray[np.bool_] | None = None
                        ) -> tuple[NDArray[np.bool_], list[Lesion]]:
     """Small round hypointense foci on T2*w/SWI (or T2w).
 
@@ -78,8 +79,13 @@ def detect_microbleeds(t2s_z: NDArray, anat: Anatomy, spacing: tuple[float, ...]
     surface. Finally a microbleed lies *within parenchyma*: at most ``max_nonparenchymal`` of
     its surround (the voxels within ``surround_mm``, at least one voxel, of the focus) may be
     CSF-class, ventricle or outside the brain mask; dark partial volume at the cortex-CSF border,
-    in sulci and cisterns (pial vessels, flow voids) has CSF on one side. Returns (mask,
-    lesions with centres in RAS mm).
+    in sulci and cisterns (pial vessels, flow voids) has CSF on one side. ``no_signal`` marks
+    the voxels where the contrast itself is 0 (a series skull-stripped on its own, or outside
+    its field of view, resampled onto the reference grid): no focus lies in them or in the
+    voxel around them (the resampling's partial volume), and they count as non-parenchymal in
+    the surround (simulator seeds 2200-2208, protocol ``stripped3d``: the T2w stripped in its
+    own pose left 0-signal pockets inside the FLAIR's brain mask). Returns (mask, lesions with
+    centres in RAS mm).
     """
     sp = np.asarray(spacing, float)
     brain = anat.brain
@@ -94,6 +100,8 @@ def detect_microbleeds(t2s_z: NDArray, anat: Anatomy, spacing: tuple[float, ...]
     # dark partial volume of the skull base/vault and outer CSF is not a microbleed
     outer_csf = (anat.tissue == CSF) & (anat.depth_mm < 10.0)
     region = brain & (anat.depth_mm >= min_depth) & ~anat.ventricles & ~outer_csf
+    if no_signal is not None and no_signal.any():
+        region &= ~ndimage.binary_dilation(no_signal, structure=np.ones((3, 3, 3), bool))
     seeds = region & (contrast < -k_seed) & (z < -k_seed)
     grow = region & (contrast < -k_grow) & (z < -k_grow)
     mask = np.zeros(z.shape, bool)
@@ -104,6 +112,8 @@ def detect_microbleeds(t2s_z: NDArray, anat: Anatomy, spacing: tuple[float, ...]
     seed_ids = set(np.unique(lab[seeds]).tolist()) - {0}
     tol = float(max(sp))
     nonparenchymal = ~brain | anat.ventricles | (anat.tissue == CSF)
+    if no_signal is not None:
+        nonparenchymal |= no_signal
     reach = max(1, int(round(surround_mm / float(min(sp)))))
     for c in comps:
         if c.label not in seed_ids:

@@ -75,7 +75,9 @@ def _quantify_svd(images: Mapping[str, tuple[NDArray, NDArray] | None], *,
     contrast = microbleed_contrast(set(zimg))
     mbs = None
     if contrast is not None:
-        res.masks["microbleeds"], mbs = detect_microbleeds(zimg[contrast], anat, spacing, affine)
+        res.masks["microbleeds"], mbs = detect_microbleeds(
+            zimg[contrast], anat, spacing, affine,
+            no_signal=(full[contrast][a.box] <= 0) | (full[ref][a.box] <= 0))
         res.lesions["microbleeds"] = mbs
     cav = cavity_step(zimg, anat, spacing, affine)
     if cav is not None and cav.lacunes is not None:

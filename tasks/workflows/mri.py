@@ -47,6 +47,7 @@ def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2star
         SVDReportlets,
         WMHSegmentation,
     )
+    from tasks.svd.register import choose_reference
 
     has = {"t1w": has_t1w, "t2w": has_t2w, "flair": has_flair, "t2starw": has_t2starw}
     if not any(has.values()):
@@ -109,6 +110,9 @@ def init_mri_svd_wf(*, has_t1w: bool, has_t2w: bool, has_flair: bool, has_t2star
                     (mb, report, [("mask", "microbleed_mask")]),
                     (mb, svg, [("mask", "microbleed_mask")]),
                     (mb, outputnode, [("mask", "microbleed_mask")])])
+        wf.connect(coreg, "t2starw" if has_t2starw else "t2w", mb, "image")
+        ref = choose_reference([c for c in MR_CONTRASTS if has[c.lower()]]).lower()
+        wf.connect(coreg, ref, mb, "reference_image")
         lesion_merge.append((mb, "lesions_json"))
     if has_t1w or has_t2w or has_flair:
         lac = pe.Node(LacuneDetection(), name="lacunes")

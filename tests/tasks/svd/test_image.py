@@ -126,3 +126,21 @@ def test_reference_blocks_are_finer_only_along_a_thick_slice_axis():
     assert reference_blocks_mm((1.0, 1.0, 1.0)) == (32.0, 32.0, 32.0)
     assert reference_blocks_mm((0.45, 0.45, 7.0)) == (32.0, 32.0, 16.0)
     assert reference_blocks_mm((5.0, 0.9, 0.9)) == (16.0, 32.0, 32.0)  # sagittal slices
+
+
+def test_blanked_is_the_zero_background_and_the_pockets_reaching_it():
+    from tasks.svd.image import blanked
+
+    rng = np.random.default_rng(0)
+    img = np.zeros((30, 30, 30), np.float32)  # a stripped export: 0 outside the brain
+    g = np.indices(img.shape) - 15
+    head = (g ** 2).sum(0) <= 12 ** 2
+    img[head] = rng.uniform(50, 100, int(head.sum()))
+    img[15, 15:, 14:16] = 0.0  # a sulcal pocket reaching the surface (one voxel thick)
+    img[10:12, 10:12, 10:12] = 0.0  # an enclosed zero island (a quantised dark ventricle)
+    b = blanked(img)
+    assert b[0, 0, 0] and b[15, 20, 14] and b[15, 15, 15]  # background and pocket...
+    assert not b[10, 10, 10]  # ...but not the enclosed island
+    assert not b[head & (img > 0)].any()
+    noisy = np.abs(rng.normal(1.0, 1.0, img.shape)).astype(np.float32) + 1e-3  # Rician-like
+    assert not blanked(noisy).any()

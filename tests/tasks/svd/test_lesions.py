@@ -85,6 +85,21 @@ def test_microbleed_must_lie_within_parenchyma(truth_anatomy):
     assert frac[0] == [] and len(frac[1]) == 1
 
 
+def test_no_microbleed_in_or_beside_voxels_without_signal(truth_anatomy):
+    """A pocket a separate skull-stripping blanked (0 signal) inside the brain mask looks
+    like a dark focus in z; with ``no_signal`` it is not a microbleed, a real focus still is."""
+    a = truth_anatomy
+    deep = _first_voxel((a.tissue == 3) & (a.depth_mm > 20) & (a.dist_ventricle_mm > 12))
+    z = _dark_focus(a, deep)
+    pocket = np.zeros(z.shape, bool)
+    pocket[tuple(slice(c, c + 2) for c in deep)] = True
+    assert len(detect_microbleeds(z, a, (2.0,) * 3, np.eye(4))[1]) == 1
+    _, found = detect_microbleeds(z, a, (2.0,) * 3, np.eye(4), no_signal=pocket)
+    assert found == []
+    elsewhere = np.roll(pocket, 8, axis=0)
+    assert len(detect_microbleeds(z, a, (2.0,) * 3, np.eye(4), no_signal=elsewhere)[1]) == 1
+
+
 def _lacune_with_rim(voxel_mm: float, rim_from_mm: float, rim_to_mm: float):
     """A 40 mm cube of white matter on a ``voxel_mm`` grid with, at its centre, a 5 mm cavity
     (FLAIR z -8) whose gliosis (FLAIR z +6) lies between ``rim_from_mm`` and ``rim_to_mm``
