@@ -49,9 +49,10 @@ def blanked(arr: NDArray) -> NDArray[np.bool_]:
 
     A skull-stripped export sets everything outside its brain mask to 0, including the sulcal
     and Sylvian CSF that reaches the surface; an intensity or template brain mask (with its
-    holes filled) takes those voxels back in, and there they are no tissue: on simulator
-    seeds 2200-2208 in the protocol ``stripped3d`` (2026-12-07) they held 26 000 voxels darker
-    than 5 NAWM SD on the T2w and gave 16-114 false microbleeds per session (10-11 after).
+    holes filled) takes those voxels back in, and there they are no tissue. In the simulator
+    protocol ``stripped3d`` (2026-12-07) they held 26 000 voxels darker than 5 NAWM SD on the
+    T2w of seed 2201, and seeds 2200-2208 had 16-114 false microbleeds per session (8-15 with
+    this rule alone, 0-3 with :func:`tasks.svd.lesions.detect_microbleeds`' ``no_signal``).
     Magnitude images have no exact zeros in tissue (Rician noise); a zero-filled background
     touches the border and lies outside the head anyway. Zeros enclosed by tissue (a quantised
     dark ventricle) are not connected to the border and stay. Give it the reference contrast
