@@ -10,6 +10,9 @@ MRI
   recommend <= 5 mm, clinical practice reaches 6-8 mm); FLAIR + T1w only; graded lesions;
   a 5 mm gantry-tilted CT.
 * ``clinical2d_flair_stripped``: as ``clinical2d``, FLAIR only, skull-stripped export.
+* ``stripped3d``: 3-D 1 mm, T1w + T2w + FLAIR, skull-stripped (0 outside each contrast's own
+  brain mask), graded lesions: a research export such as the public MS lesion sets;
+  ``stripped3d_flair``: the same, FLAIR only.
 * ``paper_graded``: the paper's 3-D 1 mm geometry with the realistic lesion contrast below.
   Graded protocols: WMH 2.5-8 SD of normal-appearing white matter above it (a smooth field
   over the lesion), borders blurred over 1-1.5 mm, weak GM/WM FLAIR contrast (GM 1.04-1.12 x

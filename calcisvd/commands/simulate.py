@@ -54,8 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", default="paper", metavar="NAME",
                         help="acquisition protocol (simulator/protocols.py, docs/simulator.md): "
                              "paper (default, 3-D isotropic), paper_graded, clinical2d, "
-                             "clinical2d_flair_stripped, ct_2.5mm, ct_5mm, ct_bone, ct_100kvp, "
-                             "ct_140kvp, ct_clinical")
+                             "clinical2d_flair_stripped, stripped3d, stripped3d_flair, "
+                             "ct_2.5mm, ct_5mm, ct_bone, ct_100kvp, ct_140kvp, ct_tilt, "
+                             "ct_clinical")
     parser.add_argument("--procs", type=int, default=None,
                         help="worker processes (default: settings n_procs)")
 
