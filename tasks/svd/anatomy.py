@@ -73,16 +73,22 @@ def brain_mask(images: dict[str, NDArray], spacing: tuple[float, ...], *,
     """
     from tasks.svd.register import choose_reference
 
+    brain, prior, info = _brain_mask(images, spacing, affine, trim_mm)
+    return brain & ~blanked(images[choose_reference(list(images))]), prior, info  # not resampled
+
+
+def _brain_mask(images: dict[str, NDArray], spacing: tuple[float, ...], affine: NDArray | None,
+                trim_mm: float) -> tuple[NDArray[np.bool_], NDArray[np.float32] | None,
+                                         dict | None]:
     rough = intensity_brain_mask(images, spacing)
-    blank = blanked(images[choose_reference(list(images))])  # the one not resampled
     if affine is None:
-        return rough & ~blank, None, None
+        return rough, None, None
     from tasks.svd.atlas import atlas_masks
 
     try:
         brain, prior, info = atlas_masks(images, affine, rough)
     except (RuntimeError, OSError, ValueError):
-        return rough & ~blank, None, None
+        return rough, None, None
     vox_ml = float(np.prod(spacing)) / 1000.0
     # a collapsed registration: less than half the intensity mask, counted at most at the
     # largest plausible brain (on thick slices the 4 mm erosion cannot detach the scalp in z,
@@ -91,10 +97,10 @@ def brain_mask(images: dict[str, NDArray], spacing: tuple[float, ...], *,
 
     rough_ml = min(float(rough.sum()) * vox_ml, float(PLAUSIBLE["brain_volume_ml"][1]))
     if brain.sum() * vox_ml < 0.5 * rough_ml or brain.sum() * vox_ml < 50:
-        return rough & ~blank, None, None
+        return rough, None, None
     # the template mask is generous (it includes the outer CSF): trim its outer 2 mm
     depth = ndimage.distance_transform_edt(brain, sampling=spacing)
-    return brain & (depth > trim_mm) & ~blank, prior, info
+    return brain & (depth > trim_mm), prior, info
 
 
 def intensity_brain_mask(images: dict[str, NDArray], spacing: tuple[float, ...], *,
