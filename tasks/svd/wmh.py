@@ -8,7 +8,8 @@ normal-appearing white matter (NAWM; median 0, MAD-SD 1),
    surface and ``CORTEX_MM`` from sulcal CSF, in the registered template's WM territory; a
    seed joined to the brain surface by tissue about as bright as itself (``CORTEX_JOIN_FRACTION``)
    is the cortical ribbon, not a lesion (:func:`cortex_connected`);
-2. growth: hysteresis into voxels with z > k_grow (not ventricle; WM territory);
+2. growth: hysteresis into voxels with z > k_grow (not ventricle; WM territory) through face
+   neighbours, then one step through edges and corners (:func:`hysteresis`: percolation);
    k_seed = ``K_SEED_SD`` and k_grow = ``K_GROW_SD`` for every session and protocol: no
    intensity-derived grey-matter guard (issue 16: it lifted the levels above real lesions);
    cortex is kept out by distance in mm (``CORTEX_MM``, ``RIBBON_MM``) and the WM territory;
@@ -48,6 +49,7 @@ from scipy import ndimage
 from tasks.svd import rules
 from tasks.svd.anatomy import Anatomy
 from tasks.svd.components import CONN26, components
+from tasks.svd.wmh_cortex import cortex_connected
 
 PV_DISTANCE_MM = 10.0
 
@@ -61,6 +63,8 @@ PV_DISTANCE_MM = 10.0
 K_SEED_SD = 3.0
 #: growth level, robust SD above NAWM (hysteresis; Jack CR et al., Stroke 2001 used 2-3 SD)
 K_GROW_SD = 2.0
+#: growth connectivity: see :func:`hysteresis` (face neighbours, then one step through edges
+#: and corners; sources and figures there)
 #: partial-volume edge: a grown voxel needs z > HALF x L (L = 75th percentile of seed z, the
 #: session's lesion level), i.e. at least half lesion by intensity; for real graded lesions
 #: (L ~ 5-6 SD) this is 2.5-3 SD, near the growth level
@@ -162,35 +166,6 @@ SHELL_OUTER_MM = 5.0
 MIN_WM_FRACTION = 0.5
 
 
-#: cortex-connected seeds (:func:`cortex_connected`): on FLAIR grey matter is brighter than
-#: white matter (3-D 1 mm: 3-5 SD above NAWM on the simulator's paper protocol), and where the
-#: registered template calls cortex or deep grey matter WM (prior >= WM_PRIOR_SEED) it seeds a
-#: "lesion" that grows along the bright ribbon: simulator seed 2118 (paper 1 mm, 1.8 mL true)
-#: gave 21.2 mL (medial cortex reached through the ventricle lining), 2115 6.3 mL for 0.2
-#: (a parietal gyral ribbon). A seed voxel is dropped when it is joined to the brain surface
-#: band (depth < RIBBON_MM, no slab reach) by voxels at or above max(K_SEED_SD,
-#: CORTEX_JOIN_FRACTION x its z), unless it is far brighter than the cortex
-#: (CORTEX_BAND_PERCENTILE). Measured (seeds 2100-2108 clinical2d at 1 mm; 2115/2117/2118 paper
-#: 1 mm; 2100-2105 FLAIR-only stripped, 2100-2102 paper and paper_graded, all at 2 mm), without
-#: the rule -> with it: 2118 Dice 0.15 -> 0.88 (21.2 -> 1.5 mL for 1.8 true), 2115 6.3 -> 4.4 mL
-#: for 0.2 true, 2117 0.85 -> 0.85; paper 2 mm pooled Dice 0.867 -> 0.878; clinical2d 0.500 ->
-#: 0.510 (false WMH 27.9 -> 23.8 mL); FLAIR-only 0.563 and graded 0.441 unchanged. Without the
-#: brightness bound the rule also removed 8 mL of false WMH on clinical2d (0.533) but dropped a
-#: confluent lesion that reached the surface band (2117: 15.9 -> 12.2 mL for 20.5 true). 0.7
-#: rather than 0.5 (clinical2d 0.542 without the bound): a juxtacortical lesion is dropped only
-#: where the cortex beside it is at least 70% as bright. Letting the band reach the slab's
-#: partial-volume depth lost lesions on skull-stripped thick slices (0.563 -> 0.546).
-#: The level is rounded up to CORTEX_LEVEL_STEP_SD (computation only: one labelling per level).
-CORTEX_LEVEL_STEP_SD = 0.5
-CORTEX_JOIN_FRACTION = 0.7
-#: the cortex's brightness is this percentile of the unsmoothed z over the surface band (the
-#: band is cortex, sulcal CSF and dura; its brightest tenth is the cortex's crowns; smoothing
-#: would pull the thin ribbon towards the dark CSF beside it); a seed
-#: brighter than that / CORTEX_JOIN_FRACTION is never cortex. Without it a confluent lesion
-#: that reaches the surface band was its own bright path there and was dropped whole
-#: (simulator seed 2117, paper 1 mm, severe: 15.9 -> 12.2 mL for 20.5 true, Fazekas 5 -> 3).
-CORTEX_BAND_PERCENTILE = 90.0
-
 #: confluent lesions (:func:`confluent_level`): the partial-volume edge of step 3 is judged
 #: against the session's lesion level L (75th percentile of seed z), but a confluent lesion has
 #: graded intensity, and its fainter parts at full lesion occupancy lie below L / 2: on heavy
@@ -288,9 +263,7 @@ def segment_wmh(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
         return np.zeros(flair_z.shape, bool)
     level = float(np.percentile(flair_z[seeds], 75))
     grow &= flair_z > np.maximum(k_grow, HALF_LEVEL * confluent_level(seeds, zs, level, spacing))
-    lab, _ = ndimage.label(grow, structure=CONN26)
-    keep_ids = np.unique(lab[seeds & grow])
-    mask = np.isin(lab, keep_ids[keep_ids > 0])
+    mask = hysteresis(grow, seeds)
     if pv > 0 and shared.any() and mask.any():
         lab, _ = ndimage.label(mask | shared, structure=CONN26)
         keep_ids = np.unique(lab[mask])
@@ -322,6 +295,37 @@ def segment_wmh(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
     return mask
 
 
+def hysteresis(grow: NDArray[np.bool_], seeds: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The voxels of ``grow`` joined to a seed through face neighbours (6-connectivity), and
+    the ``grow`` voxels touching those at an edge or corner (their partial-volume rim).
+
+    Not through edge and corner neighbours (26-connectivity): growth then percolates. Voxels
+    above a level form one unbounded cluster once they exceed 9.8 % of the grid with 26
+    neighbours, 31.2 % with 6 (site percolation thresholds of the simple cubic lattice:
+    Stauffer D, Aharony A, Introduction to Percolation Theory, 1994; Kurzawski L, Malarz K,
+    Rep Math Phys 2012), and white matter whose level sits 1 SD up (residual bias, brighter
+    cortex beside it) has 16 % of its voxels above ``K_GROW_SD``. With 26 neighbours the
+    growth from a few false seeds ran through the subcortical white matter of a hemisphere
+    (simulator seed 2107, skull-stripped 3-D FLAIR-only: 48 mL for 6.1 mL true; graded 3-D
+    seed 2100: 16.8 mL for 0.7). With the global reference of
+    :func:`tasks.svd.image.global_level_z`, replays of the WMH step on simulator seeds
+    2100-2108 (1 mm renders; 26 neighbours -> this; mean Dice, pooled Dice, false WMH on the
+    three sessions under 1 mL true):
+    FLAIR-only stripped 3-D 0.425 -> 0.479, 0.331 -> 0.572, 76.9 -> 5.6 mL;
+    graded 3-D (paper_graded) 0.437 -> 0.437, 0.481 -> 0.537, 21.0 -> 5.2 mL;
+    stripped 3-D with T1w/T2w 0.475 -> 0.473, 0.557 -> 0.568, 9.8 -> 6.5 mL;
+    clinical2d 0.463 -> 0.469, 0.573 -> 0.575; FLAIR-only stripped thick slices 0.478 ->
+    0.487, 0.560 -> 0.570; the paper's ungraded 3-D 0.908 -> 0.888, 0.946 -> 0.942 (seed
+    2100, 0.7 mL of small foci, 0.894 -> 0.744: their corner-joined voxels). Heavy loads
+    (bench/wmh_load.py renders of seeds 2201/2203 x4-x16), mean Dice: 0.756 -> 0.768 and
+    0.754 -> 0.760 (FLAIR-only stripped, thick and 3-D), 0.534 -> 0.533 (clinical2d), 0.948
+    -> 0.948 (paper). Without the edge/corner step: paper 0.881."""
+    lab, _ = ndimage.label(grow)  # face neighbours
+    keep = np.unique(lab[seeds & grow])
+    mask = np.isin(lab, keep[keep > 0])
+    return mask | (ndimage.binary_dilation(mask, CONN26) & grow)
+
+
 def confluent_level(seeds: NDArray[np.bool_], zs: NDArray, level: float,
                     spacing: tuple[float, ...]) -> NDArray:
     """The lesion level a grown voxel's partial-volume edge is judged against (step 3):
@@ -343,47 +347,6 @@ def confluent_level(seeds: NDArray[np.bool_], zs: NDArray, level: float,
     peak = ndimage.maximum_filter(np.where(np.isin(lab, big), zs, -np.inf).astype(np.float32),
                                   size=size, mode="constant", cval=-np.inf)
     return np.minimum(out, peak, out=out, where=np.isfinite(peak))
-
-
-def cortex_connected(seeds: NDArray[np.bool_], zs: NDArray, tissue: NDArray[np.bool_],
-                     surface: NDArray[np.bool_], k_seed: float,
-                     z_raw: NDArray | None = None) -> NDArray[np.bool_]:
-    """The seed voxels that are part of the cortical ribbon: within ``tissue`` (brain without
-    ventricles) they are joined to the ``surface`` band by voxels of ``zs`` at or above their
-    own level, max(``k_seed``, ``CORTEX_JOIN_FRACTION`` x their z) rounded up to
-    ``CORTEX_LEVEL_STEP_SD`` (26-connectivity). A lesion is bounded by darker tissue (its
-    partial-volume edge), so even where it touches the cortex the path to the surface drops
-    well below its level; a seed that stays about as bright all the way to the brain surface
-    is the (bright) grey matter itself. Seeds brighter than the cortex (the
-    ``CORTEX_BAND_PERCENTILE`` of ``z_raw``, the unsmoothed z, default ``zs``, over the surface
-    band) / ``CORTEX_JOIN_FRACTION`` are never cortex. Returns the mask of those seed voxels."""
-    out = np.zeros(seeds.shape, bool)
-    if not seeds.any():
-        return out
-    band = surface & tissue
-    if not band.any():
-        return out
-    # the cortex's own brightness: a seed brighter than it by more than 1 / JOIN is a lesion,
-    # even one that reaches the surface band (a confluent lesion up to the cortex)
-    cortex = float(np.percentile((zs if z_raw is None else z_raw)[band], CORTEX_BAND_PERCENTILE))
-    cand = seeds & (zs <= cortex / CORTEX_JOIN_FRACTION)
-    if not cand.any():
-        return out
-    step = CORTEX_LEVEL_STEP_SD
-    z_seed = zs[cand]
-    level = np.ceil(np.maximum(k_seed, CORTEX_JOIN_FRACTION * z_seed) / step) * step
-    idx = np.flatnonzero(cand.ravel())
-    for lv in np.unique(level):  # ascending; a bright component only shrinks as lv rises
-        bright = tissue & (zs >= lv)
-        blab, _ = ndimage.label(bright, structure=CONN26)
-        joined = np.zeros(int(blab.max()) + 1, bool)
-        joined[np.unique(blab[bright & surface])] = True
-        joined[0] = False
-        on = joined[blab.ravel()[idx]]  # every seed voxel joined to the surface at lv
-        if not on[level >= lv].any():
-            break  # no seed at or above this level is joined: none higher will be
-        out.flat[idx[on & (level == lv)]] = True
-    return out
 
 
 def lesion_free_z(flair_z: NDArray, wmh: NDArray[np.bool_], reference: NDArray[np.bool_],

@@ -144,3 +144,40 @@ def test_blanked_is_the_zero_background_and_the_pockets_reaching_it():
     assert not b[head & (img > 0)].any()
     noisy = np.abs(rng.normal(1.0, 1.0, img.shape)).astype(np.float32) + 1e-3  # Rician-like
     assert not blanked(noisy).any()
+
+
+def test_global_level_sits_on_the_nawm_peak_under_a_heavy_load_and_a_bright_tail():
+    """The WMH step's global reference: one level for the whole brain at the mode of the
+    reference voxels, its SD from their dark side. A confluent load filling 55 % of the
+    reference lifts its median 0.6 SD and more than doubles its MAD; the mode and the dark
+    side's spread stay on the normal white matter, so the lesions keep their level."""
+    from tasks.svd.image import global_level_z, robust_stats
+
+    rng = np.random.default_rng(3)
+    shape = (60, 60, 60)
+    nawm = rng.normal(0.0, 1.0, shape)
+    lesion = np.zeros(shape, bool)
+    lesion[:, :33] = True  # 55 % of the reference, 2.5-8 SD above NAWM, graded
+    z = np.where(lesion, rng.uniform(2.5, 8.0, shape), nawm).astype(np.float32)
+    ref = np.ones(shape, bool)
+    brain = np.ones(shape, bool)
+    med, sd = robust_stats(z[ref])
+    assert med > 2.0 and sd > 2.0  # what a median/MAD reference would do
+    g = global_level_z(z, ref, brain)
+    assert abs(float(np.median(g[~lesion]))) < 0.15
+    assert 0.85 < float(np.percentile(g[~lesion], 84.1) - np.median(g[~lesion])) < 1.15
+    assert float(np.median(g[lesion])) > 4.0
+    assert not g[~brain].any()
+
+
+def test_global_level_on_plain_nawm_is_the_usual_z():
+    from tasks.svd.image import global_level_z
+
+    rng = np.random.default_rng(4)
+    z = rng.normal(0.7, 1.3, (40, 40, 40)).astype(np.float32)
+    brain = np.ones(z.shape, bool)
+    brain[:5] = False
+    g = global_level_z(z, brain, brain)
+    assert abs(float(np.median(g[brain]))) < 0.1
+    assert abs(float(np.std(g[brain])) - 1.0) < 0.1
+    assert not g[~brain].any()

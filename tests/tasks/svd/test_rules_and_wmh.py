@@ -327,7 +327,7 @@ def test_a_seed_as_bright_as_the_cortex_it_joins_is_cortex_not_a_lesion():
     lesion (4.5 SD) in deep WM is kept. A bright lesion (12 SD) touching the ribbon is bounded
     by tissue darker than 70% of its level, and a confluent one reaching the surface is far
     brighter than the cortex: neither is cortex."""
-    from tasks.svd.wmh import cortex_connected
+    from tasks.svd.wmh_cortex import cortex_connected
 
     shape, sp = (64, 48, 48), (1.0, 1.0, 1.0)
     anat = _box_anatomy(shape, np.s_[30:34, 4:8, 20:28], margin=2)
@@ -386,3 +386,31 @@ def test_a_confluent_lesion_keeps_its_faint_part_a_small_lesion_its_edge_rule(mo
     monkeypatch.setattr(wmh, "CONFLUENT_SEED_MM3", 1e12)
     off = segment_wmh(z, anat, sp, wm_prior=prior)
     assert off[core].all() and not off[far].any()
+
+
+def test_growth_does_not_percolate_through_corner_neighbours():
+    """Hysteresis growth at a level that 16 % of normal white matter exceeds (its level 1 SD
+    up): through edge and corner neighbours the growth from one seed spans the volume (site
+    percolation: 9.8 % with 26 neighbours), through faces (31.2 %) it stays local. A lesion
+    keeps its corner-joined rim voxels."""
+    from scipy import ndimage
+
+    from tasks.svd.components import CONN26
+    from tasks.svd.wmh import hysteresis
+
+    rng = np.random.default_rng(5)
+    grow = rng.random((60, 60, 60)) < 0.16
+    seeds = np.zeros(grow.shape, bool)
+    seeds[30, 30, 30] = grow[30, 30, 30] = True
+    lab, _ = ndimage.label(grow, structure=CONN26)
+    as26 = lab == lab[30, 30, 30]
+    assert as26.sum() > 0.5 * grow.sum()  # 26-connected: one cluster through the volume
+    got = hysteresis(grow, seeds)
+    assert got.sum() < 60
+    # a lesion: a solid cube with one voxel joined only at a corner
+    grow = np.zeros((20, 20, 20), bool)
+    grow[5:10, 5:10, 5:10] = True
+    grow[10, 10, 10] = True
+    seeds = np.zeros_like(grow)
+    seeds[7, 7, 7] = True
+    assert hysteresis(grow, seeds).sum() == 126
