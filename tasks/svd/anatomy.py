@@ -18,7 +18,6 @@ from tasks.svd.image import (
     DegenerateImageError,
     ball,
     blanked,
-    global_level_z,
     local_reference_z,
     robust_stats,
 )
@@ -471,9 +470,8 @@ def segment_anatomy(images: dict[str, NDArray], spacing: tuple[float, ...], *,
     filled it): then the global z is kept.
     Returns the :class:`Anatomy`, the z-scored images (z = 0 outside the brain; each contrast is
     relative to its normal-appearing white matter: median 0, MAD-SD 1) and, for the contrasts
-    whose z is the local one, their z against one level over the same reference voxels
-    (:func:`global_level_z`; the WMH step's check that a confluent load did not fill the local
-    reference, :func:`tasks.svd.steps.wmh_step`).
+    whose z is the local one, their z against the global reference (the WMH step's check that
+    a confluent load did not fill the local reference, :func:`tasks.svd.steps.wmh_step`).
     """
     from tasks.svd.image import robust_zscore
 
@@ -517,7 +515,7 @@ def segment_anatomy(images: dict[str, NDArray], spacing: tuple[float, ...], *,
             z_local, ratio = local_reference_z(z, local_ref, spacing, brain)
             local_sd[name] = float(ratio)
             if ratio <= LOCAL_REF_MAX_SD_RATIO:  # else lesions filled it: keep the global
-                zglobal[name] = global_level_z(z, local_ref, brain)
+                zglobal[name] = z
                 z = z_local
         zimg[name] = z
     anat = Anatomy(brain=brain, tissue=tissue, ventricles=vent, dist_ventricle_mm=dist_v,

@@ -224,24 +224,24 @@ GLOBAL_MODE_SMOOTH_SD = 0.2
 
 def global_level_z(z: NDArray, ref: NDArray[np.bool_], brain: NDArray[np.bool_]
                    ) -> NDArray[np.float32]:
-    """``z`` referred to one level for the whole brain (the WMH step's global reference):
-    the mode of ``z`` over the reference voxels ``ref`` (those of the local reference, so the
-    two maps differ in how the level is taken, not where), and as SD 1.4826 x the median
-    distance below the mode of the reference voxels under it (lesions are only bright, so the
-    dark side of the NAWM peak is free of them); 0 outside ``brain``.
+    """``z`` referred to one level for the whole brain: the mode of ``z`` over the reference
+    voxels ``ref`` (those of the local reference, so the two maps differ in how the level is
+    taken, not where) and, as SD, 1.4826 x their median absolute distance from it; 0 outside
+    ``brain``. The WMH step keeps the lesions a first pass finds on it out of the second
+    pass's reference (:func:`tasks.svd.steps.wmh_step`).
 
     Why not the WM intensity class that scales ``z``: on FLAIR alone with weak grey/white
     contrast that class is the darker part of the white matter (42-79 % of the template's WM
     territory on simulator seeds 2100-2108, skull-stripped 3-D FLAIR-only), so the territory
-    stood at +0.3 to +1.7 SD and 18-41 % of it above the 2 SD growth level. The WMH step's
-    first pass against it found 60-141 mL where 0.4-20 mL were true, sent 5 of those 9
-    sessions to ``review`` and, kept out of the second pass's reference, lowered that
-    reference until growth ran through the subcortical white matter (seed 2100: 61 mL for
-    0.7 mL true). Why not the median and MAD of the territory: a confluent load that fills
-    half of it lifts both, and the first pass then misses the load it is there to see
-    (simulator seed 2203, severe x 16, 250 mL true: 9-28 mL found, 0 mL in the first pass,
-    status ``ok``). The mode stays on the NAWM peak (the same render: 230 mL in the first
-    pass, ``review``). Figures at :data:`tasks.svd.review.WMH_GLOBAL_EXCESS_MAX_CM3`."""
+    stood at +0.3 to +1.7 SD and 18-41 % of it above the 2 SD growth level; a first pass
+    against it found 60-141 mL where 0.4-20 mL were true, and, kept out of the second pass's
+    reference, lowered that reference until growth ran through the subcortical white matter
+    (seed 2100: 61 mL for 0.7 mL true). Why not the median: a confluent load that fills half
+    of the territory lifts it (simulator seed 2203, severe x 16, 250 mL true: 9-28 mL found,
+    0 mL in that first pass); the mode stays on the NAWM peak. Why not the SD of the peak's
+    dark side only (lesions are only bright): it ignores a residual bias the local reference
+    removes, and on two `make demo` sessions (2 mm) the first pass then took 290 and 366 mL
+    of bias-bright white matter (one session's reported volume 4.4 -> 22 mL)."""
     v = np.asarray(z[ref], float)
     if v.size < 100:
         med, sd = robust_stats(v)
@@ -255,8 +255,7 @@ def global_level_z(z: NDArray, ref: NDArray[np.bool_], brain: NDArray[np.bool_]
                                            GLOBAL_MODE_SMOOTH_SD / GLOBAL_MODE_BIN_SD)
         k = int(np.argmax(smooth))
         med = float(0.5 * (edges[k] + edges[k + 1]))
-        below = med - v[v < med]
-        sd = 1.4826 * float(np.median(below)) if below.size else 0.0
+        sd = 1.4826 * float(np.median(np.abs(v - med)))
         if not sd > 0:
             med, sd = robust_stats(v)
     out = np.zeros(z.shape, np.float32)

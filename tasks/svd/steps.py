@@ -200,12 +200,19 @@ def wmh_step(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
 
     Two passes: the second on FLAIR z referred to the NAWM outside the first pass's lesions
     (:func:`tasks.svd.wmh.lesion_free_z`; confluent lesions otherwise lift the local level).
-    With ``flair_global_z`` (the FLAIR against the global NAWM reference, when ``flair_z`` is
-    the local one) the first pass also runs on it: the lesions it finds are kept out of the
-    second pass's reference too, and its volume is the measures' ``global_reference_cm3``
-    (see :data:`tasks.svd.review.WMH_GLOBAL_EXCESS_MAX_CM3`).
+    With ``flair_global_z`` (the FLAIR against the global NAWM reference, the WM intensity
+    class, when ``flair_z`` is the local one) the first pass also runs on it, and its volume
+    is the measures' ``global_reference_cm3`` (see
+    :data:`tasks.svd.review.WMH_GLOBAL_EXCESS_MAX_CM3`); and once more on the same FLAIR
+    referred to the mode of the local reference's voxels
+    (:func:`tasks.svd.image.global_level_z`), whose lesions are kept out of the second pass's
+    reference too (a confluent load the local blocks absorbed). Not those of the WM-class
+    pass: on FLAIR alone that class is the darker part of the white matter, and its 60-141 mL
+    of "lesions" lowered the second pass's reference until growth ran through the subcortical
+    white matter (simulator seed 2100, skull-stripped 3-D FLAIR-only: 61 mL for 0.7 true).
     """
     from tasks.svd.anatomy import nawm_reference
+    from tasks.svd.image import global_level_z
     from tasks.svd.wmh import lesion_contrast_sd, lesion_free_z, segment_wmh, wmh_measures
 
     def segment(z: NDArray) -> NDArray:
@@ -213,11 +220,14 @@ def wmh_step(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
                            cavities=cavity_mask, wm_prior=wm_prior)
 
     mask = segment(flair_z)
-    seen_global = None if flair_global_z is None else segment(flair_global_z)
-    seen = mask if seen_global is None else mask | seen_global
+    _, reference = nawm_reference(anat.brain, anat.tissue, anat.ventricles, anat.depth_mm,
+                                  wm_prior)
+    seen_global = seen = None
+    if flair_global_z is not None:
+        seen_global = segment(flair_global_z)  # the QC check's pass (WM intensity class)
+        seen = segment(global_level_z(flair_global_z, reference, anat.brain))
+    seen = mask if seen is None else mask | seen
     if seen.any():
-        _, reference = nawm_reference(anat.brain, anat.tissue, anat.ventricles, anat.depth_mm,
-                                      wm_prior)
         flair_z = lesion_free_z(flair_z, seen, reference, spacing, anat.brain)
         mask = segment(flair_z)
     res = wmh_measures(mask, anat.dist_ventricle_mm, spacing)
