@@ -307,19 +307,20 @@ def hysteresis(grow: NDArray[np.bool_], seeds: NDArray[np.bool_]) -> NDArray[np.
     cortex beside it) has 16 % of its voxels above ``K_GROW_SD``. With 26 neighbours the
     growth from a few false seeds ran through the subcortical white matter of a hemisphere
     (simulator seed 2107, skull-stripped 3-D FLAIR-only: 48 mL for 6.1 mL true; graded 3-D
-    seed 2100: 16.8 mL for 0.7). With the global reference of
-    :func:`tasks.svd.image.global_level_z`, replays of the WMH step on simulator seeds
-    2100-2108 (1 mm renders; 26 neighbours -> this; mean Dice, pooled Dice, false WMH on the
-    three sessions under 1 mL true):
-    FLAIR-only stripped 3-D 0.425 -> 0.479, 0.331 -> 0.572, 76.9 -> 5.6 mL;
-    graded 3-D (paper_graded) 0.437 -> 0.437, 0.481 -> 0.537, 21.0 -> 5.2 mL;
+    seed 2100: 16.8 mL for 0.7). Together with the second pass's reference of
+    :func:`tasks.svd.steps.wmh_step` (2026-12-07, session 29), replays of the WMH step on
+    simulator seeds 2100-2108 (1 mm renders; before -> after; mean Dice, pooled Dice, false
+    WMH on the three sessions under 1 mL true):
+    FLAIR-only stripped 3-D 0.425 -> 0.478, 0.331 -> 0.567, 76.9 -> 5.6 mL;
+    graded 3-D (paper_graded) 0.437 -> 0.436, 0.481 -> 0.536, 21.0 -> 5.1 mL;
     stripped 3-D with T1w/T2w 0.475 -> 0.473, 0.557 -> 0.568, 9.8 -> 6.5 mL;
     clinical2d 0.463 -> 0.469, 0.573 -> 0.575; FLAIR-only stripped thick slices 0.478 ->
-    0.487, 0.560 -> 0.570; the paper's ungraded 3-D 0.908 -> 0.888, 0.946 -> 0.942 (seed
+    0.490, 0.560 -> 0.572; the paper's ungraded 3-D 0.908 -> 0.888, 0.946 -> 0.942 (seed
     2100, 0.7 mL of small foci, 0.894 -> 0.744: their corner-joined voxels). Heavy loads
-    (bench/wmh_load.py renders of seeds 2201/2203 x4-x16), mean Dice: 0.756 -> 0.768 and
-    0.754 -> 0.760 (FLAIR-only stripped, thick and 3-D), 0.534 -> 0.533 (clinical2d), 0.948
-    -> 0.948 (paper). Without the edge/corner step: paper 0.881."""
+    (bench/wmh_load.py renders of seeds 2201/2203 x4-x16), mean Dice: 0.756 -> 0.735 and
+    0.754 -> 0.735 (FLAIR-only stripped, thick and 3-D: the 250 mL render of seed 2203 0.54
+    -> 0.42-0.43), 0.534 -> 0.532 (clinical2d), 0.948 -> 0.948 (paper). Without the
+    edge/corner step: paper 0.881."""
     lab, _ = ndimage.label(grow)  # face neighbours
     keep = np.unique(lab[seeds & grow])
     mask = np.isin(lab, keep[keep > 0])
