@@ -55,7 +55,7 @@ r = pipeline.quantify_svd(images)
 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
 # the IQM node (tasks/interfaces/qc.py): one N4 field per contrast on the full grid + metrics
 from tasks.qc.iqm import mr_session_iqms
-from tasks.svd.anatomy import bias_correct
+from tasks.svd.bias import bias_correct
 from tasks.imaging.space import spacing_from_affine
 t1, c1 = time.perf_counter(), time.process_time()
 brain = r.masks["brain"] > 0

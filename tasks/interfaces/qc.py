@@ -53,7 +53,7 @@ class MRIQualityMetrics(SimpleInterface):
                   if (p := _opt(getattr(self.inputs, m))) is not None}
         fields = None
         if self.inputs.bias_field and brain.any():
-            from tasks.svd.anatomy import bias_correct
+            from tasks.svd.bias import bias_correct
 
             spacing = spacing_from_affine(affine)
             fields = {}

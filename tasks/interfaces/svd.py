@@ -263,16 +263,14 @@ class MicrobleedDetection(SimpleInterface):
         import numpy as np
 
         from tasks.svd.anatomy import uncrop
-        from tasks.svd.lesions import detect_microbleeds
+        from tasks.svd.lesions import detect_microbleeds, no_signal
 
         anat, box, affine, caff, shape, spacing = _anatomy(
             self.inputs.brain_mask, self.inputs.tissue_dseg, self.inputs.ventricle_mask)
         z = np.asarray(load_nifti(self.inputs.image_z)[0], np.float32)[box]
-        silent = None
-        for f in (self.inputs.image, self.inputs.reference_image):
-            if isdefined(f):
-                zero = np.asarray(load_nifti(f)[0])[box] <= 0
-                silent = zero if silent is None else silent | zero
+        silent = no_signal(*(np.asarray(load_nifti(f)[0])[box]
+                             for f in (self.inputs.image, self.inputs.reference_image)
+                             if isdefined(f)))
         mask, lesions = detect_microbleeds(z, anat, spacing, caff, no_signal=silent)
         self._results["mask"] = save_nifti(uncrop(mask, box, shape), affine,
                                       os.path.join(runtime.cwd, "microbleed_mask.nii.gz"))

@@ -242,22 +242,21 @@ def global_level_z(z: NDArray, ref: NDArray[np.bool_], brain: NDArray[np.bool_]
     dark side only (lesions are only bright): it ignores a residual bias the local reference
     removes, and on two `make demo` sessions (2 mm) the first pass then took 290 and 366 mL
     of bias-bright white matter (one session's reported volume 4.4 -> 22 mL)."""
+    from scipy import ndimage
+
     v = np.asarray(z[ref], float)
-    if v.size < 100:
-        med, sd = robust_stats(v)
-    else:
+    med = sd = 0.0
+    if v.size >= 100:  # else too few voxels for a histogram: the median and MAD below
         edges = np.arange(np.floor(v.min()), np.ceil(v.max()) + GLOBAL_MODE_BIN_SD,
                           GLOBAL_MODE_BIN_SD)
         counts, edges = np.histogram(v, bins=edges)
-        from scipy import ndimage
-
         smooth = ndimage.gaussian_filter1d(counts.astype(float),
                                            GLOBAL_MODE_SMOOTH_SD / GLOBAL_MODE_BIN_SD)
         k = int(np.argmax(smooth))
         med = float(0.5 * (edges[k] + edges[k + 1]))
         sd = 1.4826 * float(np.median(np.abs(v - med)))
-        if not sd > 0:
-            med, sd = robust_stats(v)
+    if not sd > 0:  # few voxels, or half of them at the mode
+        med, sd = robust_stats(v)
     out = np.zeros(z.shape, np.float32)
     out[brain] = (z[brain] - med) / sd
     return out

@@ -56,6 +56,18 @@ def _lesion(kind: str, c: Component, affine: NDArray, volume: float | None = Non
                   elongation=c.elongation)
 
 
+def no_signal(*images: NDArray | None) -> NDArray[np.bool_] | None:
+    """Voxels where any of ``images`` (the microbleed contrast and the reference contrast, on
+    one grid) is 0 or below: no signal there (see :func:`detect_microbleeds`' ``no_signal``);
+    ``None`` when no image is given."""
+    out = None
+    for im in images:
+        if im is not None:
+            zero = np.asarray(im) <= 0
+            out = zero if out is None else out | zero
+    return out
+
+
 def detect_microbleeds(t2s_z: NDArray, anat: Anatomy, spacing: tuple[float, ...],
                        affine: NDArray, *, k_seed: float = 5.0, k_grow: float = 2.0,
                        min_diameter_mm: float = 2.0, max_diameter_mm: float = 10.0,

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from tasks.svd.anatomy import uncrop
 from tasks.svd.image import DegenerateImageError
-from tasks.svd.lesions import Lesion, detect_microbleeds
+from tasks.svd.lesions import Lesion, detect_microbleeds, no_signal
 from tasks.svd.register import coregister
 from tasks.svd.steps import (
     anatomy_step,
@@ -77,7 +77,7 @@ def _quantify_svd(images: Mapping[str, tuple[NDArray, NDArray] | None], *,
     if contrast is not None:
         res.masks["microbleeds"], mbs = detect_microbleeds(
             zimg[contrast], anat, spacing, affine,
-            no_signal=(full[contrast][a.box] <= 0) | (full[ref][a.box] <= 0))
+            no_signal=no_signal(full[contrast][a.box], full[ref][a.box]))
         res.lesions["microbleeds"] = mbs
     cav = cavity_step(zimg, anat, spacing, affine)
     if cav is not None and cav.lacunes is not None:

@@ -183,3 +183,19 @@ def test_global_level_on_plain_nawm_is_the_usual_z():
     assert abs(float(np.median(g[brain]))) < 0.1
     assert abs(float(np.std(g[brain])) - 1.0) < 0.1
     assert not g[~brain].any()
+
+
+def test_global_level_falls_back_to_median_and_mad():
+    """Fewer than 100 reference voxels: no histogram; the median and MAD of
+    :func:`robust_stats` give the level."""
+    from tasks.svd.image import global_level_z, robust_stats
+
+    rng = np.random.default_rng(5)
+    z = rng.normal(2.0, 3.0, (10, 10, 10)).astype(np.float32)
+    brain = np.ones(z.shape, bool)
+    few = np.zeros(z.shape, bool)
+    few.flat[:50] = True
+    med, sd = robust_stats(z[few])
+    np.testing.assert_allclose(global_level_z(z, few, brain), (z - med) / sd, rtol=1e-5)
+    many = global_level_z(z, brain, brain)  # the histogram's mode: not the same level
+    assert not np.allclose(many, (z - med) / sd, rtol=1e-3)

@@ -100,6 +100,18 @@ def test_no_microbleed_in_or_beside_voxels_without_signal(truth_anatomy):
     assert len(detect_microbleeds(z, a, (2.0,) * 3, np.eye(4), no_signal=elsewhere)[1]) == 1
 
 
+def test_no_signal_is_where_either_contrast_is_zero():
+    """One home for "no signal": the zero (or below) voxels of the microbleed contrast or of
+    the reference; ``None`` when neither image is given (nothing is blanked)."""
+    from tasks.svd.lesions import no_signal
+
+    t2s = np.array([[0.0, 5.0], [3.0, 4.0]])
+    ref = np.array([[2.0, 2.0], [-1.0, 7.0]])
+    assert no_signal(t2s, ref).tolist() == [[True, False], [True, False]]
+    assert no_signal(None, ref).tolist() == [[False, False], [True, False]]
+    assert no_signal() is None and no_signal(None) is None
+
+
 def _lacune_with_rim(voxel_mm: float, rim_from_mm: float, rim_to_mm: float):
     """A 40 mm cube of white matter on a ``voxel_mm`` grid with, at its centre, a 5 mm cavity
     (FLAIR z -8) whose gliosis (FLAIR z +6) lies between ``rim_from_mm`` and ``rim_to_mm``

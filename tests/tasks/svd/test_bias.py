@@ -1,8 +1,8 @@
-"""Anatomy helpers whose rules are in mm: N4's working grid."""
+"""Bias correction rules in mm: N4's working grid."""
 
 from __future__ import annotations
 
-from tasks.svd.anatomy import N4_SHRINK_MM, n4_shrink_factors
+from tasks.svd.bias import N4_SHRINK_MM, n4_shrink_factors
 
 
 def test_n4_shrinks_to_millimetres_not_voxels():
