@@ -215,9 +215,11 @@ def wmh_step(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
     from tasks.svd.image import global_level_z
     from tasks.svd.wmh import lesion_contrast_sd, lesion_free_z, segment_wmh, wmh_measures
 
+    distances: dict = {}  # distance maps shared by the passes (same anatomy and grid)
+
     def segment(z: NDArray) -> NDArray:
         return segment_wmh(z, anat, spacing, t1_z=t1_z, exclude=lacune_mask,
-                           cavities=cavity_mask, wm_prior=wm_prior)
+                           cavities=cavity_mask, wm_prior=wm_prior, distances=distances)
 
     mask = segment(flair_z)
     _, reference = nawm_reference(anat.brain, anat.tissue, anat.ventricles, anat.depth_mm,

@@ -222,17 +222,26 @@ class WMHResult:
 
 def segment_wmh(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
                 t1_z: NDArray | None = None, exclude: NDArray | None = None,
-                cavities: NDArray | None = None, wm_prior: NDArray | None = None
-                ) -> NDArray[np.bool_]:
+                cavities: NDArray | None = None, wm_prior: NDArray | None = None,
+                distances: dict | None = None) -> NDArray[np.bool_]:
     """WMH mask from the NAWM-referenced FLAIR z-score (see module docstring and the
-    constants above; every length is in mm on the true voxel grid)."""
-    from tasks.svd.anatomy import CSF, distance_mm
+    constants above; every length is in mm on the true voxel grid).
+
+    ``distances`` (a dict the caller keeps between calls on the same anatomy and grid, as
+    :func:`tasks.svd.steps.wmh_step` does for its passes) caches the distance maps by their
+    mask's content: the lacune, cavity and sulcal masks are the same or nearly so in every
+    pass, and the maps are the pass's main cost (0.4 s each at 1 mm). Same results without it.
+    """
+    from tasks.svd.anatomy import CSF
+
+    def dist_mm(mask: NDArray[np.bool_]) -> NDArray:
+        return _distance_mm(mask, spacing, distances)
 
     sp = np.asarray(spacing, float)
     k_seed, k_grow = K_SEED_SD, K_GROW_SD
     region = anat.brain & ~anat.ventricles & (anat.dist_ventricle_mm > 0.0)
     sulcal = (anat.tissue == CSF) & (anat.dist_ventricle_mm > 3.0) & (flair_z < 0.0)
-    d_cortex = np.minimum(distance_mm(sulcal, spacing), anat.depth_mm)
+    d_cortex = np.minimum(dist_mm(sulcal), anat.depth_mm)
     zs = ndimage.gaussian_filter(flair_z, SMOOTH_MM / sp)
     pv = partial_volume_reach_mm(spacing)
     seeds = (region & (zs > k_seed) & (anat.depth_mm >= RIBBON_MM + pv)
@@ -248,7 +257,7 @@ def segment_wmh(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
         seeds &= t1_z < T1_BRIGHT_SD
         grow &= t1_z < T1_BRIGHT_SD
     if exclude is not None and np.any(exclude):
-        near = distance_mm(np.asarray(exclude, bool), spacing) <= RIM_MM
+        near = dist_mm(np.asarray(exclude, bool)) <= RIM_MM
         seeds &= ~near
         grow &= ~near
     # the lining within the slab's partial-volume reach of the ventricle wall (thick slices):
@@ -286,13 +295,31 @@ def segment_wmh(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
         # a lesion lying mostly in the rim zone of a cavity (a lacune missed or taken for a
         # PVS, or a lacune's rim reaching past RIM_MM) is that cavity's gliotic rim
         inplane = float(sorted(spacing)[1])
-        near = (distance_mm(np.logical_or.reduce(rims), spacing)
+        near = (dist_mm(np.logical_or.reduce(rims))
                 <= RIM_MM + 0.5 * inplane + pv)  # a cavity's cap shows in the next thick slab
         lab3, n3 = ndimage.label(mask, structure=CONN26)
         frac = ndimage.mean(near, lab3, np.arange(1, n3 + 1))
         rim = np.flatnonzero(np.asarray(frac) >= RIM_FRACTION) + 1
         mask[np.isin(lab3, rim)] = False
     return mask
+
+
+def _distance_mm(mask: NDArray[np.bool_], spacing: tuple[float, ...],
+                 cache: dict | None) -> NDArray[np.float32]:
+    """:func:`tasks.svd.anatomy.distance_mm`, looked up in / stored into ``cache`` by the
+    mask's content (shape, spacing and a BLAKE2 digest of its packed bits)."""
+    import hashlib
+
+    from tasks.svd.anatomy import distance_mm
+
+    if cache is None:
+        return distance_mm(mask, spacing)
+    mask = np.asarray(mask, bool)
+    key = (mask.shape, tuple(float(s) for s in spacing),
+           hashlib.blake2b(np.packbits(mask).tobytes(), digest_size=20).digest())
+    if key not in cache:
+        cache[key] = distance_mm(mask, spacing)
+    return cache[key]
 
 
 def hysteresis(grow: NDArray[np.bool_], seeds: NDArray[np.bool_]) -> NDArray[np.bool_]:

@@ -414,3 +414,21 @@ def test_growth_does_not_percolate_through_corner_neighbours():
     seeds = np.zeros_like(grow)
     seeds[7, 7, 7] = True
     assert hysteresis(grow, seeds).sum() == 126
+
+
+def test_distance_cache_gives_the_same_mask_and_is_reused(phantom_z, truth_anatomy,
+                                                          phantom_wm_prior):
+    """The WMH step's passes share their distance maps (``distances``): the mask is the same
+    as without the cache, and a second pass on the same masks computes no new map."""
+    lac = np.zeros(phantom_z["FLAIR"].shape, bool)
+    lac[30:33, 30:33, 30:33] = True
+    kw = dict(exclude=lac, cavities=lac, wm_prior=phantom_wm_prior)
+    plain = segment_wmh(phantom_z["FLAIR"], truth_anatomy, (2.0,) * 3, **kw)
+    cache: dict = {}
+    first = segment_wmh(phantom_z["FLAIR"], truth_anatomy, (2.0,) * 3, distances=cache, **kw)
+    n = len(cache)
+    assert n >= 2 and np.array_equal(first, plain) and plain.any()
+    brighter = phantom_z["FLAIR"] * 1.1  # same sign: the same sulcal mask (FLAIR z < 0)
+    again = segment_wmh(brighter, truth_anatomy, (2.0,) * 3, distances=cache, **kw)
+    assert len(cache) == n  # same lacune/cavity mask (one map) and sulcal mask: no new map
+    assert np.array_equal(again, segment_wmh(brighter, truth_anatomy, (2.0,) * 3, **kw))
