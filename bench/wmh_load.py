@@ -63,8 +63,14 @@ def one(seed: int, scale: float, protocol: str, resolution: float) -> dict:
             "dice_visible": round(dice(s.masks["wmh_visible"][0] > 0, est), 4)
             if "wmh_visible" in s.masks else None,
             "status": r.measures["status"],
+            # the QC reasons of a review that concern the WMH (the thick-slice notes left out)
+            "review_reasons": [x for x in (r.measures["reason"] or "").split("; ")
+                               if r.measures["status"] == "review"
+                               and ("WMH" in x or x.startswith("QC"))],
             # > image.LOCAL_REF_MAX_SD_RATIO: the local NAWM reference collapsed, global kept
             "flair_local_sd_ratio": (r.measures.get("qc") or {}).get("flair_local_sd_ratio"),
+            # the WMH step's QC check (review.WMH_GLOBAL_EXCESS_MAX_CM3)
+            "global_reference_cm3": (r.measures.get("qc") or {}).get("wmh_global_reference_cm3"),
             "seconds": round(time.perf_counter() - t0, 1)}
 
 

@@ -218,6 +218,7 @@ SVD_QC: Final[dict[str, str]] = {
     "wmh_contrast_sd": "SD",  # median FLAIR z of the WMH voxels
     "flair_local_sd_ratio": "ratio",  # FLAIR NAWM SD, local reference / global (WM class)
     "wmh_global_reference_cm3": "cm^3",  # WMH first pass against the global NAWM reference
+    # (the smaller of two: WM intensity class; mode of the WM territory, dark-side SD)
     "slice_thickness_mm": "mm",
     "inplane_mm": "mm",
 }

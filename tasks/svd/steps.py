@@ -201,9 +201,13 @@ def wmh_step(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
     Two passes: the second on FLAIR z referred to the NAWM outside the first pass's lesions
     (:func:`tasks.svd.wmh.lesion_free_z`; confluent lesions otherwise lift the local level).
     With ``flair_global_z`` (the FLAIR against the global NAWM reference, the WM intensity
-    class, when ``flair_z`` is the local one) the first pass also runs on it, and its volume
-    is the measures' ``global_reference_cm3`` (see
-    :data:`tasks.svd.review.WMH_GLOBAL_EXCESS_MAX_CM3`); and once more on the same FLAIR
+    class, when ``flair_z`` is the local one) the first pass also runs on it and on the same
+    FLAIR referred to the mode of the local reference's voxels with the SD of their dark side
+    (:func:`tasks.svd.image.global_level_z`); the smaller of the two volumes is the measures'
+    ``global_reference_cm3`` (the QC check :data:`tasks.svd.review.WMH_GLOBAL_EXCESS_MAX_CM3`:
+    both global levels must see the load the local reference missed). Either alone misfires
+    on normal loads: the WM class on FLAIR alone (below), the dark side where residual bias
+    brightens the white matter (2 mm ``make demo`` sessions). And once more on the same FLAIR
     referred to the mode of the local reference's voxels
     (:func:`tasks.svd.image.global_level_z`), whose lesions are kept out of the second pass's
     reference too (a confluent load the local blocks absorbed). Not those of the WM-class
@@ -224,17 +228,20 @@ def wmh_step(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
     mask = segment(flair_z)
     _, reference = nawm_reference(anat.brain, anat.tissue, anat.ventricles, anat.depth_mm,
                                   wm_prior)
-    seen_global = seen = None
+    global_cm3 = seen = None
     if flair_global_z is not None:
-        seen_global = segment(flair_global_z)  # the QC check's pass (WM intensity class)
+        # the QC check's passes: the WM intensity class, and the mode with its dark side
+        global_cm3 = min(float(segment(z).sum()) for z in (
+            flair_global_z,
+            global_level_z(flair_global_z, reference, anat.brain, dark_side=True)))
+        global_cm3 *= float(np.prod(spacing)) / 1000.0
         seen = segment(global_level_z(flair_global_z, reference, anat.brain))
     seen = mask if seen is None else mask | seen
     if seen.any():
         flair_z = lesion_free_z(flair_z, seen, reference, spacing, anat.brain)
         mask = segment(flair_z)
     res = wmh_measures(mask, anat.dist_ventricle_mm, spacing)
-    if seen_global is not None:
-        res.global_reference_cm3 = float(seen_global.sum()) * float(np.prod(spacing)) / 1000.0
+    res.global_reference_cm3 = global_cm3
     return mask, res, lesion_contrast_sd(flair_z, mask)
 
 

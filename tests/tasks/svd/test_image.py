@@ -199,3 +199,23 @@ def test_global_level_falls_back_to_median_and_mad():
     np.testing.assert_allclose(global_level_z(z, few, brain), (z - med) / sd, rtol=1e-5)
     many = global_level_z(z, brain, brain)  # the histogram's mode: not the same level
     assert not np.allclose(many, (z - med) / sd, rtol=1e-3)
+
+
+def test_dark_side_sd_is_not_widened_by_a_load():
+    """A confluent load (40 % of the reference, 2.5-5 SD) widens the MAD about the mode, so the
+    load sinks towards the 2 SD growth level; the SD of the mode's dark side stays that of
+    normal white matter (the QC pass of the WMH step)."""
+    from tasks.svd.image import global_level_z
+
+    rng = np.random.default_rng(6)
+    shape = (50, 50, 50)
+    lesion = np.zeros(shape, bool)
+    lesion[:, :20] = True
+    z = np.where(lesion, rng.uniform(2.5, 5.0, shape),
+                 rng.normal(0.0, 1.0, shape)).astype(np.float32)
+    ref = brain = np.ones(shape, bool)
+    mad = global_level_z(z, ref, brain)
+    dark = global_level_z(z, ref, brain, dark_side=True)
+    assert float(np.mean(mad[lesion] > 2)) < 0.6
+    assert float(np.mean(dark[lesion] > 2)) > 0.9
+    assert abs(float(np.std(dark[~lesion])) - 1.0) < 0.1

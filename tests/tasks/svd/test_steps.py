@@ -83,3 +83,42 @@ def test_they_agree_on_thick_slices_and_report_no_cavities(tmp_path):
     assert mem.measures["lacune_count"] is None and mem.measures["pvs_count"] is None
     assert "lacunes and PVS not measurable" in mem.measures["reason"]
     _assert_same(mem, out)
+
+
+def _wm_cube(n: int = 40, sp: float = 2.0):
+    from tasks.svd.steps import anatomy_from_masks
+
+    brain = np.zeros((n,) * 3, bool)
+    brain[2:-2, 2:-2, 2:-2] = True
+    return anatomy_from_masks(brain, np.where(brain, 3, 0).astype(np.uint8),
+                              np.zeros(brain.shape, bool), (sp,) * 3)
+
+
+@pytest.mark.parametrize("case", ["dark_wm_class", "missed_load"])
+def test_wmh_qc_volume_is_the_smaller_of_the_two_global_passes(case):
+    """The WMH step's QC volume (``global_reference_cm3``): on FLAIR alone with weak grey/white
+    contrast the WM intensity class is the darker part of the white matter, which then stands
+    about 1.5 of its SDs above it and 1.8 wide: a pass against that class finds much "WMH",
+    the pass at the mode
+    of the white matter (dark-side SD) none, and the check must not fire. A load the local
+    reference missed (a +6 SD block, absent from the local z) both passes see."""
+    from tasks.svd.steps import wmh_step
+
+    a = _wm_cube()
+    rng = np.random.default_rng(7)
+    local = np.where(a.brain, rng.normal(0.0, 1.0, a.brain.shape), 0).astype(np.float32)
+    glob = np.where(a.brain, rng.normal(0.0, 1.0, a.brain.shape), 0).astype(np.float32)
+    block = np.zeros(a.brain.shape, bool)
+    block[14:26, 14:26, 14:26] = True  # 13.8 mL at 2 mm
+    if case == "dark_wm_class":
+        # the WM class's level and SD are the darker, narrower half of the white matter
+        glob = np.where(a.brain, 1.5 + 1.8 * glob, 0).astype(np.float32)
+    else:
+        glob[block] += 6.0
+    _, res, _ = wmh_step(local, a, (2.0,) * 3, t1_z=None, lacune_mask=None, cavity_mask=None,
+                         wm_prior=None, flair_global_z=glob)
+    assert res.volume_cm3 < 1.0
+    if case == "dark_wm_class":
+        assert res.global_reference_cm3 < 2.0
+    else:
+        assert 10.0 < res.global_reference_cm3 < 20.0
