@@ -63,10 +63,11 @@ def one(seed: int, scale: float, protocol: str, resolution: float) -> dict:
             "dice_visible": round(dice(s.masks["wmh_visible"][0] > 0, est), 4)
             if "wmh_visible" in s.masks else None,
             "status": r.measures["status"],
-            # the QC reasons of a review that concern the WMH (the thick-slice notes left out)
+            # the reasons of a review (QC metrics and WMH checks; the notes on what thick
+            # slices do not measure left out)
             "review_reasons": [x for x in (r.measures["reason"] or "").split("; ")
                                if r.measures["status"] == "review"
-                               and ("WMH" in x or x.startswith("QC"))],
+                               and x.startswith(("QC", "WMH"))],
             # > image.LOCAL_REF_MAX_SD_RATIO: the local NAWM reference collapsed, global kept
             "flair_local_sd_ratio": (r.measures.get("qc") or {}).get("flair_local_sd_ratio"),
             # the WMH step's QC check (review.WMH_GLOBAL_EXCESS_MAX_CM3)
