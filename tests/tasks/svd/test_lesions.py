@@ -145,15 +145,21 @@ def test_lacune_rim_is_looked_for_in_millimetres(voxel_mm):
     assert lac == []
 
 
-@pytest.mark.parametrize("rim_z, found", [(2.4, True), (1.6, False)])
-def test_a_faint_gliotic_rim_still_makes_a_lacune(rim_z, found):
-    """Real lesions, gliosis included, lie 2.5-7 SD above NAWM; a rim whose upper quartile
-    reaches the WMH growth level (2 SD) makes the cavity a lacune (3 SD were required before
-    session 30: seed 2205's faint rims, 1.7-2.4, lost all 7 lacunes); below it, a CSF space."""
-    from tasks.svd.lesions import RIM_MIN_SD
+@pytest.mark.parametrize("rim_z, beyond, found", [(2.4, 0.0, True), (1.6, 0.0, False),
+                                                  (2.4, 1.5, False), (3.2, 2.5, True)])
+def test_a_faint_gliotic_rim_makes_a_lacune_where_it_stands_out(rim_z, beyond, found):
+    """Real lesions, gliosis included, lie 2.5-7 SD above NAWM: a rim whose quartile reaches
+    the WMH growth level (2 SD) and stands 2 SD above the tissue 2-4 mm out makes the cavity
+    a lacune (3 SD were required before session 30: seed 2205's faint rims, 1.7-2.4, lost all
+    7 lacunes); in FLAIR-bright surroundings (deep grey matter, ``beyond``) a faint rim is a
+    PVS's, and the 3 SD level still holds on its own."""
+    from tasks.svd.lesions import FAINT_RIM_SD
 
-    assert RIM_MIN_SD == 2.0
+    assert FAINT_RIM_SD == 2.0
     z, anat, aff = _lacune_with_rim(1.0, 0.0, 2.0, rim_z=rim_z)
+    c = (np.indices(z["FLAIR"].shape) + 0.5) - 20.0
+    r = np.sqrt((c ** 2).sum(0))
+    z["FLAIR"][r > 4.5] = beyond
     _, _, lac, _ = detect_lacunes(z, anat, (1.0,) * 3, aff)
     assert (len(lac) == 1) is found, lac
 
