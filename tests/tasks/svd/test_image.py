@@ -146,6 +146,17 @@ def test_blanked_is_the_zero_background_and_the_pockets_reaching_it():
     assert not blanked(noisy).any()
 
 
+def _nawm_with_load(n: int, rows: int, lesion_sd: tuple[float, float], seed: int):
+    """An n^3 z map of NAWM (N(0, 1)) whose first ``rows`` rows along y are a confluent load,
+    uniform over ``lesion_sd``; returns (z, load mask)."""
+    rng = np.random.default_rng(seed)
+    shape = (n, n, n)
+    lesion = np.zeros(shape, bool)
+    lesion[:, :rows] = True
+    z = np.where(lesion, rng.uniform(*lesion_sd, shape), rng.normal(0.0, 1.0, shape))
+    return z.astype(np.float32), lesion
+
+
 def test_global_level_sits_on_the_nawm_peak_under_a_heavy_load():
     """The WMH step's global reference: one level for the whole brain at the mode of the
     reference voxels. A confluent load filling 35 % of the reference (2.5-8 SD, graded) lifts
@@ -153,12 +164,8 @@ def test_global_level_sits_on_the_nawm_peak_under_a_heavy_load():
     SD; at the mode normal white matter stays at 0 and 80 % of the load above 2 SD."""
     from tasks.svd.image import global_level_z, robust_stats
 
-    rng = np.random.default_rng(3)
-    shape = (60, 60, 60)
-    lesion = np.zeros(shape, bool)
-    lesion[:, :21] = True
-    z = np.where(lesion, rng.uniform(2.5, 8.0, shape),
-                 rng.normal(0.0, 1.0, shape)).astype(np.float32)
+    z, lesion = _nawm_with_load(60, 21, (2.5, 8.0), seed=3)
+    shape = z.shape
     ref = np.ones(shape, bool)
     brain = np.ones(shape, bool)
     brain[:3] = False
@@ -207,13 +214,8 @@ def test_dark_side_sd_is_not_widened_by_a_load():
     normal white matter (the QC pass of the WMH step)."""
     from tasks.svd.image import global_level_z
 
-    rng = np.random.default_rng(6)
-    shape = (50, 50, 50)
-    lesion = np.zeros(shape, bool)
-    lesion[:, :20] = True
-    z = np.where(lesion, rng.uniform(2.5, 5.0, shape),
-                 rng.normal(0.0, 1.0, shape)).astype(np.float32)
-    ref = brain = np.ones(shape, bool)
+    z, lesion = _nawm_with_load(50, 20, (2.5, 5.0), seed=6)
+    ref = brain = np.ones(z.shape, bool)
     mad = global_level_z(z, ref, brain)
     dark = global_level_z(z, ref, brain, dark_side=True)
     assert float(np.mean(mad[lesion] > 2)) < 0.6
