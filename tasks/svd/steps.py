@@ -28,7 +28,7 @@ from calcisvd.measures import SVD_MEASURES
 from tasks.imaging.space import spacing_from_affine
 from tasks.svd import rules
 from tasks.svd.anatomy import Anatomy, distance_mm
-from tasks.svd.wmh import WMHResult
+from tasks.svd.wmh_grades import WMHResult
 
 #: slices thicker than this (mm) cannot resolve PVS (< 3 mm wide) from lacunes (>= 3 mm): STRIVE
 #: (Wardlaw JM et al., Lancet Neurol 2013) sizes; lacunes and PVS are then not reported
@@ -217,7 +217,8 @@ def wmh_step(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
     """
     from tasks.svd.anatomy import nawm_reference
     from tasks.svd.image import global_level_z
-    from tasks.svd.wmh import lesion_contrast_sd, lesion_free_z, segment_wmh, wmh_measures
+    from tasks.svd.wmh import lesion_free_z, segment_wmh
+    from tasks.svd.wmh_grades import lesion_contrast_sd, wmh_measures
 
     distances: dict = {}  # distance maps shared by the passes (same anatomy and grid)
 

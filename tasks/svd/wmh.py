@@ -34,24 +34,19 @@ Every length is in mm on the true (possibly anisotropic) voxel grid; on thick sl
 cortex/surface distances are lengthened by the partial-volume reach
 (:func:`partial_volume_reach_mm`, half a slice's excess over the in-plane voxel).
 
-Split: periventricular (PV) = WMH within 10 mm of the ventricle wall, deep = the rest
-(Fazekas 1987; the usual 10 mm rule, e.g. DeCarli C et al., Stroke 2005).
+The mask's measures (volumes, PV/deep split, Fazekas proxies, punctate foci) are
+:mod:`tasks.svd.wmh_grades`.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from tasks.svd import rules
 from tasks.svd.anatomy import Anatomy
-from tasks.svd.components import CONN26, components
+from tasks.svd.components import CONN26
 from tasks.svd.wmh_cortex import cortex_connected
-
-PV_DISTANCE_MM = 10.0
 
 # ---- every constant of the WMH segmentation, with unit and source ----------------------------
 #: seed level, robust SD above NAWM (FLAIR smoothed with SMOOTH_MM): real WMH/MS lesions lie
@@ -198,26 +193,6 @@ CONFLUENT_REACH_MM = 3.0
 #: -> 16.5 vs 19.8 mL for 0.1 true) or an unclamped level; a 4 mm margin and a third pass
 #: changed Dice by <= 0.005 (seed 2100, x1/x8 loads).
 LESION_FREE_MARGIN_MM = 2.0
-
-
-@dataclass
-class WMHResult:
-    """WMH mask and its measures."""
-
-    mask: NDArray[np.bool_]
-    volume_cm3: float
-    pv_volume_cm3: float
-    deep_volume_cm3: float
-    largest_deep_lesion_mm3: float
-    n_punctate: int
-    fazekas_pv: int
-    fazekas_deep: int
-    fazekas_total: int
-    pv_punctate_grade: int
-    punctate_mask: NDArray[np.bool_] = field(repr=False, default=None)  # type: ignore[assignment]
-    #: WMH volume (cm^3) of a first pass against the global NAWM reference, when the mask's own
-    #: reference is the local one (:func:`tasks.svd.steps.wmh_step`); QC, not a marker
-    global_reference_cm3: float | None = None
 
 
 def segment_wmh(flair_z: NDArray, anat: Anatomy, spacing: tuple[float, ...], *,
@@ -435,52 +410,3 @@ def partial_volume_reach_mm(spacing: tuple[float, ...]) -> float:
     knows slice centres). 0 on isotropic grids; 3.8 mm for 0.9 x 0.9 x 8.5 mm."""
     sp = sorted(float(v) for v in spacing)
     return 0.5 * max(sp[2] - sp[1], 0.0)
-
-
-def lesion_contrast_sd(flair_z: NDArray, wmh: NDArray[np.bool_]) -> float | None:
-    """Median FLAIR z (robust SD above NAWM) of the WMH voxels; ``None`` without WMH (QC)."""
-    return float(np.median(flair_z[wmh])) if np.any(wmh) else None
-
-
-def punctate_foci(wmh: NDArray[np.bool_], dist_ventricle_mm: NDArray,
-                  spacing: tuple[float, ...]) -> tuple[int, NDArray[np.bool_]]:
-    """Periventricular punctate foci: separate WMH components of <= 65 mm^3 lying entirely
-    within 10 mm of the ventricle wall but not touching it (every voxel farther than one voxel,
-    1.01 x the smallest spacing, from the ventricles). Returns (count, mask of the foci)."""
-    lab, comps = components(wmh, spacing)
-    touch = float(min(spacing)) * 1.01
-    out = np.zeros(wmh.shape, bool)
-    n = 0
-    for c in comps:
-        if c.volume_mm3 > rules.PUNCTATE_MAX_MM3:
-            continue
-        m = lab[c.slices] == c.label
-        d = dist_ventricle_mm[c.slices][m]
-        if float(d.min()) > touch and float(d.max()) <= PV_DISTANCE_MM:
-            n += 1
-            out[c.slices] |= m
-    return n, out
-
-
-def wmh_measures(wmh: NDArray[np.bool_], dist_ventricle_mm: NDArray,
-                 spacing: tuple[float, ...]) -> WMHResult:
-    """Volumes (cm^3), PV/deep split at 10 mm, Fazekas proxies and punctate grade.
-
-    Fazekas and punctate rules are those of :mod:`tasks.svd.rules`. The largest deep lesion is
-    the largest 26-connected component of the deep part of the mask.
-    """
-    vox_cm3 = float(np.prod(spacing)) / 1000.0
-    pv = wmh & (dist_ventricle_mm <= PV_DISTANCE_MM)
-    deep = wmh & ~pv
-    _, deep_comps = components(deep, spacing)
-    largest = max((c.volume_mm3 for c in deep_comps), default=0.0)
-    n_punct, punct_mask = punctate_foci(wmh, dist_ventricle_mm, spacing)
-    pv_cm3 = float(pv.sum() * vox_cm3)
-    deep_cm3 = float(deep.sum() * vox_cm3)
-    fpv = rules.fazekas_pv(pv_cm3)
-    fdeep = rules.fazekas_deep(deep_cm3, largest)
-    return WMHResult(mask=wmh, volume_cm3=float(wmh.sum() * vox_cm3), pv_volume_cm3=pv_cm3,
-                     deep_volume_cm3=deep_cm3, largest_deep_lesion_mm3=float(largest),
-                     n_punctate=n_punct, fazekas_pv=fpv, fazekas_deep=fdeep,
-                     fazekas_total=fpv + fdeep, pv_punctate_grade=rules.pv_punctate_grade(n_punct),
-                     punctate_mask=punct_mask)

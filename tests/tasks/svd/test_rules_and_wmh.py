@@ -1,13 +1,13 @@
-"""WMH segmentation, PV/deep split, Fazekas proxies and the punctate grade."""
+"""WMH segmentation (the measures of a mask: ``test_wmh_grades.py``)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from tasks.svd import rules
 from tasks.svd.anatomy import distance_mm
-from tasks.svd.wmh import punctate_foci, segment_wmh, wmh_measures
+from tasks.svd.wmh import segment_wmh
+from tasks.svd.wmh_grades import wmh_measures
 
 
 def _dice(a, b):
@@ -62,46 +62,6 @@ def test_no_lesions_gives_empty_mask(truth_anatomy):
     assert mask.sum() == 0
     m = wmh_measures(mask, truth_anatomy.dist_ventricle_mm, (2.0,) * 3)
     assert (m.volume_cm3, m.fazekas_total, m.pv_punctate_grade) == (0.0, 0, 0)
-
-
-def _grid():
-    shape = (60, 60, 60)
-    vent = np.zeros(shape, bool)
-    vent[25:35, 25:35, 25:35] = True
-    return shape, vent, distance_mm(vent, (1.0,) * 3)
-
-
-def test_pv_deep_split_and_fazekas():
-    shape, vent, dist = _grid()
-    wmh = np.zeros(shape, bool)
-    wmh[35:40, 25:35, 25:35] = True  # touching the ventricle: 500 mm^3 PV
-    wmh[5:15, 5:15, 5:15] = True  # 1000 mm^3 deep, far away
-    m = wmh_measures(wmh, dist, (1.0,) * 3)
-    assert m.pv_volume_cm3 == pytest.approx(0.5)
-    assert m.deep_volume_cm3 == pytest.approx(1.0)
-    assert m.volume_cm3 == pytest.approx(1.5)
-    assert m.largest_deep_lesion_mm3 == pytest.approx(1000.0)
-    assert m.fazekas_pv == rules.fazekas_pv(0.5) == 0
-    # 1000 mm^3 -> equivalent diameter 12.4 mm -> deep grade 2
-    assert m.fazekas_deep == 2
-    assert m.fazekas_total == 2
-    assert m.n_punctate == 0  # the PV lesion touches the ventricle, the deep one is far
-
-
-def test_punctate_foci_count_and_grade():
-    shape, vent, dist = _grid()
-    wmh = np.zeros(shape, bool)
-    # 2x2x2 foci (8 mm^3) 4 mm from the ventricle wall, separated from each other
-    for j in (25, 29, 33):
-        wmh[38:40, j:j + 2, 26:28] = True
-        wmh[20:22, j:j + 2, 26:28] = True
-    wmh[36:38, 36:38, 36:38] = True  # diagonal corner, 3.5-5.2 mm away
-    wmh[50:52, 50:52, 50:52] = True  # too far: deep
-    n, mask = punctate_foci(wmh, dist, (1.0,) * 3)
-    assert n == 7
-    assert mask.sum() == 7 * 8
-    assert rules.pv_punctate_grade(n) == 3
-    assert rules.pv_punctate_grade(2) == 1
 
 
 def test_partial_volume_reach_is_zero_on_isotropic_and_half_the_slice_excess_on_thick():
