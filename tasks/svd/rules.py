@@ -1,7 +1,8 @@
 """Visual-rating rules of small-vessel disease computed from measured lesions: pure functions.
 
-These turn lesion measurements into the ordinal scores radiologists give. The same functions
-grade the simulator's ground truth and the segmentations, so the scores are comparable.
+These turn lesion measurements into the ordinal scores radiologists give. The simulator's
+ground truth is graded apart, from the same published definitions (``bench/truth_grades.py``),
+so the benchmark does not run this code on both sides.
 
 Fazekas (Fazekas F et al., AJR 1987) from WMH split at 10 mm from the ventricle wall:
 
