@@ -305,10 +305,18 @@ class IngestRun:
         """Convert and write one session, record it; returns a PHI-free summary."""
         from tasks.ingest.convert import find_dcm2niix
 
+        def record_secrets() -> None:  # the baseline date and re-identification rows
+            with self._secrets_lock:
+                baselines = bidsio.read_baselines(baselines_path(self.settings))
+                baselines.setdefault(sp.subject, sp.baseline)
+                bidsio.write_baselines(baselines_path(self.settings), baselines)
+                bidsio.update_reid_map(self.settings.reid_map_path, sp.reid_rows)
+
         try:
             res: SessionResult = build_session(
                 sp, drop_dir=self.drop_dir, bids_dir=self.bids_dir,
-                staging_root=staging_root(self.settings), dcm2niix=find_dcm2niix())
+                staging_root=staging_root(self.settings), dcm2niix=find_dcm2niix(),
+                before_commit=record_secrets)
         except Exception as exc:  # one session's input must not stop the others
             raise_if_resource(exc, self.bids_dir)
             res = SessionResult(sp.subject, sp.session, sp.days)
@@ -333,11 +341,8 @@ class IngestRun:
             for k, v in _rows(s, "quarantined").items():
                 rows[k] += v
         if res.ingested:
-            with self._secrets_lock:
-                baselines = bidsio.read_baselines(baselines_path(self.settings))
-                baselines.setdefault(sp.subject, sp.baseline)
-                bidsio.write_baselines(baselines_path(self.settings), baselines)
-                bidsio.update_reid_map(self.settings.reid_map_path, sp.reid_rows)
+            if not res.written:  # already in place (an interrupted run): secrets as well
+                record_secrets()
             rows["sessions"] = [(sp.subject, sp.session, sp.days)]
         self.ledger.record(**rows)
         self.counts["ingested"] += len(res.ingested)

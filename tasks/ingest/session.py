@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,8 +103,13 @@ def _write_from_nifti(s: SeriesInput, work: Path) -> Path:
 
 
 def build_session(sp: SessionPlan, *, drop_dir: Path, bids_dir: Path, staging_root: Path,
-                  dcm2niix: str) -> SessionResult:
-    """Convert and write the new series of ``sp``; returns per-series outcomes."""
+                  dcm2niix: str, before_commit: Callable[[], None] | None = None
+                  ) -> SessionResult:
+    """Convert and write the new series of ``sp``; returns per-series outcomes.
+
+    ``before_commit`` runs just before the staged session replaces the dataset's (the caller
+    records the subject's secrets there: a run killed between the two then leaves the secrets
+    without the images, which the next run completes, never images without their secrets)."""
     res = SessionResult(sp.subject, sp.session, sp.days)
     work = staging_root / f"{sp.name}.{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
@@ -148,6 +154,8 @@ def build_session(sp: SessionPlan, *, drop_dir: Path, bids_dir: Path, staging_ro
         if changed:
             write_text_atomic(staged / f"sub-{sp.subject}_ses-{sp.session}_scans.tsv",
                               scans_tsv_text(staged))
+            if before_commit is not None:
+                before_commit()
             replace_dir(staged, target)
             res.written = True
     finally:

@@ -55,6 +55,35 @@ def test_a_missing_key_or_map_is_refused_when_the_dataset_has_subjects(tmp_path)
     assert len(list(settings.bids_dir.glob("sub-*"))) == 1  # nothing changed
 
 
+def test_a_run_killed_right_after_its_first_images_keeps_their_secrets(tmp_path, monkeypatch):
+    """The subject's re-identification rows are written before its images enter the dataset:
+    a run that dies just after the first session's images were committed (the robustness
+    test's SIGKILL once landed there) leaves a map, so the next run goes on instead of
+    refusing for a "missing" map."""
+    import tasks.ingest.session as session
+    from tasks.ingest.pipeline import run_ingest
+
+    class Killed(BaseException):
+        pass
+
+    real = session.replace_dir
+
+    def commit_then_die(staged, target):
+        real(staged, target)
+        raise Killed
+
+    settings = make_settings(tmp_path / "home")
+    _study(settings.drop_dir, "HOSP0001", dt.date(2024, 1, 5), "v1")
+    monkeypatch.setattr(session, "replace_dir", commit_then_die)
+    with pytest.raises(Killed):
+        run_ingest(settings)
+    monkeypatch.undo()
+    assert len(list(settings.bids_dir.glob("sub-*/ses-*"))) == 1
+    assert "HOSP0001" in settings.reid_map_path.read_text()
+    run_ingest(settings)  # not refused
+    assert len(list(settings.bids_dir.glob("sub-*/ses-*"))) == 1
+
+
 def test_possible_duplicate_patient_is_reported_without_phi(tmp_path):
     """The same person (family and given name, birth year, sex) under two PatientIDs is
     reported as a possible duplicate by pseudonyms only; another person is not."""
